@@ -1,0 +1,33 @@
+# polysent: raw multilingual monologue videos -> word-aligned feature stores -> the paper's tables.
+# This file is the table of contents; every stage lives in workflow/rules/<stage>.smk and all logic
+# in src/polysent/.
+from snakemake.utils import min_version
+
+min_version("9.19")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/corpus_external.smk"
+include: "workflow/rules/media.smk"
+include: "workflow/rules/acoustic.smk"
+include: "workflow/rules/visual.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/translate.smk"
+include: "workflow/rules/text.smk"
+include: "workflow/rules/store.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/qc.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        FINAL_TARGETS,

@@ -1,0 +1,161 @@
+"""Data contracts of the Parquet stores, written once and checked at every stage boundary.
+
+A contract fixes the required columns and their Arrow types; stores may carry extra columns
+(named feature columns in frame stores, one column per emotion label in the manifest) which are
+checked by pattern. :func:`check` raises :class:`ContractError` naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SPLITS = ("train", "valid", "test")
+SENTIMENT_RANGE = (-3.0, 3.0)
+# ISO 639-1 codes the pipeline knows how to handle (espeak voices, apertium pairs, MFA models).
+KNOWN_LANGUAGES = ("fr", "es", "pt", "de", "en", "it")
+
+
+class ContractError(ValueError):
+    """A table does not honour its store contract."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    name: str
+    required: dict[str, pa.DataType]
+    # Extra columns must have one of these types (e.g. float32 feature columns).
+    extra_types: tuple[pa.DataType, ...] = ()
+    unique: tuple[str, ...] = ()
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+MANIFEST = Contract(
+    name="manifest",
+    required={
+        "segment_id": pa.string(),
+        "video_id": pa.string(),
+        "lang": pa.string(),
+        "split": pa.string(),
+        "start": pa.float64(),
+        "end": pa.float64(),
+        "transcript": pa.string(),
+        "sentiment": pa.float32(),
+        "video_path": pa.string(),
+        "audio_path": pa.string(),
+        "shard": pa.int32(),
+    },
+    extra_types=(pa.float32(),),  # one float32 column per emotion / attribute label
+    unique=("segment_id",),
+)
+
+FRAMES = Contract(
+    name="frames",
+    required={"segment_id": pa.string(), "time": pa.float64()},
+    extra_types=(pa.float32(), pa.bool_()),
+)
+
+VISUAL_FRAMES = Contract(
+    name="visual_frames",
+    required={
+        "segment_id": pa.string(),
+        "time": pa.float64(),
+        "success": pa.bool_(),
+        "confidence": pa.float32(),
+    },
+    extra_types=(pa.float32(),),
+)
+
+WORDS = Contract(
+    name="words",
+    required={
+        "segment_id": pa.string(),
+        "word_idx": pa.int32(),
+        "word": pa.string(),
+        "start": pa.float64(),
+        "end": pa.float64(),
+    },
+)
+
+QC = Contract(
+    name="qc",
+    required={
+        "segment_id": pa.string(),
+        "video_id": pa.string(),
+        "stage": pa.string(),
+        "reason": pa.string(),
+    },
+)
+
+
+def manifest_schema(label_columns: list[str]) -> pa.Schema:
+    """Arrow schema of a manifest with the given label columns (float32 each)."""
+    fields = [pa.field(n, t) for n, t in MANIFEST.required.items()]
+    fields += [pa.field(c, pa.float32()) for c in label_columns]
+    return pa.schema(fields)
+
+
+def label_columns(schema: pa.Schema) -> list[str]:
+    """Emotion/attribute label columns of a manifest: the extra float32 columns."""
+    return [f.name for f in schema if f.name not in MANIFEST.required and f.type == pa.float32()]
+
+
+def check_schema(schema: pa.Schema, contract: Contract, where: str) -> None:
+    problems = []
+    for name, dtype in contract.required.items():
+        if name not in schema.names:
+            problems.append(f"missing column '{name}' ({dtype})")
+        elif schema.field(name).type != dtype:
+            problems.append(f"column '{name}' is {schema.field(name).type}, expected {dtype}")
+    for f in schema:
+        if f.name in contract.required:
+            continue
+        if contract.extra_types and f.type not in contract.extra_types:
+            allowed = ", ".join(map(str, contract.extra_types))
+            problems.append(f"extra column '{f.name}' is {f.type}, expected one of {allowed}")
+    if problems:
+        raise ContractError(f"{where}: not a valid {contract.name} store: " + "; ".join(problems))
+
+
+def check(table: pa.Table, contract: Contract, where: str = "<table>") -> pa.Table:
+    """Check ``table`` against ``contract`` (types, uniqueness, manifest value ranges)."""
+    check_schema(table.schema, contract, where)
+    for col in contract.unique:
+        values = table.column(col).to_pylist()
+        if len(values) != len(set(values)):
+            seen, dup = set(), []
+            for v in values:
+                if v in seen:
+                    dup.append(v)
+                seen.add(v)
+            raise ContractError(f"{where}: duplicate {col} values: {sorted(set(dup))[:5]}")
+    if contract is MANIFEST:
+        _check_manifest_values(table, where)
+    return table
+
+
+def _check_manifest_values(table: pa.Table, where: str) -> None:
+    import numpy as np
+
+    split = set(table.column("split").to_pylist())
+    if not split <= set(SPLITS):
+        raise ContractError(f"{where}: unknown split values {sorted(split - set(SPLITS))}")
+    start = table.column("start").to_numpy()
+    end = table.column("end").to_numpy()
+    if np.any(end <= start):
+        bad = table.column("segment_id").to_numpy(zero_copy_only=False)[end <= start]
+        raise ContractError(f"{where}: segments with end <= start: {list(bad[:5])}")
+    s = table.column("sentiment").to_numpy(zero_copy_only=False)
+    if np.any(np.isnan(s)) or np.any(s < SENTIMENT_RANGE[0]) or np.any(s > SENTIMENT_RANGE[1]):
+        raise ContractError(f"{where}: sentiment must be finite and within {SENTIMENT_RANGE}")
+
+
+def read(path: str | os.PathLike, contract: Contract, columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet store and check it against ``contract``."""
+    table = pq.read_table(path, columns=columns)
+    if columns is None:
+        check(table, contract, where=str(path))
+    return table

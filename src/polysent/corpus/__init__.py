@@ -1,0 +1,1 @@
+"""Corpus sources (demo synthesizer, CMU-MOSEAS, folder) that produce the segment manifest."""

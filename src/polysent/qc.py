@@ -1,0 +1,109 @@
+"""Quality-control records: what a stage could not process, and why.
+
+Each stage writes one QC Parquet file per job (possibly empty) with the columns of
+:data:`QC_SCHEMA`. Nothing is dropped silently: a segment missing from a later store must appear
+here with a reason. :func:`summarise` counts them and :func:`check_threshold` fails the run only
+when the configured failure rate is crossed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+import pyarrow as pa
+
+from polysent.io import write_csv, write_parquet
+
+QC_SCHEMA = pa.schema(
+    [
+        ("segment_id", pa.string()),
+        ("video_id", pa.string()),
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+class QCThresholdExceeded(RuntimeError):
+    """More segments failed in a stage than the configured maximum rate allows."""
+
+
+@dataclass
+class QCLog:
+    """Collects QC records for one stage and job; write with :meth:`write`."""
+
+    stage: str
+    records: list[dict] = field(default_factory=list)
+
+    def add(self, reason: str, segment_id: str | None = None, video_id: str | None = None) -> None:
+        self.records.append(
+            {"segment_id": segment_id, "video_id": video_id, "stage": self.stage, "reason": reason}
+        )
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def failed_segments(self) -> set[str]:
+        return {r["segment_id"] for r in self.records if r["segment_id"] is not None}
+
+    def failed_videos(self) -> set[str]:
+        return {r["video_id"] for r in self.records if r["video_id"] is not None}
+
+    def to_table(self) -> pa.Table:
+        return pa.Table.from_pylist(self.records, schema=QC_SCHEMA)
+
+    def write(self, path: str | os.PathLike) -> None:
+        write_parquet(path, self.to_table(), provenance={"stage": self.stage})
+
+
+def read_qc(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    frames = [pd.read_parquet(p) for p in paths]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return QC_SCHEMA.empty_table().to_pandas()
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise(qc: pd.DataFrame, totals: dict[str, int]) -> pd.DataFrame:
+    """One row per stage: failures, total segments, rate, and the most common reason."""
+    rows = []
+    for stage in sorted(set(totals) | set(qc["stage"].unique())):
+        part = qc[qc["stage"] == stage]
+        total = totals.get(stage, 0)
+        n = int(part["segment_id"].nunique()) if len(part) else 0
+        top = part["reason"].value_counts().index[0] if len(part) else ""
+        rows.append(
+            {
+                "stage": stage,
+                "failed": n,
+                "total": total,
+                "rate": (n / total) if total else 0.0,
+                "top_reason": top,
+            }
+        )
+    return pd.DataFrame(rows, columns=["stage", "failed", "total", "rate", "top_reason"])
+
+
+def write_summary(path: str | os.PathLike, summary: pd.DataFrame) -> None:
+    write_csv(path, summary)
+
+
+def check_threshold(summary: pd.DataFrame, max_failure_rate: float) -> None:
+    """Raise :class:`QCThresholdExceeded` naming each stage over ``max_failure_rate``."""
+    bad = summary[summary["rate"] > max_failure_rate]
+    if len(bad):
+        lines = "\n".join(
+            f"  {r.stage}: {r.failed}/{r.total} failed ({r.rate:.1%}), most often: {r.top_reason}"
+            for r in bad.itertuples()
+        )
+        raise QCThresholdExceeded(
+            f"QC failure rate above {max_failure_rate:.1%} (config qc.max_failure_rate):\n{lines}"
+        )
+
+
+def qc_path(results: str | os.PathLike, stage: str, key: str) -> Path:
+    return Path(results) / "qc" / stage / f"{key}.parquet"

@@ -1,0 +1,29 @@
+"""Logging set-up shared by the Snakemake script adapters and the CLI."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def start(log_path: str | os.PathLike | None = None, level: int = logging.INFO) -> logging.Logger:
+    """Send this process's logging (and stderr) to ``log_path``; return the polysent logger.
+
+    Snakemake's ``log:`` file is the one place a user looks when a job fails, so warnings from
+    libraries (librosa, torch) must land there too, not on a terminal nobody reads on a cluster.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path is not None:
+        os.makedirs(os.path.dirname(os.fspath(log_path)) or ".", exist_ok=True)
+        stream = open(log_path, "w", buffering=1, encoding="utf-8")
+        sys.stderr = stream
+        handlers = [logging.StreamHandler(stream)]
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    logging.captureWarnings(True)
+    return logging.getLogger("polysent")

@@ -1,0 +1,1 @@
+# Corpus sources 'moseas' and 'folder' (issue 7): rules land here.

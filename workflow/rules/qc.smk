@@ -1,0 +1,1 @@
+# Stage 'qc': rules land here (see DESIGN.md). No rule pretends to work before it does.

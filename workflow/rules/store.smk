@@ -1,0 +1,1 @@
+# Stage 'store': rules land here (see DESIGN.md). No rule pretends to work before it does.

@@ -1,0 +1,1 @@
+# Stage 'visual': rules land here (see DESIGN.md). No rule pretends to work before it does.
