@@ -107,3 +107,42 @@ def check_threshold(summary: pd.DataFrame, max_failure_rate: float) -> None:
 
 def qc_path(results: str | os.PathLike, stage: str, key: str) -> Path:
     return Path(results) / "qc" / stage / f"{key}.parquet"
+
+
+def summarise_run(
+    manifest_path: str | os.PathLike,
+    qc_paths: Iterable[str | os.PathLike],
+    summary_path: str | os.PathLike,
+    records_path: str | os.PathLike,
+    max_failure_rate: float,
+) -> pd.DataFrame:
+    """Gather every stage's QC files into one table and a per-stage summary, then apply the threshold.
+
+    The rate of a stage is its failed segments over the segments it was given: the manifest's
+    segments, plus (for the corpus stage) those it dropped before the manifest was written. The
+    records and summary are written before the threshold is checked, so a failing run still
+    leaves the evidence behind.
+    """
+    manifest = pd.read_parquet(manifest_path, columns=["segment_id", "video_id"])
+    qc = read_qc(qc_paths)
+    n = len(manifest)
+    stages = set(qc["stage"].unique())
+    totals = {stage: n for stage in stages}
+    if "corpus" in totals:
+        dropped = qc.loc[qc["stage"] == "corpus", "segment_id"].dropna().nunique()
+        totals["corpus"] = n + dropped
+    # A video-level failure (no segment id) counts every segment of that video.
+    video_level = qc["segment_id"].isna() & qc["video_id"].notna()
+    if video_level.any():
+        per_video = manifest.groupby("video_id")["segment_id"].apply(list)
+        expanded = [
+            {**row, "segment_id": seg}
+            for row in qc[video_level].to_dict("records")
+            for seg in per_video.get(row["video_id"], [])
+        ]
+        qc = pd.concat([qc[~video_level], pd.DataFrame(expanded, columns=qc.columns)], ignore_index=True)
+    summary = summarise(qc, totals)
+    write_csv(records_path, qc.sort_values(["stage", "segment_id"], na_position="last"))
+    write_summary(summary_path, summary)
+    check_threshold(summary, max_failure_rate)
+    return summary
