@@ -103,17 +103,24 @@ def label_columns(schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if f.name not in MANIFEST.required and f.type == pa.float32()]
 
 
+def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
+    """Types equal up to offset width: pandas 3 hands Arrow ``large_string`` for every str column."""
+    if pa.types.is_large_string(actual):
+        actual = pa.string()
+    return actual == expected
+
+
 def check_schema(schema: pa.Schema, contract: Contract, where: str) -> None:
     problems = []
     for name, dtype in contract.required.items():
         if name not in schema.names:
             problems.append(f"missing column '{name}' ({dtype})")
-        elif schema.field(name).type != dtype:
+        elif not _same_type(schema.field(name).type, dtype):
             problems.append(f"column '{name}' is {schema.field(name).type}, expected {dtype}")
     for f in schema:
         if f.name in contract.required:
             continue
-        if contract.extra_types and f.type not in contract.extra_types:
+        if contract.extra_types and not any(_same_type(f.type, t) for t in contract.extra_types):
             allowed = ", ".join(map(str, contract.extra_types))
             problems.append(f"extra column '{f.name}' is {f.type}, expected one of {allowed}")
     if problems:

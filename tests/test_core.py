@@ -1,0 +1,131 @@
+"""The shared foundation: atomic writes, contracts, QC summary and threshold, sharding."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from polysent import contracts, io, qc
+from polysent.corpus.sharding import shard_ids, shard_of
+
+
+def _manifest(n=4, **overrides):
+    data = {
+        "segment_id": [f"v{i // 2}_{i % 2}" for i in range(n)],
+        "video_id": [f"v{i // 2}" for i in range(n)],
+        "lang": ["fr"] * n,
+        "split": ["train"] * n,
+        "start": np.arange(n, dtype="float64"),
+        "end": np.arange(n, dtype="float64") + 0.5,
+        "transcript": ["bonjour"] * n,
+        "sentiment": np.zeros(n, dtype="float32"),
+        "video_path": ["a.mp4"] * n,
+        "audio_path": [""] * n,
+        "shard": np.zeros(n, dtype="int32"),
+        "happiness": np.zeros(n, dtype="float32"),
+    }
+    data.update(overrides)
+    return pa.Table.from_pandas(pd.DataFrame(data), preserve_index=False)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError):
+        with io.atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed")
+    assert not target.exists()
+    assert os.listdir(tmp_path) == []
+
+
+def test_parquet_writes_are_byte_identical_and_keep_provenance(tmp_path):
+    table = _manifest()
+    io.write_parquet(tmp_path / "a.parquet", table, provenance={"backend": "x", "n_fft": 512})
+    io.write_parquet(tmp_path / "b.parquet", table, provenance={"n_fft": 512, "backend": "x"})
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert io.read_provenance(tmp_path / "a.parquet") == {"backend": "x", "n_fft": 512}
+
+
+def test_manifest_contract_accepts_valid_and_names_label_columns():
+    table = contracts.check(_manifest(), contracts.MANIFEST, "m.parquet")
+    assert contracts.label_columns(table.schema) == ["happiness"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"segment_id": ["a", "a", "b", "c"]}, "m.parquet: duplicate segment_id values: ['a']"),
+        ({"split": ["train", "dev", "test", "test"]}, "m.parquet: unknown split values ['dev']"),
+        ({"end": np.array([0.0, 1.5, 2.5, 3.5])}, "m.parquet: segments with end <= start: ['v0_0']"),
+        ({"sentiment": np.array([0, 4, 0, 0], dtype="float32")}, "sentiment must be finite"),
+        ({"shard": np.zeros(4, dtype="int64")}, "column 'shard' is int64, expected int32"),
+        ({"happiness": ["x"] * 4}, "extra column 'happiness' is large_string, expected one of float"),
+    ],
+)
+def test_manifest_contract_errors_name_file_and_problem(overrides, message):
+    with pytest.raises(contracts.ContractError, match=None) as err:
+        contracts.check(_manifest(**overrides), contracts.MANIFEST, "m.parquet")
+    assert message in str(err.value)
+
+
+def test_missing_column_is_named():
+    table = _manifest().drop(["transcript"])
+    with pytest.raises(contracts.ContractError) as err:
+        contracts.check(table, contracts.MANIFEST, "m.parquet")
+    assert "missing column 'transcript' (string)" in str(err.value)
+
+
+def test_qc_summary_counts_segments_and_video_level_failures(tmp_path):
+    io.write_parquet(tmp_path / "manifest.parquet", _manifest(n=6))
+    log_a = qc.QCLog("acoustic")
+    log_a.add("empty audio", segment_id="v0_0", video_id="v0")
+    log_a.add("empty audio again", segment_id="v0_0", video_id="v0")
+    log_a.write(tmp_path / "qc_a.parquet")
+    log_v = qc.QCLog("visual")
+    log_v.add("video unreadable", video_id="v1")  # both segments of v1
+    log_v.write(tmp_path / "qc_v.parquet")
+    qc.QCLog("align").write(tmp_path / "qc_empty.parquet")
+    summary = qc.summarise_run(
+        tmp_path / "manifest.parquet",
+        [tmp_path / "qc_a.parquet", tmp_path / "qc_v.parquet", tmp_path / "qc_empty.parquet"],
+        tmp_path / "summary.csv",
+        tmp_path / "records.csv",
+        max_failure_rate=0.5,
+    )
+    rows = summary.set_index("stage")
+    assert rows.loc["acoustic", "failed"] == 1 and rows.loc["acoustic", "total"] == 6
+    assert rows.loc["visual", "failed"] == 2
+    records = pd.read_csv(tmp_path / "records.csv")
+    assert set(records.loc[records.stage == "visual", "segment_id"]) == {"v1_0", "v1_1"}
+
+
+def test_qc_threshold_fails_with_summary_but_writes_evidence(tmp_path):
+    io.write_parquet(tmp_path / "manifest.parquet", _manifest(n=4))
+    log = qc.QCLog("media")
+    for seg in ["v0_0", "v0_1"]:
+        log.add("no audio stream", segment_id=seg, video_id="v0")
+    log.write(tmp_path / "q.parquet")
+    with pytest.raises(qc.QCThresholdExceeded) as err:
+        qc.summarise_run(
+            tmp_path / "manifest.parquet",
+            [tmp_path / "q.parquet"],
+            tmp_path / "s.csv",
+            tmp_path / "r.csv",
+            max_failure_rate=0.25,
+        )
+    assert "media: 2/4 failed (50.0%), most often: no audio stream" in str(err.value)
+    assert (tmp_path / "s.csv").exists() and (tmp_path / "r.csv").exists()
+
+
+def test_shards_are_stable_and_spread():
+    ids = [f"video_{i}" for i in range(400)]
+    first = [shard_of(v, 4) for v in ids]
+    assert first == [shard_of(v, 4) for v in ids]
+    counts = np.bincount(first, minlength=4)
+    assert counts.min() > 60, counts
+    assert shard_ids(3) == ["000", "001", "002"]
+    # Adding videos never moves existing ones.
+    assert [shard_of(v, 4) for v in ids[:100]] == first[:100]
