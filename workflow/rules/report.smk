@@ -1,1 +1,218 @@
-# Stage 'report': rules land here (see DESIGN.md). No rule pretends to work before it does.
+# Stage 'report': the paper's tables and figures from the per-run results of the train stage.
+# Which experiments are reported (and so trained) is chosen in config["report"]; the selection
+# logic lives in polysent.report.tables so that it is unit-tested.
+from polysent.report import tables as report_tables
+
+EXPERIMENTS = config.get("experiments") or {}
+REPORT_TABLE1 = report_tables.select(EXPERIMENTS, config["report"], "table1")
+REPORT_EMOTIONS = report_tables.select(EXPERIMENTS, config["report"], "emotions")
+REPORT_ADAMML = [n for n in REPORT_TABLE1 if EXPERIMENTS[n]["model"] == "adamml_clstm"]
+
+
+def report_runs(names, filename):
+    """The run files of the selected experiments × seeds (results/runs/{exp}/seed{seed}/...)."""
+    return report_tables.run_files(EXPERIMENTS, names, config["report"], filename)
+
+
+def report_entries(names):
+    """Plain config entries of the selected experiments, in report order (a params value)."""
+    return {name: EXPERIMENTS[name] for name in names}
+
+
+rule report_table1:
+    input:
+        metrics=report_runs(REPORT_TABLE1, "metrics.json"),
+        lib=lib("report/tables.py"),
+    output:
+        csv=report(
+            "results/table1.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+            labels={"table": "Table 1"},
+        ),
+        md="results/table1.md",
+        findings=report(
+            "results/findings.csv",
+            caption="../report/findings.rst",
+            category="Tables",
+            labels={"table": "Findings"},
+        ),
+    log:
+        "logs/report/table1.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        experiments=report_entries(REPORT_TABLE1),
+        report=slice_of("report"),
+    script:
+        "../../scripts/report_table1.py"
+
+
+rule report_table2:
+    input:
+        manifest="results/corpus/manifest.parquet",
+        lib=lib("report/tables.py", "contracts.py"),
+    output:
+        csv=report(
+            "results/table2.csv",
+            caption="../report/table2.rst",
+            category="Tables",
+            labels={"table": "Table 2"},
+        ),
+    log:
+        "logs/report/table2.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        report=slice_of("report"),
+    script:
+        "../../scripts/report_table2.py"
+
+
+rule report_emotions:
+    input:
+        metrics=report_runs(REPORT_EMOTIONS, "metrics.json"),
+        lib=lib("report/tables.py"),
+    output:
+        csv=report(
+            "results/emotions.csv",
+            caption="../report/emotions.rst",
+            category="Tables",
+            labels={"table": "Emotion detection"},
+        ),
+    log:
+        "logs/report/emotions.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        experiments=report_entries(REPORT_EMOTIONS),
+    script:
+        "../../scripts/report_emotions.py"
+
+
+rule report_label_distribution:
+    input:
+        manifest="results/corpus/manifest.parquet",
+        lib=lib("report/figures.py", "report/tables.py"),
+    output:
+        png=report(
+            "results/figures/label_distribution.png",
+            caption="../report/label_distribution.rst",
+            category="Figures",
+            labels={"figure": "Label distribution"},
+        ),
+    log:
+        "logs/report/label_distribution.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=5,
+    params:
+        report=slice_of("report"),
+    script:
+        "../../scripts/report_label_distribution.py"
+
+
+rule report_modality_utilisation:
+    input:
+        decisions=report_runs(REPORT_ADAMML, "decisions.parquet"),
+        lib=lib("report/figures.py", "report/tables.py"),
+    output:
+        png=report(
+            "results/figures/modality_utilisation.png",
+            caption="../report/modality_utilisation.rst",
+            category="Figures",
+            labels={"figure": "AdaMML modality utilisation"},
+        ),
+        csv=report(
+            "results/modality_utilisation.csv",
+            caption="../report/modality_utilisation.rst",
+            category="Tables",
+            labels={"table": "AdaMML modality utilisation"},
+        ),
+    log:
+        "logs/report/modality_utilisation.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=5,
+    params:
+        experiments=report_entries(REPORT_ADAMML),
+        report=slice_of("report"),
+    script:
+        "../../scripts/report_modality_utilisation.py"
+
+
+rule report_learning_curves:
+    input:
+        histories=report_runs(REPORT_TABLE1 + REPORT_EMOTIONS, "history.csv"),
+        metrics=report_runs(REPORT_TABLE1 + REPORT_EMOTIONS, "metrics.json"),
+        lib=lib("report/figures.py", "report/tables.py"),
+    output:
+        png=report(
+            "results/figures/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Figures",
+            labels={"figure": "Learning curves"},
+        ),
+    log:
+        "logs/report/learning_curves.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=5,
+    params:
+        experiments=report_entries(REPORT_TABLE1 + REPORT_EMOTIONS),
+        report=slice_of("report"),
+    script:
+        "../../scripts/report_learning_curves.py"
+
+
+rule report_scatter:
+    input:
+        predictions=report_runs(REPORT_TABLE1, "predictions.parquet"),
+        table1="results/table1.csv",
+        lib=lib("report/figures.py", "report/tables.py"),
+    output:
+        png=report(
+            "results/figures/scatter.png",
+            caption="../report/scatter.rst",
+            category="Figures",
+            labels={"figure": "Predicted vs true"},
+        ),
+    log:
+        "logs/report/scatter.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=5,
+    params:
+        report=slice_of("report"),
+    script:
+        "../../scripts/report_scatter.py"
+
+
+# The report is a default target once the experiment matrix is loaded (config/experiments.yaml).
+if REPORT_TABLE1 or REPORT_EMOTIONS:
+    FINAL_TARGETS += ["results/table2.csv", "results/figures/label_distribution.png"]
+if REPORT_TABLE1:
+    FINAL_TARGETS += [
+        "results/table1.csv",
+        "results/table1.md",
+        "results/findings.csv",
+        "results/figures/learning_curves.png",
+        "results/figures/scatter.png",
+    ]
+if REPORT_EMOTIONS:
+    FINAL_TARGETS += ["results/emotions.csv"]
+if REPORT_ADAMML:
+    FINAL_TARGETS += [
+        "results/figures/modality_utilisation.png",
+        "results/modality_utilisation.csv",
+    ]

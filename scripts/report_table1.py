@@ -1,0 +1,15 @@
+"""Snakemake adapter: Table 1 (+ Markdown) and the findings checks from the runs' metrics."""
+
+from polysent import runlog
+from polysent.report import tables
+
+log = runlog.start(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+table = tables.build_table1(
+    list(snakemake.input.metrics),  # noqa: F821
+    snakemake.params.experiments,  # noqa: F821
+    snakemake.params.report,  # noqa: F821
+    snakemake.output.csv,  # noqa: F821
+    snakemake.output.md,  # noqa: F821
+    snakemake.output.findings,  # noqa: F821
+)
+log.info("Table 1: %d rows from %d runs", len(table), len(snakemake.input.metrics))  # noqa: F821

@@ -1,0 +1,437 @@
+"""Report stage: run selection, Table 1 / findings / Table 2 / emotions aggregation, figures.
+
+The runs are synthetic files of exactly the train stage's shape (metrics.json, predictions.parquet,
+history.csv, decisions.parquet), written by :func:`write_synthetic_runs`, so these tests do not
+depend on training.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import yaml
+
+from polysent import contracts
+from polysent.config import validate_config
+from polysent.io import write_parquet
+from polysent.report import figures, tables
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_DIR = REPO / "workflow" / "schemas"
+EXPERIMENTS = yaml.safe_load((REPO / "config" / "experiments.yaml").read_text())["experiments"]
+
+# The paper's Table 1 (label, train, eval) -> (r, MAE), transcribed independently of the config.
+PAPER_TABLE1 = {
+    ("multilogue", "FR", "FR"): (0.35, 0.50),
+    ("multilogue", "FR", "ES"): (0.28, 0.83),
+    ("multilogue", "FR + ES", "FR"): (0.48, 0.46),
+    ("multilogue", "FR + ES", "ES"): (0.54, 0.55),
+    ("mctn", "FR", "FR"): (0.35, 0.53),
+    ("mult", "FR", "FR"): (0.12, 0.62),
+    ("adamml_nodl", "FR", "FR"): (0.38, 0.54),
+    ("adamml_dl2", "FR", "FR"): (0.31, 0.53),
+    ("adamml_dl2", "ES", "ES"): (0.28, 0.57),
+    ("adamml_dl2", "FR", "ES"): (0.23, 0.60),
+    ("adamml_dl2", "FR + 13% ES", "ES"): (0.27, 0.53),
+    ("adamml_dl2", "FR + 1% ES", "ES"): (0.28, 0.56),
+    ("cross_tv", "FR + TransAug", "FR"): (0.40, 0.49),
+    ("cross_tv", "FR + TransAug", "ES"): (0.32, 0.75),
+    ("inter_tv", "FR + TransAug", "FR"): (0.34, 0.52),
+    ("inter_tv", "FR + TransAug", "ES"): (0.30, 0.84),
+    ("cross_tv+cross_ta", "FR + TransAug", "FR"): (0.39, 0.49),
+    ("cross_tv+cross_ta", "FR + TransAug", "ES"): (0.33, 0.77),
+}
+
+
+def _kind(entry: dict) -> str:
+    if entry.get("nce"):
+        return "+".join(entry["nce"])
+    if entry["model"] == "adamml_clstm":
+        return "adamml_dl2" if entry["variation"].get("decision_loss") else "adamml_nodl"
+    return entry["model"]
+
+
+# ----------------------------------------------------------------------------- synthetic runs
+
+
+def _sentiment_metrics(y: np.ndarray, p: np.ndarray) -> dict:
+    non0 = y != 0
+    r = float(np.corrcoef(y, p)[0, 1]) if np.std(p) > 0 else None
+    return {
+        "mae": float(np.mean(np.abs(y - p))),
+        "corr": r,
+        "acc2_has0": float(np.mean((y >= 0) == (p >= 0))),
+        "acc2_non0": float(np.mean((y[non0] > 0) == (p[non0] > 0))),
+        "f1_has0": float(np.mean((y >= 0) == (p >= 0))),
+        "f1_non0": float(np.mean((y[non0] > 0) == (p[non0] > 0))),
+        "acc5": float(np.mean(np.round(np.clip(y, -2, 2)) == np.round(np.clip(p, -2, 2)))),
+        "acc7": float(np.mean(np.round(np.clip(y, -3, 3)) == np.round(np.clip(p, -3, 3)))),
+        "n": int(len(y)),
+    }
+
+
+def write_synthetic_runs(
+    root: Path, experiments: dict, seeds: list[int], skill: dict | None = None, n: int = 40
+) -> list[Path]:
+    """Write ``root/results/runs/{exp}/seed{seed}/`` for every experiment, as the train stage does.
+
+    ``skill[exp]`` scales how much the prediction follows the truth (default 0.5); predictions of
+    a skill of exactly 0 are constant (undefined r).
+    """
+    skill = skill or {}
+    written = []
+    for exp, entry in experiments.items():
+        for seed in seeds:
+            rng = np.random.default_rng([seed, len(exp)])
+            run = root / "results" / "runs" / exp / f"seed{seed}"
+            run.mkdir(parents=True, exist_ok=True)
+            ids = [f"{entry['eval']}_{i:03d}" for i in range(n)]
+            task = entry.get("task", "sentiment")
+            preds = {"segment_id": ids, "lang": [entry["eval"]] * n, "split": ["test"] * n}
+            if task == "sentiment":
+                y = np.round(rng.uniform(-3, 3, n) * 3) / 3
+                k = skill.get(exp, 0.5)
+                p = k * y + rng.normal(0, 0.6, n) if k else np.full(n, 0.2)
+                test = _sentiment_metrics(y, p)
+                preds.update(y_true=y.astype("float32"), y_pred=p.astype("float32"))
+            else:
+                per_label = {}
+                for label in entry["emotions"]:
+                    truth = rng.random(n) < 0.3
+                    prob = np.clip(truth * 0.3 + rng.random(n) * 0.7, 0, 1)
+                    hat = prob > 0.5
+                    tp = int(np.sum(hat & truth))
+                    precision = tp / max(int(hat.sum()), 1)
+                    recall = tp / max(int(truth.sum()), 1)
+                    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+                    per_label[label] = {"precision": precision, "recall": recall, "f1": f1,
+                                        "n_pos": int(truth.sum())}  # fmt: skip
+                    preds[f"true_{label}"] = truth.astype("float32")
+                    preds[f"prob_{label}"] = prob.astype("float32")
+                macro = float(np.mean([v["f1"] for v in per_label.values()]))
+                test = {"per_label": per_label, "macro_f1": macro, "n": n}
+            epochs = 6
+            metrics = {
+                "experiment": exp, "seed": seed, "model": entry["model"], "task": task,
+                "train_langs": sorted(entry["train"]), "eval_lang": entry["eval"], "best_epoch": 3,
+                "selection": "valid_loss", "n_params": 1234, "valid": {"n": n // 2}, "test": test,
+            }  # fmt: skip
+            (run / "metrics.json").write_text(json.dumps(metrics))
+            pd.DataFrame(preds).to_parquet(run / "predictions.parquet")
+            loss = 1.5 / np.arange(1, epochs + 1)
+            pd.DataFrame(
+                {"epoch": np.arange(1, epochs + 1), "train_loss": loss, "valid_loss": loss + 0.2,
+                 "valid_mae": loss + 0.1, "lr": 1e-3}  # fmt: skip
+            ).to_csv(run / "history.csv", index=False)
+            if entry["model"] == "adamml_clstm":
+                rows = []
+                for i in ids:
+                    for w in range(3):
+                        for m in ("text", "visual", "acoustic"):
+                            keep = int(m != "acoustic" or rng.random() < 0.25)
+                            rows.append((i, "test", w, m, keep))
+                dec = pd.DataFrame(rows, columns=["segment_id", "split", "window", "modality", "selected"])
+                dec.to_parquet(run / "decisions.parquet")
+            written.append(run)
+    return written
+
+
+def write_synthetic_manifest(path: Path, n_per_lang: int = 60) -> pd.DataFrame:
+    """A contract-valid manifest with two emotion label columns."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for lang in ("fr", "es"):
+        for i in range(n_per_lang):
+            rows.append({
+                "segment_id": f"{lang}_v{i // 4}_{i}", "video_id": f"{lang}_v{i // 4}", "lang": lang,
+                "split": ("train", "valid", "test")[i % 3], "start": 0.0, "end": 2.0,
+                "transcript": "texto", "sentiment": float(np.round(rng.normal(0.3, 1.0) * 3) / 3),
+                "video_path": "v.mp4", "audio_path": "a.wav", "shard": 0,
+                "happiness": float(rng.random() < 0.2), "relaxed": float(rng.random() < 0.5),
+            })  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame["sentiment"] = frame["sentiment"].clip(-3, 3)
+    schema = contracts.manifest_schema(["happiness", "relaxed"])
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    write_parquet(path, contracts.check(table, contracts.MANIFEST, str(path)))
+    return frame
+
+
+def _metric_paths(root: Path, names: list[str], seeds: list[int]) -> list[str]:
+    report = {"seeds": seeds}
+    return [str(root / p) for p in tables.run_files(EXPERIMENTS, names, report, "metrics.json")]
+
+
+# ----------------------------------------------------------------------------- the matrix
+
+
+def test_experiments_cover_every_row_of_the_papers_table1():
+    found = {}
+    for name, entry in EXPERIMENTS.items():
+        if tables.task_of(entry) != "sentiment" or not entry.get("paper"):
+            continue
+        key = (_kind(entry), tables.describe_train(entry["train"], entry.get("transaug", False)),
+               entry["eval"].upper())  # fmt: skip
+        assert key not in found, f"{name} duplicates {found[key]}"
+        found[key] = name
+        assert (entry["paper"]["r"], entry["paper"]["mae"]) == PAPER_TABLE1[key], name
+    assert set(found) == set(PAPER_TABLE1)
+
+
+def test_paper_kept_neutrals_only_for_multilogue_and_nce_rows():
+    for name, entry in EXPERIMENTS.items():
+        if tables.task_of(entry) != "sentiment":
+            continue
+        expected_kept = entry["model"] == "multilogue"
+        assert entry["drop_neutral"] is not expected_kept, name
+        assert entry.get("transaug", False) == bool(entry.get("nce")), name
+
+
+def test_default_and_tiny_report_configs_validate_and_select_existing_rows():
+    for cfg_name in ("config.yaml", "tiny.yaml"):
+        cfg = yaml.safe_load((REPO / "config" / cfg_name).read_text())
+        report = validate_config({"languages": ["fr", "es"], "report": cfg["report"]}, SCHEMA_DIR)[
+            "report"
+        ]
+        t1 = tables.select(EXPERIMENTS, report, "table1")
+        emo = tables.select(EXPERIMENTS, report, "emotions")
+        assert t1 and emo
+        for name in t1 + emo:
+            assert tables.seeds_of(EXPERIMENTS[name], report)
+    tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())["report"]
+    assert 2 <= len(tiny["table1"]) <= 4 and len(tiny["emotions"]) == 1 and len(tiny["seeds"]) == 2
+    # The default findings name rows that exist.
+    defaults = validate_config({"languages": ["fr"]}, SCHEMA_DIR)["report"]
+    for spec in defaults["findings"]:
+        names = spec.get("better", []) + [spec.get("than")] + list(spec.get("recovery", {}).values())
+        assert all(n in EXPERIMENTS for n in names if n), spec["name"]
+
+
+def test_select_defaults_to_all_of_the_task_in_config_order():
+    t1 = tables.select(EXPERIMENTS, {"table1": None}, "table1")
+    assert t1 == [n for n, e in EXPERIMENTS.items() if tables.task_of(e) == "sentiment"]
+    emo = tables.select(EXPERIMENTS, {}, "emotions")
+    assert emo and all(EXPERIMENTS[n]["task"] == "emotion" for n in emo)
+
+
+def test_select_rejects_unknown_and_wrong_task_names_with_hints():
+    with pytest.raises(tables.ReportError, match="did you mean 'mult_t_fr_fr'"):
+        tables.select(EXPERIMENTS, {"table1": ["mult_t_fr_frr"]}, "table1")
+    with pytest.raises(tables.ReportError, match="emotion experiment"):
+        tables.select(EXPERIMENTS, {"table1": ["emotions_mctn_fr"]}, "table1")
+    with pytest.raises(tables.ReportError, match="listed twice"):
+        tables.select(EXPERIMENTS, {"table1": ["mult_t_fr_fr", "mult_t_fr_fr"]}, "table1")
+
+
+def test_run_files_use_report_seed_override():
+    entry = {"seeds": [1, 2, 3]}
+    assert tables.seeds_of(entry, {"seeds": None}) == [1, 2, 3]
+    assert tables.run_files({"e": entry}, ["e"], {"seeds": [5]}, "metrics.json") == [
+        "results/runs/e/seed5/metrics.json"
+    ]
+    assert tables.parse_run_path("x/results/runs/e_1/seed12/history.csv") == ("e_1", 12)
+
+
+@pytest.mark.parametrize(
+    "train,transaug,text",
+    [
+        ({"fr": 1.0}, False, "FR"),
+        ({"fr": 1.0, "es": 1.0}, False, "FR + ES"),
+        ({"fr": 1.0, "es": 0.13}, False, "FR + 13% ES"),
+        ({"fr": 1.0, "es": 0.01}, False, "FR + 1% ES"),
+        ({"fr": 1}, True, "FR + TransAug"),
+    ],
+)
+def test_describe_train(train, transaug, text):
+    assert tables.describe_train(train, transaug) == text
+
+
+# ----------------------------------------------------------------------------- Table 1, findings
+
+
+def test_table1_aggregates_over_seeds(tmp_path):
+    names = ["mult_t_fr_fr", "mult_a_fr_fr", "adamml_dl2_fr13es_es"]
+    exps = {n: EXPERIMENTS[n] for n in names}
+    write_synthetic_runs(tmp_path, exps, [1, 2, 3], skill={"mult_a_fr_fr": 0})
+    runs = tables.group_by_experiment(_metric_paths(tmp_path, names, [1, 2, 3]))
+    table = tables.table1(exps, names, runs)
+    assert list(table["experiment"]) == names
+    row = table.set_index("experiment").loc["mult_t_fr_fr"]
+    maes = [m["test"]["mae"] for m in runs["mult_t_fr_fr"]]
+    rs = [m["test"]["corr"] for m in runs["mult_t_fr_fr"]]
+    assert row["mae_mean"] == pytest.approx(np.mean(maes), abs=1e-4)
+    assert row["r_std"] == pytest.approx(np.std(rs, ddof=1), abs=1e-4)
+    assert (row["paper_r"], row["paper_mae"], row["n_test"], row["seeds"]) == (0.12, 0.62, 40, "1 2 3")
+    few = table.set_index("experiment").loc["adamml_dl2_fr13es_es"]
+    assert (few["train"], few["eval"], few["group"]) == ("FR + 13% ES", "ES", "AdaMML + Contextual LSTM")
+    # Constant predictions: r is undefined and said so, not averaged as 0.
+    audio = table.set_index("experiment").loc["mult_a_fr_fr"]
+    assert np.isnan(audio["r_mean"]) and "r undefined in 3/3 seeds" in audio["notes"]
+    assert not audio["in_paper"] and np.isnan(audio["paper_r"])
+    md = tables.table1_markdown(table)
+    assert "| MulT T | FR | FR | dropped |" in md and "±" in md
+
+
+def test_table1_single_seed_has_empty_std(tmp_path):
+    exps = {"mult_t_fr_fr": EXPERIMENTS["mult_t_fr_fr"]}
+    write_synthetic_runs(tmp_path, exps, [4])
+    runs = tables.group_by_experiment(_metric_paths(tmp_path, ["mult_t_fr_fr"], [4]))
+    table = tables.table1(exps, ["mult_t_fr_fr"], runs)
+    assert np.isnan(table.loc[0, "r_std"]) and np.isfinite(table.loc[0, "r_mean"])
+
+
+def test_metrics_that_disagree_with_their_folder_or_lack_keys_are_named(tmp_path):
+    exps = {"mult_t_fr_fr": EXPERIMENTS["mult_t_fr_fr"]}
+    (run,) = write_synthetic_runs(tmp_path, exps, [1])
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "seed": 9}))
+    with pytest.raises(tables.ReportError, match="seed1.*|lies in mult_t_fr_fr/seed1"):
+        tables.load_metrics(run / "metrics.json")
+    del metrics["test"]["acc7"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(tables.ReportError, match=r"metrics.json 'test' lacks key\(s\) \['acc7'\]"):
+        tables.load_metrics(run / "metrics.json")
+
+
+def _table(rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"experiment": n, "r_mean": r, "r_std": rs, "mae_mean": m, "mae_std": ms}
+         for n, (r, rs, m, ms) in rows.items()]  # fmt: skip
+    )
+
+
+def test_findings_comparisons_follow_metric_direction_and_flag_seed_noise():
+    table = _table({"a": (0.5, 0.05, 0.6, 0.01), "b": (0.2, 0.05, 0.5, 0.01), "c": (0.22, 0.1, 0.7, 0.1)})
+    spec = [{"name": "x", "claim": "a beats b", "metric": "r", "better": ["a", "c"], "than": "b"},
+            {"name": "y", "claim": "a lower MAE", "metric": "mae", "better": ["a"], "than": "b"}]  # fmt: skip
+    found = tables.findings(table, spec)
+    a_b, c_b, mae = found.to_dict("records")
+    assert a_b["holds"] is True and a_b["value"] == pytest.approx(0.3)
+    assert "within the seed spread" not in a_b["detail"]
+    assert c_b["holds"] is True and "within the seed spread" in c_b["detail"]
+    assert mae["holds"] is False and mae["value"] == pytest.approx(-0.1)
+
+
+def test_findings_recovery_fraction_and_skips():
+    table = _table({"lo": (0.2, 0.01, 1, 0), "mid": (0.35, 0.01, 1, 0), "hi": (0.4, 0.01, 1, 0)})
+    spec = [{"name": "rec", "claim": "recovers", "recovery": {"low": "lo", "mid": "mid", "high": "hi"}},
+            {"name": "gone", "claim": "absent", "better": ["zz"], "than": "lo"}]  # fmt: skip
+    rec, gone = tables.findings(table, spec).to_dict("records")
+    assert rec["value"] == pytest.approx(0.75) and rec["holds"] is True
+    assert gone["holds"] is None and "skipped" in gone["detail"] and "zz" in gone["detail"]
+    no_gap = tables.findings(_table({"lo": (0.4, 0, 1, 0), "mid": (0.3, 0, 1, 0), "hi": (0.3, 0, 1, 0)}),
+                             spec[:1])  # fmt: skip
+    assert no_gap["holds"].tolist() == [False] and "no gap" in no_gap.loc[0, "detail"]
+
+
+# ----------------------------------------------------------------------------- Table 2, emotions
+
+
+def test_table2_counts_per_emotion_and_language(tmp_path):
+    path = tmp_path / "manifest.parquet"
+    frame = write_synthetic_manifest(path)
+    manifest, labels = tables.read_manifest(path)
+    assert labels == ["happiness", "relaxed"]
+    table = tables.table2(manifest, labels, threshold=0.5).set_index(["emotion", "lang"])
+    for lang in ("fr", "es"):
+        part = frame[frame["lang"] == lang]
+        assert table.loc[("happiness", lang), "positive"] == int((part["happiness"] > 0.5).sum())
+        assert table.loc[("happiness", lang), "negative"] == int((part["happiness"] <= 0.5).sum())
+    assert table.loc[("relaxed", "all"), "positive"] == int((frame["relaxed"] > 0.5).sum())
+    assert table.loc[("relaxed", "all"), "paper_positive"] == 5442
+    # Missing labels are counted as missing, not negative.
+    manifest.loc[:4, "happiness"] = np.nan
+    again = tables.table2(manifest, labels).set_index(["emotion", "lang"])
+    assert again.loc[("happiness", "all"), "missing"] == 5
+    assert again.loc[("happiness", "all"), ["negative", "positive", "missing"]].sum() == len(frame)
+
+
+def test_emotion_table_with_and_without_positive_weighting(tmp_path):
+    names = ["emotions_mctn_fr", "emotions_mctn_posweight_fr"]
+    exps = {n: EXPERIMENTS[n] for n in names}
+    write_synthetic_runs(tmp_path, exps, [1, 2])
+    runs = tables.group_by_experiment(_metric_paths(tmp_path, names, [1, 2]))
+    table = tables.emotion_table(exps, names, runs)
+    assert len(table) == 2 * 4  # three emotions + macro per experiment
+    assert set(table["pos_weight"]) == {True, False}
+    row = table[(table["experiment"] == names[0]) & (table["emotion"] == "happiness")].iloc[0]
+    f1s = [m["test"]["per_label"]["happiness"]["f1"] for m in runs[names[0]]]
+    assert row["f1_mean"] == pytest.approx(np.mean(f1s), abs=1e-4)
+    p = row["n_pos"] / row["n_test"]
+    assert row["f1_all_positive"] == pytest.approx(2 * p / (1 + p), abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- AdaMML, figures
+
+
+def test_modality_utilisation_rates():
+    rows = []
+    for seg in ("a", "b"):
+        for w in range(2):
+            rows += [(seg, "test", w, "text", 1), (seg, "test", w, "visual", int(w == 0)),
+                     (seg, "test", w, "acoustic", 0), (seg, "valid", w, "acoustic", 1)]  # fmt: skip
+    dec = pd.DataFrame(rows, columns=["segment_id", "split", "window", "modality", "selected"])
+    util = tables.modality_utilisation({"adamml_dl2_fr_es": [dec, dec]}, EXPERIMENTS)
+    got = util.set_index(["measure", "key"])["mean"]
+    assert got[("modality", "text")] == 1.0 and got[("modality", "visual")] == 0.5
+    assert got[("modality", "acoustic")] == 0.0  # the valid split is not counted
+    assert got[("n_selected", "2")] == 0.5 and got[("n_selected", "1")] == 0.5
+    assert got[("n_selected", "3")] == 0.0
+    assert set(util["setting"]) == {"FR -> ES"}
+    with pytest.raises(tables.ReportError, match="lack column"):
+        tables.modality_utilisation({"adamml_dl2_fr_es": [dec.drop(columns="window")]}, EXPERIMENTS)
+
+
+def _is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_figures_are_written_deterministically(tmp_path):
+    names = ["mult_t_fr_fr", "adamml_dl2_fr_es", "adamml_dl2_es_es"]
+    exps = {n: EXPERIMENTS[n] for n in names}
+    write_synthetic_runs(tmp_path, exps, [1, 2])
+    manifest_path = tmp_path / "manifest.parquet"
+    frame = write_synthetic_manifest(manifest_path)
+    out = tmp_path / "fig"
+    report = {"seeds": [1, 2], "dpi": 60, "neutral_band": 0.5}
+
+    counts = figures.build_label_distribution(str(manifest_path), report, str(out / "labels.png"))
+    fr = frame[frame["lang"] == "fr"]["sentiment"]
+    assert counts[counts["lang"] == "fr"]["count"].sum() == len(fr)
+    assert counts.set_index(["lang", "bin_centre"]).loc[("fr", 0.0), "count"] == int(
+        (fr.abs() < 1 / 6).sum()
+    )
+
+    def paths(filename, which=names):
+        return [str(tmp_path / p) for p in tables.run_files(EXPERIMENTS, which, report, filename)]
+
+    adamml = {n: exps[n] for n in names[1:]}
+    util = figures.build_modality_utilisation(
+        paths("decisions.parquet", names[1:]), adamml, report, str(out / "util.png"), str(out / "util.csv")
+    )
+    assert list(dict.fromkeys(util["experiment"])) == names[1:]
+    figures.build_learning_curves(paths("history.csv"), paths("metrics.json"), exps, report,
+                                  str(out / "curves.png"))  # fmt: skip
+    table = tables.build_table1(paths("metrics.json"), exps, report, str(out / "t1.csv"),
+                                str(out / "t1.md"), str(out / "f.csv"))  # fmt: skip
+    assert len(table) == 3
+    figures.build_scatter(paths("predictions.parquet"), str(out / "t1.csv"), report, str(out / "sc.png"))
+    first = {}
+    for name in ("labels.png", "util.png", "curves.png", "sc.png"):
+        assert _is_png(out / name), name
+        first[name] = (out / name).read_bytes()
+    figures.build_label_distribution(str(manifest_path), report, str(out / "labels.png"))
+    assert (out / "labels.png").read_bytes() == first["labels.png"]
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def test_figure_inputs_with_wrong_columns_are_named(tmp_path):
+    hist = pd.DataFrame({"epoch": [1], "loss": [1.0]})
+    with pytest.raises(tables.ReportError, match=r"e/seed1 lacks column\(s\) \['train_loss', 'valid_loss'\]"):
+        figures.learning_curves({"e": [(1, hist)]}, {}, {}, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
