@@ -14,6 +14,9 @@ import sys
 
 STAGE_MODULES = [
     # "polysent.corpus.demo", ... each stage appends its module when it lands.
+    "polysent.media",
+    "polysent.features.acoustic",
+    "polysent.features.visual",
 ]
 
 

@@ -1,1 +1,26 @@
-# Stage 'acoustic': rules land here (see DESIGN.md). No rule pretends to work before it does.
+# Stage 'acoustic': frame-level acoustic features per shard (librosa 25-d or openSMILE eGeMAPS).
+
+
+rule acoustic:
+    input:
+        manifest="results/corpus/manifest.parquet",
+        media="results/media/{shard}",
+        lib=lib("features/acoustic.py", "features/__init__.py"),
+    output:
+        frames="results/acoustic/{shard}.parquet",
+        qc="results/qc/acoustic/{shard}.parquet",
+    log:
+        "logs/acoustic/{shard}.log",
+    benchmark:
+        "benchmarks/acoustic/{shard}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        cfg=slice_of("acoustic"),
+    script:
+        "../../scripts/acoustic.py"
+
+
+FINAL_TARGETS += expand("results/acoustic/{shard}.parquet", shard=SHARDS)

@@ -1,1 +1,25 @@
-# Stage 'media': rules land here (see DESIGN.md). No rule pretends to work before it does.
+# Stage 'media': one mono WAV per video and configured sample rate (ffmpeg), per shard.
+
+
+rule media:
+    input:
+        manifest="results/corpus/manifest.parquet",
+        lib=lib("media.py", "features/__init__.py"),
+    output:
+        wavs=directory("results/media/{shard}"),
+        qc="results/qc/media/{shard}.parquet",
+    log:
+        "logs/media/{shard}.log",
+    benchmark:
+        "benchmarks/media/{shard}.tsv"
+    threads: 2
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    params:
+        cfg=slice_of("media"),
+    script:
+        "../../scripts/media.py"
+
+
+FINAL_TARGETS += expand("results/media/{shard}", shard=SHARDS)

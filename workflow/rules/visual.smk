@@ -1,1 +1,32 @@
-# Stage 'visual': rules land here (see DESIGN.md). No rule pretends to work before it does.
+# Stage 'visual': frame-level facial features per shard (dlib landmarks offline, or OpenFace 2 AUs).
+# For OpenFace set visual.backend: openface and visual.openface.binary or .container (on a cluster
+# the container runs through apptainer/singularity, see workflow/schemas/config/visual.schema.yaml).
+
+
+rule visual:
+    input:
+        manifest="results/corpus/manifest.parquet",
+        lib=lib(
+            "features/visual.py",
+            "features/landmarks.py",
+            "features/openface.py",
+            "features/__init__.py",
+        ),
+    output:
+        frames="results/visual/{shard}.parquet",
+        qc="results/qc/visual/{shard}.parquet",
+    log:
+        "logs/visual/{shard}.log",
+    benchmark:
+        "benchmarks/visual/{shard}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    params:
+        cfg=slice_of("visual"),
+    script:
+        "../../scripts/visual.py"
+
+
+FINAL_TARGETS += expand("results/visual/{shard}.parquet", shard=SHARDS)

@@ -1,0 +1,181 @@
+"""Frame-level feature extraction shared by the acoustic and visual stages.
+
+Both stages turn the segments of one shard into a frame store (contract ``FRAMES`` /
+``VISUAL_FRAMES``): one row per frame with ``segment_id``, ``time`` (seconds from the segment
+start) and named float32 feature columns. This module holds what they share: reading a shard's
+segments from the manifest, assembling the Arrow table with a fixed schema (so an empty shard still
+has every feature column), package versions for provenance and the CLI config helpers.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import yaml
+
+from polysent import contracts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Segment:
+    segment_id: str
+    video_id: str
+    start: float
+    end: float
+    video_path: str
+    audio_path: str
+
+
+def shard_segments(manifest: str | os.PathLike, shard: str | int | None) -> list[Segment]:
+    """Segments of ``shard`` (``"003"`` or ``3``; ``None`` = all), in manifest order."""
+    table = contracts.read(manifest, contracts.MANIFEST)
+    cols = ["segment_id", "video_id", "start", "end", "video_path", "audio_path", "shard"]
+    df = table.select(cols).to_pandas()
+    if shard is not None:
+        df = df[df["shard"] == int(shard)]
+    return [
+        Segment(
+            str(r.segment_id),
+            str(r.video_id),
+            float(r.start),
+            float(r.end),
+            str(r.video_path or ""),
+            str(r.audio_path or ""),
+        )
+        for r in df.itertuples(index=False)
+    ]
+
+
+def group_by_video(segments: Iterable[Segment]) -> dict[str, list[Segment]]:
+    """Segments per video, videos in order of first appearance (deterministic output order)."""
+    out: dict[str, list[Segment]] = {}
+    for seg in segments:
+        out.setdefault(seg.video_id, []).append(seg)
+    return out
+
+
+@dataclass
+class SegmentFrames:
+    """Frames of one segment: ``features`` is (T, D) in the extractor's column order."""
+
+    segment_id: str
+    time: np.ndarray
+    features: np.ndarray
+    success: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+
+
+def frames_schema(feature_names: Sequence[str], visual: bool = False) -> pa.Schema:
+    fields = [pa.field("segment_id", pa.string()), pa.field("time", pa.float64())]
+    if visual:
+        fields += [pa.field("success", pa.bool_()), pa.field("confidence", pa.float32())]
+    fields += [pa.field(n, pa.float32()) for n in feature_names]
+    return pa.schema(fields)
+
+
+def frames_table(
+    parts: Sequence[SegmentFrames], feature_names: Sequence[str], visual: bool = False
+) -> pa.Table:
+    """One Arrow table (contract FRAMES or VISUAL_FRAMES) from per-segment frame arrays."""
+    schema = frames_schema(feature_names, visual)
+    d = len(feature_names)
+    ids = [p.segment_id for p in parts for _ in range(len(p.time))]
+    time = np.concatenate([np.asarray(p.time, np.float64) for p in parts]) if parts else np.zeros(0)
+    feats = (
+        np.concatenate([np.asarray(p.features, np.float32).reshape(-1, d) for p in parts])
+        if parts
+        else np.zeros((0, d), np.float32)
+    )
+    cols: dict[str, Any] = {"segment_id": pa.array(ids, pa.string()), "time": pa.array(time)}
+    if visual:
+        succ = np.concatenate([p.success for p in parts]).astype(bool) if parts else np.zeros(0, bool)
+        conf = (
+            np.concatenate([p.confidence for p in parts]).astype(np.float32)
+            if parts
+            else np.zeros(0, np.float32)
+        )
+        cols["success"] = pa.array(succ)
+        cols["confidence"] = pa.array(conf)
+    for j, name in enumerate(feature_names):
+        cols[name] = pa.array(np.ascontiguousarray(feats[:, j]))
+    table = pa.table(cols, schema=schema)
+    contract = contracts.VISUAL_FRAMES if visual else contracts.FRAMES
+    return contracts.check(table, contract, where="frames table")
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """Installed versions of ``packages`` (for provenance); missing ones are reported as such."""
+    out = {}
+    for name in ("polysent", *packages):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI helpers: a stage run on one file uses the same config slice (with schema defaults) as the
+# workflow, so `polysent acoustic` and the Snakemake rule give the same numbers.
+
+
+def schema_dir() -> Path:
+    """The workflow's config schemas (the package is installed editable from the repository)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "workflow" / "schemas"
+        if (candidate / "config.schema.yaml").exists():
+            return candidate
+    raise FileNotFoundError(
+        "workflow/schemas/config.schema.yaml not found above "
+        f"{here}; run polysent from an editable install of the repository (pip install -e .)"
+    )
+
+
+def stage_config(section: str, config_path: str | None, sets: Sequence[str] = ()) -> dict:
+    """Config slice ``section`` from ``config_path`` (or schema defaults), with ``KEY=VALUE`` overrides.
+
+    Keys of ``sets`` are dotted paths inside the section (``librosa.n_fft=1024``); values are YAML.
+    """
+    from polysent.config import deep_merge, load_config, validate_config
+
+    overrides: dict = {}
+    for item in sets:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        node = overrides.setdefault(section, {})
+        *parents, leaf = key.strip().split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    if config_path:
+        config = load_config(config_path, schema_dir(), overrides)
+    else:
+        config = validate_config(deep_merge({}, overrides), schema_dir())
+    return config[section]
+
+
+def add_config_args(parser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="YAML",
+        help="workflow config file to take the stage's settings from (default: schema defaults)",
+    )
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a key of the stage's config slice, dotted (repeatable), "
+        "e.g. --set librosa.n_fft=1024",
+    )

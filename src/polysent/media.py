@@ -1,0 +1,287 @@
+"""Media stage: one mono PCM WAV per video and sample rate, extracted with ffmpeg.
+
+For every video of a shard the audio source is the manifest's ``audio_path`` when the corpus
+ships one, else the ``video_path`` (its first audio stream). ffmpeg decodes, mixes down to mono
+and resamples (``-ar``) once per configured rate: 16 kHz for the aligner and the openSMILE
+backend, 22.05 kHz for the librosa backend (the paper's rate). The source's duration (ffprobe) is
+checked against the manifest's segment ends: a segment that ends after the audio does is recorded
+in QC, because every later stage would silently see a truncated segment.
+
+Outputs in ``out_dir``: ``{video_id}.wav`` (16 kHz, or the first configured rate),
+``{video_id}.sr{rate}.wav`` for every other rate, and ``index.parquet`` with one row per
+(video, rate): ``video_id, sample_rate, wav, duration, source, source_duration``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import soundfile as sf
+from tqdm import tqdm
+
+from polysent.features import Segment, add_config_args, group_by_video, shard_segments, stage_config
+from polysent.io import atomic_path, write_parquet
+from polysent.qc import QCLog
+
+log = logging.getLogger(__name__)
+
+STAGE = "media"
+
+INDEX_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()),
+        ("sample_rate", pa.int32()),
+        ("wav", pa.string()),
+        ("duration", pa.float64()),
+        ("source", pa.string()),
+        ("source_duration", pa.float64()),
+    ]
+)
+
+DEFAULTS = {
+    "sample_rates": [16000, 22050],
+    "duration_tolerance": 0.1,
+    "ffmpeg": "ffmpeg",
+    "ffprobe": "ffprobe",
+    "timeout": 600,
+}
+
+
+class MediaError(RuntimeError):
+    """ffmpeg/ffprobe could not read or convert a media file."""
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise MediaError(
+            f"'{name}' not found on PATH; install ffmpeg (Debian: apt-get install ffmpeg) or set "
+            "media.ffmpeg / media.ffprobe in the config to its full path"
+        )
+    return path
+
+
+def probe_duration(path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: float = 120) -> float:
+    """Duration in seconds of the first audio stream of ``path`` (container duration as fallback)."""
+    cmd = [
+        _tool(ffprobe),
+        "-v",
+        "error",
+        "-select_streams",
+        "a:0",
+        "-show_entries",
+        "stream=duration:format=duration",
+        "-of",
+        "json",
+        str(path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise MediaError(f"ffprobe cannot read {path}: {proc.stderr.strip()[-300:]}")
+    info = json.loads(proc.stdout or "{}")
+    streams = info.get("streams") or []
+    if not streams:
+        raise MediaError(f"{path} has no audio stream")
+    for value in (streams[0].get("duration"), info.get("format", {}).get("duration")):
+        if value not in (None, "N/A"):
+            return float(value)
+    raise MediaError(f"ffprobe reports no duration for {path}")
+
+
+def extract_wav(
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    sample_rate: int = 16000,
+    ffmpeg: str = "ffmpeg",
+    timeout: float = 600,
+) -> float:
+    """Decode ``source``'s first audio stream to a mono 16-bit PCM WAV at ``sample_rate``.
+
+    Written atomically; the bitexact flags keep ffmpeg's version string and other metadata out of
+    the file so that identical inputs give identical bytes. Returns the WAV's duration.
+    """
+    with atomic_path(target, suffix=".wav") as tmp:
+        cmd = [
+            _tool(ffmpeg),
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(source),
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            str(int(sample_rate)),
+            "-c:a",
+            "pcm_s16le",
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-f",
+            "wav",
+            str(tmp),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise MediaError(f"ffmpeg failed on {source}: {proc.stderr.strip()[-300:]}")
+        info = sf.info(str(tmp))
+        if info.frames == 0:
+            raise MediaError(f"{source}: decoded audio is empty")
+        duration = info.frames / info.samplerate
+    return duration
+
+
+def wav_name(video_id: str, sample_rate: int, primary: bool) -> str:
+    return f"{video_id}.wav" if primary else f"{video_id}.sr{int(sample_rate)}.wav"
+
+
+def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict):
+    """Extract every rate for one video; return (index rows, QC records). Never raises."""
+    rows, failures = [], []
+    source = segs[0].audio_path or segs[0].video_path
+    if not source:
+        return rows, [(s.segment_id, "no audio_path and no video_path in the manifest") for s in segs]
+    if not Path(source).is_file():
+        return rows, [(s.segment_id, f"media source missing: {source}") for s in segs]
+    try:
+        src_dur = probe_duration(source, cfg["ffprobe"], cfg["timeout"])
+        rates = [int(r) for r in cfg["sample_rates"]]
+        for i, rate in enumerate(rates):
+            target = out_dir / wav_name(video_id, rate, primary=i == 0)
+            dur = extract_wav(source, target, rate, cfg["ffmpeg"], cfg["timeout"])
+            rows.append(
+                {
+                    "video_id": video_id,
+                    "sample_rate": rate,
+                    "wav": str(target),
+                    "duration": dur,
+                    "source": str(source),
+                    "source_duration": src_dur,
+                }
+            )
+    except (MediaError, subprocess.TimeoutExpired, RuntimeError, OSError) as err:
+        for p in out_dir.glob(f"{video_id}.*wav"):
+            p.unlink()
+        return [], [(s.segment_id, f"audio extraction failed: {err}") for s in segs]
+    # Segments that end after the audio would be silently truncated downstream.
+    tol = float(cfg["duration_tolerance"])
+    audio_dur = min(src_dur, min(r["duration"] for r in rows))
+    for s in segs:
+        if s.end > audio_dur + tol:
+            failures.append(
+                (
+                    s.segment_id,
+                    f"segment ends at {s.end:.3f} s but the audio of {source} lasts "
+                    f"{audio_dur:.3f} s (tolerance {tol} s)",
+                )
+            )
+    return rows, failures
+
+
+def build_shard(
+    manifest: str | os.PathLike,
+    shard: str | int,
+    out_dir: str | os.PathLike,
+    qc_path: str | os.PathLike,
+    cfg: dict | None = None,
+    threads: int = 1,
+    progress: bool = True,
+) -> pa.Table:
+    """Media stage for one shard: WAVs + ``index.parquet`` in ``out_dir``, QC to ``qc_path``."""
+    cfg = {**DEFAULTS, **(cfg or {})}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    videos = group_by_video(shard_segments(manifest, shard))
+    qc = QCLog(STAGE)
+    rows: list[dict] = []
+    with ThreadPoolExecutor(max(1, int(threads))) as pool:  # ffmpeg runs in subprocesses
+        jobs = [pool.submit(_process_video, vid, segs, out_dir, cfg) for vid, segs in videos.items()]
+        for vid, job in tqdm(
+            zip(videos, jobs), total=len(jobs), desc=f"media {shard}", disable=not progress
+        ):
+            vid_rows, failures = job.result()
+            rows += vid_rows
+            for seg_id, reason in failures:
+                qc.add(reason, segment_id=seg_id, video_id=vid)
+                log.warning("%s/%s: %s", vid, seg_id, reason)
+    index = pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
+    write_parquet(
+        out_dir / "index.parquet",
+        index,
+        provenance={"stage": STAGE, "tool": "ffmpeg", "params": cfg, "ffmpeg": ffmpeg_version(cfg)},
+    )
+    qc.write(qc_path)
+    log.info("media %s: %d videos, %d WAVs, %d QC records", shard, len(videos), len(rows), len(qc))
+    return index
+
+
+def ffmpeg_version(cfg: dict | None = None) -> str:
+    cfg = {**DEFAULTS, **(cfg or {})}
+    try:
+        out = subprocess.run(
+            [_tool(cfg["ffmpeg"]), "-version"], capture_output=True, text=True, timeout=30
+        ).stdout
+        return out.splitlines()[0] if out else "unknown"
+    except (MediaError, OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def read_index(media_dir: str | os.PathLike) -> pa.Table:
+    return pq.read_table(Path(media_dir) / "index.parquet")
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "media",
+        help="extract mono WAV audio from a video/audio file (or a whole shard) with ffmpeg",
+        description="Single file: polysent media IN.mp4 OUT.wav [--sr 16000]. "
+        "Shard: polysent media --manifest results/corpus/manifest.parquet --shard 000 "
+        "--out-dir results/media/000 --qc results/qc/media/000.parquet.",
+    )
+    p.add_argument("input", nargs="?", help="video or audio file (single-file mode)")
+    p.add_argument("output", nargs="?", help="WAV to write (single-file mode)")
+    p.add_argument("--sr", type=int, default=16000, help="sample rate in Hz (single file; 16000)")
+    p.add_argument("--manifest", help="manifest Parquet (shard mode)")
+    p.add_argument("--shard", help="shard id such as 000 (shard mode)")
+    p.add_argument("--out-dir", help="output folder for WAVs and index.parquet (shard mode)")
+    p.add_argument("--qc", help="QC Parquet to write (shard mode)")
+    p.add_argument("--threads", type=int, default=1, help="parallel ffmpeg processes (shard mode)")
+    add_config_args(p)
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    cfg = stage_config("media", args.config, args.set)
+    if args.manifest:
+        missing = [f for f in ("shard", "out_dir", "qc") if getattr(args, f) is None]
+        if missing:
+            raise SystemExit(f"shard mode needs --{', --'.join(m.replace('_', '-') for m in missing)}")
+        index = build_shard(args.manifest, args.shard, args.out_dir, args.qc, cfg, args.threads)
+        print(f"{index.num_rows} WAVs in {args.out_dir}")
+        return 0
+    if not (args.input and args.output):
+        raise SystemExit("give INPUT and OUTPUT (single file) or --manifest/--shard (shard mode)")
+    src_dur = probe_duration(args.input, cfg["ffprobe"])
+    dur = extract_wav(args.input, args.output, args.sr, cfg["ffmpeg"], cfg["timeout"])
+    print(f"{args.output}: {dur:.3f} s at {args.sr} Hz (source {src_dur:.3f} s)")
+    return 0
