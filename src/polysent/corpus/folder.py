@@ -186,8 +186,8 @@ def _fill_segment_ids(frame: pd.DataFrame) -> None:
     ]
 
 
-def _resolve_media(frame: pd.DataFrame, cfg: dict, base: Path, media_dir: Path) -> list[Problem]:
-    """Find each video's file and link it under ``media_dir/<lang>/``; problems for missing ones."""
+def _resolve_media(frame: pd.DataFrame, cfg: dict, base: Path, media_dir: Path | None) -> list[Problem]:
+    """Find each video's file and link it under ``media_dir/<lang>/`` (only check when None)."""
     root = Path(cfg.get("media_root") or ".")
     root = root if root.is_absolute() else base / root
     exts = list(cfg.get("extensions") or [".mp4"])
@@ -200,31 +200,72 @@ def _resolve_media(frame: pd.DataFrame, cfg: dict, base: Path, media_dir: Path) 
         if key in linked:
             paths.append(linked[key])
             continue
+        if check_id(vid) is not None or not isinstance(lang, str) or check_id(lang, "lang") is not None:
+            linked[key] = ""  # the unsafe id is reported by validate_rows; never build a path from it
+            paths.append("")
+            continue
         src = None
         if g:
             p = Path(g) if Path(g).is_absolute() else base / g
             src = p if p.is_file() else None
             missing = f"media file not found: {g}"
-        elif check_id(vid) is None:
+        else:
             for ext in exts:
                 p = root / f"{vid}{ext}"
                 if p.is_file():
                     src = p
                     break
             missing = f"media file not found: {root}/{vid}{{{','.join(exts)}}}"
-        else:
-            missing = "no media file (unsafe video_id)"
-        if src is None or check_id(vid) is not None or check_id(lang, "lang") is not None:
-            problems.append(Problem(str(file), int(line), missing, video_id=vid if isinstance(vid, str) else None))
+        if src is None:
+            # Video-level: every segment of the video goes (and each gets its QC row in drop mode).
+            problems.append(Problem(str(file), int(line), missing, video_id=vid))
             linked[key] = ""
             paths.append("")
             continue
-        dest = safe_join(media_dir, lang, f"{vid}{src.suffix.lower()}")
-        link_media(src, dest)
+        if media_dir is None:
+            dest = src
+        else:
+            dest = safe_join(media_dir, lang, f"{vid}{src.suffix.lower()}")
+            link_media(src, dest)
         linked[key] = str(dest)
         paths.append(str(dest))
     frame["video_path"] = paths
     return problems
+
+
+def load(cfg: dict, languages: Sequence[str], media_dir: str | os.PathLike | None = None):
+    """Read a folder manifest and find every problem: ``(frame, problems)``.
+
+    With ``media_dir`` the media files are linked there (``video_path`` then points at the
+    link); without it their existence is only checked (``polysent validate-manifest``).
+    Missing columns come back as fatal problems with an empty frame.
+    """
+    path = Path(cfg["manifest"])
+    base = path.parent
+    frame, problems = read_manifest_file(path, cfg.get("columns"))
+    labels = list(cfg.get("labels") or [])
+    if frame.empty and problems:
+        return frame, problems
+    problems += missing_columns(frame.columns, [*REQUIRED, *labels], str(path))
+    if "transcript" not in frame.columns and "transcript_path" not in frame.columns:
+        problems.append(Problem(str(path), 1, "missing column 'transcript' (or 'transcript_path')"))
+    if any(p.fatal for p in problems):
+        return pd.DataFrame(), problems
+    iso = frame["lang"].isin(list(_iso()))
+    lang_ok = frame["lang"].isin(list(languages))
+    for lang, n in frame.loc[~lang_ok & iso, "lang"].value_counts().items():
+        log.info("skipping %d segment(s) in language '%s' (not in config languages)", n, lang)
+    # Unknown codes stay in so that validation reports them.
+    frame = frame.loc[lang_ok | ~iso].reset_index(drop=True)
+    _fill_segment_ids(frame)
+    problems += _fill_transcripts(frame, base)
+    if "split" in frame.columns:
+        frame["split"] = frame["split"].fillna("").astype(str)
+        if (frame["split"] == "").all():
+            frame = frame.drop(columns="split")  # not given: drawn by video later
+    problems += validate_rows(frame, labels, cfg.get("label_range", (0.0, 1.0)), source=str(path))
+    problems += _resolve_media(frame, cfg, base, None if media_dir is None else Path(media_dir))
+    return frame, problems
 
 
 def build(
@@ -239,40 +280,20 @@ def build(
     """Read, validate and link a folder corpus; write the manifest and the QC file."""
     qc = QCLog("corpus")
     path = Path(cfg["manifest"])
-    base = path.parent
-    frame, problems = read_manifest_file(path, cfg.get("columns"))
     labels = list(cfg.get("labels") or [])
+    frame, problems = load(cfg, languages, media_dir)
+    title = f"folder manifest {path}"
     if frame.empty and problems:
-        raise ManifestError(problems, title=f"folder manifest {path}")
-    problems += missing_columns(frame.columns, [*REQUIRED, *labels], str(path))
-    if "transcript" not in frame.columns and "transcript_path" not in frame.columns:
-        problems.append(Problem(str(path), 1, "missing column 'transcript' (or 'transcript_path')"))
-    if any(p.fatal for p in problems):
-        raise ManifestError(problems, title=f"folder manifest {path}")
-    lang_ok = frame["lang"].isin(list(languages))
-    skipped = frame.loc[~lang_ok & frame["lang"].isin(list(_iso())), "lang"].value_counts()
-    for lang, n in skipped.items():
-        log.info("skipping %d segment(s) in language '%s' (not in config languages)", n, lang)
-    # Unknown codes stay in so that validation reports them.
-    frame = frame.loc[lang_ok | ~frame["lang"].isin(list(_iso()))].reset_index(drop=True)
-    _fill_segment_ids(frame)
-    problems += _fill_transcripts(frame, base)
-    if "split" in frame.columns:
-        frame["split"] = frame["split"].fillna("").astype(str)
-        if (frame["split"] == "").all():
-            frame = frame.drop(columns="split")  # not given: drawn by video below
-    problems += validate_rows(frame, labels, cfg.get("label_range", (0.0, 1.0)), source=str(path))
-    frame = resolve(frame, problems, cfg.get("on_invalid", "fail"), qc, title=f"folder manifest {path}")
+        raise ManifestError(problems, title=title)
+    n_videos = frame["video_id"].nunique()
+    frame = resolve(frame, problems, cfg.get("on_invalid", "fail"), qc, title=title)
+    if n_videos and frame["video_id"].nunique() / n_videos < float(cfg.get("min_success_rate", 0.0)):
+        raise ManifestError(problems, title=f"{title} (fewer than min_success_rate "
+                            f"{cfg['min_success_rate']:.0%} of the videos are usable)")
+    if frame.empty:
+        raise ManifestError([Problem(str(path), None, "no usable segment left")], title=title)
     for c in ("start", "end", "sentiment", *labels):
         frame[c] = pd.to_numeric(frame[c])
-    media_problems = _resolve_media(frame, cfg, base, Path(media_dir))
-    for p in media_problems:
-        for seg in frame.loc[frame["video_id"] == p.video_id, "segment_id"]:
-            qc.add(f"media unavailable: {p}", segment_id=seg, video_id=p.video_id)
-    frame = frame.loc[frame["video_path"] != ""].reset_index(drop=True)
-    total_videos = len(set(frame["video_id"])) + len({p.video_id for p in media_problems})
-    if total_videos and len(set(frame["video_id"])) / total_videos < float(cfg.get("min_success_rate", 1.0)):
-        raise ManifestError(media_problems, title=f"folder corpus media (min_success_rate {cfg.get('min_success_rate')})")
     table = finish_manifest(frame, labels, seed, shards, cfg.get("splits", (0.8, 0.1, 0.1)), where=str(out_manifest))
     write_parquet(out_manifest, table, provenance={"source": "folder", "manifest": str(path), "config": cfg})
     qc.write(out_qc)

@@ -147,11 +147,11 @@ def aggregate(annotations: pd.DataFrame, attributes: Sequence[str], min_votes: i
     """One row per segment: mean sentiment, attribute = 1 when ticked by ``min_votes`` annotators."""
     if annotations.empty:
         return pd.DataFrame(columns=["segment_id", "video_id", "lang", "batch", "sentiment",
-                                     "n_annotators", *attributes, "_label_file", "_label_line"])
+                                     "n_annotators", *attributes, "label_file", "label_line"])
     g = annotations.groupby("segment_id", sort=True)
     out = g.agg(video_id=("video_id", "first"), lang=("lang", "first"), batch=("batch", "first"),
                 sentiment=("sentiment", "mean"), n_annotators=("sentiment", "size"),
-                _label_file=("_file", "first"), _label_line=("_line", "first"))
+                label_file=("_file", "first"), label_line=("_line", "first"))
     for a in attributes:
         out[a] = (g[a].sum(min_count=1) >= min_votes).astype(float)
     return out.reset_index()
@@ -241,14 +241,13 @@ def collect(cfg: dict, languages: Sequence[str]) -> tuple[pd.DataFrame, pd.DataF
                 msg = f"no transcript line for segment '{row.segment_id}' in {row.video_id}.txt"
             else:
                 msg = f"no transcript file {row.video_id}.txt for labelled segment '{row.segment_id}'"
-            problems.append(Problem(row._label_file, int(row._label_line), msg, segment_id=row.segment_id,
+            problems.append(Problem(row.label_file, int(row.label_line), msg, segment_id=row.segment_id,
                                     video_id=row.video_id))
         unlabelled = len(set(tr["segment_id"]) - set(seg["segment_id"]))
         if unlabelled:
             log.info("%s: %d transcript line(s) have no MTurk labels and are not used", lang, unlabelled)
-        merged["_file"] = merged["_file"].fillna(merged["_label_file"])
-        merged["_line"] = merged["_line"].fillna(merged["_label_line"])
-        merged["transcript"] = merged["transcript"].fillna("")
+        # Reported above; left out so that validation does not add consequential errors.
+        merged = merged.loc[merged["_file"].notna()].reset_index(drop=True)
         frames.append(merged)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     ann = pd.concat(anns, ignore_index=True) if anns else pd.DataFrame()

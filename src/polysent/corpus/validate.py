@@ -46,7 +46,8 @@ class ManifestError(ValueError):
     """A manifest has problems; ``problems`` lists every one (file, line, message)."""
 
     def __init__(self, problems: Sequence["Problem"], title: str = "corpus manifest"):
-        self.problems = list(problems)
+        # File by file, line by line: the order in which a user fixes them.
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
         lines = "\n".join(f"  {p}" for p in self.problems)
         super().__init__(f"{len(self.problems)} problem(s) in the {title}:\n{lines}")
 
