@@ -13,6 +13,8 @@ rule acoustic:
         "logs/acoustic/{shard}.log",
     benchmark:
         "benchmarks/acoustic/{shard}.tsv"
+    conda:
+        "../../envs/polysent.yaml"
     threads: 2
     resources:
         mem_mb=2000,

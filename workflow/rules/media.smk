@@ -12,6 +12,8 @@ rule media:
         "logs/media/{shard}.log",
     benchmark:
         "benchmarks/media/{shard}.tsv"
+    conda:
+        "../../envs/polysent.yaml"
     threads: 2
     resources:
         mem_mb=1000,

@@ -19,6 +19,8 @@ rule visual:
         "logs/visual/{shard}.log",
     benchmark:
         "benchmarks/visual/{shard}.tsv"
+    conda:
+        "../../envs/polysent.yaml"
     threads: 2
     resources:
         mem_mb=2000,
