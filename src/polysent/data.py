@@ -1,0 +1,483 @@
+"""Training data: feature stores -> samples -> padded, masked batches.
+
+A feature store (``results/store/{lang}.parquet``) has one row per segment with word-aligned
+``text``/``visual``/``acoustic`` sequences (``list<fixed_size_list<float32>[D]>``, equal length L
+per row) and the translation of the segment as a full aligned sample in another language
+(``text_tr``/``visual_tr``/``acoustic_tr``, its own length). Feature dimensions are read from the
+Arrow types, never assumed.
+
+What an experiment trains and evaluates on (:func:`build_splits`):
+
+* **train**: the ``train`` split of every language in ``exp["train"]``; a fraction below 1 keeps
+  that share of the language's *videos* (few-shot rehearsal, e.g. full FR + 13 % of ES), drawn
+  with ``numpy.random.default_rng([seed, lang])`` so it is reproducible and all segments of a
+  video stay together.
+* **valid** (model selection, early stopping): the ``valid`` split of the same languages with the
+  same fractions, so a few-shot run never selects its checkpoint on more labelled target-language
+  data than it trains on.
+* **test**: the ``test`` split of ``exp["eval"]`` only. Never used for any decision.
+* ``drop_neutral`` removes |y| <= 0.5 from every split (paper §3; per row in Table 1).
+* ``transaug`` adds, for every training segment with a translation, the translated sample
+  (translated text with the segment's own video/audio re-timed over it) with the same labels.
+  Whether or not it is on, every sample carries its translation so NCE can use it as the
+  positive pair.
+
+Features are standardised per dimension with training statistics (valid words only), so the
+25 librosa dimensions (spectral contrast in dB) and the 300 text dimensions train on one scale;
+NaN/inf (e.g. a word without a detected face) become the training mean (0 after scaling), and
+padding stays exactly 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+log = logging.getLogger("polysent.data")
+
+MODALITIES = ("text", "visual", "acoustic")
+TR_SUFFIX = "_tr"
+NEUTRAL_BAND = 0.5
+
+
+class DataError(ValueError):
+    """A feature store cannot be used for training; the message names the file and segment."""
+
+
+@dataclass
+class Sample:
+    segment_id: str
+    video_id: str
+    lang: str
+    split: str
+    y: float
+    emotions: np.ndarray  # (K,) float32, K may be 0
+    feats: dict[str, np.ndarray]  # modality -> (L, D) float32
+    tr: dict[str, np.ndarray] | None = None  # translated aligned sample, or None
+    tr_lang: str | None = None
+    augmented: bool = False
+
+    @property
+    def length(self) -> int:
+        return int(self.feats["text"].shape[0])
+
+
+@dataclass
+class Splits:
+    train: list[Sample]
+    valid: list[Sample]
+    test: list[Sample]
+    dims: dict[str, int]
+    emotions: list[str]
+    normalizer: dict[str, dict[str, np.ndarray]] | None = None
+    report: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def _seq_column(col: pa.ChunkedArray, where: str) -> tuple[list[np.ndarray], int]:
+    """A ``list<fixed_size_list<float32>[D]>`` column as one (L_i, D) float32 array per row."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if isinstance(arr, pa.ChunkedArray):  # pragma: no cover - combine_chunks of 0 chunks
+        arr = pa.concat_arrays(arr.chunks) if arr.num_chunks else pa.array([], col.type)
+    if not pa.types.is_list(arr.type) and not pa.types.is_large_list(arr.type):
+        raise DataError(f"{where}: expected list<fixed_size_list<float32>[D]>, got {arr.type}")
+    inner_type = arr.type.value_type
+    if not pa.types.is_fixed_size_list(inner_type):
+        raise DataError(f"{where}: expected fixed_size_list items (dimension in the type), got {inner_type}")
+    if arr.null_count:
+        raise DataError(f"{where}: {arr.null_count} null sequences")
+    dim = inner_type.list_size
+    offsets = arr.offsets.to_numpy()
+    inner = arr.values
+    flat = inner.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    flat = flat.reshape(-1, dim) if dim else np.zeros((len(inner), 0), np.float32)
+    start = inner.offset if hasattr(inner, "offset") else 0
+    rows = [flat[offsets[i] - start : offsets[i + 1] - start] for i in range(len(arr))]
+    return rows, dim
+
+
+def read_store(path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
+    """Read one feature store into samples; return them and the per-modality dimensions."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"feature store {path} does not exist")
+    table = pq.read_table(path)
+    names = set(table.column_names)
+    need = {"segment_id", "video_id", "lang", "split", "sentiment", *MODALITIES}
+    missing = sorted(need - names)
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}")
+    missing_emo = [e for e in emotions if e not in names]
+    if missing_emo:
+        raise DataError(f"{path}: emotion label column(s) {missing_emo} not in the store")
+    ids = table.column("segment_id").to_pylist()
+    seqs, dims = {}, {}
+    for m in MODALITIES:
+        seqs[m], dims[m] = _seq_column(table.column(m), f"{path}:{m}")
+    has_tr = all(f"{m}{TR_SUFFIX}" in names for m in MODALITIES)
+    tr_seqs = {}
+    if has_tr:
+        for m in MODALITIES:
+            tr_seqs[m], d = _seq_column(table.column(f"{m}{TR_SUFFIX}"), f"{path}:{m}{TR_SUFFIX}")
+            if d != dims[m]:
+                raise DataError(f"{path}: {m}{TR_SUFFIX} has dimension {d}, {m} has {dims[m]}")
+    tr_lang = table.column("tr_lang").to_pylist() if "tr_lang" in names else [None] * len(ids)
+    y = table.column("sentiment").to_numpy(zero_copy_only=False).astype(np.float64)
+    emo = (
+        np.stack([table.column(e).to_numpy(zero_copy_only=False) for e in emotions], 1).astype(np.float32)
+        if emotions
+        else np.zeros((len(ids), 0), np.float32)
+    )
+    video = table.column("video_id").to_pylist()
+    lang = table.column("lang").to_pylist()
+    split = table.column("split").to_pylist()
+    samples = []
+    for i, sid in enumerate(ids):
+        lengths = {m: seqs[m][i].shape[0] for m in MODALITIES}
+        if len(set(lengths.values())) != 1:
+            raise DataError(f"{path}: segment {sid} has unequal modality lengths {lengths}")
+        if not np.isfinite(y[i]):
+            raise DataError(f"{path}: segment {sid} has a non-finite sentiment label")
+        tr = None
+        if has_tr and tr_seqs["text"][i].shape[0] > 0:
+            tr = {m: tr_seqs[m][i] for m in MODALITIES}
+            tr_len = {m: tr[m].shape[0] for m in MODALITIES}
+            if len(set(tr_len.values())) != 1:
+                raise DataError(f"{path}: segment {sid} translation has unequal lengths {tr_len}")
+        samples.append(
+            Sample(
+                segment_id=sid,
+                video_id=video[i],
+                lang=lang[i],
+                split=split[i],
+                y=float(y[i]),
+                emotions=emo[i],
+                feats={m: seqs[m][i] for m in MODALITIES},
+                tr=tr,
+                tr_lang=tr_lang[i] if tr is not None else None,
+            )
+        )
+    return samples, dims
+
+
+def load_store(path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
+    """Read a feature store, checking its contract first when the store stage offers a checker."""
+    try:  # the store stage owns the contract; use its checker when it is installed
+        from polysent.store import check_store  # type: ignore[attr-defined]
+    except ImportError:
+        check_store = None
+    if check_store is not None:
+        check_store(pq.read_table(path), where=str(path))
+    return read_store(path, emotions)
+
+
+# ---------------------------------------------------------------------------------- selection
+
+
+def _lang_seed(seed: int, lang: str, what: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(f"{lang}:{what}".encode())])
+
+
+def sample_videos(samples: list[Sample], fraction: float, seed: int, lang: str, what: str) -> list[Sample]:
+    """Keep ``fraction`` of the videos (at least one when fraction > 0), all their segments."""
+    if not 0.0 <= fraction <= 1.0:
+        raise DataError(f"fraction for {lang} must be within [0, 1], got {fraction}")
+    if fraction >= 1.0 or not samples:
+        return list(samples)
+    videos = sorted({s.video_id for s in samples})
+    n = 0 if fraction == 0 else max(1, int(round(fraction * len(videos))))
+    keep = set(_lang_seed(seed, lang, what).choice(videos, size=n, replace=False).tolist())
+    return [s for s in samples if s.video_id in keep]
+
+
+def translated_sample(s: Sample) -> Sample:
+    """The translation of ``s`` as a training sample of its own (TransAug)."""
+    return Sample(
+        segment_id=f"{s.segment_id}#tr-{s.tr_lang}",
+        video_id=s.video_id,
+        lang=s.tr_lang or "tr",
+        split=s.split,
+        y=s.y,
+        emotions=s.emotions,
+        feats=dict(s.tr),
+        tr=None,
+        augmented=True,
+    )
+
+
+def _truncate(s: Sample, max_len: int | None) -> Sample:
+    if not max_len:
+        return s
+    s.feats = {m: x[:max_len] for m, x in s.feats.items()}
+    if s.tr is not None:
+        s.tr = {m: x[:max_len] for m, x in s.tr.items()}
+    return s
+
+
+def build_splits(
+    stores: dict[str, str | Path],
+    exp: dict,
+    seed: int,
+    max_len: int | None = None,
+    standardize: bool = True,
+) -> Splits:
+    """Train/valid/test samples of one experiment (see the module docstring)."""
+    train_fracs: dict[str, float] = dict(exp["train"])
+    eval_lang = exp["eval"]
+    emotions = list(exp.get("emotions") or []) if exp.get("task", "sentiment") == "emotion" else []
+    needed = sorted(set(train_fracs) | {eval_lang})
+    missing = [lang for lang in needed if lang not in stores]
+    if missing:
+        raise DataError(f"no feature store given for language(s) {missing}; have {sorted(stores)}")
+    by_lang, dims = {}, None
+    for lang in needed:
+        samples, d = load_store(stores[lang], emotions)
+        if dims is not None and d != dims:
+            raise DataError(f"{stores[lang]}: feature dimensions {d} differ from the other stores' {dims}")
+        dims = d
+        by_lang[lang] = samples
+    report = {"dropped_empty": [], "dropped_neutral": 0}
+
+    def usable(samples: list[Sample]) -> list[Sample]:
+        out = []
+        for s in samples:
+            if s.length == 0:
+                report["dropped_empty"].append(s.segment_id)
+                continue
+            if exp.get("drop_neutral") and abs(s.y) <= NEUTRAL_BAND:
+                report["dropped_neutral"] += 1
+                continue
+            out.append(_truncate(s, max_len))
+        return out
+
+    train, valid = [], []
+    for lang, frac in sorted(train_fracs.items()):
+        pool = by_lang[lang]
+        train += sample_videos(usable([s for s in pool if s.split == "train"]), frac, seed, lang, "train")
+        valid += sample_videos(usable([s for s in pool if s.split == "valid"]), frac, seed, lang, "valid")
+    test = usable([s for s in by_lang[eval_lang] if s.split == "test"])
+    if report["dropped_empty"]:
+        log.warning("dropped %d segment(s) without words: %s", len(report["dropped_empty"]),
+                    report["dropped_empty"][:10])
+    for name, part in (("train", train), ("valid", valid), ("test", test)):
+        if not part:
+            raise DataError(
+                f"experiment has no {name} samples (train={train_fracs}, eval={eval_lang}, "
+                f"drop_neutral={exp.get('drop_neutral', False)})"
+            )
+    if exp.get("transaug"):
+        extra = [translated_sample(s) for s in train if s.tr is not None]
+        if not extra:
+            raise DataError("transaug is on but no training segment has a translation")
+        report["transaug_samples"] = len(extra)
+        train = train + extra
+    report.update(n_train=len(train), n_valid=len(valid), n_test=len(test))
+    splits = Splits(train, valid, test, dims, emotions, report=report)
+    if standardize:
+        splits.normalizer = fit_normalizer([s for s in train if not s.augmented])
+        for part in (train, valid, test):
+            for s in part:
+                apply_normalizer(s, splits.normalizer)
+    else:
+        for part in (train, valid, test):
+            for s in part:
+                _zero_nonfinite(s)
+    return splits
+
+
+# ---------------------------------------------------------------------------- normalisation
+
+
+def fit_normalizer(samples: list[Sample]) -> dict[str, dict[str, np.ndarray]]:
+    """Per-dimension mean/std over the real words of ``samples`` (NaN ignored)."""
+    out = {}
+    for m in MODALITIES:
+        x = np.concatenate([s.feats[m] for s in samples], 0).astype(np.float64)
+        with np.errstate(all="ignore"):
+            x[~np.isfinite(x)] = np.nan
+            mean = np.nanmean(x, 0) if len(x) else np.zeros(x.shape[1])
+            std = np.nanstd(x, 0) if len(x) else np.ones(x.shape[1])
+        mean = np.nan_to_num(mean, nan=0.0)
+        std = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)
+        out[m] = {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}
+    return out
+
+
+def _scale(x: np.ndarray, norm: dict[str, np.ndarray]) -> np.ndarray:
+    y = (x - norm["mean"]) / norm["std"]
+    y[~np.isfinite(y)] = 0.0
+    return y.astype(np.float32)
+
+
+def apply_normalizer(s: Sample, normalizer: dict) -> None:
+    s.feats = {m: _scale(x, normalizer[m]) for m, x in s.feats.items()}
+    if s.tr is not None:
+        s.tr = {m: _scale(x, normalizer[m]) for m, x in s.tr.items()}
+
+
+def _zero_nonfinite(s: Sample) -> None:
+    for group in (s.feats, s.tr or {}):
+        for m, x in group.items():
+            if not np.all(np.isfinite(x)):
+                group[m] = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+# ------------------------------------------------------------------------------------ batches
+
+
+def _pad(seqs: list[np.ndarray], length: int, dim: int) -> torch.Tensor:
+    out = np.zeros((len(seqs), length, dim), np.float32)
+    for i, x in enumerate(seqs):
+        out[i, : x.shape[0]] = x
+    return torch.from_numpy(out)
+
+
+def collate(samples: list[Sample], pad_to: int | None = None, translations: bool = True) -> dict:
+    """Post-padded batch: ``text``/``visual``/``acoustic`` (B, L, D), ``mask`` (B, L) 1 = word.
+
+    With ``translations``, the NCE positive of every sample that has a translation is found:
+
+    * when the translated sample is itself in the batch (TransAug, see :func:`batches`),
+      ``pair_index`` (rows of the originals) and ``pair_rows`` (rows of their translations)
+      point at both, so one forward pass serves the task loss and the NCE pair;
+    * otherwise the translations are batched separately (``text_tr``, ..., ``mask_tr``) with
+      ``tr_index`` giving their originals' rows, so a model never runs on an empty sequence.
+    """
+    L = max(s.length for s in samples)
+    L = max(L, pad_to or 0)
+    batch = {m: _pad([s.feats[m] for s in samples], L, samples[0].feats[m].shape[1]) for m in MODALITIES}
+    mask = np.zeros((len(samples), L), np.float32)
+    for i, s in enumerate(samples):
+        mask[i, : s.length] = 1.0
+    batch["mask"] = torch.from_numpy(mask)
+    batch["y"] = torch.tensor([s.y for s in samples], dtype=torch.float32)
+    batch["emotions"] = torch.from_numpy(np.stack([s.emotions for s in samples]).astype(np.float32))
+    if not translations:
+        return batch
+    row_of = {s.segment_id: i for i, s in enumerate(samples)}
+    pairs = [(i, row_of.get(f"{s.segment_id}#tr-{s.tr_lang}")) for i, s in enumerate(samples)
+             if s.tr is not None and not s.augmented]
+    batch["pair_index"] = torch.tensor([i for i, j in pairs if j is not None], dtype=torch.long)
+    batch["pair_rows"] = torch.tensor([j for i, j in pairs if j is not None], dtype=torch.long)
+    tr_idx = [i for i, j in pairs if j is None]
+    batch["tr_index"] = torch.tensor(tr_idx, dtype=torch.long)
+    if tr_idx:
+        trs = [samples[i].tr for i in tr_idx]
+        Lt = max(t["text"].shape[0] for t in trs)
+        for m in MODALITIES:
+            batch[f"{m}{TR_SUFFIX}"] = _pad([t[m] for t in trs], Lt, trs[0][m].shape[1])
+        mt = np.zeros((len(trs), Lt), np.float32)
+        for j, t in enumerate(trs):
+            mt[j, : t["text"].shape[0]] = 1.0
+        batch[f"mask{TR_SUFFIX}"] = torch.from_numpy(mt)
+    return batch
+
+
+def translated_batch(batch: dict) -> dict | None:
+    """The separately batched translations of ``batch`` as a model input (None when none)."""
+    if f"text{TR_SUFFIX}" not in batch:
+        return None
+    out = {m: batch[f"{m}{TR_SUFFIX}"] for m in MODALITIES}
+    out["mask"] = batch[f"mask{TR_SUFFIX}"]
+    return out
+
+
+def batches(samples: list[Sample], batch_size: int, rng: np.random.Generator | None = None,
+            translations: bool = False):
+    """Yield ``(samples, collated batch)``; shuffled with ``rng`` when given (training).
+
+    A TransAug sample always lands in the same batch as its original (they are shuffled as one
+    unit), so the pair is available to NCE without a second forward pass; a batch then holds up
+    to ``batch_size`` originals plus their translations.
+    """
+    units: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        key = s.segment_id.split("#tr-")[0] if s.augmented else s.segment_id
+        units.setdefault(key, []).append(i)
+    groups = list(units.values())
+    order = np.arange(len(groups)) if rng is None else rng.permutation(len(groups))
+    for start in range(0, len(groups), batch_size):
+        part = [samples[i] for g in order[start : start + batch_size] for i in groups[g]]
+        yield part, collate(part, translations=translations)
+
+
+# ------------------------------------------------------------------------- synthetic stores
+
+
+def synthetic_store_table(
+    lang: str,
+    n_videos: int = 12,
+    segments_per_video: int = 5,
+    dims: dict[str, int] | None = None,
+    max_words: int = 12,
+    seed: int = 0,
+    emotions: tuple[str, ...] = ("happiness", "sadness"),
+    signal: dict[str, float] | None = None,
+    tr_lang: str | None = "xx",
+) -> pa.Table:
+    """A *synthetic* feature store with the exact layout of ``results/store/{lang}.parquet``.
+
+    For unit tests and benchmarks only (never a stand-in for real features): every word vector
+    is Gaussian noise plus ``signal[m] * y`` along a fixed random direction per modality, so a
+    model can learn the label, text most, audio least. Videos are split 60/20/20 into
+    train/valid/test. The translation has its own length and the same label signal.
+    """
+    dims = dims or {"text": 300, "visual": 14, "acoustic": 25}
+    signal = signal or {"text": 1.0, "visual": 0.5, "acoustic": 0.25}
+    rng = np.random.default_rng([seed, zlib.crc32(lang.encode())])
+    direction = {m: np.random.default_rng([seed, i]).normal(size=d) for i, (m, d) in enumerate(dims.items())}
+    direction = {m: v / np.linalg.norm(v) * np.sqrt(len(v)) for m, v in direction.items()}
+    rows: dict[str, list] = {k: [] for k in ("segment_id", "video_id", "lang", "split", "sentiment",
+                                             "words", "words_tr", "tr_lang", *emotions)}
+    seqs = {f"{m}{sfx}": [] for m in MODALITIES for sfx in ("", TR_SUFFIX)}
+
+    def words(y: float, n: int, m: str) -> np.ndarray:
+        noise = rng.normal(size=(n, dims[m]))
+        return (noise + signal[m] * y / 3.0 * direction[m]).astype(np.float32)
+
+    for v in range(n_videos):
+        split = "train" if v % 5 < 3 else ("valid" if v % 5 == 3 else "test")
+        for k in range(segments_per_video):
+            y = float(np.clip(np.round(rng.normal(0.3, 1.3) * 3) / 3, -3, 3))
+            n = int(rng.integers(2, max_words + 1))
+            n_tr = int(rng.integers(2, max_words + 1))
+            rows["segment_id"].append(f"{lang}_v{v:03d}_{k:02d}")
+            rows["video_id"].append(f"{lang}_v{v:03d}")
+            rows["lang"].append(lang)
+            rows["split"].append(split)
+            rows["sentiment"].append(y)
+            rows["words"].append([f"w{i}" for i in range(n)])
+            rows["words_tr"].append([f"t{i}" for i in range(n_tr)] if tr_lang else [])
+            rows["tr_lang"].append(tr_lang)
+            for i, e in enumerate(emotions):
+                rows[e].append(float((y > 0.5) if i % 2 == 0 else (y < -0.5)))
+            for m in MODALITIES:
+                seqs[m].append(words(y, n, m))
+                seqs[f"{m}{TR_SUFFIX}"].append(words(y, n_tr, m) if tr_lang else np.zeros((0, dims[m]), np.float32))
+    fields = {
+        "segment_id": pa.array(rows["segment_id"], pa.string()),
+        "video_id": pa.array(rows["video_id"], pa.string()),
+        "lang": pa.array(rows["lang"], pa.string()),
+        "split": pa.array(rows["split"], pa.string()),
+        "sentiment": pa.array(rows["sentiment"], pa.float32()),
+        **{e: pa.array(rows[e], pa.float32()) for e in emotions},
+        "words": pa.array(rows["words"], pa.list_(pa.string())),
+        "tr_lang": pa.array(rows["tr_lang"], pa.string()),
+        "words_tr": pa.array(rows["words_tr"], pa.list_(pa.string())),
+    }
+    for name, values in seqs.items():
+        d = dims[name.removesuffix(TR_SUFFIX)]
+        flat = np.concatenate([x.reshape(-1) for x in values]).astype(np.float32)
+        offsets = np.cumsum([0] + [len(x) for x in values]).astype(np.int32)
+        inner = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), d)
+        fields[name] = pa.ListArray.from_arrays(pa.array(offsets), inner)
+    return pa.table(fields)

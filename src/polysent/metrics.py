@@ -1,0 +1,113 @@
+"""Evaluation metrics of the paper and of the MulT / MMSA conventions.
+
+Sentiment (regression in [-3, 3]):
+
+* ``mae`` mean absolute error, ``corr`` Pearson r (``np.corrcoef``; NaN when a side is constant,
+  which is what a collapsed model deserves rather than a flattering 0).
+* ``acc2_has0`` / ``f1_has0``: the "with zero" convention (MMSA ``Has0_acc_2``): ``truth >= 0``
+  vs ``pred >= 0`` over **all** samples, so label 0 counts as positive.
+* ``acc2_non0`` / ``f1_non0``: the MulT ``exclude_zero=True`` convention: ``> 0`` over the
+  samples whose label is not 0.
+* ``acc5`` / ``acc7``: share of equal ``np.round`` after clipping **both** predictions and truths
+  to [-2, 2] / [-3, 3]. ``np.round`` rounds halves to even (0.5 -> 0, 2.5 -> 2), as the published
+  numbers do.
+* F1 scores are *weighted* F1 over the two classes (sklearn ``average='weighted'``).
+
+Emotions (multi-label, one sigmoid per label, threshold 0.5): per-label precision, recall, F1,
+positives count, and the macro F1 over labels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _as_1d(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64).reshape(-1)
+
+
+def pearson_r(pred, truth) -> float:
+    pred, truth = _as_1d(pred), _as_1d(truth)
+    if pred.size < 2 or np.std(pred) == 0 or np.std(truth) == 0:
+        return float("nan")
+    return float(np.corrcoef(pred, truth)[0, 1])
+
+
+def binary_prf(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """Precision, recall, F1 of the positive class (0 where undefined, as sklearn's zero_division=0)."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    tp = float(np.sum(pred & truth))
+    fp = float(np.sum(pred & ~truth))
+    fn = float(np.sum(~pred & truth))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def weighted_f1(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Support-weighted mean of the F1 of both classes (sklearn ``f1_score(average='weighted')``)."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    if truth.size == 0:
+        return float("nan")
+    total = 0.0
+    for cls in (True, False):
+        support = float(np.sum(truth == cls))
+        if support:
+            total += support * binary_prf(pred == cls, truth == cls)[2]
+    return total / truth.size
+
+
+def multiclass_acc(pred, truth, clip: float) -> float:
+    pred = np.round(np.clip(_as_1d(pred), -clip, clip))
+    truth = np.round(np.clip(_as_1d(truth), -clip, clip))
+    return float(np.mean(pred == truth)) if truth.size else float("nan")
+
+
+def sentiment_metrics(pred, truth) -> dict[str, float]:
+    """All sentiment metrics of one split; keys are the ``metrics.json`` contract."""
+    pred, truth = _as_1d(pred), _as_1d(truth)
+    if pred.shape != truth.shape:
+        raise ValueError(f"pred {pred.shape} and truth {truth.shape} differ in shape")
+    n = int(truth.size)
+    if n == 0:
+        raise ValueError("no samples to evaluate")
+    nz = truth != 0
+    return {
+        "n": n,
+        "mae": float(np.mean(np.abs(pred - truth))),
+        "corr": pearson_r(pred, truth),
+        "acc2_has0": float(np.mean((pred >= 0) == (truth >= 0))),
+        "f1_has0": weighted_f1(pred >= 0, truth >= 0),
+        "acc2_non0": float(np.mean((pred[nz] > 0) == (truth[nz] > 0))) if nz.any() else float("nan"),
+        "f1_non0": weighted_f1(pred[nz] > 0, truth[nz] > 0) if nz.any() else float("nan"),
+        "acc5": multiclass_acc(pred, truth, 2.0),
+        "acc7": multiclass_acc(pred, truth, 3.0),
+    }
+
+
+def emotion_metrics(prob, truth, labels: list[str], threshold: float = 0.5) -> dict:
+    """Per-label precision/recall/F1 of ``prob >= threshold`` against 0/1 ``truth`` (N, K)."""
+    prob = np.asarray(prob, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64) > 0.5
+    if prob.shape != truth.shape or prob.shape[1] != len(labels):
+        raise ValueError(f"prob {prob.shape}, truth {truth.shape} and {len(labels)} labels disagree")
+    per_label = {}
+    for k, label in enumerate(labels):
+        p, r, f = binary_prf(prob[:, k] >= threshold, truth[:, k])
+        per_label[label] = {"precision": p, "recall": r, "f1": f, "n_pos": int(truth[:, k].sum())}
+    macro = float(np.mean([v["f1"] for v in per_label.values()])) if labels else float("nan")
+    return {"per_label": per_label, "macro_f1": macro, "n": int(prob.shape[0])}
+
+
+def json_safe(obj):
+    """Replace NaN/inf floats by None so ``metrics.json`` is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

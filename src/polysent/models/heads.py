@@ -1,0 +1,71 @@
+"""Output heads and task losses shared by every model.
+
+* ``sentiment``: one regression output. Models that bound it (Multilogue-Net's ``3·tanh``) say
+  so with ``bound``; the loss is the model's own (L1 for MCTN/MulT/AdaMML, MSE for
+  Multilogue-Net as in their papers).
+* ``emotion``: one logit per label, multi-label binary cross-entropy (paper §5.4, eq. 8), with
+  optional positive-class weights ``n_neg / n_pos`` per label from the training split, the
+  "weight adjustment" the paper reports as a precision/recall trade-off.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger("polysent.models")
+
+TASKS = ("sentiment", "emotion")
+
+
+class OutputHead(nn.Module):
+    """Linear output layer; ``bound * tanh`` for bounded sentiment regression."""
+
+    def __init__(self, d_in: int, n_out: int, task: str, bound: float | None = None):
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+        self.linear = nn.Linear(d_in, n_out)
+        self.bound = bound if task == "sentiment" else None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        out = self.linear(h)
+        return self.bound * torch.tanh(out) if self.bound else out
+
+
+def positive_weights(labels: np.ndarray, names: list[str]) -> torch.Tensor:
+    """``n_neg / n_pos`` per label column of ``labels`` (N, K); 1 where a label has no positives."""
+    labels = np.asarray(labels) > 0.5
+    pos = labels.sum(0).astype(np.float64)
+    neg = labels.shape[0] - pos
+    weights = np.ones(labels.shape[1])
+    for k, name in enumerate(names):
+        if pos[k] == 0:
+            log.warning("emotion %r has no positive training sample; its BCE weight stays 1", name)
+        else:
+            weights[k] = neg[k] / pos[k]
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+class TaskLoss(nn.Module):
+    """The task loss on ``pred`` (B, n_out): L1/MSE for sentiment, BCE-with-logits for emotions."""
+
+    def __init__(self, task: str, regression: str = "l1", pos_weight: torch.Tensor | None = None):
+        super().__init__()
+        if regression not in ("l1", "mse"):
+            raise ValueError(f"regression loss must be 'l1' or 'mse', got {regression!r}")
+        self.task, self.regression = task, regression
+        self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(0))
+
+    def forward(self, pred: torch.Tensor, batch: dict) -> torch.Tensor:
+        if self.task == "sentiment":
+            y = batch["y"].to(pred.dtype)
+            p = pred.reshape(-1)
+            return F.l1_loss(p, y) if self.regression == "l1" else F.mse_loss(p, y)
+        target = batch["emotions"].to(pred.dtype)
+        pw = self.pos_weight if self.pos_weight.numel() else None
+        return F.binary_cross_entropy_with_logits(pred, target, pos_weight=pw)

@@ -1,0 +1,94 @@
+"""NCE contrastive objectives on top of a base model (paper §5.1, §7.1; Huang et al. 2021).
+
+``info_nce(a, b)``: in-batch NCE — row i of ``a`` and row i of ``b`` are the positive pair, every
+other row of the batch a negative (the paper's eq. with N = unmatched pairs), symmetric, on
+L2-normalised projections with temperature ``tau``.
+
+Terms (``NCEObjective(terms=...)``):
+
+* ``cross_tv`` — L^cross(T|V) = L(T1|V1, T2|V1): the base model's text-conditioned-on-video
+  representation ``reps["t|v"]`` of the original segment against the same representation of its
+  translation. The translation is the aligned translated sample (translated text T2 with the
+  *same* video V1 re-timed over its words), so T2|V1 is conditioned on the same video.
+  Positive: the segment and its own translation; negatives: the other segments' translations.
+* ``cross_ta`` — the same with audio (``reps["t|a"]``).
+* ``inter_tv`` — L^inter(T, V): the pooled text representation ``reps["text"]`` against the
+  pooled visual representation ``reps["visual"]`` of the same sample, over every sample of the
+  batch (with TransAug this includes translated texts, i.e. "multi-lingual texts and videos").
+
+One projection head per representation kind (shared by both languages, so T1|V1 and T2|V1 are
+compared in one space). Segments without a translation do not take part in the cross terms; a
+term with fewer than two pairs in a batch contributes 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from polysent.data import translated_batch
+
+TERMS = {"cross_tv": ("t|v", "t|v"), "cross_ta": ("t|a", "t|a"), "inter_tv": ("text", "visual")}
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float = 0.1, symmetric: bool = True) -> torch.Tensor:
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    logits = a @ b.t() / tau
+    target = torch.arange(a.size(0), device=a.device)
+    loss = F.cross_entropy(logits, target)
+    return 0.5 * (loss + F.cross_entropy(logits.t(), target)) if symmetric else loss
+
+
+class NCEObjective(nn.Module):
+    def __init__(self, terms, rep_dims: dict[str, int], dim: int = 64, tau: float = 0.1, weight: float = 1.0):
+        super().__init__()
+        unknown = [t for t in terms if t not in TERMS]
+        if unknown:
+            raise ValueError(f"unknown NCE term(s) {unknown}; expected some of {sorted(TERMS)}")
+        self.terms, self.tau, self.weight = list(terms), tau, weight
+        keys = sorted({k for t in self.terms for k in TERMS[t]})
+        missing = [k for k in keys if k not in rep_dims]
+        if missing:
+            raise ValueError(
+                f"NCE terms {self.terms} need representation(s) {missing} the base model does not "
+                f"provide (it has {sorted(rep_dims)}); include the modalities they condition on"
+            )
+        self.heads = nn.ModuleDict(
+            {k.replace("|", "_"): nn.Sequential(nn.Linear(rep_dims[k], dim), nn.ReLU(), nn.Linear(dim, dim))
+             for k in keys}
+        )
+
+    @property
+    def needs_translation(self) -> bool:
+        return any(t.startswith("cross") for t in self.terms)
+
+    def project(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        return self.heads[key.replace("|", "_")](x)
+
+    def forward(self, model: nn.Module, batch: dict, out: dict) -> dict[str, torch.Tensor]:
+        losses = {}
+        out_tr, idx = None, batch.get("tr_index")
+        if self.needs_translation and idx is not None and idx.numel():
+            tr = translated_batch(batch)
+            out_tr = model(tr) if tr is not None else None
+        pair_index, pair_rows = batch.get("pair_index"), batch.get("pair_rows")
+        for term in self.terms:
+            k1, k2 = TERMS[term]
+            if term.startswith("cross"):
+                a, b = [], []
+                if pair_index is not None and pair_index.numel():  # translation in the batch
+                    a.append(out["reps"][k1][pair_index])
+                    b.append(out["reps"][k2][pair_rows])
+                if out_tr is not None:  # translation run separately
+                    a.append(out["reps"][k1][idx])
+                    b.append(out_tr["reps"][k2])
+                if sum(x.size(0) for x in a) < 2:
+                    continue
+                a, b = torch.cat(a), torch.cat(b)
+            else:
+                a, b = out["reps"][k1], out["reps"][k2]
+                if a.size(0) < 2:
+                    continue
+            losses[f"nce_{term}"] = self.weight * info_nce(self.project(k1, a), self.project(k2, b), self.tau)
+        return losses

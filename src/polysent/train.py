@@ -1,0 +1,364 @@
+"""One training loop for every model and experiment (Table 1 rows, emotions, NCE, few-shot).
+
+``run_experiment`` reads the feature stores, builds the experiment's splits
+(:func:`polysent.data.build_splits`), trains with early stopping and checkpoint selection on
+the **validation** split (the test split is evaluated once, with the selected checkpoint), and
+writes the run folder:
+
+* ``metrics.json`` — ``experiment, seed, model, task, train_langs, eval_lang, best_epoch,
+  selection ("valid_<metric>"), n_params, valid{...}, test{...}`` plus ``data`` (sample counts);
+* ``predictions.parquet`` — valid and test rows: ``segment_id, lang, split, y_true, y_pred``
+  (sentiment) or ``true_<label>, prob_<label>`` (emotions);
+* ``history.csv`` — ``epoch, train_loss, valid_loss, valid_<metric>, lr, temperature``;
+* ``model.pt`` — the selected weights with everything needed to rebuild the model;
+* ``decisions.parquet`` — AdaMML policy decisions on the eval (test) set: ``segment_id, split,
+  window, modality, selected``; empty with the same columns for models without a policy.
+
+Determinism: seeds for torch/numpy/random, ``torch.use_deterministic_algorithms(True)``, a
+fixed thread count, batches drawn from ``default_rng([seed, epoch])`` without DataLoader
+workers; same config + seed gives identical ``metrics.json`` on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+
+from polysent import io
+from polysent.config import deep_merge
+from polysent.data import MODALITIES, Splits, batches, build_splits
+from polysent.metrics import emotion_metrics, json_safe, sentiment_metrics
+from polysent.models import NCEObjective, build_model, count_parameters
+from polysent.models.heads import TaskLoss, positive_weights
+
+log = logging.getLogger("polysent.train")
+
+# Defaults of the ``train:`` config section (the schema repeats them with descriptions).
+DEFAULTS = {
+    "max_epochs": 40,
+    "min_epochs": 1,
+    "patience": 8,
+    "batch_size": 32,
+    "eval_batch_size": 256,
+    "optimizer": None,
+    "lr": None,
+    "weight_decay": None,
+    "grad_clip": 1.0,
+    "plateau_patience": None,
+    "max_len": 50,
+    "standardize": True,
+    "threads": 1,
+    "device": "cpu",
+    "select_sentiment": "mae",
+    "select_emotion": "loss",
+    "nce": {"dim": 64, "tau": 0.1, "weight": 1.0},
+    "models": {},
+    "gpus": 0,
+    "mem_mb": 2000,
+    "runtime": 60,
+}
+# (better-is-higher) for each selection metric
+SELECTION = {"mae": False, "loss": False, "corr": True, "macro_f1": True}
+RUN_FILES = ("metrics.json", "predictions.parquet", "history.csv", "model.pt", "decisions.parquet")
+
+
+def settings_for(train_cfg: dict, exp: dict) -> dict:
+    """The ``train:`` section with the experiment's ``train_overrides`` applied."""
+    return deep_merge(deep_merge(DEFAULTS, train_cfg or {}), exp.get("train_overrides") or {})
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def model_kwargs(exp: dict, settings: dict) -> dict:
+    """Model size/options from ``train.models.<model>`` with the experiment's ``variation`` on top."""
+    return deep_merge(settings["models"].get(exp["model"], {}) or {}, exp.get("variation") or {})
+
+
+@torch.no_grad()
+def evaluate(model, samples, batch_size, task_loss, device) -> dict:
+    """Predictions, mean task loss and (AdaMML) decisions of ``samples`` in order."""
+    model.eval()
+    preds, decisions, total = [], [], 0.0
+    for part, batch in batches(samples, batch_size):
+        batch = _to(batch, device)
+        out = model(batch)
+        total += float(task_loss(out["pred"], batch)) * len(part)
+        preds.append(out["pred"].cpu().numpy())
+        if "decisions" in out:
+            d = out["decisions"].cpu().numpy()
+            wm = out["window_mask"].cpu().numpy()
+            for i, s in enumerate(part):
+                decisions.append((s, d[i][wm[i] > 0]))
+    return {"pred": np.concatenate(preds, 0), "loss": total / len(samples), "decisions": decisions}
+
+
+def split_metrics(task: str, pred: np.ndarray, samples, emotions: list[str]) -> dict:
+    if task == "sentiment":
+        return sentiment_metrics(pred[:, 0], [s.y for s in samples])
+    prob = 1.0 / (1.0 + np.exp(-pred))
+    return emotion_metrics(prob, np.stack([s.emotions for s in samples]), emotions)
+
+
+def _selection_value(metric: str, result: dict, metrics: dict) -> float:
+    if metric == "loss":
+        return result["loss"]
+    value = metrics.get(metric)
+    if value is None or not math.isfinite(value):  # e.g. r of a constant prediction
+        return -math.inf if SELECTION[metric] else math.inf
+    return float(value)
+
+
+def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int, device) -> dict:
+    """Train with early stopping on the validation split; return the selection record."""
+    emotions = splits.emotions
+    pos_w = None
+    if task == "emotion" and settings.get("pos_weight"):
+        pos_w = positive_weights(np.stack([s.emotions for s in splits.train]), emotions)
+    task_loss = TaskLoss(task, settings.get("regression_loss") or model.regression_loss, pos_w).to(device)
+    params = list(model.parameters()) + (list(nce.parameters()) if nce is not None else [])
+    optim_cfg = {**model.optim_defaults}
+    for key in ("optimizer", "lr", "weight_decay"):
+        if settings.get(key) is not None:
+            optim_cfg[key] = settings[key]
+    opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim_cfg["optimizer"]]
+    optimizer = opt_cls(params, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"])
+    plateau = settings.get("plateau_patience")
+    plateau = model.plateau_patience if plateau is None else plateau
+    scheduler = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=plateau, factor=0.1)
+        if plateau
+        else None
+    )
+    metric = settings["select_sentiment"] if task == "sentiment" else settings["select_emotion"]
+    higher = SELECTION[metric]
+    best = {"value": -math.inf if higher else math.inf, "epoch": -1, "state": None}
+    history, bad = [], 0
+    for epoch in range(settings["max_epochs"]):
+        model.set_epoch(epoch)
+        extra = model.history_extra()
+        model.train()
+        if nce is not None:
+            nce.train()
+        rng = np.random.default_rng([seed, epoch])
+        total, count = 0.0, 0
+        with_tr = nce is not None and nce.needs_translation
+        for part, batch in batches(splits.train, settings["batch_size"], rng, translations=with_tr):
+            batch = _to(batch, device)
+            out = model(batch)
+            loss = task_loss(out["pred"], batch)
+            for value in out["aux"].values():
+                loss = loss + value
+            if nce is not None:
+                for value in nce(model, batch, out).values():
+                    loss = loss + value
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if settings["grad_clip"]:
+                torch.nn.utils.clip_grad_norm_(params, settings["grad_clip"])
+            optimizer.step()
+            total += float(loss.detach()) * len(part)
+            count += len(part)
+        result = evaluate(model, splits.valid, settings["eval_batch_size"], task_loss, device)
+        metrics = split_metrics(task, result["pred"], splits.valid, emotions)
+        value = _selection_value(metric, result, metrics)
+        row = {
+            "epoch": epoch,
+            "train_loss": total / max(count, 1),
+            "valid_loss": result["loss"],
+            f"valid_{metric}": value if math.isfinite(value) else float("nan"),
+            "lr": optimizer.param_groups[0]["lr"],
+            "temperature": extra.get("temperature", float("nan")),
+        }
+        history.append(row)
+        improved = value > best["value"] if higher else value < best["value"]
+        if improved or best["state"] is None:
+            best = {"value": value, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            bad = 0
+        else:
+            bad += 1
+        log.info("epoch %d train %.4f valid loss %.4f %s %.4f%s", epoch, row["train_loss"],
+                 row["valid_loss"], metric, value, " *" if best["epoch"] == epoch else "")
+        if scheduler is not None:
+            scheduler.step(result["loss"])
+        if bad >= settings["patience"] and epoch + 1 >= settings["min_epochs"]:
+            break
+    model.load_state_dict(best["state"])
+    return {"metric": metric, "best_epoch": best["epoch"], "history": history, "task_loss": task_loss}
+
+
+def _prediction_table(task, samples_by_split, preds_by_split, emotions) -> pa.Table:
+    cols: dict[str, list] = {"segment_id": [], "lang": [], "split": []}
+    for split, samples in samples_by_split.items():
+        cols["segment_id"] += [s.segment_id for s in samples]
+        cols["lang"] += [s.lang for s in samples]
+        cols["split"] += [split] * len(samples)
+    fields = {k: pa.array(v, pa.string()) for k, v in cols.items()}
+    pred = np.concatenate([preds_by_split[k] for k in samples_by_split], 0)
+    allsamp = [s for v in samples_by_split.values() for s in v]
+    if task == "sentiment":
+        fields["y_true"] = pa.array(np.array([s.y for s in allsamp], np.float32))
+        fields["y_pred"] = pa.array(pred[:, 0].astype(np.float32))
+    else:
+        truth = np.stack([s.emotions for s in allsamp])
+        prob = 1.0 / (1.0 + np.exp(-pred))
+        for k, label in enumerate(emotions):
+            fields[f"true_{label}"] = pa.array(truth[:, k].astype(np.float32))
+            fields[f"prob_{label}"] = pa.array(prob[:, k].astype(np.float32))
+    return pa.table(fields)
+
+
+def _decision_table(decisions, split: str, modalities) -> pa.Table:
+    seg, win, mod, sel = [], [], [], []
+    for s, d in decisions:
+        for w in range(d.shape[0]):
+            for k, m in enumerate(modalities):
+                seg.append(s.segment_id)
+                win.append(w)
+                mod.append(m)
+                sel.append(int(d[w, k] > 0.5))
+    return pa.table(
+        {
+            "segment_id": pa.array(seg, pa.string()),
+            "split": pa.array([split] * len(seg), pa.string()),
+            "window": pa.array(win, pa.int32()),
+            "modality": pa.array(mod, pa.string()),
+            "selected": pa.array(sel, pa.int8()),
+        }
+    )
+
+
+def run_experiment(
+    stores: dict[str, str],
+    exp: dict,
+    train_cfg: dict,
+    seed: int,
+    out_dir: str | Path,
+    exp_name: str = "experiment",
+    threads: int | None = None,
+) -> dict:
+    """Train and evaluate one experiment with one seed; write the run folder; return metrics."""
+    out_dir = Path(out_dir)
+    settings = settings_for(train_cfg, exp)
+    if exp.get("pos_weight") is not None:
+        settings["pos_weight"] = bool(exp.get("pos_weight"))
+    threads = threads or settings["threads"]
+    seed_everything(seed, threads)
+    started = time.perf_counter()
+    device = torch.device(settings["device"] if settings["device"] != "auto" else
+                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    task = exp.get("task", "sentiment")
+    splits = build_splits(stores, exp, seed, settings["max_len"], settings["standardize"])
+    n_out = 1 if task == "sentiment" else len(splits.emotions)
+    if n_out == 0:
+        raise ValueError(f"experiment {exp_name}: task 'emotion' needs a non-empty 'emotions' list")
+    model = build_model(exp["model"], splits.dims, n_out=n_out, task=task, **model_kwargs(exp, settings)).to(device)
+    nce = None
+    if exp.get("nce"):
+        nce = NCEObjective(exp["nce"], model.rep_dims, **settings["nce"]).to(device)
+    log.info("%s seed %d: %s (%d params) on %s", exp_name, seed, exp["model"], count_parameters(model), splits.report)
+    fit = train_model(model, nce, splits, task, settings, seed, device)
+    valid = evaluate(model, splits.valid, settings["eval_batch_size"], fit["task_loss"], device)
+    test = evaluate(model, splits.test, settings["eval_batch_size"], fit["task_loss"], device)
+    metrics = {
+        "experiment": exp_name,
+        "seed": seed,
+        "model": exp["model"],
+        "task": task,
+        "train_langs": {k: float(v) for k, v in sorted(exp["train"].items())},
+        "eval_lang": exp["eval"],
+        "best_epoch": fit["best_epoch"],
+        "epochs_run": len(fit["history"]),
+        "selection": f"valid_{fit['metric']}",
+        "n_params": count_parameters(model) + (count_parameters(nce) if nce is not None else 0),
+        "valid": {**split_metrics(task, valid["pred"], splits.valid, splits.emotions), "loss": valid["loss"]},
+        "test": {**split_metrics(task, test["pred"], splits.test, splits.emotions), "loss": test["loss"]},
+        "data": {k: v for k, v in splits.report.items() if k != "dropped_empty"}
+        | {"dropped_empty": len(splits.report["dropped_empty"]), "dims": splits.dims},
+    }
+    io.write_json(out_dir / "metrics.json", json_safe(metrics))
+    io.write_parquet(
+        out_dir / "predictions.parquet",
+        _prediction_table(task, {"valid": splits.valid, "test": splits.test},
+                          {"valid": valid["pred"], "test": test["pred"]}, splits.emotions),
+        provenance={"experiment": exp_name, "seed": seed, "model": exp["model"]},
+    )
+    io.write_csv(out_dir / "history.csv", pd.DataFrame(fit["history"]))
+    modalities = getattr(model, "modalities", MODALITIES)
+    io.write_parquet(out_dir / "decisions.parquet", _decision_table(test["decisions"], "test", modalities),
+                     provenance={"experiment": exp_name, "seed": seed, "adaptive": bool(test["decisions"])})
+    with io.atomic_path(out_dir / "model.pt") as tmp:
+        torch.save(
+            {
+                "model": exp["model"],
+                "kwargs": model_kwargs(exp, settings),
+                "dims": splits.dims,
+                "task": task,
+                "n_out": n_out,
+                "emotions": splits.emotions,
+                "state_dict": model.state_dict(),
+                "nce_state_dict": nce.state_dict() if nce is not None else None,
+                "normalizer": splits.normalizer,
+                "experiment": exp,
+                "seed": seed,
+            },
+            tmp,
+        )
+    log.info("%s seed %d done in %.1f s: best epoch %d, test %s", exp_name, seed,
+             time.perf_counter() - started, fit["best_epoch"],
+             {k: metrics["test"][k] for k in ("mae", "corr") if k in metrics["test"]})
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------- CLI
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("train", help="train and evaluate one experiment with one seed")
+    p.add_argument("--store", action="append", required=True, metavar="LANG=PATH",
+                   help="feature store of a language (repeat per language)")
+    p.add_argument("--config", required=True, help="YAML config with 'train' and 'experiments' sections")
+    p.add_argument("--experiment", required=True, help="experiment name in the config")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    import yaml
+
+    stores = {}
+    for item in args.store:
+        lang, _, path = item.partition("=")
+        if not path:
+            raise SystemExit(f"--store expects LANG=PATH, got {item!r}")
+        stores[lang] = path
+    config = yaml.safe_load(Path(args.config).read_text()) or {}
+    exps = config.get("experiments") or {}
+    if args.experiment not in exps:
+        raise SystemExit(f"experiment {args.experiment!r} not in {args.config}; have {sorted(exps)}")
+    metrics = run_experiment(stores, exps[args.experiment], config.get("train") or {}, args.seed,
+                             args.out, exp_name=args.experiment, threads=args.threads)
+    print(json.dumps(json_safe(metrics["test"]), indent=2, sort_keys=True))
+    return 0
