@@ -17,6 +17,7 @@ STAGE_MODULES = [
     "polysent.media",
     "polysent.features.acoustic",
     "polysent.features.visual",
+    "polysent.train",
 ]
 
 
