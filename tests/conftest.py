@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,88 @@ def tiny_run(tmp_path_factory) -> Path:
     wf = copy_workflow(tmp_path_factory.mktemp("tiny") / "wf")
     snakemake(wf, "--cores", "2", "--configfile", "config/tiny.yaml")
     return wf
+
+
+# --- Re-run planning helpers (issue 8: incremental runs, interruption, SLURM) -------------------
+
+_JOB_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
+_JOB_FIELD = re.compile(r"^    (\w+): (.*)$")
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One job of a dry run: rule name, wildcards as printed, output files, reason."""
+
+    rule: str
+    wildcards: str
+    outputs: tuple[str, ...]
+    reason: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.rule, self.wildcards)
+
+
+def parse_dry_run(text: str) -> dict[tuple[str, str], PlannedJob]:
+    """The jobs listed by ``snakemake -n`` (its per-job blocks), keyed by (rule, wildcards)."""
+    jobs: dict[tuple[str, str], PlannedJob] = {}
+    current: dict | None = None
+
+    def close():
+        if current is not None:
+            job = PlannedJob(
+                current["rule"],
+                current.get("wildcards", ""),
+                tuple(o for o in current.get("output", "").split(", ") if o),
+                current.get("reason", ""),
+            )
+            jobs[job.key] = job
+
+    for line in text.splitlines():
+        header = _JOB_HEADER.match(line)
+        if header:
+            close()
+            current = {"rule": header.group(1)}
+            continue
+        field = _JOB_FIELD.match(line) if current is not None else None
+        if field:
+            current[field.group(1)] = field.group(2).strip()
+        elif current is not None and not line.startswith("    "):
+            close()
+            current = None
+    close()
+    return jobs
+
+
+def planned_jobs(workdir: Path, *args: str, env=None) -> dict[tuple[str, str], PlannedJob]:
+    """Jobs that ``snakemake -n ARGS`` would run in ``workdir`` (default profile applies)."""
+    proc = snakemake(workdir, "--dry-run", *args, env=env)
+    return parse_dry_run(proc.stdout + "\n" + proc.stderr)
+
+
+def describe_jobs(jobs) -> str:
+    """Readable list of planned jobs for assertion messages."""
+    if isinstance(jobs, dict):
+        jobs = jobs.values()
+    lines = sorted(f"  {j.rule}[{j.wildcards}]  reason: {j.reason}" for j in jobs)
+    return "\n".join(lines) or "  (none)"
+
+
+def copy_finished_run(src: Path, dest: Path) -> Path:
+    """Copy a finished workflow folder with mtimes and Snakemake metadata (so it is still 'done')."""
+    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    return dest
+
+
+def stage_rule_files() -> dict[str, Path]:
+    """workflow/rules/<stage>.smk by stage name (common.smk excluded)."""
+    rules_dir = REPO / "workflow" / "rules"
+    return {p.stem: p for p in sorted(rules_dir.glob("*.smk")) if p.stem != "common"}
+
+
+_RULE_DEF = re.compile(r"^(?:rule|checkpoint) (\w+):", re.M)
+
+
+def rules_in(smk: Path) -> list[str]:
+    """Names of the rules and checkpoints defined in one .smk file."""
+    return _RULE_DEF.findall(smk.read_text())

@@ -1,0 +1,41 @@
+"""The workflow is lint-clean (issue 8, item 7): `snakemake --lint` and `snakefmt --check`.
+
+Both run on a private copy, exactly as in `make lint`, and print every finding on failure.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import snakemake
+
+SNAKEFMT = Path(sys.executable).with_name("snakefmt")
+
+
+def test_snakemake_lint_is_clean(workflow_copy):
+    proc = snakemake(workflow_copy, "--lint", check=False, timeout=300)
+    assert proc.returncode == 0, (
+        "snakemake --lint found problems:\n" + proc.stdout[-6000:] + proc.stderr[-6000:]
+    )
+
+
+def test_snakemake_lint_is_clean_on_tiny_config(workflow_copy):
+    proc = snakemake(
+        workflow_copy, "--lint", "--configfile", "config/tiny.yaml", check=False, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
+
+
+def test_snakefmt_check_is_clean(workflow_copy):
+    proc = subprocess.run(
+        [str(SNAKEFMT), "--check", "--diff", "Snakefile", "workflow"],
+        cwd=workflow_copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, (
+        "snakefmt --check: these files need `make fmt`:\n" + proc.stdout[-6000:] + proc.stderr[-3000:]
+    )
