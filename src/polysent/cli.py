@@ -14,6 +14,7 @@ import sys
 
 STAGE_MODULES = [
     # "polysent.corpus.demo", ... each stage appends its module when it lands.
+    "polysent.corpus.demo",
     "polysent.media",
     "polysent.features.acoustic",
     "polysent.features.visual",

@@ -1,1 +1,48 @@
-# Stage 'corpus': rules land here (see DESIGN.md). No rule pretends to work before it does.
+# Stage 'corpus', source 'demo': synthesize the embedded demo corpus offline (espeak-ng speech,
+# warped astronaut face, lexicon transcripts) into real media + the segment manifest.
+# See DESIGN.md "Demo corpus" and src/polysent/corpus/demo/.
+
+if config["corpus"]["source"] == "demo":
+
+    rule corpus_demo:
+        input:
+            lexicon=expand(
+                "resources/demo/{name}.yaml", name=["lexicon", "emotions", "fr", "es", "pt", "de"]
+            ),
+            lib=lib(
+                "corpus/demo/__init__.py",
+                "corpus/demo/build.py",
+                "corpus/demo/face.py",
+                "corpus/demo/labels.py",
+                "corpus/demo/speech.py",
+                "corpus/demo/text.py",
+                "corpus/demo/video.py",
+                "corpus/splits.py",
+                "corpus/sharding.py",
+            ),
+        output:
+            manifest="results/corpus/manifest.parquet",
+            word_truth="results/corpus/word_truth.parquet",
+            truth="results/corpus/demo_truth.parquet",
+            cutaways="results/corpus/cutaways.parquet",
+            media=directory("results/corpus/media"),
+            qc="results/qc/corpus/all.parquet",
+        log:
+            "logs/corpus/demo.log",
+        benchmark:
+            "benchmarks/corpus/demo.tsv"
+        conda:
+            "../../envs/polysent.yaml"
+        threads: 8
+        resources:
+            mem_mb=3000,
+            runtime=30,
+        params:
+            cfg=slice_of("corpus", "demo"),
+            languages=slice_of("languages"),
+            seed=slice_of("seed"),
+            shards=slice_of("shards"),
+        script:
+            "../../scripts/corpus_demo.py"
+
+    FINAL_TARGETS += ["results/corpus/manifest.parquet"]

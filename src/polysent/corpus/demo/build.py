@@ -1,0 +1,463 @@
+"""Build the demo corpus: plan every random draw, render videos in parallel, write the tables.
+
+:func:`plan_corpus` draws everything random (speakers, latents, texts, labels, prosody, pauses)
+from generators seeded by ``[seed, stable id]``, so a video's content never depends on how many
+other videos there are or on the order of work. :func:`render_video` synthesizes its speech,
+writes the WAV and the mp4 (run in a process pool; the face bank is built once and inherited).
+:func:`build_demo_corpus` writes
+
+* ``manifest.parquet`` (contract ``MANIFEST``), byte-identical for identical config + seed;
+* ``word_truth.parquet`` (contract ``WORDS``): exact word times, seconds from segment start;
+* ``demo_truth.parquet``: the latents and generative parameters of each segment;
+* ``cutaways.parquet``: the face-less frames of each video (video_id, frame, time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import multiprocessing
+import os
+import subprocess
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+import polysent
+from polysent import contracts
+from polysent.corpus.demo import labels as lab
+from polysent.corpus.demo import speech, video
+from polysent.corpus.demo.face import FaceBank, cutaway_images
+from polysent.corpus.demo.text import Concept, choose_concept, load_lexicon, words_of
+from polysent.corpus.sharding import shard_of
+from polysent.corpus.splits import assign_splits
+from polysent.io import atomic_path, write_parquet
+from polysent.qc import QCLog
+
+log = logging.getLogger("polysent.corpus.demo")
+
+BACKEND = "demo (synthetic corpus: espeak-ng speech, warped skimage astronaut face)"
+ALL_LANGS = ("fr", "es", "pt", "de")  # languages with a lexicon in resources/demo
+VOICE_VARIANTS = {"m": ("m1", "m2", "m3", "m4", "m5", "m7"), "f": ("f1", "f2", "f3", "f4", "f5")}
+
+
+def _key(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=4).digest(), "big")
+
+
+def rng_for(seed: int, *parts: object) -> np.random.Generator:
+    """Generator for one named thing (``rng_for(seed, "video", "demo_fr_003")``)."""
+    return np.random.default_rng([seed, _key("/".join(map(str, parts)))])
+
+
+@dataclass
+class SegmentPlan:
+    segment_id: str
+    concept: Concept
+    transcript: str
+    words: list[str]
+    latent: float
+    latent_text: float
+    latent_audio: float
+    latent_visual: float
+    text_score: float
+    sentiment: float
+    emotions: dict[str, float]
+    prosody: speech.Prosody
+    smile: float  # face expression in [-1, 1] during the segment
+    pause_before: float
+    silence_after: float
+    word_gaps: list[float]
+    cutaway: tuple[float, float] | None  # (position in [0, 1] of the segment, duration s)
+    translations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VideoPlan:
+    video_id: str
+    lang: str
+    speaker: dict
+    segments: list[SegmentPlan]
+    lead_s: float
+    tail_s: float
+
+
+def plan_corpus(cfg: dict, languages: list[str], seed: int, resources_dir: str | os.PathLike) -> list[VideoPlan]:
+    """Every random choice of the corpus, cheap and in a fixed order (see module doc)."""
+    resources_dir = str(resources_dir)
+    unknown = [l for l in languages if l not in ALL_LANGS]
+    if unknown:
+        raise ValueError(
+            f"the demo corpus has no lexicon for {unknown}; it supports {list(ALL_LANGS)} "
+            f"(add resources/demo/<lang>.yaml to extend it)"
+        )
+    lex = load_lexicon(resources_dir, ALL_LANGS)
+    emo_models = lab.load_emotions(resources_dir, cfg["emotions"])
+    st = cfg["strengths"]
+    sp = cfg["speech"]
+    plans = []
+    for lang in languages:
+        for v in range(cfg["videos_per_language"]):
+            vid = f"demo_{lang}_{v:03d}"
+            rng = rng_for(seed, "video", vid)
+            gender = "f" if rng.random() < 0.5 else "m"
+            speaker = {
+                "speaker_id": vid,  # one speaker per video, as in MOSEAS monologues
+                "gender": gender,
+                "voice": f"{lex.voice(lang)}+{VOICE_VARIANTS[gender][rng.integers(len(VOICE_VARIANTS[gender]))]}",
+                "pitch": float(rng.normal(58 if gender == "f" else 40, 6)),
+                "rate": float(rng.normal(165, 12)),
+                "amplitude": float(rng.normal(110, 10)),
+                "rest_smile": float(rng.normal(0.05, 0.1)),
+                "attitude": float(rng.normal(cfg["labels"]["video_mean"], cfg["labels"]["video_sd"])),
+            }
+            lo, hi = cfg["segments_per_video"]["min"], cfg["segments_per_video"]["max"]
+            n_seg = int(rng.integers(lo, hi + 1))
+            segments = []
+            for s in range(n_seg):
+                segments.append(_plan_segment(f"{vid}_{s}", lang, speaker, lex, emo_models, cfg, st, sp, seed))
+            plans.append(VideoPlan(vid, lang, speaker, segments, float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.3, 0.6))))
+    return plans
+
+
+def _plan_segment(seg_id, lang, speaker, lex, emo_models, cfg, st, sp, seed) -> SegmentPlan:
+    rng = rng_for(seed, "segment", seg_id)
+    z = lab.segment_latent(rng, speaker["attitude"], cfg["labels"])
+    zt = lab.modality_latent(rng, z, st["text"])
+    za = lab.modality_latent(rng, z, st["audio"])
+    zv = lab.modality_latent(rng, z, st["visual"])
+    concept = choose_concept(lex, zt, rng, cfg["text"]["neutral_band"], cfg["text"]["temperature"])
+    transcript = lex.render(concept, lang)
+    words = words_of(transcript)
+    sentiment = lab.annotate(rng, z, cfg["labels"]["annotators"], cfg["labels"]["annotator_sd"])
+    emotions = lab.emotions(rng, z, emo_models)
+    pe = sp["prosody_per_unit"]
+    prosody = speech.Prosody(
+        voice=speaker["voice"],
+        rate=int(np.clip(round(speaker["rate"] + pe["rate"] * za), 80, 450)),
+        pitch=int(np.clip(round(speaker["pitch"] + pe["pitch"] * za), 0, 99)),
+        amplitude=int(np.clip(round(speaker["amplitude"] + pe["amplitude"] * za), 20, 200)),
+    )
+    smile = float(np.clip(speaker["rest_smile"] + zv / cfg["face"]["latent_for_full_smile"], -1, 1))
+    gaps = [float(rng.uniform(*sp["word_gap_s"])) for _ in words[:-1]]
+    silence = float(rng.uniform(*sp["silence_s"])) if rng.random() < sp["silence_prob"] else 0.0
+    cut = cfg["cutaway"]
+    cutaway = (float(rng.random()), float(rng.uniform(cut["min_s"], cut["max_s"]))) if rng.random() < cut["prob"] else None
+    return SegmentPlan(
+        segment_id=seg_id,
+        concept=concept,
+        transcript=transcript,
+        words=words,
+        latent=z,
+        latent_text=zt,
+        latent_audio=za,
+        latent_visual=zv,
+        text_score=lex.score(concept),
+        sentiment=sentiment,
+        emotions=emotions,
+        prosody=prosody,
+        smile=smile,
+        pause_before=float(rng.uniform(*sp["pause_s"])),
+        silence_after=silence,
+        word_gaps=gaps,
+        cutaway=cutaway,
+        translations={l: lex.render(concept, l) for l in ALL_LANGS},
+    )
+
+
+# --- rendering (runs in worker processes) ---------------------------------------------------
+
+_BANK: FaceBank | None = None
+_CUTAWAYS: list[np.ndarray] | None = None
+
+
+def _init_worker(bank: FaceBank, cutaways: list[np.ndarray]) -> None:
+    global _BANK, _CUTAWAYS
+    _BANK, _CUTAWAYS = bank, cutaways
+
+
+def render_video(plan: VideoPlan, media_dir: str, cfg: dict, seed: int) -> dict:
+    """Synthesize, write ``{media_dir}/{lang}/{video_id}.wav`` and ``.mp4``; return the timeline."""
+    bank, cutaway_imgs = _BANK, _CUTAWAYS
+    assert bank is not None and cutaway_imgs is not None, "worker not initialised with the face bank"
+    sr = speech.SAMPLE_RATE
+    sp = cfg["speech"]
+    fps = cfg["fps"]
+    exe = speech.espeak_binary()
+    pieces: list[np.ndarray] = []
+    pos = int(round(plan.lead_s * sr))
+    pieces.append(np.zeros(pos, dtype=np.float32))
+    seg_rows, word_rows, seg_times, word_times, cut_intervals = [], [], [], [], []
+    margin = int(round(sp["margin_s"] * sr))
+    for seg in plan.segments:
+        pause = int(round(seg.pause_before * sr))
+        pieces.append(np.zeros(pause, dtype=np.float32))
+        pos += pause
+        spans = []
+        for i, word in enumerate(seg.words):
+            x = speech.synth_word(word, seg.prosody, exe)
+            spans.append((pos, pos + len(x)))
+            pieces.append(x)
+            pos += len(x)
+            if i < len(seg.words) - 1:
+                gap = int(round(seg.word_gaps[i] * sr))
+                pieces.append(np.zeros(gap, dtype=np.float32))
+                pos += gap
+        seg_start = spans[0][0] - margin
+        seg_end = spans[-1][1] + margin
+        tail = margin + int(round(seg.silence_after * sr))
+        pieces.append(np.zeros(tail, dtype=np.float32))
+        pos += tail
+        start_s, end_s = seg_start / sr, seg_end / sr
+        seg_rows.append({"segment_id": seg.segment_id, "start": start_s, "end": end_s})
+        for k, (a, b) in enumerate(spans):
+            word_rows.append(
+                {"segment_id": seg.segment_id, "word_idx": k, "word": seg.words[k],
+                 "start": (a - seg_start) / sr, "end": (b - seg_start) / sr}
+            )  # fmt: skip
+            word_times.append((a / sr, b / sr))
+        seg_times.append((start_s, end_s, seg.smile))
+        if seg.cutaway is not None:
+            where, dur = seg.cutaway
+            dur = min(dur, 0.6 * (end_s - start_s))
+            c0 = start_s + where * (end_s - start_s - dur)
+            cut_intervals.append((c0, c0 + dur))
+    tail = int(round(plan.tail_s * sr))
+    pieces.append(np.zeros(tail, dtype=np.float32))
+    track = np.concatenate(pieces)
+    rng = rng_for(seed, "render", plan.video_id)
+    track = speech.add_noise(track, rng, sp["snr_db"])
+    duration = len(track) / sr
+    n_frames = int(math.ceil(duration * fps))
+
+    out_dir = Path(media_dir) / plan.lang
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wav_path = out_dir / f"{plan.video_id}.wav"
+    mp4_path = out_dir / f"{plan.video_id}.mp4"
+    with atomic_path(wav_path, suffix=".wav") as tmp:
+        speech.write_wav(tmp, track, sr)
+
+    sched = video.frame_schedule(
+        rng, bank, n_frames, fps, seg_times, word_times, cut_intervals, plan.speaker["rest_smile"], cfg["face"]
+    )
+    cut_img = cutaway_imgs[int(rng.integers(len(cutaway_imgs)))]
+
+    def frames():
+        for i in range(n_frames):
+            if sched.cutaway[i]:
+                yield cut_img
+            else:
+                yield bank.frame(sched.smile_i[i], sched.blink_i[i], sched.mouth_i[i], sched.roll_i[i], sched.dx[i], sched.dy[i])
+
+    with atomic_path(mp4_path, suffix=".mp4") as tmp:
+        video.encode(tmp, wav_path, frames(), bank.size, fps, crf=cfg["crf"])
+
+    t = np.arange(n_frames) / fps
+    per_seg = []
+    for (start_s, end_s, _), row in zip(seg_times, seg_rows):
+        inside = (t >= start_s) & (t < end_s)
+        per_seg.append(
+            {
+                "segment_id": row["segment_id"],
+                "n_frames": int(inside.sum()),
+                "n_cutaway_frames": int((inside & sched.cutaway).sum()),
+                "smile_shown": float(sched.smile[inside & ~sched.cutaway].mean()) if (inside & ~sched.cutaway).any() else float("nan"),
+            }
+        )  # fmt: skip
+    cut_frames = np.flatnonzero(sched.cutaway)
+    return {
+        "video_id": plan.video_id,
+        "segments": seg_rows,
+        "words": word_rows,
+        "per_segment": per_seg,
+        "duration": duration,
+        "n_frames": n_frames,
+        "cutaway_frames": cut_frames.tolist(),
+        "video_path": str(mp4_path),
+        "audio_path": str(wav_path),
+    }
+
+
+def _render_star(args):
+    return render_video(*args)
+
+
+# --- assembly ---------------------------------------------------------------------------------
+
+
+def build_demo_corpus(
+    cfg: dict,
+    languages: list[str],
+    seed: int,
+    shards: int,
+    resources_dir: str | os.PathLike,
+    manifest_path: str | os.PathLike,
+    word_truth_path: str | os.PathLike,
+    truth_path: str | os.PathLike,
+    cutaways_path: str | os.PathLike,
+    media_dir: str | os.PathLike,
+    qc_path: str | os.PathLike | None = None,
+    workers: int = 1,
+) -> pa.Table:
+    """Synthesize the whole demo corpus and write its four tables; return the manifest."""
+    plans = plan_corpus(cfg, languages, seed, resources_dir)
+    n_seg = sum(len(p.segments) for p in plans)
+    log.info("demo corpus: %d videos, %d segments, languages %s", len(plans), n_seg, languages)
+    face = cfg["face"]
+    bank = FaceBank.build(cfg["frame_size"], face["pad_px"], face["smile_levels"], tuple(face["roll_degrees"]))
+    cut_imgs = cutaway_images(cfg["frame_size"])
+    log.info("face bank: %s frames", bank.images.shape[:4])
+    media_dir = str(media_dir)
+    jobs = [(p, media_dir, cfg, seed) for p in plans]
+    if workers > 1:
+        ctx = multiprocessing.get_context("fork")  # workers inherit the face bank without pickling it
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(bank, cut_imgs)) as pool:
+            results = list(pool.map(_render_star, jobs, chunksize=1))
+    else:
+        _init_worker(bank, cut_imgs)
+        results = [_render_star(j) for j in jobs]
+    log.info("rendered %d videos", len(results))
+    manifest = _write_tables(
+        plans, results, cfg, seed, shards, manifest_path, word_truth_path, truth_path, cutaways_path
+    )
+    if qc_path is not None:
+        # The synthesizer loses nothing (a failure is an error in our own data and raises), but
+        # every stage writes its QC file so the summary can count it.
+        QCLog("corpus").write(qc_path)
+    return manifest
+
+
+def _provenance(cfg: dict, seed: int, shards: int, languages_seen: list[str]) -> dict:
+    return {
+        "backend": BACKEND,
+        "stage": "corpus",
+        "source": "demo",
+        "polysent": polysent.__version__,
+        "espeak_ng": _tool_version(["espeak-ng", "--version"]),
+        "ffmpeg": _tool_version(["ffmpeg", "-version"]),
+        "seed": seed,
+        "shards": shards,
+        "languages": languages_seen,
+        "parameters": cfg,
+    }
+
+
+def _tool_version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return "missing"
+    return out.splitlines()[0].strip() if out else "unknown"
+
+
+def _write_tables(plans, results, cfg, seed, shards, manifest_path, word_truth_path, truth_path, cutaways_path):
+    emo = list(cfg["emotions"])
+    splits: dict[str, str] = {}
+    for lang in sorted({p.lang for p in plans}):
+        ids = [p.video_id for p in plans if p.lang == lang]
+        splits.update(assign_splits(ids, seed, cfg["splits"], group=lang))
+    m = {k: [] for k in contracts.MANIFEST.required}
+    m.update({e: [] for e in emo})
+    truth = {k: [] for k in TRUTH_COLUMNS}
+    words = {k: [] for k in contracts.WORDS.required}
+    cuts = {"video_id": [], "frame": [], "time": []}
+    st = cfg["strengths"]
+    for plan, res in zip(plans, results):
+        assert plan.video_id == res["video_id"]
+        shard = shard_of(plan.video_id, shards)
+        for seg, row, per in zip(plan.segments, res["segments"], res["per_segment"]):
+            m["segment_id"].append(seg.segment_id)
+            m["video_id"].append(plan.video_id)
+            m["lang"].append(plan.lang)
+            m["split"].append(splits[plan.video_id])
+            m["start"].append(row["start"])
+            m["end"].append(row["end"])
+            m["transcript"].append(seg.transcript)
+            m["sentiment"].append(seg.sentiment)
+            m["video_path"].append(res["video_path"])
+            m["audio_path"].append(res["audio_path"])
+            m["shard"].append(shard)
+            for e in emo:
+                m[e].append(seg.emotions[e])
+            t = truth
+            t["segment_id"].append(seg.segment_id)
+            t["video_id"].append(plan.video_id)
+            t["lang"].append(plan.lang)
+            t["speaker_gender"].append(plan.speaker["gender"])
+            t["voice"].append(seg.prosody.voice)
+            t["latent_sentiment"].append(seg.latent)
+            t["latent_text"].append(seg.latent_text)
+            t["latent_audio"].append(seg.latent_audio)
+            t["latent_visual"].append(seg.latent_visual)
+            t["strength_text"].append(st["text"])
+            t["strength_audio"].append(st["audio"])
+            t["strength_visual"].append(st["visual"])
+            t["text_score"].append(seg.text_score)
+            t["concept"].append(seg.concept.key)
+            t["neutral_text"].append(not seg.concept.adjective)
+            t["smile"].append(seg.smile)
+            t["smile_shown"].append(per["smile_shown"])
+            t["pitch"].append(seg.prosody.pitch)
+            t["rate"].append(seg.prosody.rate)
+            t["amplitude"].append(seg.prosody.amplitude)
+            t["n_frames"].append(per["n_frames"])
+            t["n_cutaway_frames"].append(per["n_cutaway_frames"])
+            for l in ALL_LANGS:
+                t[f"text_{l}"].append(seg.translations[l])
+        for w in res["words"]:
+            for k in contracts.WORDS.required:
+                words[k].append(w[k])
+        for f in res["cutaway_frames"]:
+            cuts["video_id"].append(plan.video_id)
+            cuts["frame"].append(f)
+            cuts["time"].append(f / cfg["fps"])
+
+    manifest = pa.Table.from_pydict(m, schema=contracts.manifest_schema(emo))
+    contracts.check(manifest, contracts.MANIFEST, where=str(manifest_path))
+    word_table = pa.Table.from_pydict(words, schema=pa.schema(list(contracts.WORDS.required.items())))
+    contracts.check(word_table, contracts.WORDS, where=str(word_truth_path))
+    truth_table = pa.Table.from_pydict(truth, schema=TRUTH_SCHEMA)
+    cut_table = pa.Table.from_pydict(
+        cuts, schema=pa.schema([("video_id", pa.string()), ("frame", pa.int32()), ("time", pa.float64())])
+    )
+    prov = _provenance(cfg, seed, shards, sorted(set(m["lang"])))
+    write_parquet(manifest_path, manifest, provenance=prov)
+    write_parquet(word_truth_path, word_table, provenance={**prov, "table": "word_truth", "times": "seconds from segment start"})
+    write_parquet(truth_path, truth_table, provenance={**prov, "table": "demo_truth"})
+    write_parquet(cutaways_path, cut_table, provenance={**prov, "table": "cutaways", "fps": cfg["fps"]})
+    return manifest
+
+
+TRUTH_SCHEMA = pa.schema(
+    [
+        ("segment_id", pa.string()),
+        ("video_id", pa.string()),
+        ("lang", pa.string()),
+        ("speaker_gender", pa.string()),
+        ("voice", pa.string()),
+        ("latent_sentiment", pa.float32()),
+        ("latent_text", pa.float32()),
+        ("latent_audio", pa.float32()),
+        ("latent_visual", pa.float32()),
+        ("strength_text", pa.float32()),
+        ("strength_audio", pa.float32()),
+        ("strength_visual", pa.float32()),
+        ("text_score", pa.float32()),
+        ("concept", pa.string()),
+        ("neutral_text", pa.bool_()),
+        ("smile", pa.float32()),
+        ("smile_shown", pa.float32()),
+        ("pitch", pa.int32()),
+        ("rate", pa.int32()),
+        ("amplitude", pa.int32()),
+        ("n_frames", pa.int32()),
+        ("n_cutaway_frames", pa.int32()),
+    ]
+    + [(f"text_{l}", pa.string()) for l in ALL_LANGS]
+)
+TRUTH_COLUMNS = TRUTH_SCHEMA.names
