@@ -18,6 +18,9 @@ STAGE_MODULES = [
     "polysent.media",
     "polysent.features.acoustic",
     "polysent.features.visual",
+    "polysent.corpus.moseas",
+    "polysent.corpus.folder",
+    "polysent.corpus.validate",
     "polysent.train",
 ]
 

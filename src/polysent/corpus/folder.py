@@ -53,7 +53,7 @@ from polysent.corpus.validate import (
     safe_join,
     validate_rows,
 )
-from polysent.io import write_parquet
+from polysent.io import write_csv, write_parquet
 from polysent.qc import QCLog
 
 log = logging.getLogger("polysent.corpus.folder")
@@ -276,8 +276,9 @@ def build(
     out_manifest: str | os.PathLike,
     out_qc: str | os.PathLike,
     media_dir: str | os.PathLike = "results/corpus/media",
+    out_downloads: str | os.PathLike | None = None,
 ) -> pa.Table:
-    """Read, validate and link a folder corpus; write the manifest and the QC file."""
+    """Read, validate and link a folder corpus; write the manifest, the QC file and the media report."""
     qc = QCLog("corpus")
     path = Path(cfg["manifest"])
     labels = list(cfg.get("labels") or [])
@@ -286,6 +287,8 @@ def build(
     if frame.empty and problems:
         raise ManifestError(problems, title=title)
     n_videos = frame["video_id"].nunique()
+    if out_downloads is not None:
+        write_csv(out_downloads, _media_report(frame, problems))
     frame = resolve(frame, problems, cfg.get("on_invalid", "fail"), qc, title=title)
     if n_videos and frame["video_id"].nunique() / n_videos < float(cfg.get("min_success_rate", 0.0)):
         raise ManifestError(problems, title=f"{title} (fewer than min_success_rate "
@@ -298,6 +301,19 @@ def build(
     write_parquet(out_manifest, table, provenance={"source": "folder", "manifest": str(path), "config": cfg})
     qc.write(out_qc)
     return table
+
+
+def _media_report(frame: pd.DataFrame, problems: Sequence[Problem]) -> pd.DataFrame:
+    """One row per video: where its media file came from, or why it is missing."""
+    why = {p.video_id: p.message for p in problems if p.video_id and "media file" in p.message}
+    videos = frame.drop_duplicates("video_id")
+    return pd.DataFrame({
+        "key": videos["video_id"].to_numpy(),
+        "dest": videos["video_path"].to_numpy(),
+        "ok": (videos["video_path"] != "").to_numpy(),
+        "source": ["local" if p else "" for p in videos["video_path"]],
+        "reason": [why.get(v, "") for v in videos["video_id"]],
+    })
 
 
 def _iso():

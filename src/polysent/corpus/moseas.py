@@ -254,6 +254,22 @@ def collect(cfg: dict, languages: Sequence[str]) -> tuple[pd.DataFrame, pd.DataF
     return frame, ann, problems
 
 
+def release_files(config: dict) -> list[str]:
+    """Input files of the external corpus rule (label CSVs + transcripts, or the folder manifest).
+
+    Listed as rule inputs so that editing or adding a release file re-runs the corpus stage.
+    """
+    source = config["corpus"]["source"]
+    cfg = config["corpus"][source]
+    if source == "folder":
+        return [cfg["manifest"]]
+    files: list[str] = []
+    for lang in config["languages"]:
+        spec = cfg["languages"].get(lang, {})
+        files += _expand(Path(cfg["root"]), spec.get("labels", []) + spec.get("transcripts", []), lang)
+    return sorted(set(files))
+
+
 def _template(text: str, **fields) -> str:
     try:
         return text.format(**fields)

@@ -289,3 +289,42 @@ def resolve(
             else:
                 qc.add("invalid manifest: " + "; ".join(msgs), segment_id=seg, video_id=vid)
     return frame.loc[~drop].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser(
+        "validate-manifest",
+        help="check a corpus manifest (CSV/Parquet, folder-source columns or a built manifest.parquet)",
+        description="Lists every problem (file:line: message) and exits 1 if there is any.",
+    )
+    p.add_argument("manifest", help="CSV or Parquet manifest")
+    p.add_argument("--labels", nargs="*", default=None,
+                   help="label columns (default: every float column of a built manifest, none for CSV)")
+    p.add_argument("--label-range", nargs=2, type=float, default=(0.0, 1.0), metavar=("MIN", "MAX"))
+    p.add_argument("--languages", nargs="*", default=None, help="languages to check (default: all in the file)")
+    p.add_argument("--media-root", default=".", help="folder of <video_id><ext> files for rows without video_path")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    from polysent.corpus import folder
+
+    labels = args.labels
+    if labels is None and str(args.manifest).endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        from polysent.contracts import label_columns
+
+        labels = label_columns(pq.read_schema(args.manifest))
+    cfg = {"manifest": args.manifest, "labels": labels or [], "label_range": list(args.label_range),
+           "media_root": args.media_root}
+    languages = args.languages or sorted(ISO_639_1)
+    frame, problems = folder.load(cfg, languages, media_dir=None)
+    if problems:
+        print(ManifestError(problems, title=f"manifest {args.manifest}"))
+        return 1
+    print(f"{args.manifest}: {len(frame)} segment(s), {frame['video_id'].nunique()} video(s), no problems")
+    return 0
