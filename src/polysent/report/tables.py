@@ -206,7 +206,9 @@ def setting(entry: Mapping[str, Any]) -> str:
 
 
 def group_of(entry: Mapping[str, Any]) -> str:
-    """The block of the paper's Table 1 a row belongs to."""
+    """The block of the paper's Table 1 a row belongs to (the entry's ``group`` when set)."""
+    if entry.get("group"):
+        return entry["group"]
     if entry.get("nce"):
         return "NCE Loss"
     if entry["model"] == "adamml_clstm":
