@@ -67,3 +67,25 @@ def test_moseas_youtube_span_shifts_segment_times(tmp_path):
     qc = pd.read_parquet(out / "qc.parquet")
     assert list(qc.segment_id) == ["Zz_9-8_7xYw_0"] and "HTTP Error 404" in qc.reason[0]
     assert "(permanent)" in qc.reason[0]
+
+
+def test_rerun_reuses_cut_file_and_keeps_the_shift(tmp_path):
+    """A second run finds the span cut on disk (sidecar records the section) and shifts again."""
+    root = tmp_path / "moseas"
+    write_fake_moseas(root)
+    files = {f"/watch/{v}.mp4": make_mp4(tmp_path / "src" / f"{v}.mp4", seconds=3.0).read_bytes()
+             for v in ("HfTLQqNN_nM",)}
+    out = tmp_path / "results"
+    with FaultServer(files) as srv:
+        cfg = moseas_config(root, "unused", order=("youtube",), min_success_rate=0.0)
+        cfg["media"]["youtube"].update(url=srv.base + "/watch/{video_id}.mp4", pad_s=0.0)
+        runs = []
+        for _ in range(2):
+            t = moseas.build(cfg, ["fr", "es"], 1, 2, out / "manifest.parquet", out / "qc.parquet",
+                             out / "downloads.csv", out / "ann.parquet", out / "media")
+            runs.append((t, pd.read_csv(out / "downloads.csv").set_index("key"), srv.count("/watch/HfTLQqNN_nM.mp4")))
+    assert runs[1][1].loc["HfTLQqNN_nM", "source"] == "existing"
+    assert runs[1][1].loc["HfTLQqNN_nM", "section_start"] == pytest.approx(0.06)
+    assert runs[0][0].equals(runs[1][0])
+    assert runs[0][0].to_pandas().start.min() == pytest.approx(0.0)
+    assert runs[0][2] >= 1 and runs[1][2] == runs[0][2]  # nothing fetched the second time

@@ -138,3 +138,41 @@ def test_bad_release_files_are_reported_together(tmp_path):
     assert f"{tdir}/HfTLQqNN_nM.txt:1: expected '<vid>___<start>___<end>___<sentence>', found 3 field(s)" in text
     assert f"{tdir}/HfTLQqNN_nM.txt:2: end 1 <= start 1.8" in text
     assert "Batch_3851507_batch_results.csv:2: no transcript line for segment 'HfTLQqNN_nM_0' in HfTLQqNN_nM.txt" in text
+
+
+def test_drop_mode_and_checksums(tmp_path, tiny_videos):
+    import csv
+    import hashlib
+
+    root = tmp_path / "moseas"
+    truth = write_fake_moseas(root)
+    batch = root / "french/data/FR_B1_B2/Batch_3851507_batch_results.csv"
+    rows = list(csv.DictReader(batch.open(encoding="utf-8")))
+    rows[3]["Answer.sentiment"] = "abc"      # line 5: segment HfTLQqNN_nM_1, annotator 1
+    rows[7]["Answer.happiness"] = "maybe"    # line 9: segment -ybgknUOTpd_0
+    with batch.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text("".join(f"{hashlib.sha256(b).hexdigest()}  videos/{v}.mp4\n" for v, b in tiny_videos.items()))
+    files = {_path(v): b for v, b in tiny_videos.items()}
+    faults = {_path("9HYvUk161nA"): ["corrupt"] * 20, _path("2AnMJ7DAUhE"): ["corrupt"]}
+    with FaultServer(files, faults=faults) as srv:
+        cfg = moseas_config(root, srv.base + URL, min_success_rate=0.5)
+        cfg["on_invalid"] = "drop"
+        cfg["media"]["checksums"] = str(sums)
+        table, out = _build(tmp_path, cfg)
+    qc = pd.read_parquet(out / "qc/corpus/all.parquet").set_index("segment_id")
+    assert qc.loc["HfTLQqNN_nM_1", "reason"] == (
+        f"invalid manifest: {batch}:5: Answer.sentiment 'abc' is not an integer in -3..3")
+    assert qc.loc["-ybgknUOTpd_0", "reason"] == (
+        f"invalid manifest: {batch}:9: Answer.happiness 'maybe' is not a checkbox value "
+        "('1'/'checked'/'yes' or '0'/'no'/empty)")
+    assert qc.loc["9HYvUk161nA_0", "reason"] == ("media unavailable (gave up): local: not in local folder "
+        f"({root}/french/videos/9HYvUk161nA.mp4); http: gave up after 5 attempts; last error: "
+        "verification failed: SHA-256 mismatch")
+    assert len(qc) == 3
+    kept = set(table.column("segment_id").to_pylist())
+    assert kept == set(truth) - set(qc.index)
+    assert (out / "corpus/media/es/2AnMJ7DAUhE.mp4").read_bytes() == tiny_videos["2AnMJ7DAUhE"]

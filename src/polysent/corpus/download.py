@@ -19,6 +19,7 @@ The CMU-MOSEAS server is known to time out and return 403/404/5xx for hours at a
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import random
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import requests
+
+from polysent.io import write_json
 
 log = logging.getLogger("polysent.corpus.download")
 
@@ -88,11 +91,21 @@ class Outcome:
     reason: str = ""
     permanent: bool = False
     tried: list[str] = field(default_factory=list)
+    # (start, end) seconds of the source video that the file holds, when only a span was fetched.
+    section: tuple[float, float] | None = None
 
     def row(self) -> dict:
         d = asdict(self)
         d["tried"] = " | ".join(self.tried)
+        d["section_start"], d["section_end"] = self.section if self.section else (None, None)
+        del d["section"]
         return d
+
+
+def sidecar_path(dest: str | os.PathLike) -> Path:
+    """Where the provenance of a fetched file is kept (source, location, section)."""
+    dest = Path(dest)
+    return dest.with_name(dest.name + ".json")
 
 
 class RateLimiter:
@@ -398,8 +411,16 @@ class Fetcher:
         t0 = time.monotonic()
         out = Outcome(key=job.key, dest=job.dest, ok=False)
         if dest.is_file() and verify(dest, job.size, job.sha256) is None:
-            out.ok, out.source, out.bytes = True, "existing", dest.stat().st_size
-            return out
+            # A file from an earlier run is complete (atomic rename); reuse it unless it is a cut
+            # of a span that the current segments no longer match.
+            meta = _read_sidecar(dest)
+            section = tuple(meta["section"]) if meta.get("section") else None
+            wanted = {tuple(map(float, s["section"])) for s in job.sources if s.get("section")}
+            if section is None or section in wanted:
+                out.ok, out.source, out.bytes, out.section = True, "existing", dest.stat().st_size, section
+                out.location = meta.get("location", "")
+                return out
+            log.info("%s: cached file holds %s, segments now need %s; fetching again", dest, section, wanted)
         rng = random.Random(f"{self.seed}/{job.key}")
         reasons, permanent = [], True
         for src in job.sources:
@@ -422,8 +443,10 @@ class Fetcher:
                 out.attempts += 1
                 continue
             out.ok, out.source, out.location = True, kind, where
+            out.section = tuple(map(float, src["section"])) if kind == "youtube" and src.get("section") else None
             out.attempts += n
             out.bytes = dest.stat().st_size
+            write_json(sidecar_path(dest), {"source": kind, "location": where, "section": out.section})
             break
         if not out.ok:
             out.reason = "; ".join(reasons) if reasons else "no media source configured"
@@ -440,6 +463,13 @@ class Fetcher:
                 if progress:
                     progress(outcome)
         return results
+
+
+def _read_sidecar(dest: Path) -> dict:
+    try:
+        return json.loads(sidecar_path(dest).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def check_success_rate(outcomes: Sequence[Outcome], min_rate: float) -> float:

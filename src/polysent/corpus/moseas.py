@@ -213,6 +213,11 @@ def _expand(root: Path, patterns: Sequence[str], lang: str) -> list[str]:
     return sorted(set(out))
 
 
+def _shown(root: Path, patterns: Sequence[str], lang: str) -> str:
+    fields = {"lang": lang, "language": LANGUAGE_NAMES.get(lang, lang)}
+    return ", ".join(p.format(**fields) if os.path.isabs(p) else str(root / p.format(**fields)) for p in patterns)
+
+
 def collect(cfg: dict, languages: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
     """Candidate manifest (labels joined to transcript lines), annotation rows, and all problems."""
     root = Path(cfg["root"])
@@ -226,9 +231,11 @@ def collect(cfg: dict, languages: Sequence[str]) -> tuple[pd.DataFrame, pd.DataF
         label_files = _expand(root, spec["labels"], lang)
         tr_files = _expand(root, spec["transcripts"], lang)
         if not label_files:
-            problems.append(Problem(str(root), None, f"no label CSV for '{lang}' matches {spec['labels']}"))
+            problems.append(Problem(str(root), None, f"no label CSV for '{lang}' matches "
+                                    f"{_shown(root, spec['labels'], lang)} (see docs/MOSEAS.md, step 1)"))
         if not tr_files:
-            problems.append(Problem(str(root), None, f"no transcript file for '{lang}' matches {spec['transcripts']}"))
+            problems.append(Problem(str(root), None, f"no transcript file for '{lang}' matches "
+                                    f"{_shown(root, spec['transcripts'], lang)} (see docs/MOSEAS.md, step 1)"))
         ann, p1 = read_labels(label_files, lang, attributes, int(cfg["video_id_length"]))
         tr, p2 = read_transcripts(tr_files)
         problems += p1 + p2
@@ -277,11 +284,11 @@ def _template(text: str, **fields) -> str:
         raise ValueError(f"unknown field {err} in template {text!r}; available: {sorted(fields)}") from None
 
 
-def media_jobs(frame: pd.DataFrame, cfg: dict, media_dir: Path) -> tuple[list[Job], dict[str, float]]:
-    """One :class:`Job` per video with its sources in configured order; the YouTube section offsets."""
+def media_jobs(frame: pd.DataFrame, cfg: dict, media_dir: Path) -> list[Job]:
+    """One :class:`Job` per video with its sources in the configured order."""
     media = cfg["media"]
     sums = load_checksums(media.get("checksums"))
-    jobs, offsets = [], {}
+    jobs = []
     ext = media["extension"]
     for (lang, vid), part in frame.groupby(["lang", "video_id"], sort=True):
         fields = {"root": cfg["root"], "lang": lang, "language": LANGUAGE_NAMES.get(lang, lang),
@@ -302,7 +309,7 @@ def media_jobs(frame: pd.DataFrame, cfg: dict, media_dir: Path) -> tuple[list[Jo
                 sources.append(src)
         name = f"{vid}{ext}"
         jobs.append(Job(key=vid, dest=str(dest), sources=sources, sha256=sums.get(name) or sums.get(vid)))
-    return jobs, offsets
+    return jobs
 
 
 def load_checksums(path: str | None) -> dict[str, str]:
@@ -342,7 +349,7 @@ def build(
     for c in ("start", "end"):
         frame[c] = pd.to_numeric(frame[c])
 
-    jobs, _ = media_jobs(frame, cfg, Path(media_dir))
+    jobs = media_jobs(frame, cfg, Path(media_dir))
     fetcher = Fetcher(cfg["download"], seed=seed, **({"sleep": sleep} if sleep else {}))
     outcomes = fetcher.run(jobs, progress=lambda o: log.log(
         logging.INFO if o.ok else logging.WARNING, "media %s: %s via %s (%s)", o.key,
@@ -359,13 +366,11 @@ def build(
     ok = {o.key for o in outcomes if o.ok}
     dests = {o.key: o.dest for o in outcomes}
     # Videos cut to a span by yt-dlp start at the span start: shift segment times onto the file.
-    for job in jobs:
-        o = by_video[job.key]
-        src = next((s for s in job.sources if s["kind"] == o.source), None)
-        if o.ok and src is not None and "section" in src:
-            m = frame["video_id"] == job.key
-            frame.loc[m, "start"] -= src["section"][0]
-            frame.loc[m, "end"] -= src["section"][0]
+    for o in outcomes:
+        if o.ok and o.section is not None:
+            m = frame["video_id"] == o.key
+            frame.loc[m, "start"] -= o.section[0]
+            frame.loc[m, "end"] -= o.section[0]
     qc.write(out_qc)
     ann = annotations.rename(columns={"_file": "file", "_line": "line"})
     write_parquet(out_annotations, pa.Table.from_pandas(ann, preserve_index=False), provenance={
@@ -384,11 +389,9 @@ def build(
 
 
 def _outcome_columns():
-    from dataclasses import fields
-
     from polysent.corpus.download import Outcome
 
-    return [f.name for f in fields(Outcome)]
+    return list(Outcome(key="", dest="", ok=False).row())
 
 
 # --------------------------------------------------------------------------- CLI
