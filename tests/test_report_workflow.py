@@ -66,7 +66,9 @@ def test_report_rules_on_synthetic_runs(workflow_copy):
     write_synthetic_runs(wf, {n: EXPERIMENTS[n] for n in names}, TINY_REPORT["seeds"])
     write_synthetic_manifest(wf / "results" / "corpus" / "manifest.parquet")
     # Targets first: --configfile and --allowed-rules take every following word as a value.
-    args = [*TABLES, *FIGURES, "--configfile", "config/tiny.yaml", "--allowed-rules", *REPORT_RULES]
+    # experiments.yaml is named explicitly so that this test does not depend on the Snakefile.
+    configs = ["--configfile", "config/experiments.yaml", "config/tiny.yaml"]
+    args = [*TABLES, *FIGURES, *configs, "--allowed-rules", *REPORT_RULES]
     snakemake(wf, "--cores", "2", *args)
     _check_report_outputs(wf)
     # Nothing left to do: a second run is a no-op.
