@@ -7,6 +7,7 @@ depend on training.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -210,6 +211,13 @@ def test_default_and_tiny_report_configs_validate_and_select_existing_rows():
     for spec in defaults["findings"]:
         names = spec.get("better", []) + [spec.get("than")] + list(spec.get("recovery", {}).values())
         assert all(n in EXPERIMENTS for n in names if n), spec["name"]
+
+
+def test_experiment_matrix_validates_against_the_experiments_schema():
+    cfg = validate_config({"languages": ["fr", "es"], "experiments": copy.deepcopy(EXPERIMENTS)}, SCHEMA_DIR)
+    assert set(cfg["experiments"]) == set(EXPERIMENTS)
+    emotion = cfg["experiments"]["emotions_mctn_posweight_fr"]
+    assert emotion["emotions"] == ["confident", "happiness", "relaxed"] and emotion["pos_weight"]
 
 
 def test_select_defaults_to_all_of_the_task_in_config_order():
