@@ -36,15 +36,24 @@ def test_default_is_the_papers_recipe(voice):
     np.testing.assert_allclose(f, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(t, np.arange(len(t)) * 512 / 22050)
     assert LibrosaExtractor().names == (
-        [f"chroma_{i:02d}" for i in range(12)] + [f"contrast_{i}" for i in range(7)] + [f"tonnetz_{i}" for i in range(6)]
+        [f"chroma_{i:02d}" for i in range(12)]
+        + [f"contrast_{i}" for i in range(7)]
+        + [f"tonnetz_{i}" for i in range(6)]
     )
 
 
 def test_every_parameter_is_used(voice):
     base = LibrosaExtractor()(voice)[1]
     assert LibrosaExtractor({"hop_length": 256})(voice)[1].shape[0] == 1 + len(voice) // 256
-    for change in ({"n_fft": 1024}, {"tonnetz_harmonic": False}, {"tonnetz_chroma": "stft"},
-                   {"contrast_fmin": 100.0}, {"chroma_power": 2.0}, {"tuning": 0.0}):
+    for change in (
+        {"n_fft": 1024},
+        {"tonnetz_harmonic": False},
+        {"tonnetz_chroma": "stft"},
+        {"contrast_fmin": 100.0},
+        {"chroma_power": 2.0},
+        {"tuning": 0.0},
+        {"cqt_bins_per_octave": 12},
+    ):
         other = LibrosaExtractor(change)(voice)[1]
         assert other.shape == base.shape and not np.allclose(other, base), change
     fast = LibrosaExtractor({"tonnetz_harmonic": False, "tonnetz_chroma": "stft"})(voice)[1]
@@ -56,7 +65,11 @@ def test_opensmile_egemaps_lld(voice):
     ex = OpenSmileExtractor()
     y16 = librosa.resample(voice, orig_sr=22050, target_sr=16000)
     t, f = ex(y16)
-    assert len(ex.names) == 25 and "Loudness_sma3" in ex.names and "F0semitoneFrom27.5Hz_sma3nz" in ex.names
+    assert (
+        len(ex.names) == 25
+        and "Loudness_sma3" in ex.names
+        and "F0semitoneFrom27.5Hz_sma3nz" in ex.names
+    )
     assert f.shape == (len(t), 25) and f.dtype == np.float32
     np.testing.assert_allclose(np.diff(t), 0.01, atol=1e-9)
 
@@ -65,8 +78,16 @@ def _run_shard(corpus, shard, cfg, name):
     cwd = os.getcwd()
     os.chdir(corpus)
     try:
-        return extract_shard("results/corpus/manifest.parquet", f"results/media/{shard}", shard,
-                             f"out/{name}.parquet", f"out/{name}.qc.parquet", cfg, threads=1, progress=False)
+        return extract_shard(
+            "results/corpus/manifest.parquet",
+            f"results/media/{shard}",
+            shard,
+            f"out/{name}.parquet",
+            f"out/{name}.qc.parquet",
+            cfg,
+            threads=1,
+            progress=False,
+        )
     finally:
         os.chdir(cwd)
 
@@ -90,7 +111,11 @@ def test_shard_store_contract_provenance_and_qc(feature_corpus, media_dirs):
     # Every segment missing from the stores is in QC with a reason.
     seen, qc = set(), {}
     for shard in media_dirs:
-        seen |= set(pq.read_table(feature_corpus / f"out/ac{shard}.parquet").column("segment_id").to_pylist())
+        seen |= set(
+            pq.read_table(feature_corpus / f"out/ac{shard}.parquet")
+            .column("segment_id")
+            .to_pylist()
+        )
         q = pq.read_table(feature_corpus / f"out/ac{shard}.qc.parquet").to_pylist()
         qc |= {r["segment_id"]: r["reason"] for r in q}
     assert seen == {"vid_a_0", "vid_a_1", "vid_b_0"}
@@ -103,7 +128,9 @@ def test_shard_bytes_are_deterministic(feature_corpus, media_dirs):
     cfg = {"backend": "librosa", "librosa": {"tonnetz_harmonic": False, "tonnetz_chroma": "stft"}}
     _run_shard(feature_corpus, shard, cfg, "det1")
     _run_shard(feature_corpus, shard, cfg, "det2")
-    assert (feature_corpus / "out/det1.parquet").read_bytes() == (feature_corpus / "out/det2.parquet").read_bytes()
+    assert (feature_corpus / "out/det1.parquet").read_bytes() == (
+        feature_corpus / "out/det2.parquet"
+    ).read_bytes()
 
 
 def test_missing_rate_is_resampled_and_reported(feature_corpus, media_dirs):
@@ -118,10 +145,25 @@ def test_missing_rate_is_resampled_and_reported(feature_corpus, media_dirs):
 def test_cli_single_file(tmp_path, feature_corpus):
     out = tmp_path / "f.parquet"
     video = feature_corpus / "results/corpus/media/fr/vid_a.mp4"
-    rc = cli_main(["acoustic", str(video), str(out), "--start", "0.5", "--end", "1.5",
-                   "--set", "librosa.tonnetz_harmonic=false", "--segment-id", "seg"])
+    rc = cli_main(
+        [
+            "acoustic",
+            str(video),
+            str(out),
+            "--start",
+            "0.5",
+            "--end",
+            "1.5",
+            "--set",
+            "librosa.tonnetz_harmonic=false",
+            "--segment-id",
+            "seg",
+        ]
+    )
     assert rc == 0
     table = contracts.read(out, contracts.FRAMES)
     assert set(table.column("segment_id").to_pylist()) == {"seg"}
     assert table.num_rows == 1 + int(round(1.0 * 22050)) // 512
-    assert json.loads(pq.read_schema(out).metadata[b"polysent"])["params"]["tonnetz_harmonic"] is False
+    assert (
+        json.loads(pq.read_schema(out).metadata[b"polysent"])["params"]["tonnetz_harmonic"] is False
+    )

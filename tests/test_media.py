@@ -37,16 +37,48 @@ def face_frame(size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(data.astronaut()).resize((size, size), Image.BILINEAR))
 
 
-def make_video(path: Path, wav: Path | None, seconds: float, fps: int = 10, size: int = 256,
-               blank: set[int] = frozenset(), frames=None) -> Path:
+def make_video(
+    path: Path,
+    wav: Path | None,
+    seconds: float,
+    fps: int = 10,
+    size: int = 256,
+    blank: set[int] = frozenset(),
+    frames=None,
+) -> Path:
     """An H.264/AAC mp4: ``frames`` (list of RGB arrays) or the astronaut, blank frames in ``blank``."""
     face = face_frame(size)
     n = int(round(seconds * fps))
-    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-           "-s", f"{size}x{size}", "-r", str(fps), "-i", "pipe:0"]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{size}x{size}",
+        "-r",
+        str(fps),
+        "-i",
+        "pipe:0",
+    ]
     if wav is not None:
         cmd += ["-i", str(wav), "-af", "apad", "-c:a", "aac"]  # speech padded to the video length
-    cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-t", f"{seconds}", str(path)]
+    cmd += [
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        "ultrafast",
+        "-t",
+        f"{seconds}",
+        str(path),
+    ]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     for k in range(n):
         frame = frames[k % len(frames)] if frames is not None else face
@@ -59,12 +91,21 @@ def make_video(path: Path, wav: Path | None, seconds: float, fps: int = 10, size
 def write_manifest(path: Path, rows: list[dict]) -> Path:
     full = []
     for r in rows:
-        full.append({
-            "segment_id": r["segment_id"], "video_id": r["video_id"], "lang": "fr", "split": "train",
-            "start": float(r["start"]), "end": float(r["end"]), "transcript": "bonjour",
-            "sentiment": np.float32(r.get("sentiment", 0.0)), "video_path": r["video_path"],
-            "audio_path": r.get("audio_path", ""), "shard": np.int32(shard_of(r["video_id"], N_SHARDS)),
-        })
+        full.append(
+            {
+                "segment_id": r["segment_id"],
+                "video_id": r["video_id"],
+                "lang": "fr",
+                "split": "train",
+                "start": float(r["start"]),
+                "end": float(r["end"]),
+                "transcript": "bonjour",
+                "sentiment": np.float32(r.get("sentiment", 0.0)),
+                "video_path": r["video_path"],
+                "audio_path": r.get("audio_path", ""),
+                "shard": np.int32(shard_of(r["video_id"], N_SHARDS)),
+            }
+        )
     table = pa.Table.from_pylist(full, schema=contracts.manifest_schema([]))
     contracts.check(table, contracts.MANIFEST)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,11 +125,41 @@ def feature_corpus(tmp_path_factory) -> Path:
     make_video(media / "vid_b.mp4", wav_b, 4.0)
     rel = "results/corpus/media/fr"
     rows = [
-        {"segment_id": "vid_a_0", "video_id": "vid_a", "start": 0.0, "end": 1.6, "video_path": f"{rel}/vid_a.mp4"},
-        {"segment_id": "vid_a_1", "video_id": "vid_a", "start": 1.6, "end": 2.9, "video_path": f"{rel}/vid_a.mp4"},
-        {"segment_id": "vid_b_0", "video_id": "vid_b", "start": 0.2, "end": 2.2, "video_path": f"{rel}/vid_b.mp4"},
-        {"segment_id": "vid_b_1", "video_id": "vid_b", "start": 2.2, "end": 9.0, "video_path": f"{rel}/vid_b.mp4"},
-        {"segment_id": "gone_0", "video_id": "gone", "start": 0.0, "end": 1.0, "video_path": f"{rel}/gone.mp4"},
+        {
+            "segment_id": "vid_a_0",
+            "video_id": "vid_a",
+            "start": 0.0,
+            "end": 1.6,
+            "video_path": f"{rel}/vid_a.mp4",
+        },
+        {
+            "segment_id": "vid_a_1",
+            "video_id": "vid_a",
+            "start": 1.6,
+            "end": 2.9,
+            "video_path": f"{rel}/vid_a.mp4",
+        },
+        {
+            "segment_id": "vid_b_0",
+            "video_id": "vid_b",
+            "start": 0.2,
+            "end": 2.2,
+            "video_path": f"{rel}/vid_b.mp4",
+        },
+        {
+            "segment_id": "vid_b_1",
+            "video_id": "vid_b",
+            "start": 2.2,
+            "end": 9.0,
+            "video_path": f"{rel}/vid_b.mp4",
+        },
+        {
+            "segment_id": "gone_0",
+            "video_id": "gone",
+            "start": 0.0,
+            "end": 1.0,
+            "video_path": f"{rel}/gone.mp4",
+        },
     ]
     write_manifest(root / "results" / "corpus" / "manifest.parquet", rows)
     return root
@@ -109,8 +180,14 @@ def media_dirs(feature_corpus) -> dict[str, Path]:
         out = {}
         for shard in sorted({shard_of_video(v) for v in ("vid_a", "vid_b", "gone")}):
             out[shard] = feature_corpus / "results" / "media" / shard
-            build_shard("results/corpus/manifest.parquet", shard, f"results/media/{shard}",
-                        f"results/qc/media/{shard}.parquet", threads=2, progress=False)
+            build_shard(
+                "results/corpus/manifest.parquet",
+                shard,
+                f"results/media/{shard}",
+                f"results/qc/media/{shard}.parquet",
+                threads=2,
+                progress=False,
+            )
     finally:
         os.chdir(cwd)
     return out
@@ -141,13 +218,22 @@ def test_shard_index_qc_and_duration_check(feature_corpus, media_dirs):
     reasons = dict(zip(qc.column("segment_id").to_pylist(), qc.column("reason").to_pylist()))
     assert "vid_b_1" in reasons and "lasts" in reasons["vid_b_1"]  # ends at 9 s, audio ~3.8 s
     assert "vid_b_0" not in reasons
-    gone_qc = pq.read_table(feature_corpus / "results/qc/media" / f"{shard_of_video('gone')}.parquet")
-    assert "missing" in dict(zip(gone_qc.column("segment_id").to_pylist(), gone_qc.column("reason").to_pylist()))["gone_0"]
+    gone_qc = pq.read_table(
+        feature_corpus / "results/qc/media" / f"{shard_of_video('gone')}.parquet"
+    )
+    assert (
+        "missing"
+        in dict(
+            zip(gone_qc.column("segment_id").to_pylist(), gone_qc.column("reason").to_pylist())
+        )["gone_0"]
+    )
 
     index = pq.read_table(media_dirs[shard_of_video("vid_a")] / "index.parquet").to_pandas()
     a = index[index.video_id == "vid_a"].sort_values("sample_rate")
     assert list(a.sample_rate) == [16000, 22050]
-    assert Path(a.wav.iloc[0]).name == "vid_a.wav" and Path(a.wav.iloc[1]).name == "vid_a.sr22050.wav"
+    assert (
+        Path(a.wav.iloc[0]).name == "vid_a.wav" and Path(a.wav.iloc[1]).name == "vid_a.sr22050.wav"
+    )
     for row in a.itertuples():
         info = sf.info(str(feature_corpus / row.wav))
         assert info.samplerate == row.sample_rate and abs(info.duration - row.duration) < 1e-6
@@ -157,12 +243,27 @@ def test_shard_index_qc_and_duration_check(feature_corpus, media_dirs):
 
 def test_source_audio_path_is_preferred(tmp_path, feature_corpus):
     wav = speech(tmp_path / "src.wav", "Bonjour tout le monde.")
-    manifest = write_manifest(tmp_path / "m.parquet", [
-        {"segment_id": "s0", "video_id": "vid_a", "start": 0.0, "end": 1.0,
-         "video_path": str(feature_corpus / "results/corpus/media/fr/vid_a.mp4"), "audio_path": str(wav)},
-    ])
-    index = build_shard(manifest, shard_of_video("vid_a"), tmp_path / "out", tmp_path / "qc.parquet",
-                        {"sample_rates": [16000]}, progress=False)
+    manifest = write_manifest(
+        tmp_path / "m.parquet",
+        [
+            {
+                "segment_id": "s0",
+                "video_id": "vid_a",
+                "start": 0.0,
+                "end": 1.0,
+                "video_path": str(feature_corpus / "results/corpus/media/fr/vid_a.mp4"),
+                "audio_path": str(wav),
+            },
+        ],
+    )
+    index = build_shard(
+        manifest,
+        shard_of_video("vid_a"),
+        tmp_path / "out",
+        tmp_path / "qc.parquet",
+        {"sample_rates": [16000]},
+        progress=False,
+    )
     assert index.column("source").to_pylist() == [str(wav)]
     assert abs(index.column("duration")[0].as_py() - sf.info(str(wav)).duration) < 0.01
 
@@ -173,5 +274,16 @@ def test_cli_single_file_and_help(tmp_path, feature_corpus, capsys):
     assert exit_.value.code == 0
     assert "--manifest" in capsys.readouterr().out
     out = tmp_path / "cli.wav"
-    assert cli_main(["media", str(feature_corpus / "results/corpus/media/fr/vid_b.mp4"), str(out), "--sr", "8000"]) == 0
+    assert (
+        cli_main(
+            [
+                "media",
+                str(feature_corpus / "results/corpus/media/fr/vid_b.mp4"),
+                str(out),
+                "--sr",
+                "8000",
+            ]
+        )
+        == 0
+    )
     assert sf.info(str(out)).samplerate == 8000

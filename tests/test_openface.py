@@ -48,8 +48,11 @@ def test_both_variants_give_the_same_frames():
 
 def test_failed_frames_are_kept_with_nan_aus_and_segments_cut_by_timestamp():
     df = of.read_csv(FIXTURES / "aus_windows.csv")
-    segs = [Segment("s0", "v", 0.0, 1.0, "v.mp4", ""), Segment("s1", "v", 1.0, 2.0, "v.mp4", ""),
-            Segment("late", "v", 5.0, 6.0, "v.mp4", "")]
+    segs = [
+        Segment("s0", "v", 0.0, 1.0, "v.mp4", ""),
+        Segment("s1", "v", 1.0, 2.0, "v.mp4", ""),
+        Segment("late", "v", 5.0, 6.0, "v.mp4", ""),
+    ]
     frames, failures = of.segment_frames(df, segs)
     assert [f.segment_id for f in frames] == ["s0", "s1"]
     s1 = frames[1]
@@ -65,7 +68,9 @@ def test_failed_frames_are_kept_with_nan_aus_and_segments_cut_by_timestamp():
 
 def test_csv_without_aus_is_a_clear_error(tmp_path):
     bad = tmp_path / "pose_only.csv"
-    bad.write_text("frame, face_id, timestamp, confidence, success, pose_Tx\n1, 0, 0.000, 0.98, 1, 3.1\n")
+    bad.write_text(
+        "frame, face_id, timestamp, confidence, success, pose_Tx\n1, 0, 0.000, 0.98, 1, 3.1\n"
+    )
     with pytest.raises(of.OpenFaceError, match="pose_only.csv.*-aus"):
         of.read_csv(bad)
 
@@ -75,7 +80,11 @@ def test_missing_binary_says_how_to_provide_it(monkeypatch):
     with pytest.raises(of.OpenFaceNotFound) as err:
         of.check_available({"binary": "FeatureExtraction"})
     msg = str(err.value)
-    assert "visual.openface.binary" in msg and "visual.openface.container" in msg and "landmarks" in msg
+    assert (
+        "visual.openface.binary" in msg
+        and "visual.openface.container" in msg
+        and "landmarks" in msg
+    )
     with pytest.raises(of.OpenFaceNotFound, match="apptainer, singularity or docker"):
         of.check_available({"container": "docker://algebr/openface:latest"})
 
@@ -89,14 +98,35 @@ def _executable(path: Path, text: str) -> Path:
 def test_command_lines(tmp_path, monkeypatch):
     binary = _executable(tmp_path / "FeatureExtraction", "#!/bin/sh\n")
     cmd = of.command({"binary": str(binary)}, tmp_path / "in" / "v.mp4", tmp_path / "out", "v")
-    assert cmd == [str(binary), "-f", str(tmp_path / "in/v.mp4"), "-out_dir", str(tmp_path / "out"), "-of", "v", "-aus"]
+    assert cmd == [
+        str(binary),
+        "-f",
+        str(tmp_path / "in/v.mp4"),
+        "-out_dir",
+        str(tmp_path / "out"),
+        "-of",
+        "v",
+        "-aus",
+    ]
     _executable(tmp_path / "apptainer", "#!/bin/sh\n")
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    cmd = of.command({"container": "docker://algebr/openface:latest", "extra_args": ["-au_static"]},
-                     tmp_path / "in" / "v.mp4", tmp_path / "out", "v")
-    assert cmd[:5] == ["apptainer", "exec", "--bind", f"{tmp_path / 'in'},{tmp_path / 'out'}",
-                       "docker://algebr/openface:latest"]
-    assert cmd[5] == "/home/openface-build/build/bin/FeatureExtraction" and cmd[-2:] == ["-aus", "-au_static"]
+    cmd = of.command(
+        {"container": "docker://algebr/openface:latest", "extra_args": ["-au_static"]},
+        tmp_path / "in" / "v.mp4",
+        tmp_path / "out",
+        "v",
+    )
+    assert cmd[:5] == [
+        "apptainer",
+        "exec",
+        "--bind",
+        f"{tmp_path / 'in'},{tmp_path / 'out'}",
+        "docker://algebr/openface:latest",
+    ]
+    assert cmd[5] == "/home/openface-build/build/bin/FeatureExtraction" and cmd[-2:] == [
+        "-aus",
+        "-au_static",
+    ]
 
 
 def test_shard_with_a_test_double_binary(tmp_path):
@@ -104,24 +134,58 @@ def test_shard_with_a_test_double_binary(tmp_path):
     would write it, honouring -out_dir/-of) so the shard path runs end to end; a second video makes
     the double fail without a CSV, as OpenFace does on unreadable input (exit code 0)."""
     fixture = FIXTURES / "aus_windows.csv"
-    double = _executable(tmp_path / "FeatureExtraction", f"""#!/bin/sh
+    double = _executable(
+        tmp_path / "FeatureExtraction",
+        f"""#!/bin/sh
 while [ $# -gt 0 ]; do case "$1" in -f) f="$2"; shift;; -out_dir) o="$2"; shift;; -of) n="$2"; shift;; esac; shift; done
 case "$f" in *bad*) echo "Could not open $f" >&2; exit 0;; esac
 mkdir -p "$o" && cp "{fixture}" "$o/$n.csv"
-""")
+""",
+    )
     for name in ("good.mp4", "bad.mp4"):
         (tmp_path / name).write_bytes(b"")
-    manifest = write_manifest(tmp_path / "m.parquet", [
-        {"segment_id": "g0", "video_id": "good", "start": 0.0, "end": 1.0, "video_path": str(tmp_path / "good.mp4")},
-        {"segment_id": "g1", "video_id": "good", "start": 1.0, "end": 2.0, "video_path": str(tmp_path / "good.mp4")},
-        {"segment_id": "b0", "video_id": "bad", "start": 0.0, "end": 1.0, "video_path": str(tmp_path / "bad.mp4")},
-    ])
+    manifest = write_manifest(
+        tmp_path / "m.parquet",
+        [
+            {
+                "segment_id": "g0",
+                "video_id": "good",
+                "start": 0.0,
+                "end": 1.0,
+                "video_path": str(tmp_path / "good.mp4"),
+            },
+            {
+                "segment_id": "g1",
+                "video_id": "good",
+                "start": 1.0,
+                "end": 2.0,
+                "video_path": str(tmp_path / "good.mp4"),
+            },
+            {
+                "segment_id": "b0",
+                "video_id": "bad",
+                "start": 0.0,
+                "end": 1.0,
+                "video_path": str(tmp_path / "bad.mp4"),
+            },
+        ],
+    )
     cfg = {"backend": "openface", "openface": {"binary": str(double)}}
     frames_by_shard, qc = {}, {}
     for shard in ("000", "001"):
-        t = extract_shard(manifest, shard, tmp_path / f"{shard}.parquet", tmp_path / f"qc{shard}.parquet", cfg, progress=False)
+        t = extract_shard(
+            manifest,
+            shard,
+            tmp_path / f"{shard}.parquet",
+            tmp_path / f"qc{shard}.parquet",
+            cfg,
+            progress=False,
+        )
         frames_by_shard[shard] = t
-        qc |= {r["segment_id"]: r["reason"] for r in contracts.read(tmp_path / f"qc{shard}.parquet", contracts.QC).to_pylist()}
+        qc |= {
+            r["segment_id"]: r["reason"]
+            for r in contracts.read(tmp_path / f"qc{shard}.parquet", contracts.QC).to_pylist()
+        }
     ids = set().union(*(set(t.column("segment_id").to_pylist()) for t in frames_by_shard.values()))
     assert ids == {"g0", "g1"} and set(qc) == {"b0"} and "produced no CSV" in qc["b0"]
     prov = read_provenance(tmp_path / "000.parquet")

@@ -44,7 +44,9 @@ def test_raising_the_mouth_corners_raises_the_smile_features(astronaut_points):
     smile = astronaut_points.copy()
     smile[54, 1] -= 0.05 * iod  # subject's left corner up (image y points down)
     f0, f1 = lm.geometry(astronaut_points, 512), lm.geometry(smile, 512)
-    assert f1[IDX["lip_corner_raise_l"]] - f0[IDX["lip_corner_raise_l"]] == pytest.approx(0.05, abs=0.01)
+    assert f1[IDX["lip_corner_raise_l"]] - f0[IDX["lip_corner_raise_l"]] == pytest.approx(
+        0.05, abs=0.01
+    )
     assert f1[IDX["lip_corner_raise_r"]] == pytest.approx(f0[IDX["lip_corner_raise_r"]], abs=1e-3)
     closed = astronaut_points.copy()
     closed[[37, 38], 1] = closed[[41, 40], 1]  # right eye lids together (a blink)
@@ -53,7 +55,7 @@ def test_raising_the_mouth_corners_raises_the_smile_features(astronaut_points):
 
 def test_dlib_finds_the_face_and_reports_no_face_as_nan():
     ex = lm.LandmarkExtractor()
-    for size in (192, 256, 512, 900):  # detection runs at detect_side whatever the frame size
+    for size in (192, 256, 512, 900):  # detection copes with small and large frames
         ok, conf, feats = ex(np.asarray(face_frame(size).mean(axis=2), np.uint8))
         assert ok and conf > 0 and np.isfinite(feats).all(), size
         assert 0.8 < feats[IDX["mouth_width"]] < 1.3  # mouth about one inter-ocular distance wide
@@ -72,10 +74,19 @@ def test_shard_store_keeps_faceless_frames_and_records_failures(feature_corpus):
     try:
         tables, qc = {}, {}
         for shard in sorted({shard_of_video(v) for v in ("vid_a", "vid_b", "gone")}):
-            tables[shard] = extract_shard("results/corpus/manifest.parquet", shard, f"out/vis{shard}.parquet",
-                                          f"out/vis{shard}.qc.parquet", {"backend": "landmarks"}, threads=2,
-                                          progress=False)
-            qc |= {r["segment_id"]: r["reason"] for r in pq.read_table(f"out/vis{shard}.qc.parquet").to_pylist()}
+            tables[shard] = extract_shard(
+                "results/corpus/manifest.parquet",
+                shard,
+                f"out/vis{shard}.parquet",
+                f"out/vis{shard}.qc.parquet",
+                {"backend": "landmarks"},
+                threads=2,
+                progress=False,
+            )
+            qc |= {
+                r["segment_id"]: r["reason"]
+                for r in pq.read_table(f"out/vis{shard}.qc.parquet").to_pylist()
+            }
     finally:
         os.chdir(cwd)
     shard_a = shard_of_video("vid_a")
@@ -87,9 +98,14 @@ def test_shard_store_keeps_faceless_frames_and_records_failures(feature_corpus):
     assert len(a0) == 16 and np.allclose(a0.time, np.arange(16) / 10)  # 10 fps over [0, 1.6)
     blank = a0.time.round(1).between(1.0, 1.4)  # frames 10-14 of the video are black
     assert (~a0.success[blank]).all() and a0.success[~blank].all()
-    assert a0.loc[blank, lm.FEATURES].isna().all().all() and a0.loc[~blank, lm.FEATURES].notna().all().all()
+    assert (
+        a0.loc[blank, lm.FEATURES].isna().all().all()
+        and a0.loc[~blank, lm.FEATURES].notna().all().all()
+    )
     prov = read_provenance(feature_corpus / f"out/vis{shard_a}.parquet")
-    assert prov["backend"] == "landmarks" and "stand-in" in prov["stand_in"].replace("standing in", "stand-in")
+    assert prov["backend"] == "landmarks" and "stand-in" in prov["stand_in"].replace(
+        "standing in", "stand-in"
+    )
     assert "non-commercial" in prov["model"]["license"] and prov["params"]["fps"] == 10.0
     assert set(qc) == {"vid_b_1", "gone_0"}
     assert "after the video" in qc["vid_b_1"] and "missing" in qc["gone_0"]
@@ -97,8 +113,19 @@ def test_shard_store_keeps_faceless_frames_and_records_failures(feature_corpus):
 
 def test_cli_single_video(tmp_path, feature_corpus):
     out = tmp_path / "v.parquet"
-    rc = cli_main(["visual", str(feature_corpus / "results/corpus/media/fr/vid_b.mp4"), str(out),
-                   "--start", "1.0", "--end", "2.0", "--set", "landmarks.fps=5"])
+    rc = cli_main(
+        [
+            "visual",
+            str(feature_corpus / "results/corpus/media/fr/vid_b.mp4"),
+            str(out),
+            "--start",
+            "1.0",
+            "--end",
+            "2.0",
+            "--set",
+            "landmarks.fps=5",
+        ]
+    )
     assert rc == 0
     table = contracts.read(out, contracts.VISUAL_FRAMES)
     assert table.num_rows == 5 and all(table.column("success").to_pylist())

@@ -69,7 +69,9 @@ def _tool(name: str) -> str:
     return path
 
 
-def probe_duration(path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: float = 120) -> float:
+def probe_duration(
+    path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: float = 120
+) -> float:
     """Duration in seconds of the first audio stream of ``path`` (container duration as fallback)."""
     cmd = [
         _tool(ffprobe),
@@ -156,7 +158,9 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
     rows, failures = [], []
     source = segs[0].audio_path or segs[0].video_path
     if not source:
-        return rows, [(s.segment_id, "no audio_path and no video_path in the manifest") for s in segs]
+        return rows, [
+            (s.segment_id, "no audio_path and no video_path in the manifest") for s in segs
+        ]
     if not Path(source).is_file():
         return rows, [(s.segment_id, f"media source missing: {source}") for s in segs]
     try:
@@ -211,7 +215,9 @@ def build_shard(
     qc = QCLog(STAGE)
     rows: list[dict] = []
     with ThreadPoolExecutor(max(1, int(threads))) as pool:  # ffmpeg runs in subprocesses
-        jobs = [pool.submit(_process_video, vid, segs, out_dir, cfg) for vid, segs in videos.items()]
+        jobs = [
+            pool.submit(_process_video, vid, segs, out_dir, cfg) for vid, segs in videos.items()
+        ]
         for vid, job in tqdm(
             zip(videos, jobs), total=len(jobs), desc=f"media {shard}", disable=not progress
         ):
@@ -275,7 +281,9 @@ def _cli(args) -> int:
     if args.manifest:
         missing = [f for f in ("shard", "out_dir", "qc") if getattr(args, f) is None]
         if missing:
-            raise SystemExit(f"shard mode needs --{', --'.join(m.replace('_', '-') for m in missing)}")
+            raise SystemExit(
+                f"shard mode needs --{', --'.join(m.replace('_', '-') for m in missing)}"
+            )
         index = build_shard(args.manifest, args.shard, args.out_dir, args.qc, cfg, args.threads)
         print(f"{index.num_rows} WAVs in {args.out_dir}")
         return 0

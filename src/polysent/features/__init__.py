@@ -97,7 +97,9 @@ def frames_table(
     )
     cols: dict[str, Any] = {"segment_id": pa.array(ids, pa.string()), "time": pa.array(time)}
     if visual:
-        succ = np.concatenate([p.success for p in parts]).astype(bool) if parts else np.zeros(0, bool)
+        succ = (
+            np.concatenate([p.success for p in parts]).astype(bool) if parts else np.zeros(0, bool)
+        )
         conf = (
             np.concatenate([p.confidence for p in parts]).astype(np.float32)
             if parts

@@ -64,6 +64,7 @@ LIBROSA_DEFAULTS = {
     "contrast_linear": False,
     "tonnetz_harmonic": True,
     "tonnetz_chroma": "cqt",
+    "cqt_bins_per_octave": 36,
     "harmonic_margin": 1.0,
 }
 
@@ -87,7 +88,9 @@ class LibrosaExtractor:
         self.cfg = {**LIBROSA_DEFAULTS, **(cfg or {})}
         c = self.cfg
         if c["tonnetz_chroma"] not in ("cqt", "stft"):
-            raise AcousticError(f"acoustic.librosa.tonnetz_chroma must be cqt or stft, not {c['tonnetz_chroma']!r}")
+            raise AcousticError(
+                f"acoustic.librosa.tonnetz_chroma must be cqt or stft, not {c['tonnetz_chroma']!r}"
+            )
         self.sr = int(c["sr"])
         self.hop = int(c["hop_length"])
         self.names = (
@@ -131,17 +134,29 @@ class LibrosaExtractor:
             linear=bool(c["contrast_linear"]),
         )
         if c["tonnetz_chroma"] == "cqt":
-            yt = librosa.effects.harmonic(y, margin=float(c["harmonic_margin"]), **stft_kw) if c["tonnetz_harmonic"] else y
+            yt = (
+                librosa.effects.harmonic(y, margin=float(c["harmonic_margin"]), **stft_kw)
+                if c["tonnetz_harmonic"]
+                else y
+            )
             # librosa's default: tonnetz computes chroma_cqt of the signal itself.
-            tonnetz = librosa.feature.tonnetz(y=yt, sr=self.sr, hop_length=self.hop, tuning=c["tuning"])
+            tonnetz = librosa.feature.tonnetz(
+                y=yt,
+                sr=self.sr,
+                hop_length=self.hop,
+                tuning=c["tuning"],
+                bins_per_octave=int(c["cqt_bins_per_octave"]),
+            )
         else:
             if c["tonnetz_harmonic"]:
                 H, _ = librosa.decompose.hpss(D, margin=float(c["harmonic_margin"]))
                 Ht = np.abs(H) if c["chroma_power"] == 1 else np.abs(H) ** float(c["chroma_power"])
                 tchroma = librosa.feature.chroma_stft(S=Ht, sr=self.sr, tuning=c["tuning"])
             else:
-                tchroma = chroma if int(c["n_chroma"]) == 12 else librosa.feature.chroma_stft(
-                    S=chroma_S, sr=self.sr, tuning=c["tuning"]
+                tchroma = (
+                    chroma
+                    if int(c["n_chroma"]) == 12
+                    else librosa.feature.chroma_stft(S=chroma_S, sr=self.sr, tuning=c["tuning"])
                 )
             tonnetz = librosa.feature.tonnetz(chroma=tchroma, sr=self.sr)
         n = min(chroma.shape[1], contrast.shape[1], tonnetz.shape[1])
@@ -163,7 +178,9 @@ class OpenSmileExtractor:
             feature_set = getattr(opensmile.FeatureSet, self.cfg["feature_set"])
             level = getattr(opensmile.FeatureLevel, self.cfg["feature_level"])
         except AttributeError as err:
-            raise AcousticError(f"unknown openSMILE feature set or level in acoustic.opensmile: {err}") from err
+            raise AcousticError(
+                f"unknown openSMILE feature set or level in acoustic.opensmile: {err}"
+            ) from err
         self.smile = opensmile.Smile(feature_set=feature_set, feature_level=level)
         self.names = list(self.smile.feature_names)
 
@@ -223,7 +240,9 @@ def _read_audio(path: str, native_sr: int, start: float, end: float, sr: int) ->
     return y
 
 
-def _process_video(cfg_key: str, wav: str | None, wav_sr: int, duration: float, segs: list[Segment]):
+def _process_video(
+    cfg_key: str, wav: str | None, wav_sr: int, duration: float, segs: list[Segment]
+):
     """Frames for one video's segments; returns (frames, failures). Never raises."""
     extractor = _cached_extractor(cfg_key)
     frames, failures = [], []
@@ -235,7 +254,10 @@ def _process_video(cfg_key: str, wav: str | None, wav_sr: int, duration: float, 
         try:
             if s.end > duration + hop:
                 failures.append(
-                    (s.segment_id, f"segment ends at {s.end:.3f} s, after the audio ({duration:.3f} s)")
+                    (
+                        s.segment_id,
+                        f"segment ends at {s.end:.3f} s, after the audio ({duration:.3f} s)",
+                    )
                 )
                 continue
             y = _read_audio(wav, wav_sr, s.start, min(s.end, duration), extractor.sr)
@@ -247,7 +269,9 @@ def _process_video(cfg_key: str, wav: str | None, wav_sr: int, duration: float, 
                 failures.append((s.segment_id, "segment too short for one analysis frame"))
                 continue
             if not np.isfinite(f).all():
-                failures.append((s.segment_id, f"{int((~np.isfinite(f)).sum())} non-finite feature values"))
+                failures.append(
+                    (s.segment_id, f"{int((~np.isfinite(f)).sum())} non-finite feature values")
+                )
                 continue
             frames.append(SegmentFrames(s.segment_id, t, f))
         except Exception as err:  # one bad segment must not fail the shard
@@ -291,18 +315,29 @@ def extract_shard(
         if row is not None and int(row["sample_rate"]) != extractor.sr:
             resampled.add(int(row["sample_rate"]))
         tasks.append(
-            (cfg_key, row and row["wav"], row and int(row["sample_rate"]), row and row["duration"], segs)
+            (
+                cfg_key,
+                row and row["wav"],
+                row and int(row["sample_rate"]),
+                row and row["duration"],
+                segs,
+            )
         )
     if resampled:
         log.warning(
             "no %d Hz WAV from the media stage; resampling from %s Hz (add %d to media.sample_rates)",
-            extractor.sr, sorted(resampled), extractor.sr,
+            extractor.sr,
+            sorted(resampled),
+            extractor.sr,
         )
     qc = QCLog(STAGE)
     parts: list[SegmentFrames] = []
     results = _run(tasks, threads)
     for (vid, segs), (frames, failures) in tqdm(
-        zip(videos.items(), results), total=len(tasks), desc=f"acoustic {shard}", disable=not progress
+        zip(videos.items(), results),
+        total=len(tasks),
+        desc=f"acoustic {shard}",
+        disable=not progress,
     ):
         parts += frames
         for seg_id, reason in failures:
@@ -312,7 +347,13 @@ def extract_shard(
     prov = provenance(extractor, cfg, {"shard": str(shard), "resampled_from": sorted(resampled)})
     write_parquet(out, table, provenance=prov)
     qc.write(qc_path)
-    log.info("acoustic %s: %d segments, %d frames, %d QC records", shard, len(parts), table.num_rows, len(qc))
+    log.info(
+        "acoustic %s: %d segments, %d frames, %d QC records",
+        shard,
+        len(parts),
+        table.num_rows,
+        len(qc),
+    )
     return table
 
 
@@ -369,7 +410,9 @@ def add_cli(subparsers) -> None:
     )
     p.add_argument("input", nargs="?", help="audio or video file (single-file mode)")
     p.add_argument("output", nargs="?", help="frames Parquet to write")
-    p.add_argument("--start", type=float, default=0.0, help="segment start in seconds (single file)")
+    p.add_argument(
+        "--start", type=float, default=0.0, help="segment start in seconds (single file)"
+    )
     p.add_argument("--end", type=float, default=None, help="segment end in seconds (single file)")
     p.add_argument("--segment-id", help="segment_id to write (default: the input's file stem)")
     p.add_argument("--manifest", help="manifest Parquet (shard mode)")
@@ -387,8 +430,12 @@ def _cli(args) -> int:
     if args.manifest:
         missing = [f for f in ("media_dir", "shard", "out", "qc") if getattr(args, f) is None]
         if missing:
-            raise SystemExit(f"shard mode needs --{', --'.join(m.replace('_', '-') for m in missing)}")
-        table = extract_shard(args.manifest, args.media_dir, args.shard, args.out, args.qc, cfg, args.threads)
+            raise SystemExit(
+                f"shard mode needs --{', --'.join(m.replace('_', '-') for m in missing)}"
+            )
+        table = extract_shard(
+            args.manifest, args.media_dir, args.shard, args.out, args.qc, cfg, args.threads
+        )
         print(f"{table.num_rows} frames -> {args.out}")
         return 0
     if not (args.input and args.output):
@@ -396,6 +443,8 @@ def _cli(args) -> int:
     t, f, extractor = extract_file(args.input, cfg, args.start, args.end)
     seg_id = args.segment_id or Path(args.input).stem
     table = frames_table([SegmentFrames(seg_id, t, f)], extractor.names)
-    write_parquet(args.output, table, provenance=provenance(extractor, cfg, {"input": str(args.input)}))
+    write_parquet(
+        args.output, table, provenance=provenance(extractor, cfg, {"input": str(args.input)})
+    )
     print(f"{args.output}: {table.num_rows} frames x {len(extractor.names)} features")
     return 0

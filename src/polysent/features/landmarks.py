@@ -42,7 +42,8 @@ FEATURES = [
 DEFAULTS = {
     "fps": 10.0,
     "upsample": 0,
-    "detect_side": 384,
+    "detect_max_side": 480,
+    "retry_upsample": True,
     "max_side": 720,
     "min_score": 0.0,
 }
@@ -128,13 +129,17 @@ class LandmarkExtractor:
         import dlib
 
         h, w = gray.shape
-        # Detection runs on a copy resized so its longer side is `detect_side`: the HOG detector's
-        # cost grows with pixels and it misses faces under ~80 px, so large frames are shrunk and
-        # small ones enlarged. Landmarks are then placed on the original frame.
-        side = self.cfg["detect_side"]
-        scale = float(side) / max(h, w) if side else 1.0
+        # Detection runs on a copy whose longer side is at most `detect_max_side` (the HOG
+        # detector's cost grows with pixels); landmarks are then placed on the original frame.
+        # dlib misses faces under ~80 px, so when nothing is found the detector retries once with
+        # one more upsampling step (4x the cost, paid only on face-less or small-face frames).
+        side = self.cfg["detect_max_side"]
+        scale = min(1.0, float(side) / max(h, w)) if side else 1.0
         small = gray if scale == 1.0 else _resize(gray, scale)
-        rects, scores, _ = self.detector.run(small, int(self.cfg["upsample"]), float(self.cfg["min_score"]))
+        up = int(self.cfg["upsample"])
+        rects, scores, _ = self.detector.run(small, up, float(self.cfg["min_score"]))
+        if not rects and self.cfg["retry_upsample"]:
+            rects, scores, _ = self.detector.run(small, up + 1, float(self.cfg["min_score"]))
         if not rects:
             return False, float("nan"), np.full(len(FEATURES), np.nan, np.float32)
         best = max(range(len(rects)), key=lambda i: (rects[i].area(), scores[i]))  # the speaker

