@@ -186,3 +186,13 @@ def test_connection_refused_is_transient(tmp_path):
     with pytest.raises(DownloadFailed) as err:
         fetch_http(f"http://127.0.0.1:{port}/x", tmp_path / "x", {**FAST, "retries": 1})
     assert not err.value.permanent and "connection error" in err.value.reason
+
+
+def test_unexpected_error_in_one_job_does_not_stop_the_others(tmp_path):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with FaultServer({"/a.mp4": BODY}) as srv:
+        jobs = [Job("x", str(tmp_path / "blocker/x.mp4"), [{"kind": "http", "location": srv.url("/a.mp4")}]),
+                Job("a", str(tmp_path / "a.mp4"), [{"kind": "http", "location": srv.url("/a.mp4")}])]
+        out = Fetcher(FAST).run(jobs)
+    assert not out[0].ok and out[0].reason.startswith("unexpected error: ")
+    assert out[1].ok and (tmp_path / "a.mp4").read_bytes() == BODY

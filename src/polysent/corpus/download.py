@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import threading
 import time
@@ -376,11 +377,21 @@ def fetch_youtube(
             last = f"yt-dlp: {text[:300]}"
             log.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, retries + 1, last)
             continue
-        produced = sorted(p for p in stem.parent.glob(stem.name + ".*") if not p.name.endswith((".part", ".ytdl")))
+        except Exception as err:  # noqa: BLE001 - post-processing (ffmpeg) and the like: retry
+            last = f"yt-dlp: {type(err).__name__}: {str(err)[:300]}"
+            log.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, retries + 1, last)
+            continue
+        # The merged/cut result; format fragments (.f137.mp4) and .part files are leftovers.
+        final = Path(str(stem) + dest.suffix)
+        produced = [final] if final.is_file() else sorted(
+            p for p in stem.parent.glob(stem.name + ".*")
+            if not p.name.endswith((".part", ".ytdl")) and not re.search(r"\.f\d+\.", p.name))
         if not produced:
             last = "yt-dlp reported success but wrote no file"
             continue
         os.replace(produced[-1], dest)
+        for left in stem.parent.glob(stem.name + ".*"):
+            left.unlink(missing_ok=True)
         return attempt + 1
     raise DownloadFailed(f"gave up after {retries + 1} attempts; last error: {last}", permanent=False)
 
@@ -407,6 +418,14 @@ class Fetcher:
         return self._local.session
 
     def run_one(self, job: Job) -> Outcome:
+        try:
+            return self._run_one(job)
+        except Exception as err:  # noqa: BLE001 - one broken job must not stop the others
+            log.exception("%s: unexpected error", job.key)
+            return Outcome(key=job.key, dest=job.dest, ok=False,
+                           reason=f"unexpected error: {type(err).__name__}: {err}", permanent=False)
+
+    def _run_one(self, job: Job) -> Outcome:
         dest = Path(job.dest)
         t0 = time.monotonic()
         out = Outcome(key=job.key, dest=job.dest, ok=False)
