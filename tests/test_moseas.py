@@ -110,6 +110,13 @@ def test_same_inputs_give_identical_manifest_bytes(tmp_path, tiny_videos):
     t1 = pq.read_table(out1 / "corpus/manifest.parquet").drop(["video_path"])
     t2 = pq.read_table(out2 / "corpus/manifest.parquet").drop(["video_path"])
     assert t1.equals(t2) and t1.num_rows == sum(len(s) for vids in VIDEOS.values() for _, s in vids)
+    # A video that fails to download moves no other video to another split.
+    with FaultServer({p: b for p, b in files.items() if "2AnMJ7DAUhE" not in p}) as srv:
+        cfg = moseas_config(root, srv.base + URL, min_success_rate=0.5)
+        t3, _ = _build(tmp_path / "c", cfg)
+    full = dict(zip(t1.column("segment_id").to_pylist(), t1.column("split").to_pylist()))
+    part = dict(zip(t3.column("segment_id").to_pylist(), t3.column("split").to_pylist()))
+    assert len(part) == len(full) - 2 and all(full[k] == v for k, v in part.items())
 
 
 def test_min_success_rate_fails_loudly(tmp_path, tiny_videos):

@@ -59,7 +59,6 @@ from polysent.qc import QCLog
 log = logging.getLogger("polysent.corpus.folder")
 
 REQUIRED = ("video_id", "lang", "start", "end", "sentiment")
-OPTIONAL = ("segment_id", "split", "transcript", "transcript_path", "video_path", "audio_path")
 
 
 # --------------------------------------------------------------------------- shared last step
@@ -287,6 +286,10 @@ def build(
     if frame.empty and problems:
         raise ManifestError(problems, title=title)
     n_videos = frame["video_id"].nunique()
+    if "split" not in frame.columns and not any(p.fatal for p in problems):
+        # Drawn over every video before dropping bad ones: fixing a row later moves no other video.
+        keys = frame[["video_id", "lang"]].fillna("").astype(str)
+        frame["split"] = split_frame(keys, seed, cfg.get("splits", (0.8, 0.1, 0.1)))
     if out_downloads is not None:
         write_csv(out_downloads, _media_report(frame, problems))
     frame = resolve(frame, problems, cfg.get("on_invalid", "fail"), qc, title=title)

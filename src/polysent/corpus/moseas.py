@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import glob
 import logging
+from collections import Counter
 import math
 import os
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from polysent.corpus.download import Fetcher, Job, check_success_rate
 from polysent.corpus.folder import finish_manifest
+from polysent.corpus.splits import split_frame
 from polysent.corpus.validate import (
     ManifestError,
     Problem,
@@ -348,6 +349,9 @@ def build(
                             title=f"CMU-MOSEAS release at {cfg['root']}")
     for c in ("start", "end"):
         frame[c] = pd.to_numeric(frame[c])
+    # Split before fetching: a video that fails to download today must not move others between
+    # splits when it arrives tomorrow.
+    frame["split"] = split_frame(frame, seed, cfg["splits"])
 
     jobs = media_jobs(frame, cfg, Path(media_dir))
     fetcher = Fetcher(cfg["download"], seed=seed, **({"sleep": sleep} if sleep else {}))
@@ -384,7 +388,8 @@ def build(
     table = finish_manifest(frame, attributes, seed, shards, cfg["splits"], where=str(out_manifest))
     write_parquet(out_manifest, table, provenance={
         "source": "moseas", "root": str(cfg["root"]), "languages": list(languages),
-        "attributes": attributes, "media_sources": {o.key: o.source for o in outcomes if o.ok}})
+        "attributes": attributes,
+        "media_sources": dict(Counter(o.source for o in outcomes if o.ok))})
     return table
 
 
