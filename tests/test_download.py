@@ -196,3 +196,30 @@ def test_unexpected_error_in_one_job_does_not_stop_the_others(tmp_path):
         out = Fetcher(FAST).run(jobs)
     assert not out[0].ok and out[0].reason.startswith("unexpected error: ")
     assert out[1].ok and (tmp_path / "a.mp4").read_bytes() == BODY
+
+
+def test_resource_changed_between_attempts_restarts_via_if_range(tmp_path):
+    new = BODY[::-1]
+    with FaultServer({"/v.mp4": BODY}, faults={"/v.mp4": ["truncate"]}) as srv:
+        settings = {**FAST, "retries": 0}
+        with pytest.raises(DownloadFailed, match="IncompleteRead"):
+            _fetch(srv, tmp_path / "v.mp4", settings=settings)
+        assert (tmp_path / "v.mp4.part").stat().st_size > 0
+        srv.files["/v.mp4"] = new  # the server's copy changes before we resume
+        _fetch(srv, tmp_path / "v.mp4")
+        assert srv.requests[-1][2].startswith("bytes=")  # we did try to resume...
+    assert (tmp_path / "v.mp4").read_bytes() == new  # ...but got the new file whole, not a splice
+    assert not (tmp_path / "v.mp4.part.validator").exists()
+
+
+def test_retry_after_is_honoured_up_to_backoff_max(tmp_path):
+    slept = []
+    with FaultServer({"/v.mp4": BODY}, faults={"/v.mp4": ["503-retry-after"]}) as srv:
+        fetch_http(srv.url("/v.mp4"), tmp_path / "v.mp4", {**FAST, "backoff_base_s": 0.01, "backoff_max_s": 5.0},
+                   rng=random.Random(0), sleep=slept.append)
+    assert slept == [2.0]
+    slept.clear()
+    with FaultServer({"/v.mp4": BODY}, faults={"/v.mp4": ["503-retry-after"]}) as srv:
+        fetch_http(srv.url("/v.mp4"), tmp_path / "w.mp4", {**FAST, "backoff_base_s": 0.01, "backoff_max_s": 0.5},
+                   rng=random.Random(0), sleep=slept.append)
+    assert slept == [0.5]

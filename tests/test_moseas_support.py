@@ -9,6 +9,7 @@ stalls are bounded, so no test can hang on it.
 from __future__ import annotations
 
 import csv
+import hashlib
 import http.server
 import socket
 import struct
@@ -31,7 +32,9 @@ class FaultServer:
 
     Faults: ``"500"``/``"503"``/``"429"`` (status), ``"timeout"`` (stall ``stall_s`` before
     answering), ``"reset"`` (TCP RST), ``"truncate"`` (full Content-Length, half the body, close),
-    ``"norange"`` (ignore Range once), ``"corrupt"`` (right length, wrong bytes). Paths not in
+    ``"norange"`` (ignore Range once), ``"corrupt"`` (right length, wrong bytes),
+    ``"503-retry-after"`` (503 with ``Retry-After: 2``). Bodies carry a strong ETag and
+    ``If-Range`` is honoured, so a file replaced mid-download is sent whole. Paths not in
     ``files`` are 404; ``status[path]`` answers that status every time (e.g. 403).
     """
 
@@ -86,6 +89,8 @@ class FaultServer:
             self.requests.append((path, fault, h.headers.get("Range", "")))
         if path in self.status:
             return self._send_error(h, self.status[path])
+        if fault == "503-retry-after":
+            return self._send_error(h, 503, {"Retry-After": "2"})
         if fault.isdigit():
             return self._send_error(h, int(fault))
         if fault == "timeout":
@@ -99,8 +104,12 @@ class FaultServer:
         if path not in self.files:
             return self._send_error(h, 404)
         body = self.files[path]
+        etag = '"%s"' % hashlib.sha1(body).hexdigest()[:16]
         start = 0
         rng = h.headers.get("Range")
+        if_range = h.headers.get("If-Range")
+        if if_range and if_range != etag:
+            rng = None  # RFC 9110: the representation changed, send all of it
         if rng and self.ranges and fault != "norange":
             start = int(rng.split("=")[1].split("-")[0])
             if start >= len(body):
@@ -114,6 +123,7 @@ class FaultServer:
         else:
             h.send_response(200)
         h.send_header("Accept-Ranges", "bytes" if self.ranges else "none")
+        h.send_header("ETag", etag)
         h.send_header("Content-Type", "video/mp4")
         chunk = body[start:]
         h.send_header("Content-Length", str(len(chunk)))
@@ -129,9 +139,11 @@ class FaultServer:
         h.wfile.write(chunk)
 
     @staticmethod
-    def _send_error(h, code):
+    def _send_error(h, code, headers=None):
         body = f"error {code}".encode()
         h.send_response(code)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         h.wfile.write(body)

@@ -58,10 +58,11 @@ DEFAULT_SETTINGS = {
 class DownloadFailed(Exception):
     """One fetch failed; ``permanent`` says whether retrying can help."""
 
-    def __init__(self, reason: str, permanent: bool):
+    def __init__(self, reason: str, permanent: bool, retry_after: float | None = None):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After)
 
 
 class TooManyFailures(RuntimeError):
@@ -193,7 +194,12 @@ def http_attempt(
     if size is not None and offset > size:
         part.unlink()
         offset = 0
+    vfile = _validator_path(part)
+    validator = vfile.read_text(encoding="utf-8").strip() if offset and vfile.exists() else ""
     headers = {"Range": f"bytes={offset}-"} if offset else {}
+    if validator:
+        # If the resource changed since the part was started, the server sends it whole (200).
+        headers["If-Range"] = validator
     timeout = (float(settings["connect_timeout_s"]), float(settings["read_timeout_s"]))
     try:
         with session.get(url, headers=headers, stream=True, timeout=timeout) as resp:
@@ -208,16 +214,26 @@ def http_attempt(
             if status in PERMANENT_STATUS:
                 raise DownloadFailed(f"HTTP {status} {resp.reason or ''}".strip(), permanent=True)
             if status in TRANSIENT_STATUS or status >= 500:
-                raise DownloadFailed(f"HTTP {status} {resp.reason or ''}".strip(), permanent=False)
+                raise DownloadFailed(f"HTTP {status} {resp.reason or ''}".strip(), permanent=False,
+                                     retry_after=_retry_after(resp))
             if status not in (200, 206):
                 raise DownloadFailed(f"unexpected HTTP {status}", permanent=True)
             mode = "ab"
             if status == 200 and offset:
-                log.info("%s: server ignored Range, restarting from byte 0", url)
+                log.info("%s: server sent the whole file (Range ignored or resource changed), restarting", url)
                 offset, mode = 0, "wb"
             elif status == 206 and _range_start(resp) != offset:
                 part.unlink(missing_ok=True)
                 raise DownloadFailed("server answered with another byte range; restarting", False)
+            elif status == 206 and validator and _validator(resp) and _validator(resp) != validator:
+                part.unlink(missing_ok=True)
+                raise DownloadFailed("resource changed during download; restarting", False)
+            if offset == 0:
+                current = _validator(resp)
+                if current:
+                    vfile.write_text(current, encoding="utf-8")
+                else:
+                    vfile.unlink(missing_ok=True)
             total = _total_from_headers(resp, offset)
             received = 0
             with open(part, mode) as fh:
@@ -237,6 +253,23 @@ def http_attempt(
         raise DownloadFailed(f"connection error ({_short(err)})", permanent=False) from err
     except requests.RequestException as err:
         raise DownloadFailed(f"request failed ({_short(err)})", permanent=False) from err
+
+
+def _validator_path(part: Path) -> Path:
+    return part.with_name(part.name + ".validator")
+
+
+def _validator(resp: requests.Response) -> str:
+    """A strong ETag, else Last-Modified: what If-Range may carry (RFC 9110 §13.1.5)."""
+    etag = resp.headers.get("ETag", "")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return resp.headers.get("Last-Modified", "")
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    value = resp.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else None
 
 
 def _short(err: Exception) -> str:
@@ -266,18 +299,21 @@ def fetch_http(
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     retries = int(settings["retries"])
-    last = "no attempt"
+    last, wait_at_least = "no attempt", 0.0
     for attempt in range(retries + 1):
         if attempt:
-            sleep(backoff_delay(attempt - 1, settings, rng))
+            sleep(max(backoff_delay(attempt - 1, settings, rng), wait_at_least))
         limiter.wait()
         try:
             total = http_attempt(session, url, part, settings, size)
         except DownloadFailed as err:
             if err.permanent:
                 part.unlink(missing_ok=True)
+                _validator_path(part).unlink(missing_ok=True)
                 raise
             last = err.reason
+            # Honour Retry-After, but never beyond the configured longest backoff.
+            wait_at_least = min(err.retry_after or 0.0, float(settings["backoff_max_s"]))
             log.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, retries + 1, last)
             continue
         why = verify(part, size if size is not None else total, sha256)
@@ -288,6 +324,7 @@ def fetch_http(
             log.warning("%s: %s; restarting", url, last)
             continue
         os.replace(part, dest)
+        _validator_path(part).unlink(missing_ok=True)
         return attempt + 1
     raise DownloadFailed(f"gave up after {retries + 1} attempts; last error: {last}", permanent=False)
 
