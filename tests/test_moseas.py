@@ -183,3 +183,25 @@ def test_drop_mode_and_checksums(tmp_path, tiny_videos):
     kept = set(table.column("segment_id").to_pylist())
     assert kept == set(truth) - set(qc.index)
     assert (out / "corpus/media/es/2AnMJ7DAUhE.mp4").read_bytes() == tiny_videos["2AnMJ7DAUhE"]
+
+
+def test_cli_builds_from_a_local_mirror(tmp_path, tiny_videos, capsys):
+    import yaml
+
+    from polysent.cli import main as cli
+
+    root = tmp_path / "moseas"
+    truth = write_fake_moseas(root)
+    for vid, body in tiny_videos.items():
+        language = "french" if truth[f"{vid}_0"]["lang"] == "fr" else "spanish"
+        (root / language / "videos").mkdir(parents=True, exist_ok=True)
+        (root / language / "videos" / f"{vid}.mp4").write_bytes(body)
+    cfg = {"languages": ["fr", "es"], "shards": 2,
+           "corpus": {"source": "moseas", "moseas": {"root": str(root), "media": {"order": ["local"]}}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert cli(["moseas", "--config", str(tmp_path / "c.yaml"), "--results", str(tmp_path / "r")]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path}/r/corpus/manifest.parquet: 10 segments"
+    m = pd.read_parquet(tmp_path / "r/corpus/manifest.parquet")
+    assert set(m.segment_id) == set(truth)
+    dl = pd.read_csv(tmp_path / "r/corpus/downloads.csv")
+    assert set(dl.source) == {"local"}
