@@ -309,13 +309,18 @@ def build_demo_corpus(
     n_seg = sum(len(p.segments) for p in plans)
     log.info("demo corpus: %d videos, %d segments, languages %s", len(plans), n_seg, languages)
     face = cfg["face"]
-    bank = FaceBank.build(cfg["frame_size"], face["pad_px"], face["smile_levels"], tuple(face["roll_degrees"]))
     cut_imgs = cutaway_images(cfg["frame_size"])
-    log.info("face bank: %s frames", bank.images.shape[:4])
     media_dir = str(media_dir)
     jobs = [(p, media_dir, cfg, seed) for p in plans]
+    bank_args = (cfg["frame_size"], face["pad_px"], face["smile_levels"], tuple(face["roll_degrees"]))
+    ctx = multiprocessing.get_context("fork")  # workers inherit the bank instead of unpickling it
     if workers > 1:
-        ctx = multiprocessing.get_context("fork")  # workers inherit the face bank without pickling it
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            bank = FaceBank.cached(*bank_args, map_fn=pool.map)
+    else:
+        bank = FaceBank.cached(*bank_args)
+    log.info("face bank: %s frames", bank.images.shape[:4])
+    if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(bank, cut_imgs)) as pool:
             results = list(pool.map(_render_star, jobs, chunksize=1))
     else:
@@ -355,12 +360,18 @@ def _tool_version(cmd: list[str]) -> str:
     return out.splitlines()[0].strip() if out else "unknown"
 
 
-def _write_tables(plans, results, cfg, seed, shards, manifest_path, word_truth_path, truth_path, cutaways_path):
-    emo = list(cfg["emotions"])
+def video_splits(plans: list[VideoPlan], seed: int, fractions) -> dict[str, str]:
+    """train/valid/test per video, drawn per language (a video never straddles two splits)."""
     splits: dict[str, str] = {}
     for lang in sorted({p.lang for p in plans}):
         ids = [p.video_id for p in plans if p.lang == lang]
-        splits.update(assign_splits(ids, seed, cfg["splits"], group=lang))
+        splits.update(assign_splits(ids, seed, fractions, group=lang))
+    return splits
+
+
+def _write_tables(plans, results, cfg, seed, shards, manifest_path, word_truth_path, truth_path, cutaways_path):
+    emo = list(cfg["emotions"])
+    splits = video_splits(plans, seed, cfg["splits"])
     m = {k: [] for k in contracts.MANIFEST.required}
     m.update({e: [] for e in emo})
     truth = {k: [] for k in TRUTH_COLUMNS}

@@ -239,6 +239,27 @@ def warp_face(image: np.ndarray, points: np.ndarray, smile: float, blink: float,
     return _sample(image, expression_map(points, image.shape[:2], smile, blink, mouth))
 
 
+BLINK_LEVELS = np.array([0.0, 0.5, 1.0])  # open, half-closed, closed
+MOUTH_LEVELS = np.array([0.0, 1.0])  # closed, open (speaking)
+
+
+def _smile_level(job) -> np.ndarray:
+    """Bank frames of one smile level: (blink, mouth, roll, h, w, 3). Top level, so pools can run it."""
+    img, pts, smile, rolls = job
+    shape = img.shape[:2]
+    centre = pts[27:36].mean(0)
+    roll_maps = [_rotation_map(shape, angle, centre) if angle else None for angle in rolls]
+    out = np.empty((len(BLINK_LEVELS), len(MOUTH_LEVELS), len(rolls), *img.shape), dtype=np.uint8)
+    for j, b in enumerate(BLINK_LEVELS):
+        for k, m in enumerate(MOUTH_LEVELS):
+            emap = expression_map(pts, shape, smile, b, m)
+            for r, rmap in enumerate(roll_maps):
+                # Roll after the expression: the expression map evaluated at the rolled grid.
+                coords = emap if rmap is None else np.stack([_interp(emap[0], rmap), _interp(emap[1], rmap)])
+                out[j, k, r] = _sample(img, coords)
+    return out
+
+
 @dataclass
 class FaceBank:
     """Precomputed expression frames: ``images[smile, blink, mouth, roll]``, each padded by ``pad``."""
@@ -259,27 +280,25 @@ class FaceBank:
         pad: int,
         smile_levels: int = 9,
         roll_degrees: tuple[float, ...] = (-3.0, 0.0, 3.0),
+        map_fn=map,
     ) -> FaceBank:
+        """Warp every expression; ``map_fn`` (e.g. a process pool's ``map``) spreads smile levels."""
         img, pts = neutral_face(size, pad)
         smiles = np.linspace(-1.0, 1.0, smile_levels)
-        blinks = np.array([0.0, 0.5, 1.0])
-        mouths = np.array([0.0, 1.0])
         rolls = np.asarray(roll_degrees, dtype=float)
-        bank = np.empty((len(smiles), len(blinks), len(mouths), len(rolls), *img.shape), dtype=np.uint8)
-        shape = img.shape[:2]
-        centre = pts[27:36].mean(0)
-        roll_maps = [_rotation_map(shape, angle, centre) if angle else None for angle in rolls]
-        for i, s in enumerate(smiles):
-            for j, b in enumerate(blinks):
-                for k, m in enumerate(mouths):
-                    emap = expression_map(pts, shape, s, b, m)
-                    for r, rmap in enumerate(roll_maps):
-                        # Roll after the expression: source = expression map evaluated at the rolled grid.
-                        coords = emap if rmap is None else np.stack(
-                            [_interp(emap[0], rmap), _interp(emap[1], rmap)]
-                        )
-                        bank[i, j, k, r] = _sample(img, coords)
-        return cls(bank, smiles, blinks, mouths, rolls, size, pad, pts)
+        jobs = [(img, pts, float(s), tuple(rolls)) for s in smiles]
+        bank = np.stack(list(map_fn(_smile_level, jobs)))
+        bank.setflags(write=False)
+        return cls(bank, smiles, BLINK_LEVELS, MOUTH_LEVELS, rolls, size, pad, pts)
+
+    @classmethod
+    def cached(cls, size: int, pad: int, smile_levels: int, roll_degrees: tuple[float, ...], map_fn=map) -> FaceBank:
+        """:meth:`build`, reusing the last bank built in this process with the same parameters."""
+        key = (size, pad, smile_levels, tuple(float(r) for r in roll_degrees))
+        if key not in _BANK_CACHE:
+            _BANK_CACHE.clear()  # one bank (tens of MB) at most
+            _BANK_CACHE[key] = cls.build(size, pad, smile_levels, key[3], map_fn=map_fn)
+        return _BANK_CACHE[key]
 
     def smile_index(self, smile: float) -> int:
         return int(np.argmin(np.abs(self.smile_levels - smile)))
@@ -287,6 +306,9 @@ class FaceBank:
     def frame(self, smile_i: int, blink_i: int, mouth_i: int, roll_i: int, dx: int, dy: int) -> np.ndarray:
         p = self.pad
         return self.images[smile_i, blink_i, mouth_i, roll_i, p + dy : p + dy + self.size, p + dx : p + dx + self.size]
+
+
+_BANK_CACHE: dict[tuple, FaceBank] = {}
 
 
 def cutaway_images(size: int) -> list[np.ndarray]:
