@@ -40,7 +40,7 @@ from polysent.features import (
     stage_config,
     versions,
 )
-from polysent.io import write_parquet
+from polysent.io import read_provenance, write_parquet
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -241,18 +241,27 @@ def _read_audio(path: str, native_sr: int, start: float, end: float, sr: int) ->
 
 
 def _process_video(
-    cfg_key: str, wav: str | None, wav_sr: int, duration: float, segs: list[Segment]
+    cfg_key: str,
+    wav: str | None,
+    wav_sr: int,
+    duration: float,
+    segs: list[Segment],
+    tolerance: float = 0.1,
 ):
-    """Frames for one video's segments; returns (frames, failures). Never raises."""
+    """Frames for one video's segments; returns (frames, failures). Never raises.
+
+    A segment may end up to ``tolerance`` s (the media stage's ``duration_tolerance``, or one hop
+    if larger) after the audio; it is then analysed up to the audio's end. Beyond that it is QC'd.
+    """
     extractor = _cached_extractor(cfg_key)
     frames, failures = [], []
     if wav is None:
         reason = "no WAV for this video (media stage failed, see results/qc/media)"
         return frames, [(s.segment_id, reason) for s in segs]
-    hop = getattr(extractor, "hop", 160) / extractor.sr
+    tolerance = max(float(tolerance), getattr(extractor, "hop", 160) / extractor.sr)
     for s in segs:
         try:
-            if s.end > duration + hop:
+            if s.end > duration + tolerance:
                 failures.append(
                     (
                         s.segment_id,
@@ -304,7 +313,9 @@ def extract_shard(
     cfg_key = json.dumps(cfg, sort_keys=True)
     extractor = _cached_extractor(cfg_key)
     videos = group_by_video(shard_segments(manifest, shard))
-    index = pq.read_table(Path(media_dir) / "index.parquet").to_pylist()
+    index_path = Path(media_dir) / "index.parquet"
+    index = pq.read_table(index_path).to_pylist()
+    tolerance = read_provenance(index_path).get("params", {}).get("duration_tolerance", 0.1)
     by_video: dict[str, list[dict]] = {}
     for r in index:
         by_video.setdefault(r["video_id"], []).append(r)
@@ -321,6 +332,7 @@ def extract_shard(
                 row and int(row["sample_rate"]),
                 row and row["duration"],
                 segs,
+                tolerance,
             )
         )
     if resampled:

@@ -112,7 +112,8 @@ def iter_frames(
         "-t",
         f"{until:.6f}",
         "-vf",
-        f"fps={fps},scale={w}:{h}",
+        # start_time=0 anchors the grid at video time 0 even if the first frame's PTS is later
+        f"fps={fps}:start_time=0,scale={w}:{h}",
         "-f",
         "rawvideo",
         "-pix_fmt",
