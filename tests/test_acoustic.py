@@ -167,3 +167,40 @@ def test_cli_single_file(tmp_path, feature_corpus):
     assert (
         json.loads(pq.read_schema(out).metadata[b"polysent"])["params"]["tonnetz_harmonic"] is False
     )
+
+
+def test_small_overrun_within_media_tolerance_is_analysed_to_the_audio_end(
+    tmp_path, feature_corpus
+):
+    """Media and acoustic agree: an end up to media.duration_tolerance past the audio is fine."""
+    from polysent.media import build_shard
+    from test_media import write_manifest
+
+    video = feature_corpus / "results/corpus/media/fr/vid_a.mp4"
+    manifest = write_manifest(
+        tmp_path / "m.parquet",
+        [
+            {
+                "segment_id": "s",
+                "video_id": "vid_a",
+                "start": 2.0,
+                "end": 3.08,
+                "video_path": str(video),
+            }
+        ],
+    )
+    shard = shard_of_video("vid_a")
+    build_shard(manifest, shard, tmp_path / "media", tmp_path / "qc_media.parquet", progress=False)
+    assert pq.read_table(tmp_path / "qc_media.parquet").num_rows == 0
+    cfg = {"backend": "librosa", "librosa": {"tonnetz_harmonic": False, "tonnetz_chroma": "stft"}}
+    table = extract_shard(
+        manifest,
+        tmp_path / "media",
+        shard,
+        tmp_path / "f.parquet",
+        tmp_path / "qc.parquet",
+        cfg,
+        progress=False,
+    )
+    assert pq.read_table(tmp_path / "qc.parquet").num_rows == 0
+    assert table.column("time").to_numpy().max() <= 1.0 + 1e-9  # audio ends at 3.0 s

@@ -129,3 +129,24 @@ def test_cli_single_video(tmp_path, feature_corpus):
     assert rc == 0
     table = contracts.read(out, contracts.VISUAL_FRAMES)
     assert table.num_rows == 5 and all(table.column("success").to_pylist())
+
+
+def test_corrupt_video_is_a_qc_record_not_a_crash(tmp_path):
+    from polysent.features import Segment
+    from polysent.features.visual import landmarks_video
+
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    frames, failures = landmarks_video(
+        {}, str(bad), [Segment("s", "corrupt", 0.0, 1.0, str(bad), "")]
+    )
+    assert frames == [] and failures[0][0] == "s" and "corrupt.mp4" in failures[0][1]
+
+
+@pytest.mark.parametrize("stage", ["media", "acoustic", "visual"])
+def test_every_stage_has_a_documented_subcommand(stage, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main([stage, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--manifest" in out and "--config" in out and "--set" in out
