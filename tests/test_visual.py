@@ -150,3 +150,22 @@ def test_every_stage_has_a_documented_subcommand(stage, capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "--manifest" in out and "--config" in out and "--set" in out
+
+
+def test_visual_store_bytes_are_deterministic(tmp_path, feature_corpus):
+    cwd = os.getcwd()
+    os.chdir(feature_corpus)
+    shard = shard_of_video("vid_a")
+    try:
+        for name in ("one", "two"):
+            extract_shard(
+                "results/corpus/manifest.parquet",
+                shard,
+                str(tmp_path / f"{name}.parquet"),
+                str(tmp_path / f"{name}.qc.parquet"),
+                {"backend": "landmarks"},
+                progress=False,
+            )
+    finally:
+        os.chdir(cwd)
+    assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
