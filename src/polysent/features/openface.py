@@ -215,7 +215,8 @@ def process_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[list,
     """OpenFace frames of one video's segments: (frames, failures). Raises only OpenFaceNotFound."""
     with tempfile.TemporaryDirectory(prefix="openface-") as tmp:
         try:
-            csv = run(cfg, video, tmp, Path(video).stem)
+            # A fixed dot-free base name: OpenFace strips anything after a dot from -of.
+            csv = run(cfg, video, tmp, "openface")
             df = read_csv(csv)
         except OpenFaceNotFound:
             raise  # a setup problem, not a bad file: fail the job with the instructions
