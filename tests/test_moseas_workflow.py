@@ -63,3 +63,11 @@ def test_corpus_rule_runs_on_fake_release(tmp_path, tiny_videos):
     assert m2.segment_id.tolist() == m.segment_id.tolist()
     assert list(m2.columns[-2:]) == ["happiness", "relaxed"]
     assert (m2.split == m.split).all()  # same seed, same videos → same split
+
+
+def test_lint_clean_for_external_corpus_rule(workflow_copy):
+    for cfg in ("config/moseas.yaml",):
+        proc = snakemake(workflow_copy, "--lint", "--configfile", cfg, check=False, timeout=300)
+        out = proc.stdout + proc.stderr
+        assert "Lints for rule corpus_external" not in out and "corpus_external.smk" not in out, out[-4000:]
+        assert proc.returncode == 0 or "Lints for" in out, out[-4000:]  # the linter really ran
