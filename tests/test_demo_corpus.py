@@ -178,9 +178,9 @@ def test_emotions_are_imbalanced_and_follow_the_latent(default_plan):
     assert rates["happiness"] > rates["sadness"] > rates["disgust"]
     assert rates["anger"] < 0.15
     assert np.corrcoef(df["latent"], df["happiness"])[0, 1] > 0.3
-    assert np.corrcoef(df["latent"], df["sadness"])[0, 1] < -0.2
     neg, pos = df["latent"] < -1, df["latent"] > 0
-    assert df.loc[neg, "anger"].mean() > 3 * df.loc[pos, "anger"].mean()  # rare, but in negative segments
+    for emotion in ("sadness", "anger", "disgust"):  # rare, but concentrated in negative segments
+        assert df.loc[neg, emotion].mean() > 2.5 * df.loc[pos, emotion].mean(), emotion
 
 
 def test_modality_strengths_order_the_signal(default_plan):

@@ -114,6 +114,9 @@ def plan_corpus(cfg: dict, languages: list[str], seed: int, resources_dir: str |
                 "rate": float(rng.normal(165, 12)),
                 "amplitude": float(rng.normal(110, 10)),
                 "rest_smile": float(rng.normal(0.05, 0.1)),
+                # Visual speaker differences on the one photograph: mirrored or not, exposure.
+                "mirrored": bool(rng.random() < 0.5),
+                "brightness": float(rng.uniform(0.85, 1.12)),
                 "attitude": float(rng.normal(cfg["labels"]["video_mean"], cfg["labels"]["video_sd"])),
             }
             lo, hi = cfg["segments_per_video"]["min"], cfg["segments_per_video"]["max"]
@@ -247,12 +250,16 @@ def render_video(plan: VideoPlan, media_dir: str, cfg: dict, seed: int) -> dict:
     )
     cut_img = cutaway_imgs[int(rng.integers(len(cutaway_imgs)))]
 
+    lut = np.clip(np.rint(np.arange(256) * plan.speaker["brightness"]), 0, 255).astype(np.uint8)
+    step = -1 if plan.speaker["mirrored"] else 1
+
     def frames():
         for i in range(n_frames):
             if sched.cutaway[i]:
                 yield cut_img
             else:
-                yield bank.frame(sched.smile_i[i], sched.blink_i[i], sched.mouth_i[i], sched.roll_i[i], sched.dx[i], sched.dy[i])
+                img = bank.frame(sched.smile_i[i], sched.blink_i[i], sched.mouth_i[i], sched.roll_i[i], sched.dx[i], sched.dy[i])
+                yield lut[img[:, ::step]]
 
     with atomic_path(mp4_path, suffix=".mp4") as tmp:
         video.encode(tmp, wav_path, frames(), bank.size, fps, crf=cfg["crf"])
@@ -401,6 +408,8 @@ def _write_tables(plans, results, cfg, seed, shards, manifest_path, word_truth_p
             t["lang"].append(plan.lang)
             t["speaker_gender"].append(plan.speaker["gender"])
             t["voice"].append(seg.prosody.voice)
+            t["mirrored"].append(plan.speaker["mirrored"])
+            t["brightness"].append(plan.speaker["brightness"])
             t["latent_sentiment"].append(seg.latent)
             t["latent_text"].append(seg.latent_text)
             t["latent_audio"].append(seg.latent_audio)
@@ -451,6 +460,8 @@ TRUTH_SCHEMA = pa.schema(
         ("lang", pa.string()),
         ("speaker_gender", pa.string()),
         ("voice", pa.string()),
+        ("mirrored", pa.bool_()),
+        ("brightness", pa.float32()),
         ("latent_sentiment", pa.float32()),
         ("latent_text", pa.float32()),
         ("latent_audio", pa.float32()),
