@@ -138,7 +138,7 @@ def stage_rule_files() -> dict[str, Path]:
     return {p.stem: p for p in sorted(rules_dir.glob("*.smk")) if p.stem != "common"}
 
 
-_RULE_DEF = re.compile(r"^(?:rule|checkpoint) (\w+):", re.M)
+_RULE_DEF = re.compile(r"^[ \t]*(?:rule|checkpoint) (\w+):", re.M)
 
 
 def rules_in(smk: Path) -> list[str]:
