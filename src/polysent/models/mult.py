@@ -13,7 +13,8 @@ transformer runs on that modality's projected sequence (the paper's "MulT T" row
 
 Fixes against the official code: a ``key_padding_mask`` everywhere (the official code finds pads
 only through zero first channels, issue #34) and a readout at ``length - 1`` instead of ``h[-1]``,
-so the padding direction no longer matters. ``causal=True`` keeps the official default
+so the padding direction no longer matters. The memory transformers have ``max(layers, 3)`` blocks as the official code
+(``mem_layers`` overrides). ``causal=True`` keeps the official default
 ``--attn_mask`` (a future mask in every attention).
 
 ``reps``: ``"t|v"``/``"t|a"`` are the masked means of the text←video/audio crossmodal outputs,
@@ -107,6 +108,7 @@ class MulT(PolysentModel):
         text_dropout: float = 0.3,
         out_dropout: float = 0.1,
         causal: bool = True,
+        mem_layers: int | None = None,
     ):
         super().__init__()
         self.modalities = check_modalities(modalities)
@@ -131,7 +133,8 @@ class MulT(PolysentModel):
         n_src = max(len(self.modalities) - 1, 1)
         self.mem = nn.ModuleDict(
             {
-                m: TransformerEncoder(n_src * d, heads, max(layers, 3), attn_dropout=attn_dropout, **common)
+                m: TransformerEncoder(n_src * d, heads, mem_layers or max(layers, 3), attn_dropout=attn_dropout,
+                                      **common)
                 for m in self.modalities
             }
         )
@@ -149,7 +152,7 @@ class MulT(PolysentModel):
         mask = batch["mask"]
         x = {}
         for m in self.modalities:
-            inp = batch[m]
+            inp = batch[m] * mask.unsqueeze(-1)  # a kernel > 1 must read zeros past the last word
             if m == "text":
                 inp = F.dropout(inp, self.text_dropout, self.training)
             x[m] = self.proj[m](inp.transpose(1, 2)).transpose(1, 2) * mask.unsqueeze(-1)

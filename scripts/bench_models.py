@@ -1,0 +1,137 @@
+"""Benchmark: parameters and training-step time of every model at the paper's shapes.
+
+    .venv/bin/python scripts/bench_models.py [--sizes paper|demo] [--threads 1] [--steps 5]
+
+Shapes: B=32 segments, L=50 words, text 300 / visual 35 / acoustic 25 (the paper's GloVe,
+OpenFace AUs and librosa features). A step is forward + backward + Adam update with the model's
+auxiliary losses (MCTN translation/cycle, AdaMML decision loss); the median over ``--steps``
+timed steps after one warm-up step is reported. ``--sizes demo`` uses config/config.yaml's
+`train.models` (the 2-core demo sizes) instead of the paper sizes (the models' defaults).
+``--table1 DIR`` instead trains every experiment of config/experiments.yaml once (one seed) with
+config/config.yaml's `train:` section on *synthetic* stores of the demo corpus's size (38 videos x
+4-5 segments per language, 14 visual dims), and reports the wall time per run and in total: the
+budget check for "Table 1 x 3 seeds in minutes on 2 cores".
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from polysent.models import NCEObjective, build_model, count_parameters
+from polysent.models.heads import TaskLoss
+
+REPO = Path(__file__).resolve().parents[1]
+DIMS = {"text": 300, "visual": 35, "acoustic": 25}
+CASES = [
+    ("mctn", {"modalities": ["text", "acoustic"]}, []),
+    ("mctn", {"modalities": ["text", "acoustic", "visual"], "variant": "hierarchical"}, []),
+    ("mctn", {"modalities": ["text", "acoustic", "visual"], "variant": "shared_encoder"}, []),
+    ("multilogue", {}, []),
+    ("multilogue", {}, ["cross_tv", "inter_tv"]),
+    ("mult", {}, []),
+    ("mult", {"modalities": ["text"]}, []),
+    ("adamml_clstm", {"decision_loss": True, "target": 2}, []),
+]
+
+
+def batch(B: int, L: int, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(L // 2, L + 1, (B,), generator=g)
+    mask = (torch.arange(L)[None] < lengths[:, None]).float()
+    out = {m: torch.randn(B, L, d, generator=g) * mask[..., None] for m, d in DIMS.items()}
+    out["mask"], out["y"] = mask, torch.rand(B, generator=g) * 6 - 3
+    for m in DIMS:  # translations for NCE: another draw, same shapes
+        out[f"{m}_tr"] = torch.randn(B, L, DIMS[m], generator=g) * mask[..., None]
+    out["mask_tr"], out["tr_index"] = mask, torch.arange(B)
+    return out
+
+
+def time_case(name, variation, nce_terms, sizes, B, L, steps):
+    torch.manual_seed(0)
+    model = build_model(name, DIMS, **{**sizes.get(name, {}), **variation})
+    nce = NCEObjective(nce_terms, model.rep_dims) if nce_terms else None
+    params = list(model.parameters()) + (list(nce.parameters()) if nce else [])
+    opt = torch.optim.Adam(params, lr=1e-3)
+    crit = TaskLoss("sentiment", model.regression_loss)
+    b = batch(B, L)
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        model.train()
+        out = model(b)
+        loss = crit(out["pred"], b) + sum(out["aux"].values())
+        if nce:
+            loss = loss + sum(nce(model, b, out).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i:
+            times.append(time.perf_counter() - t0)
+    n = count_parameters(model) + (count_parameters(nce) if nce else 0)
+    return n, statistics.median(times)
+
+
+def table1(workdir: Path, threads: int) -> None:
+    import pyarrow.parquet as pq
+
+    from polysent.data import synthetic_store_table
+    from polysent.train import run_experiment
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    experiments = yaml.safe_load((REPO / "config" / "experiments.yaml").read_text())["experiments"]
+    stores = {}
+    for lang, other in (("fr", "es"), ("es", "fr")):
+        stores[lang] = workdir / f"{lang}.parquet"
+        table = synthetic_store_table(lang, n_videos=38, segments_per_video=5, max_words=16, tr_lang=other,
+                                      dims={"text": 300, "visual": 14, "acoustic": 25},
+                                      emotions=("confident", "happiness", "relaxed"))
+        pq.write_table(table, stores[lang])
+    print("| experiment | model | epochs run | wall (s) |")
+    print("|---|---|---:|---:|")
+    total = 0.0
+    for name, exp in experiments.items():
+        t0 = time.perf_counter()
+        m = run_experiment(stores, exp, config["train"], 1, workdir / name, exp_name=name, threads=threads)
+        dt = time.perf_counter() - t0
+        total += dt
+        print(f"| {name} | {exp['model']} | {m['epochs_run']} | {dt:.1f} |", flush=True)
+    print(f"| **total, 1 seed** | | | **{total:.0f}** |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", choices=["paper", "demo"], default="paper")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--length", type=int, default=50)
+    ap.add_argument("--table1", type=Path, default=None, metavar="DIR",
+                    help="time one seed of every config/experiments.yaml row on demo-sized synthetic stores")
+    args = ap.parse_args()
+    if args.table1:
+        args.table1.mkdir(parents=True, exist_ok=True)
+        return table1(args.table1, args.threads)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    sizes = {}
+    if args.sizes == "demo":
+        sizes = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["train"]["models"]
+    print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"threads={args.threads}, B={args.batch}, L={args.length}, dims={DIMS}, sizes={args.sizes}")
+    print("| model | variation | NCE | parameters | train step (median, ms) |")
+    print("|---|---|---|---:|---:|")
+    for name, variation, nce_terms in CASES:
+        n, t = time_case(name, variation, nce_terms, sizes, args.batch, args.length, args.steps)
+        var = ", ".join(f"{k}={v}" for k, v in variation.items()) or "-"
+        print(f"| {name} | {var} | {', '.join(nce_terms) or '-'} | {n:,} | {t * 1000:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Feature-store reading, experiment splits (fractions by video, drop_neutral, TransAug), batches."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from polysent.data import (
+    DataError,
+    batches,
+    build_splits,
+    collate,
+    read_store,
+    synthetic_store_table,
+)
+
+DIMS = {"text": 6, "visual": 3, "acoustic": 4}
+
+
+@pytest.fixture
+def stores(tmp_path):
+    paths = {}
+    for lang, other in (("fr", "es"), ("es", "fr")):
+        table = synthetic_store_table(lang, n_videos=20, segments_per_video=4, dims=DIMS, max_words=7, tr_lang=other)
+        paths[lang] = tmp_path / f"{lang}.parquet"
+        pq.write_table(table, paths[lang])
+    return paths
+
+
+def test_read_store_takes_dimensions_from_the_arrow_type(stores):
+    samples, dims = read_store(stores["fr"], ["happiness"])
+    assert dims == DIMS
+    s = samples[0]
+    assert s.feats["text"].shape == (s.length, 6) and s.feats["visual"].dtype == np.float32
+    assert s.tr is not None and s.tr["acoustic"].shape[1] == 4 and s.tr_lang == "es"
+    assert s.emotions.shape == (1,)
+
+
+def test_unknown_emotion_and_missing_column_name_the_file(stores, tmp_path):
+    with pytest.raises(DataError, match="fr.parquet.*'anger'"):
+        read_store(stores["fr"], ["anger"])
+    bad = pq.read_table(stores["fr"]).drop(["visual"])
+    pq.write_table(bad, tmp_path / "bad.parquet")
+    with pytest.raises(DataError, match="bad.parquet: missing column.*visual"):
+        read_store(tmp_path / "bad.parquet")
+
+
+def test_unequal_modality_lengths_name_the_segment(stores, tmp_path):
+    table = pq.read_table(stores["fr"])
+    col = table.column("visual").combine_chunks()
+    rows = col.to_pylist()
+    rows[2] = rows[2][:-1]
+    typ = col.type
+    table = table.set_column(table.schema.get_field_index("visual"), "visual", pa.array(rows, typ))
+    pq.write_table(table, tmp_path / "x.parquet")
+    sid = table.column("segment_id")[2].as_py()
+    with pytest.raises(DataError, match=sid):
+        read_store(tmp_path / "x.parquet")
+
+
+def test_fraction_samples_whole_videos_reproducibly(stores):
+    exp = {"train": {"fr": 1.0, "es": 0.25}, "eval": "es"}
+    a = build_splits(stores, exp, seed=1)
+    b = build_splits(stores, exp, seed=1)
+    c = build_splits(stores, exp, seed=2)
+    es_a = {s.segment_id for s in a.train if s.lang == "es"}
+    assert es_a == {s.segment_id for s in b.train if s.lang == "es"}
+    assert es_a != {s.segment_id for s in c.train if s.lang == "es"}
+    es_videos = {s.video_id for s in a.train if s.lang == "es"}
+    all_es_train_videos = {s.video_id for s in read_store(stores["es"])[0] if s.split == "train"}
+    assert len(es_videos) == round(0.25 * len(all_es_train_videos))
+    # every segment of a chosen video is there
+    n_seg = sum(1 for s in read_store(stores["es"])[0] if s.video_id in es_videos and s.split == "train")
+    assert len(es_a) == n_seg
+    assert sum(s.lang == "fr" for s in a.train) == sum(s.split == "train" for s in read_store(stores["fr"])[0])
+    # test = eval language's test split only; valid = training languages' valid splits
+    assert {s.lang for s in a.test} == {"es"} and {s.split for s in a.test} == {"test"}
+    assert {s.split for s in a.valid} == {"valid"}
+
+
+def test_small_fraction_keeps_at_least_one_video(stores):
+    sp = build_splits(stores, {"train": {"fr": 1.0, "es": 0.01}, "eval": "es"}, seed=0)
+    assert len({s.video_id for s in sp.train if s.lang == "es"}) == 1
+
+
+def test_drop_neutral_removes_the_band_from_every_split(stores):
+    sp = build_splits(stores, {"train": {"fr": 1.0}, "eval": "fr", "drop_neutral": True}, seed=0)
+    assert all(abs(s.y) > 0.5 for part in (sp.train, sp.valid, sp.test) for s in part)
+    assert sp.report["dropped_neutral"] > 0
+
+
+def test_transaug_adds_translations_as_samples(stores):
+    base = build_splits(stores, {"train": {"fr": 1.0}, "eval": "fr"}, seed=0)
+    aug = build_splits(stores, {"train": {"fr": 1.0}, "eval": "fr", "transaug": True}, seed=0)
+    extra = [s for s in aug.train if s.augmented]
+    assert len(extra) == len(base.train) and all(s.lang == "es" for s in extra)
+    assert not any(s.augmented for s in aug.valid + aug.test)
+    # the normaliser is fitted on original training rows only, so both runs scale identically
+    np.testing.assert_array_equal(base.normalizer["text"]["mean"], aug.normalizer["text"]["mean"])
+
+
+def test_standardisation_uses_train_stats_and_keeps_nan_out(stores, tmp_path):
+    table = pq.read_table(stores["fr"])
+    rows = table.column("acoustic").to_pylist()
+    rows[0][0][0] = float("nan")
+    table = table.set_column(table.schema.get_field_index("acoustic"), "acoustic",
+                             pa.array(rows, table.schema.field("acoustic").type))
+    pq.write_table(table, tmp_path / "fr.parquet")
+    sp = build_splits({"fr": tmp_path / "fr.parquet"}, {"train": {"fr": 1.0}, "eval": "fr"}, seed=0)
+    x = np.concatenate([s.feats["acoustic"] for s in sp.train])
+    assert np.all(np.isfinite(x))
+    assert np.abs(x.mean(0)).max() < 1e-4 and np.abs(x.std(0) - 1).max() < 1e-2
+
+
+def test_max_len_truncates(stores):
+    sp = build_splits(stores, {"train": {"fr": 1.0}, "eval": "fr"}, seed=0, max_len=3)
+    assert max(s.length for s in sp.train) == 3
+
+
+def test_empty_split_is_a_clear_error(stores):
+    with pytest.raises(DataError, match="no train samples"):
+        build_splits(stores, {"train": {"fr": 0.0}, "eval": "fr"}, seed=0)
+    with pytest.raises(DataError, match=r"no feature store given for language\(s\) \['de'\]"):
+        build_splits(stores, {"train": {"de": 1.0}, "eval": "fr"}, seed=0)
+
+
+def test_collate_pads_after_words_with_masks(stores):
+    samples, _ = read_store(stores["fr"])
+    part = samples[:5]
+    b = collate(part, pad_to=12)
+    assert b["text"].shape == (5, 12, 6) and b["mask"].shape == (5, 12)
+    for i, s in enumerate(part):
+        assert b["mask"][i].sum() == s.length
+        assert torch.all(b["text"][i, s.length :] == 0)
+        np.testing.assert_array_equal(b["visual"][i, : s.length].numpy(), s.feats["visual"])
+    # translations batched separately with the rows of their originals
+    assert b["tr_index"].tolist() == [0, 1, 2, 3, 4]
+    assert b["mask_tr"].sum(1).tolist() == [s.tr["text"].shape[0] for s in part]
+
+
+def test_transaug_pairs_share_a_batch(stores):
+    sp = build_splits(stores, {"train": {"fr": 1.0}, "eval": "fr", "transaug": True}, seed=0)
+    rng = np.random.default_rng(0)
+    seen = 0
+    for part, b in batches(sp.train, 8, rng, translations=True):
+        ids = [s.segment_id for s in part]
+        for i, j in zip(b["pair_index"].tolist(), b["pair_rows"].tolist()):
+            assert ids[j] == f"{ids[i]}#tr-es"
+        seen += len(part)
+        assert b["tr_index"].numel() == 0  # every translation is in the batch itself
+    assert seen == len(sp.train)

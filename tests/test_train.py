@@ -1,0 +1,196 @@
+"""Training loop: run folder contract, determinism, validation-only selection, rule and CLI."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+import yaml
+
+from conftest import REPO, SCHEMA_DIR, copy_workflow, snakemake
+from polysent.config import load_schema, validate_config
+from polysent.data import synthetic_store_table
+from polysent.train import DEFAULTS, RUN_FILES, run_experiment
+
+DIMS = {"text": 10, "visual": 4, "acoustic": 5}
+TRAIN = {
+    "max_epochs": 3,
+    "patience": 2,
+    "batch_size": 16,
+    "lr": 0.01,
+    "max_len": 8,
+    "threads": 1,
+    "models": {
+        "mctn": {"hidden": 6, "reg_hidden": 6},
+        "multilogue": {"d_g": 6, "d_p": 6, "d_e": 6, "d_h": 6},
+        "mult": {"d": 4, "heads": 2, "layers": 1, "mem_layers": 1},
+        "adamml_clstm": {"window": 3, "policy_feat": 6, "policy_hidden": 6, "uni_hidden": 6, "uni_dim": 6,
+                         "fusion_hidden": 6, "dense": 6},
+    },
+}
+SENTIMENT_KEYS = {"mae", "corr", "acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "n"}
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_state():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(False)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stores")
+    paths = {}
+    for lang, other in (("fr", "es"), ("es", "fr")):
+        paths[lang] = str(root / f"{lang}.parquet")
+        pq.write_table(
+            synthetic_store_table(lang, n_videos=10, segments_per_video=4, dims=DIMS, max_words=8, tr_lang=other,
+                                  emotions=("happiness", "sadness")),
+            paths[lang],
+        )
+    return paths
+
+
+def run(stores, out, exp, seed=1, **train):
+    return run_experiment(stores, exp, {**TRAIN, **train}, seed, out, exp_name="t")
+
+
+def test_run_folder_contract_and_same_seed_same_bytes(stores, tmp_path):
+    exp = {"model": "mctn", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "es"}
+    m = run(stores, tmp_path / "a", exp)
+    run(stores, tmp_path / "b", exp)
+    run(stores, tmp_path / "c", exp, seed=2)
+    for name in RUN_FILES:
+        assert (tmp_path / "a" / name).exists(), name
+    a = (tmp_path / "a" / "metrics.json").read_bytes()
+    assert a == (tmp_path / "b" / "metrics.json").read_bytes()
+    assert a != (tmp_path / "c" / "metrics.json").read_bytes()
+    pa_ = pd.read_parquet(tmp_path / "a" / "predictions.parquet")
+    pd.testing.assert_frame_equal(pa_, pd.read_parquet(tmp_path / "b" / "predictions.parquet"))
+    meta = json.loads(a)
+    for key in ("experiment", "seed", "model", "task", "train_langs", "eval_lang", "best_epoch", "selection",
+                "n_params", "valid", "test"):
+        assert key in meta, key
+    assert meta["selection"] == "valid_mae" and meta["train_langs"] == {"fr": 1.0} and meta["eval_lang"] == "es"
+    assert SENTIMENT_KEYS <= set(meta["test"]) and SENTIMENT_KEYS <= set(meta["valid"])
+    assert meta["test"]["n"] == m["data"]["n_test"]
+    assert list(pa_.columns) == ["segment_id", "lang", "split", "y_true", "y_pred"]
+    assert set(pa_["split"]) == {"valid", "test"} and set(pa_.loc[pa_["split"] == "test", "lang"]) == {"es"}
+    test_rows = pa_[pa_["split"] == "test"]
+    assert np.mean(np.abs(test_rows["y_pred"] - test_rows["y_true"])) == pytest.approx(meta["test"]["mae"], rel=1e-5)
+    hist = pd.read_csv(tmp_path / "a" / "history.csv")
+    assert list(hist.columns) == ["epoch", "train_loss", "valid_loss", "valid_mae", "lr", "temperature"]
+    assert hist["valid_mae"].min() == pytest.approx(meta["valid"]["mae"], rel=1e-5)
+    assert hist["valid_mae"].idxmin() == meta["best_epoch"]
+    ckpt = torch.load(tmp_path / "a" / "model.pt", weights_only=False)
+    assert ckpt["model"] == "mctn" and ckpt["dims"] == DIMS
+    assert pd.read_parquet(tmp_path / "a" / "decisions.parquet").empty
+
+
+def test_selection_never_looks_at_test_labels(stores, tmp_path):
+    exp = {"model": "mult", "variation": {"modalities": ["text"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    a = run(stores, tmp_path / "a", exp, max_epochs=4, patience=4)
+    table = pq.read_table(stores["fr"])
+    y = table.column("sentiment").to_numpy().copy()
+    test = np.array(table.column("split").to_pylist()) == "test"
+    y[test] = -y[test]  # scramble the test labels only
+    table = table.set_column(table.schema.get_field_index("sentiment"), "sentiment", pa.array(y, pa.float32()))
+    pq.write_table(table, tmp_path / "fr.parquet")
+    b = run({**stores, "fr": str(tmp_path / "fr.parquet")}, tmp_path / "b", exp, max_epochs=4, patience=4)
+    assert a["best_epoch"] == b["best_epoch"] and a["valid"] == b["valid"]
+    assert a["test"]["mae"] != b["test"]["mae"]
+
+
+def test_adamml_writes_decisions_and_temperature(stores, tmp_path):
+    exp = {"model": "adamml_clstm", "variation": {"decision_loss": True, "target": 2},
+           "train": {"fr": 1.0, "es": 0.2}, "eval": "es"}
+    run(stores, tmp_path, exp)
+    dec = pd.read_parquet(tmp_path / "decisions.parquet")
+    assert list(dec.columns) == ["segment_id", "split", "window", "modality", "selected"]
+    assert set(dec["split"]) == {"test"} and set(dec["modality"]) == {"text", "visual", "acoustic"}
+    assert set(dec["selected"].unique()) <= {0, 1}
+    preds = pd.read_parquet(tmp_path / "predictions.parquet")
+    assert set(dec["segment_id"]) == set(preds.loc[preds["split"] == "test", "segment_id"])
+    hist = pd.read_csv(tmp_path / "history.csv")
+    assert hist["temperature"].tolist() == pytest.approx([5.0 * 0.965**e for e in hist["epoch"]])
+
+
+def test_emotion_run(stores, tmp_path):
+    exp = {"model": "mctn", "task": "emotion", "emotions": ["happiness", "sadness"], "pos_weight": True,
+           "variation": {"modalities": ["acoustic", "visual"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    m = run(stores, tmp_path, exp)
+    assert m["selection"] == "valid_loss"
+    assert set(m["test"]["per_label"]) == {"happiness", "sadness"}
+    assert {"precision", "recall", "f1", "n_pos"} == set(m["test"]["per_label"]["happiness"])
+    cols = pd.read_parquet(tmp_path / "predictions.parquet").columns
+    assert {"true_happiness", "prob_happiness", "true_sadness", "prob_sadness"} <= set(cols)
+
+
+def test_nce_with_transaug_trains(stores, tmp_path):
+    exp = {"model": "multilogue", "nce": ["cross_tv", "cross_ta", "inter_tv"], "transaug": True,
+           "train": {"fr": 1.0}, "eval": "es"}
+    m = run(stores, tmp_path, exp, max_epochs=2)
+    assert m["data"]["transaug_samples"] == m["data"]["n_train"] // 2
+    assert np.isfinite(pd.read_csv(tmp_path / "history.csv")["train_loss"]).all()
+
+
+def test_train_schema_defaults_match_the_code():
+    schema = load_schema(SCHEMA_DIR)["properties"]["train"]["properties"]
+    for key, value in DEFAULTS.items():
+        if key in ("nce", "models"):
+            continue
+        assert schema[key]["default"] == value, key
+    assert {k: v["default"] for k, v in schema["nce"]["properties"].items()} == DEFAULTS["nce"]
+
+
+def test_experiment_entries_validate_and_fill_defaults():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["experiments"] = {"x": {"model": "mult", "train": {"fr": 1.0}, "eval": "es"}}
+    validate_config(config, SCHEMA_DIR)
+    entry = config["experiments"]["x"]
+    assert entry["task"] == "sentiment" and entry["seeds"] == [1, 2, 3] and entry["nce"] == []
+    config["experiments"]["y"] = {"model": "bert", "train": {"fr": 2.0}, "eval": "es", "nce": ["cross_xv"]}
+    with pytest.raises(Exception) as err:
+        validate_config(config, SCHEMA_DIR)
+    msg = str(err.value)
+    assert "'bert'" in msg and "cross_xv" in msg and "experiments.y.train.fr" in msg
+
+
+def test_cli_train(stores, tmp_path):
+    from polysent.cli import main
+
+    cfg = {"train": TRAIN, "experiments": {"m": {"model": "mult", "variation": {"modalities": ["text"]},
+                                                  "train": {"es": 1.0}, "eval": "es"}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    rc = main(["train", "--store", f"es={stores['es']}", "--config", str(tmp_path / "c.yaml"),
+               "--experiment", "m", "--seed", "3", "--out", str(tmp_path / "run")])
+    assert rc == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["seed"] == 3
+
+
+def test_train_rule_runs_in_snakemake(stores, tmp_path):
+    """The `train` rule on synthetic stores in a private workflow copy (only this rule may run)."""
+    wf = copy_workflow(tmp_path / "wf")
+    for lang, path in stores.items():
+        (wf / "results" / "store").mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, wf / "results" / "store" / f"{lang}.parquet")
+    cfg = {"train": TRAIN, "experiments": {"mult_t": {"model": "mult", "variation": {"modalities": ["text"]},
+                                                       "train": {"fr": 1.0}, "eval": "es"}},
+           "report": {"table1": [], "emotions": []}}  # no report rows: only this rule's target
+    (wf / "config" / "test_train.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/runs/mult_t/seed4/metrics.json"
+    snakemake(wf, target, "--cores", "1", "--allowed-rules", "train",
+              "--configfile", "config/tiny.yaml", "config/test_train.yaml")
+    meta = json.loads((wf / target).read_text())
+    assert meta["experiment"] == "mult_t" and meta["seed"] == 4 and meta["eval_lang"] == "es"
+    assert (wf / "logs" / "train" / "mult_t" / "seed4.log").exists()
+    assert (wf / "benchmarks" / "train" / "mult_t" / "seed4.tsv").exists()
+    proc = snakemake(wf, "results/runs/nope/seed1/metrics.json", "-n", "--configfile", "config/tiny.yaml",
+                     "config/test_train.yaml", check=False)
+    assert proc.returncode != 0 and "unknown experiment 'nope'" in proc.stdout + proc.stderr
