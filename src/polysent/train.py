@@ -362,3 +362,24 @@ def _cli(args) -> int:
                              args.out, exp_name=args.experiment, threads=args.threads)
     print(json.dumps(json_safe(metrics["test"]), indent=2, sort_keys=True))
     return 0
+
+
+# ------------------------------------------------------------------------------ rule helpers
+
+
+def experiment_entry(experiments: dict | None, name: str) -> dict:
+    """The config entry of experiment ``name``; a typo in a target path gets the list of names."""
+    experiments = experiments or {}
+    if name not in experiments:
+        raise ValueError(
+            f"unknown experiment '{name}' in results/runs/{name}/...; "
+            f"defined in config['experiments']: {', '.join(sorted(experiments)) or '(none)'}"
+        )
+    return experiments[name]
+
+
+def store_inputs(experiments: dict | None, name: str, pattern: str = "results/store/{lang}.parquet") -> dict:
+    """``store_<lang>`` -> feature store path for the training and evaluation languages of ``name``."""
+    exp = experiment_entry(experiments, name)
+    langs = sorted(set(exp["train"]) | {exp["eval"]})
+    return {f"store_{lang}": pattern.format(lang=lang) for lang in langs}

@@ -4,33 +4,17 @@
 # The report stage asks for the runs it tabulates, so nothing is added to FINAL_TARGETS here.
 # SLURM: `resources: gpu` comes from train.gpus (0 on the demo); profiles/slurm can raise it per
 # rule (set-resources: train: {gpu: 1}) together with `train.device: cuda`.
+from polysent import train as polysent_train
 
 
 wildcard_constraints:
     exp=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
 
 
-def experiment(name):
-    """The config entry of experiment ``name`` (clear error for a typo in a target path)."""
-    experiments = config.get("experiments") or {}
-    if name not in experiments:
-        raise ValueError(
-            f"unknown experiment '{name}' in results/runs/{name}/...; "
-            f"defined in config['experiments']: {', '.join(sorted(experiments)) or '(none)'}"
-        )
-    return experiments[name]
-
-
-def train_inputs(wildcards):
-    """Feature stores of the experiment's training and evaluation languages, as store_<lang>."""
-    exp = experiment(wildcards.exp)
-    langs = sorted(set(exp["train"]) | {exp["eval"]})
-    return {f"store_{lang}": f"results/store/{lang}.parquet" for lang in langs}
-
-
 rule train:
     input:
-        unpack(train_inputs),
+        # store_<lang>: the feature stores of the experiment's training and evaluation languages
+        unpack(lambda w: polysent_train.store_inputs(config.get("experiments"), w.exp)),
         lib=lib(
             "data.py",
             "train.py",
@@ -55,13 +39,15 @@ rule train:
         "logs/train/{exp}/seed{seed}.log",
     benchmark:
         "benchmarks/train/{exp}/seed{seed}.tsv"
+    conda:
+        "../../envs/polysent.yaml"
     threads: config["train"]["threads"]
     resources:
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime"],
         gpu=config["train"]["gpus"],
     params:
-        experiment=lambda wildcards: experiment(wildcards.exp),
+        experiment=lambda w: polysent_train.experiment_entry(config.get("experiments"), w.exp),
         train=slice_of("train"),
     script:
         "../../scripts/train.py"
