@@ -7,6 +7,7 @@ min_version("9.19")
 
 
 configfile: "config/config.yaml"
+configfile: "config/experiments.yaml"
 
 
 report: "workflow/report/workflow.rst"
