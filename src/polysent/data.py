@@ -106,11 +106,16 @@ def _seq_column(col: pa.ChunkedArray, where: str) -> tuple[list[np.ndarray], int
 
 
 def read_store(path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
-    """Read one feature store into samples; return them and the per-modality dimensions."""
+    """Read one feature store file into samples; return them and the per-modality dimensions."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"feature store {path} does not exist")
-    table = pq.read_table(path)
+    return samples_from_table(pq.read_table(path), str(path), emotions)
+
+
+def samples_from_table(table: pa.Table, where: str, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
+    """Samples of a feature-store table (``where`` names it in errors)."""
+    path = where
     names = set(table.column_names)
     need = {"segment_id", "video_id", "lang", "split", "sentiment", *MODALITIES}
     missing = sorted(need - names)
@@ -170,13 +175,16 @@ def read_store(path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample]
 
 
 def load_store(path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
-    """Read a feature store, checking its contract first when the store stage offers a checker."""
-    try:  # the store stage owns the contract; use its checker when it is installed
-        from polysent.store import check_store  # type: ignore[attr-defined]
+    """Read a feature store through the store stage's reader (which checks its contract) when
+    it is installed and returns an Arrow table; otherwise read the Parquet file directly."""
+    try:
+        from polysent.store import load_store as store_reader  # the store stage owns the contract
     except ImportError:
-        check_store = None
-    if check_store is not None:
-        check_store(pq.read_table(path), where=str(path))
+        store_reader = None
+    if store_reader is not None:
+        table = store_reader(path)
+        if isinstance(table, pa.Table):
+            return samples_from_table(table, str(path), emotions)
     return read_store(path, emotions)
 
 
