@@ -144,6 +144,12 @@ def test_lexicon_errors_name_file_and_ids(tmp_path):
         build.plan_corpus(demo_config()["corpus"]["demo"], ["it"], 1, RESOURCES)
 
 
+def test_inconsistent_config_is_named():
+    cfg = demo_config({"segments_per_video": {"min": 5, "max": 2}, "splits": [0.8, 0.3, 0.1]})["corpus"]["demo"]
+    with pytest.raises(ValueError, match=r"segments_per_video: min 5 > max 2.*splits: \[0.8, 0.3, 0.1\] must sum to 1"):
+        build.plan_corpus(cfg, ["fr"], 1, RESOURCES)
+
+
 # --- labels and latents ----------------------------------------------------------------------
 
 

@@ -87,9 +87,30 @@ class VideoPlan:
     tail_s: float
 
 
+def check_config(cfg: dict) -> None:
+    """Range checks the JSON schema cannot express; the message names the ``corpus.demo`` key."""
+    problems = []
+    spv = cfg["segments_per_video"]
+    if spv["min"] > spv["max"]:
+        problems.append(f"segments_per_video: min {spv['min']} > max {spv['max']}")
+    for key in ("word_gap_s", "pause_s", "silence_s"):
+        lo, hi = cfg["speech"][key]
+        if lo > hi:
+            problems.append(f"speech.{key}: low {lo} > high {hi}")
+    if cfg["cutaway"]["min_s"] > cfg["cutaway"]["max_s"]:
+        problems.append(f"cutaway: min_s {cfg['cutaway']['min_s']} > max_s {cfg['cutaway']['max_s']}")
+    if abs(sum(cfg["splits"]) - 1.0) > 1e-9:
+        problems.append(f"splits: {cfg['splits']} must sum to 1")
+    if cfg["face"]["jitter_px"] > cfg["face"]["pad_px"]:
+        problems.append(f"face.jitter_px {cfg['face']['jitter_px']} > face.pad_px {cfg['face']['pad_px']}")
+    if problems:
+        raise ValueError("invalid corpus.demo config: " + "; ".join(problems))
+
+
 def plan_corpus(cfg: dict, languages: list[str], seed: int, resources_dir: str | os.PathLike) -> list[VideoPlan]:
     """Every random choice of the corpus, cheap and in a fixed order (see module doc)."""
     resources_dir = str(resources_dir)
+    check_config(cfg)
     unknown = [l for l in languages if l not in ALL_LANGS]
     if unknown:
         raise ValueError(
