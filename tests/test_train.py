@@ -107,6 +107,24 @@ def test_selection_never_looks_at_test_labels(stores, tmp_path):
     assert a["test"]["mae"] != b["test"]["mae"]
 
 
+def test_empty_valid_and_test_splits_train_without_selection(stores, tmp_path):
+    """A tiny corpus can lose a whole split to drop_neutral: the run says so instead of failing."""
+    table = pq.read_table(stores["fr"])
+    split = np.array(table.column("split").to_pylist())
+    y = table.column("sentiment").to_numpy().copy()
+    y[split != "train"] = 0.25  # every valid/test segment neutral
+    y[split == "train"] = np.where(np.abs(y[split == "train"]) <= 0.5, 1.0, y[split == "train"])
+    table = table.set_column(table.schema.get_field_index("sentiment"), "sentiment", pa.array(y, pa.float32()))
+    pq.write_table(table, tmp_path / "fr.parquet")
+    exp = {"model": "adamml_clstm", "train": {"fr": 1.0}, "eval": "fr", "drop_neutral": True}
+    m = run({"fr": str(tmp_path / "fr.parquet")}, tmp_path / "run", exp)
+    assert m["selection"] == "none_last_epoch" and m["best_epoch"] == TRAIN["max_epochs"] - 1
+    assert m["test"]["n"] == 0 and m["test"]["mae"] is None and m["valid"]["n"] == 0
+    assert len(m["warnings"]) == 2
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["corr"] is None
+    assert pd.read_parquet(tmp_path / "run" / "decisions.parquet").empty
+
+
 def test_adamml_writes_decisions_and_temperature(stores, tmp_path):
     exp = {"model": "adamml_clstm", "variation": {"decision_loss": True, "target": 2},
            "train": {"fr": 1.0, "es": 0.2}, "eval": "es"}

@@ -276,12 +276,16 @@ def build_splits(
     if report["dropped_empty"]:
         log.warning("dropped %d segment(s) without words: %s", len(report["dropped_empty"]),
                     report["dropped_empty"][:10])
-    for name, part in (("train", train), ("valid", valid), ("test", test)):
+    setting = f"train={train_fracs}, eval={eval_lang}, drop_neutral={exp.get('drop_neutral', False)}"
+    if not train:
+        raise DataError(f"experiment has no train samples ({setting})")
+    report["warnings"] = []
+    for name, part in (("valid", valid), ("test", test)):
+        # A tiny corpus can leave a split empty (e.g. one test video, all neutral): the run
+        # still trains and says so, rather than failing a whole DAG (see polysent.train).
         if not part:
-            raise DataError(
-                f"experiment has no {name} samples (train={train_fracs}, eval={eval_lang}, "
-                f"drop_neutral={exp.get('drop_neutral', False)})"
-            )
+            report["warnings"].append(f"no {name} samples ({setting})")
+            log.warning("experiment has no %s samples (%s)", name, setting)
     if exp.get("transaug"):
         extra = [translated_sample(s) for s in train if s.tr is not None]
         if not extra:

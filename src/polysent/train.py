@@ -99,6 +99,8 @@ def model_kwargs(exp: dict, settings: dict) -> dict:
 def evaluate(model, samples, batch_size, task_loss, device) -> dict:
     """Predictions, mean task loss and (AdaMML) decisions of ``samples`` in order."""
     model.eval()
+    if not samples:
+        return {"pred": np.zeros((0, task_loss_outputs(model)), np.float32), "loss": float("nan"), "decisions": []}
     preds, decisions, total = [], [], 0.0
     for part, batch in batches(samples, batch_size):
         batch = _to(batch, device)
@@ -113,7 +115,17 @@ def evaluate(model, samples, batch_size, task_loss, device) -> dict:
     return {"pred": np.concatenate(preds, 0), "loss": total / len(samples), "decisions": decisions}
 
 
+def task_loss_outputs(model) -> int:
+    return model.head.linear.out_features
+
+
 def split_metrics(task: str, pred: np.ndarray, samples, emotions: list[str]) -> dict:
+    if not samples:  # an empty split (tiny corpora): every metric undefined
+        if task == "sentiment":
+            return {k: None for k in ("mae", "corr", "acc2_has0", "acc2_non0", "f1_has0", "f1_non0",
+                                      "acc5", "acc7")} | {"n": 0}
+        return {"per_label": {e: {"precision": None, "recall": None, "f1": None, "n_pos": 0} for e in emotions},
+                "macro_f1": None, "n": 0}
     if task == "sentiment":
         return sentiment_metrics(pred[:, 0], [s.y for s in samples])
     prob = 1.0 / (1.0 + np.exp(-pred))
@@ -179,6 +191,12 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
             optimizer.step()
             total += float(loss.detach()) * len(part)
             count += len(part)
+        if not splits.valid:  # nothing to select on: train max_epochs, keep the last weights
+            history.append({"epoch": epoch, "train_loss": total / max(count, 1), "valid_loss": float("nan"),
+                            f"valid_{metric}": float("nan"), "lr": optimizer.param_groups[0]["lr"],
+                            "temperature": extra.get("temperature", float("nan"))})
+            best = {"value": float("nan"), "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            continue
         result = evaluate(model, splits.valid, settings["eval_batch_size"], task_loss, device)
         metrics = split_metrics(task, result["pred"], splits.valid, emotions)
         value = _selection_value(metric, result, metrics)
@@ -220,7 +238,7 @@ def _prediction_table(task, samples_by_split, preds_by_split, emotions) -> pa.Ta
         fields["y_true"] = pa.array(np.array([s.y for s in allsamp], np.float32))
         fields["y_pred"] = pa.array(pred[:, 0].astype(np.float32))
     else:
-        truth = np.stack([s.emotions for s in allsamp])
+        truth = np.stack([s.emotions for s in allsamp]) if allsamp else np.zeros((0, len(emotions)))
         prob = 1.0 / (1.0 + np.exp(-pred))
         for k, label in enumerate(emotions):
             fields[f"true_{label}"] = pa.array(truth[:, k].astype(np.float32))
@@ -289,11 +307,12 @@ def run_experiment(
         "eval_lang": exp["eval"],
         "best_epoch": fit["best_epoch"],
         "epochs_run": len(fit["history"]),
-        "selection": f"valid_{fit['metric']}",
+        "selection": f"valid_{fit['metric']}" if splits.valid else "none_last_epoch",
         "n_params": count_parameters(model) + (count_parameters(nce) if nce is not None else 0),
         "valid": {**split_metrics(task, valid["pred"], splits.valid, splits.emotions), "loss": valid["loss"]},
         "test": {**split_metrics(task, test["pred"], splits.test, splits.emotions), "loss": test["loss"]},
-        "data": {k: v for k, v in splits.report.items() if k != "dropped_empty"}
+        "warnings": splits.report.get("warnings", []),
+        "data": {k: v for k, v in splits.report.items() if k not in ("dropped_empty", "warnings")}
         | {"dropped_empty": len(splits.report["dropped_empty"]), "dims": splits.dims},
     }
     io.write_json(out_dir / "metrics.json", json_safe(metrics))
