@@ -227,6 +227,15 @@ def test_info_nce_lower_for_matched_than_shuffled_pairs():
     assert info_nce(a, b) < info_nce(a, b[perm]) - 1.0
 
 
+def test_info_nce_groups_remove_false_negatives():
+    a = torch.eye(4)
+    b = torch.eye(4)
+    b[1] = a[0]  # row 1's positive looks like row 0: a false negative for row 0
+    plain = info_nce(a, b, tau=0.1)
+    grouped = info_nce(a, b, tau=0.1, groups=torch.tensor([0, 0, 2, 3]))
+    assert grouped < plain
+
+
 def test_nce_objective_on_multilogue_matched_vs_shuffled_translations():
     """After a few NCE steps on matched pairs, matched translations score far below shuffled ones."""
     model = make("multilogue")

@@ -14,7 +14,9 @@ Terms (``NCEObjective(terms=...)``):
 * ``cross_ta`` — the same with audio (``reps["t|a"]``).
 * ``inter_tv`` — L^inter(T, V): the pooled text representation ``reps["text"]`` against the
   pooled visual representation ``reps["visual"]`` of the same sample, over every sample of the
-  batch (with TransAug this includes translated texts, i.e. "multi-lingual texts and videos").
+  batch (with TransAug this includes translated texts, i.e. "multi-lingual texts and videos");
+  a segment and its translation show the same video, so they are not used as each other's
+  negatives.
 
 One projection head per representation kind (shared by both languages, so T1|V1 and T2|V1 are
 compared in one space). Segments without a translation do not take part in the cross terms; a
@@ -32,9 +34,14 @@ from polysent.data import translated_batch
 TERMS = {"cross_tv": ("t|v", "t|v"), "cross_ta": ("t|a", "t|a"), "inter_tv": ("text", "visual")}
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float = 0.1, symmetric: bool = True) -> torch.Tensor:
+def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float = 0.1, symmetric: bool = True,
+             groups: torch.Tensor | None = None) -> torch.Tensor:
+    """In-batch NCE; rows with the same ``groups`` id (other than the pair itself) are not negatives."""
     a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
     logits = a @ b.t() / tau
+    if groups is not None:
+        same = (groups[:, None] == groups[None, :]) & ~torch.eye(len(groups), dtype=torch.bool, device=a.device)
+        logits = logits.masked_fill(same, float("-inf"))
     target = torch.arange(a.size(0), device=a.device)
     loss = F.cross_entropy(logits, target)
     return 0.5 * (loss + F.cross_entropy(logits.t(), target)) if symmetric else loss
@@ -86,9 +93,15 @@ class NCEObjective(nn.Module):
                 if sum(x.size(0) for x in a) < 2:
                     continue
                 a, b = torch.cat(a), torch.cat(b)
+                groups = None
             else:
                 a, b = out["reps"][k1], out["reps"][k2]
                 if a.size(0) < 2:
                     continue
-            losses[f"nce_{term}"] = self.weight * info_nce(self.project(k1, a), self.project(k2, b), self.tau)
+                # a segment and its TransAug translation share the video: not each other's negatives
+                groups = torch.arange(a.size(0), device=a.device)
+                if pair_index is not None and pair_index.numel():
+                    groups[pair_rows] = pair_index
+            losses[f"nce_{term}"] = self.weight * info_nce(self.project(k1, a), self.project(k2, b), self.tau,
+                                                           groups=groups)
         return losses
