@@ -55,8 +55,14 @@ def write_corpus(root: Path, langs: list[str], videos: int, segments: int) -> Pa
                 for s in range(segments):
                     sentiment = ((v * 7 + s * 3) % 13 - 6) / 2  # spread over [-3, 3]
                     out.writerow(
-                        [video_id, lang, f"{s * 5.0:.1f}", f"{s * 5.0 + 4.0:.1f}",
-                         f"synthetic segment {s} of {video_id}", f"{sentiment:.1f}"]
+                        [
+                            video_id,
+                            lang,
+                            f"{s * 5.0:.1f}",
+                            f"{s * 5.0 + 4.0:.1f}",
+                            f"synthetic segment {s} of {video_id}",
+                            f"{sentiment:.1f}",
+                        ]
                     )
     return manifest
 
@@ -65,7 +71,10 @@ def bench_config(wf: Path, manifest: Path, langs: list[str], shards: int) -> Pat
     config = {
         "languages": langs,
         "shards": shards,
-        "corpus": {"source": "folder", "folder": {"manifest": str(manifest), "media_root": "media"}},
+        "corpus": {
+            "source": "folder",
+            "folder": {"manifest": str(manifest), "media_root": "media"},
+        },
     }
     path = wf / "config" / "bench_dag.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -75,7 +84,10 @@ def bench_config(wf: Path, manifest: Path, langs: list[str], shards: int) -> Pat
 def snakemake(wf: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
-        cwd=wf, capture_output=True, text=True, timeout=timeout,
+        cwd=wf,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -93,7 +105,9 @@ def time_dry_run(wf: Path, config: Path, repeat: int) -> tuple[list[float], int]
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--langs", nargs="+", default=["fr", "es", "pt", "de"])
     ap.add_argument("--videos", type=int, default=1000, help="videos per language")
     ap.add_argument("--segments", type=int, default=10, help="segments per video")
@@ -115,7 +129,11 @@ def main(argv=None) -> int:
         rows.append(("fresh", fresh, jobs))
         t0 = time.perf_counter()
         proc = snakemake(
-            wf, "--cores", str(args.cores), "--configfile", str(config),
+            wf,
+            "--cores",
+            str(args.cores),
+            "--configfile",
+            str(config),
             "results/corpus/manifest.parquet",
         )
         corpus_s = time.perf_counter() - t0
@@ -125,14 +143,18 @@ def main(argv=None) -> int:
         rows.append(("corpus built", after, jobs))
 
         machine = f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        print(f"\nbench_dag: {n_segments} segments ({len(args.langs)} langs x {args.videos} videos x "
-              f"{args.segments} segments), shards={args.shards}, {machine}")
+        print(
+            f"\nbench_dag: {n_segments} segments ({len(args.langs)} langs x {args.videos} videos x "
+            f"{args.segments} segments), shards={args.shards}, {machine}"
+        )
         print(f"real corpus job (folder source, {n_segments} rows): {corpus_s:.1f} s\n")
         print("| state | segments | shards | jobs planned | dry-run median (s) | runs (s) |")
         print("|---|---|---|---|---|---|")
         for state, times, n in rows:
             runs = ", ".join(f"{t:.1f}" for t in times)
-            print(f"| {state} | {n_segments} | {args.shards} | {n} | {statistics.median(times):.1f} | {runs} |")
+            print(
+                f"| {state} | {n_segments} | {args.shards} | {n} | {statistics.median(times):.1f} | {runs} |"
+            )
         worst = max(statistics.median(t) for _, t, _ in rows)
         return 0 if worst <= 60 else 1
     finally:

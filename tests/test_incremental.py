@@ -187,9 +187,9 @@ def test_param_change_reruns_only_that_stage_and_descendants(done, section, tmp_
     direct = [j for j in actual.values() if "Params have changed" in j.reason]
     assert direct, f"no job reports changed params:\n{describe_jobs(actual)}"
     outside = {j.rule for j in direct} - set(STAGES[section])
-    assert not outside, (
-        f"{tried[-1]} changed the params of rules outside stage {section!r}: {sorted(outside)}"
-    )
+    assert (
+        not outside
+    ), f"{tried[-1]} changed the params of rules outside stage {section!r}: {sorted(outside)}"
     _assert_exactly_descendants(done, actual, direct, f"{section}: {tried[-1]}")
 
 
@@ -225,7 +225,9 @@ def test_library_edit_reruns_only_that_stage(done, done_copy, section):
     with path.open("a") as f:
         f.write("\n# edited by tests/test_incremental.py\n")
     actual = planned_jobs(done_copy, *TINY)
-    direct = [j for j in actual.values() if "Updated input files" in j.reason and module in j.reason]
+    direct = [
+        j for j in actual.values() if "Updated input files" in j.reason and module in j.reason
+    ]
     assert direct, f"editing {module} re-ran nothing:\n{describe_jobs(actual)}"
     outside = {j.rule for j in direct} - set(STAGES[section])
     assert not outside, f"editing {module} re-ran rules of other stages directly: {sorted(outside)}"

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import copy_finished_run, describe_jobs, planned_jobs, rules_in, snakemake, stage_rule_files
+from conftest import (
+    copy_finished_run,
+    describe_jobs,
+    planned_jobs,
+    rules_in,
+    snakemake,
+    stage_rule_files,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -85,11 +92,16 @@ def _run_until_acoustic_job(wf: Path, targets: list[str], acoustic: set[str], lo
             if busy:
                 time.sleep(0.5)  # let the job's process get into its real work
                 lines = log.read_text().splitlines()
-                if not any(FINISHED.search(line) and FINISHED.search(line).group(1) == busy[0] for line in lines):
+                if not any(
+                    FINISHED.search(line) and FINISHED.search(line).group(1) == busy[0]
+                    for line in lines
+                ):
                     _kill_tree(proc)
                     return busy[0]
             time.sleep(0.05)
-        raise AssertionError("no acoustic job started within 10 minutes:\n" + log.read_text()[-4000:])
+        raise AssertionError(
+            "no acoustic job started within 10 minutes:\n" + log.read_text()[-4000:]
+        )
     finally:
         if proc.poll() is None:
             _kill_tree(proc)
@@ -100,7 +112,10 @@ def test_sigkill_during_acoustic_then_rerun_is_byte_identical(tiny_run, tmp_path
     acoustic = set(rules_in(files["acoustic"]))
     if not acoustic or not rules_in(files["store"]):
         pytest.skip("the acoustic or store stage has no rules yet")
-    stores = sorted(p.relative_to(tiny_run).as_posix() for p in (tiny_run / "results" / "store").glob("*.parquet"))
+    stores = sorted(
+        p.relative_to(tiny_run).as_posix()
+        for p in (tiny_run / "results" / "store").glob("*.parquet")
+    )
     assert stores, "tiny_run produced no results/store/*.parquet"
 
     wf = copy_finished_run(tiny_run, tmp_path / "wf")
@@ -119,9 +134,9 @@ def test_sigkill_during_acoustic_then_rerun_is_byte_identical(tiny_run, tmp_path
     # The kill really interrupted the stage: some acoustic output is still missing or incomplete,
     # and no store was written.
     after = planned_jobs(wf, *stores, *TINY, "--rerun-incomplete", "--nolock")
-    assert sum(1 for j in after.values() if j.rule in acoustic) >= 1, (
-        f"job {killed_job} was killed but nothing acoustic is left to do:\n{describe_jobs(after)}"
-    )
+    assert (
+        sum(1 for j in after.values() if j.rule in acoustic) >= 1
+    ), f"job {killed_job} was killed but nothing acoustic is left to do:\n{describe_jobs(after)}"
     assert not any((wf / s).exists() for s in stores)
 
     # What a user does after a crash: unlock, re-run (incomplete outputs are redone).
@@ -129,9 +144,9 @@ def test_sigkill_during_acoustic_then_rerun_is_byte_identical(tiny_run, tmp_path
     snakemake(wf, *stores, "--cores", "2", *TINY, "--rerun-incomplete")
 
     for store in stores:
-        assert (wf / store).read_bytes() == (tiny_run / store).read_bytes(), (
-            f"{store} differs from the uninterrupted run"
-        )
+        assert (wf / store).read_bytes() == (
+            tiny_run / store
+        ).read_bytes(), f"{store} differs from the uninterrupted run"
     for job in redo.values():
         if job.rule in acoustic:
             for out in job.outputs:

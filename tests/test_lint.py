@@ -37,5 +37,7 @@ def test_snakefmt_check_is_clean(workflow_copy):
         timeout=300,
     )
     assert proc.returncode == 0, (
-        "snakefmt --check: these files need `make fmt`:\n" + proc.stdout[-6000:] + proc.stderr[-3000:]
+        "snakefmt --check: these files need `make fmt`:\n"
+        + proc.stdout[-6000:]
+        + proc.stderr[-3000:]
     )
