@@ -130,11 +130,11 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         proc = snakemake(
             wf,
+            "results/corpus/manifest.parquet",  # targets before --configfile (nargs="+")
             "--cores",
             str(args.cores),
             "--configfile",
             str(config),
-            "results/corpus/manifest.parquet",
         )
         corpus_s = time.perf_counter() - t0
         if proc.returncode != 0:
