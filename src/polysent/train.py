@@ -26,6 +26,7 @@ import copy
 import json
 import logging
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -79,6 +80,8 @@ def settings_for(train_cfg: dict, exp: dict) -> dict:
 
 
 def seed_everything(seed: int, threads: int) -> None:
+    # cuBLAS needs a fixed workspace for deterministic kernels (no effect on CPU runs)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
