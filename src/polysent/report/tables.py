@@ -344,9 +344,15 @@ def table1_markdown(table: pd.DataFrame, found: pd.DataFrame | None = None) -> s
         lines.append(f"\n*{row['experiment']}*: {row['notes']}")
     if found is not None and len(found):
         lines += ["", "## Findings", ""]
-        for _, f in found.iterrows():
-            verdict = {True: "holds", False: "does NOT hold"}.get(f["holds"], "not checked")
-            lines.append(f"- **{f['claim']}** ({f['rows']}): {verdict} — {f['detail']}")
+        for name, part in found.groupby("name", sort=False):
+            lines.append(f"- **{part['claim'].iloc[0]}** ({part['metric'].iloc[0]})")
+            checked = part[part["holds"].notna()]
+            for _, f in checked.iterrows():
+                verdict = "holds" if f["holds"] else "does NOT hold"
+                lines.append(f"  - {f['rows']}: {verdict} — {f['detail']}")
+            skipped = part[part["holds"].isna()]
+            if len(skipped):
+                lines.append(f"  - not checked (rows not in the Table 1 selection): {', '.join(skipped['rows'])}")
     return "\n".join(lines) + "\n"
 
 
