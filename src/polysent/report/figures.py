@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: cluster nodes and CI have no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -175,6 +176,7 @@ def learning_curves(
             if best is not None:
                 ax.axvline(best, color=colour, linestyle=":", linewidth=1)
         ax.set_title(titles.get(exp, exp), fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
         ax.legend(fontsize=7, frameon=False)
@@ -267,7 +269,7 @@ def build_learning_curves(
         epoch = load_metrics(path).get("best_epoch")
         if epoch is not None:
             best.setdefault(exp, {})[seed] = int(epoch)
-    titles = {n: f"{e.get('label', n)}\n{setting(e)}" for n, e in experiments.items()}
+    titles = {n: f"{e.get('label', n)}\n{setting(e).replace('->', '→')}" for n, e in experiments.items()}
     ordered = {n: histories[n] for n in experiments if n in histories}
     learning_curves(ordered, titles, best, png_path, int(report.get("dpi", 110)))
 
