@@ -91,11 +91,13 @@ def snakemake(wf: Path, *args: str, timeout: int = 1800) -> subprocess.Completed
     )
 
 
-def time_dry_run(wf: Path, config: Path, repeat: int) -> tuple[list[float], int]:
+def time_dry_run(
+    wf: Path, config: Path, repeat: int, targets: list[str]
+) -> tuple[list[float], int]:
     times, jobs = [], -1
     for _ in range(repeat):
         t0 = time.perf_counter()
-        proc = snakemake(wf, "--dry-run", "--quiet", "rules", "--configfile", str(config))
+        proc = snakemake(wf, *targets, "--dry-run", "--quiet", "rules", "--configfile", str(config))
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0:
             sys.exit(f"dry run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
@@ -115,6 +117,12 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cores", type=int, default=2, help="cores for the real corpus job")
     ap.add_argument("--keep", type=Path, help="build in this folder and keep it")
+    ap.add_argument(
+        "--targets",
+        nargs="*",
+        default=[],
+        help="dry-run these targets (default: the default target)",
+    )
     args = ap.parse_args(argv)
 
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="polysent-bench-dag-"))
@@ -125,7 +133,7 @@ def main(argv=None) -> int:
         config = bench_config(wf, manifest, args.langs, args.shards)
         n_segments = len(args.langs) * args.videos * args.segments
         rows = []
-        fresh, jobs = time_dry_run(wf, config, args.repeat)
+        fresh, jobs = time_dry_run(wf, config, args.repeat, args.targets)
         rows.append(("fresh", fresh, jobs))
         t0 = time.perf_counter()
         proc = snakemake(
@@ -139,7 +147,7 @@ def main(argv=None) -> int:
         corpus_s = time.perf_counter() - t0
         if proc.returncode != 0:
             sys.exit(f"corpus job failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-        after, jobs = time_dry_run(wf, config, args.repeat)
+        after, jobs = time_dry_run(wf, config, args.repeat, args.targets)
         rows.append(("corpus built", after, jobs))
 
         machine = f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}"
