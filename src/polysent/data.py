@@ -182,7 +182,8 @@ def load_store(path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample]
     except ImportError:
         store_reader = None
     if store_reader is not None:
-        table = store_reader(path)
+        loaded = store_reader(path)  # (table, metadata) from polysent.store
+        table = loaded[0] if isinstance(loaded, tuple) else loaded
         if isinstance(table, pa.Table):
             return samples_from_table(table, str(path), emotions)
     return read_store(path, emotions)
