@@ -1,1 +1,66 @@
-# Stage 'store': rules land here (see DESIGN.md). No rule pretends to work before it does.
+# Stage 'store': the word-aligned feature store per language, and its exporters.
+
+
+def store_translation_inputs(wildcards):
+    pair = translation_from(wildcards.lang)
+    if pair is None:
+        return {}
+    src, tgt = pair
+    return {
+        "text_tr": f"results/text/{tgt}.parquet",
+        "translate": f"results/translate/{src}-{tgt}.parquet",
+    }
+
+
+rule store:
+    input:
+        unpack(store_translation_inputs),
+        manifest="results/corpus/manifest.parquet",
+        align=expand("results/align/{shard}.parquet", shard=SHARDS),
+        acoustic=expand("results/acoustic/{shard}.parquet", shard=SHARDS),
+        visual=expand("results/visual/{shard}.parquet", shard=SHARDS),
+        text="results/text/{lang}.parquet",
+        lib=lib("store.py"),
+    output:
+        store="results/store/{lang}.parquet",
+        qc="results/qc/store/{lang}.parquet",
+    log:
+        "logs/store/{lang}.log",
+    benchmark:
+        "benchmarks/store/{lang}.tsv"
+    conda:
+        "../../envs/polysent.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cfg=slice_of("store"),
+        tr_lang=lambda w: (translation_from(w.lang) or (None, None))[1],
+    script:
+        "../../scripts/store.py"
+
+
+rule export:
+    input:
+        store="results/store/{lang}.parquet",
+        align=expand("results/align/{shard}.parquet", shard=SHARDS),
+        lib=lib("export.py", "store.py"),
+    output:
+        pkl="results/export/{lang}.pkl",
+        csd=directory("results/export/{lang}"),
+    log:
+        "logs/export/{lang}.log",
+    conda:
+        "../../envs/polysent.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        cfg=slice_of("store", "export"),
+    script:
+        "../../scripts/export.py"
+
+
+FINAL_TARGETS += expand("results/store/{lang}.parquet", lang=LANGS)

@@ -1,1 +1,28 @@
-# Stage 'text': rules land here (see DESIGN.md). No rule pretends to work before it does.
+# Stage 'text': one vector per aligned word and per translated word (hash offline default,
+# pretrained vectors files, or a local transformer).
+
+
+rule text:
+    input:
+        manifest="results/corpus/manifest.parquet",
+        align=expand("results/align/{shard}.parquet", shard=SHARDS),
+        translate=lambda w: translation_into(w.lang),
+        lib=lib("text.py", "align/__init__.py"),
+    output:
+        vectors="results/text/{lang}.parquet",
+        qc="results/qc/text/{lang}.parquet",
+    log:
+        "logs/text/{lang}.log",
+    benchmark:
+        "benchmarks/text/{lang}.tsv"
+    conda:
+        "../../envs/polysent.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cfg=slice_of("text"),
+        seed=config["seed"],
+    script:
+        "../../scripts/text.py"

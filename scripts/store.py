@@ -1,0 +1,21 @@
+"""Snakemake adapter: the word-aligned feature store of one language (see polysent.store)."""
+
+from polysent import runlog
+from polysent.store import run_store
+
+log = runlog.start(snakemake.log[0])
+inp = snakemake.input
+run_store(
+    manifest=inp.manifest,
+    lang=snakemake.wildcards.lang,
+    align_paths=inp.align,
+    acoustic_paths=inp.acoustic,
+    visual_paths=inp.visual,
+    text_path=inp.text,
+    text_tr_path=inp.get("text_tr"),
+    tr_lang=snakemake.params.tr_lang,
+    translate_path=inp.get("translate"),
+    out=snakemake.output.store,
+    qc_path=snakemake.output.qc,
+    cfg=snakemake.params.cfg,
+)

@@ -1,0 +1,303 @@
+"""Text encoders: one vector per word of every aligned transcript and every translation.
+
+Encoders (config ``text.encoder``):
+
+- ``hash`` (offline default, a stand-in for pretrained vectors): a deterministic character-n-gram
+  hashing embedding. Each n-gram of ``<word>`` (fastText-style boundary marks) is hashed (BLAKE2b)
+  to a seed; its vector is a fixed pseudo-random Gaussian direction; the word vector is the
+  L2-normalised mean. No training, language-agnostic: cognates that share n-grams
+  (``excellent``/``excelente``) share directions. It knows no meaning beyond spelling.
+- ``vectors``: any GloVe / word2vec / fastText file (text, optionally gzip, or word2vec ``.bin``)
+  per language, e.g. the paper's multilingual GloVe. The file is streamed and only the rows of
+  words that occur in the corpus are kept; it stops reading once every word is found.
+  OOV policy: ``zero`` (the paper's), ``random`` (seeded per word), or ``error``.
+- ``transformer`` (optional extra): a local Hugging Face model directory; sub-token vectors of the
+  last hidden layer are mean-pooled per word, in sentence context.
+
+Output (``results/text/{lang}.parquet``): one row per word occurrence, ``segment_id``, ``kind``
+(``source`` = aligned words of the segment, ``translation`` = words of its translation into
+``lang``), ``word_idx``, ``word``, ``vector`` fixed_size_list<float32>[dim], ``oov`` bool.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import unicodedata
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+ENCODERS = ("hash", "vectors", "transformer")
+
+
+class EncoderUnavailable(RuntimeError):
+    """The configured encoder's files or packages are missing; the message says what to provide."""
+
+
+def _normalise(word: str, lowercase: bool = True, strip_accents: bool = False) -> str:
+    w = unicodedata.normalize("NFC", word)
+    if lowercase:
+        w = w.lower()
+    if strip_accents:
+        w = "".join(c for c in unicodedata.normalize("NFD", w) if unicodedata.category(c) != "Mn")
+    return w
+
+
+# ----------------------------------------------------------------------------------- hash
+
+
+def hash_vector(word: str, dim: int = 300, ngram_min: int = 3, ngram_max: int = 5,
+                strip_accents: bool = True, seed: int = 0) -> np.ndarray:
+    """Character-n-gram hashing embedding of one word (unit L2 norm, float32)."""
+    w = f"<{_normalise(word, True, strip_accents)}>"
+    grams = {w}  # the whole word is its own feature too, as in fastText
+    for n in range(ngram_min, ngram_max + 1):
+        grams.update(w[i : i + n] for i in range(max(len(w) - n + 1, 0)))
+    acc = np.zeros(dim, np.float64)
+    for g in sorted(grams):
+        h = hashlib.blake2b(f"{seed}\x1f{g}".encode(), digest_size=8).digest()
+        acc += np.random.default_rng(int.from_bytes(h, "little")).standard_normal(dim)
+    norm = np.linalg.norm(acc)
+    return (acc / norm if norm > 0 else acc).astype(np.float32)
+
+
+def encode_hash(words: list[str], cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    dim = int(cfg.get("dim", 300))
+    kw = dict(
+        dim=dim,
+        ngram_min=int(cfg.get("ngram_min", 3)),
+        ngram_max=int(cfg.get("ngram_max", 5)),
+        strip_accents=bool(cfg.get("strip_accents", True)),
+        seed=int(cfg.get("seed", 0)),
+    )
+    cache: dict[str, np.ndarray] = {}
+    out = np.zeros((len(words), dim), np.float32)
+    for i, w in enumerate(words):
+        if w not in cache:
+            cache[w] = hash_vector(w, **kw)
+        out[i] = cache[w]
+    return out, np.zeros(len(words), bool)
+
+
+# -------------------------------------------------------------------------------- vectors
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def read_vectors(path: str | os.PathLike, wanted: Iterable[str]) -> tuple[dict[str, np.ndarray], int]:
+    """Stream a GloVe / word2vec / fastText file; keep only ``wanted`` words; return (rows, dim).
+
+    Text formats: one ``word v1 … vD`` per line, with or without the word2vec/fastText header
+    ``N D``. Binary word2vec (``.bin``): header ``N D\\n``, then per word ``word<space>`` + D
+    little-endian float32. Reading stops once every wanted word has been seen.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise EncoderUnavailable(
+            f"word-vector file {path} not found: set text.vectors.paths.<lang> to a GloVe/word2vec/"
+            "fastText file (e.g. the multilingual GloVe of Ferreira et al. 2016)"
+        )
+    wanted = set(wanted)
+    rows: dict[str, np.ndarray] = {}
+    if path.suffix == ".bin":
+        with open(path, "rb") as f:
+            n, dim = map(int, f.readline().split())
+            for _ in range(n):
+                chars = bytearray()
+                while (c := f.read(1)) not in (b" ", b""):
+                    if c != b"\n":
+                        chars += c
+                vec = np.frombuffer(f.read(4 * dim), dtype="<f4")
+                word = chars.decode("utf-8", errors="replace")
+                if word in wanted and word not in rows:
+                    rows[word] = vec.astype(np.float32)
+                    if len(rows) == len(wanted):
+                        break
+        return rows, dim
+    dim = None
+    with _open_text(path) as f:
+        for lineno, line in enumerate(f):
+            parts = line.rstrip("\n").rstrip(" ").split(" ")
+            if lineno == 0 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                dim = int(parts[1])  # word2vec / fastText .vec header
+                continue
+            if dim is None:
+                dim = len(parts) - 1
+            if len(parts) != dim + 1:
+                raise ValueError(f"{path}:{lineno + 1}: expected {dim} values, got {len(parts) - 1}")
+            if parts[0] in wanted and parts[0] not in rows:
+                rows[parts[0]] = np.asarray(parts[1:], dtype=np.float32)
+                if len(rows) == len(wanted):
+                    break
+    if dim is None:
+        raise ValueError(f"{path}: empty vector file")
+    return rows, dim
+
+
+def encode_vectors(words: list[str], lang: str, cfg: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    paths = cfg.get("paths", {})
+    if lang not in paths:
+        raise EncoderUnavailable(
+            f"text.vectors.paths has no file for language '{lang}' (have: {sorted(paths)})"
+        )
+    lower = bool(cfg.get("lowercase", True))
+    keys = [_normalise(w, lower) for w in words]
+    # Look up the word as written and lowercased, so cased files (word2vec) work either way.
+    rows, dim = read_vectors(paths[lang], set(keys) | set(words))
+    out = np.zeros((len(words), dim), np.float32)
+    oov = np.zeros(len(words), bool)
+    policy = cfg.get("oov", "zero")
+    for i, (w, k) in enumerate(zip(words, keys)):
+        v = rows.get(w, rows.get(k))
+        if v is not None:
+            out[i] = v
+            continue
+        oov[i] = True
+        if policy == "random":
+            h = hashlib.blake2b(f"{seed}\x1f{k}".encode(), digest_size=8).digest()
+            out[i] = np.random.default_rng(int.from_bytes(h, "little")).normal(0, 0.1, dim)
+        elif policy == "error":
+            raise KeyError(f"word '{w}' ({lang}) not in {paths[lang]} (text.vectors.oov=error)")
+    return out, oov
+
+
+# ---------------------------------------------------------------------------- transformer
+
+
+def encode_transformer(sentences: list[list[str]], cfg: dict) -> list[np.ndarray]:
+    """Per-word vectors (mean of the word's sub-tokens, last hidden layer) for each sentence."""
+    try:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError as exc:
+        raise EncoderUnavailable(
+            "text.encoder=transformer needs the optional `transformers` package "
+            "(pip install transformers) and a local model directory in text.transformer.model"
+        ) from exc
+    model_dir = cfg.get("model")
+    if not model_dir or not Path(model_dir).is_dir():
+        raise EncoderUnavailable(f"text.transformer.model={model_dir!r} is not a local model directory")
+    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    out = []
+    with torch.no_grad():
+        for words in sentences:
+            if not words:
+                out.append(np.zeros((0, model.config.hidden_size), np.float32))
+                continue
+            enc = tok(words, is_split_into_words=True, return_tensors="pt", truncation=True)
+            hidden = model(**enc).last_hidden_state[0].numpy()
+            ids = enc.word_ids()
+            vec = np.zeros((len(words), hidden.shape[1]), np.float32)
+            for w in range(len(words)):
+                rows = [i for i, x in enumerate(ids) if x == w]
+                if rows:  # words cut off by truncation stay zero
+                    vec[w] = hidden[rows].mean(0)
+            out.append(vec)
+    return out
+
+
+# ---------------------------------------------------------------------------------- stage
+
+
+def vector_type(dim: int) -> pa.DataType:
+    return pa.list_(pa.float32(), dim)
+
+
+def encode_words(items: pd.DataFrame, lang: str, cfg: dict, seed: int = 0) -> pa.Table:
+    """Encode ``items`` (columns ``segment_id, kind, word_idx, word``, all of one language)."""
+    encoder = cfg.get("encoder", "hash")
+    words = items["word"].tolist()
+    if encoder == "hash":
+        vecs, oov = encode_hash(words, cfg.get("hash", {}))
+    elif encoder == "vectors":
+        vecs, oov = encode_vectors(words, lang, cfg.get("vectors", {}), seed)
+    elif encoder == "transformer":
+        groups = list(items.groupby(["segment_id", "kind"], sort=False))
+        per = encode_transformer([g["word"].tolist() for _, g in groups], cfg.get("transformer", {}))
+        dim = per[0].shape[1] if per else 0
+        vecs = np.zeros((len(items), dim), np.float32)
+        pos = {idx: i for i, idx in enumerate(items.index)}
+        for (_, g), v in zip(groups, per):
+            vecs[[pos[i] for i in g.index]] = v
+        oov = np.zeros(len(items), bool)
+    else:
+        raise ValueError(f"text.encoder must be one of {ENCODERS}, got {encoder!r}")
+    dim = vecs.shape[1] if vecs.ndim == 2 else 0
+    flat = pa.array(np.ascontiguousarray(vecs, np.float32).reshape(-1), pa.float32())
+    return pa.table(
+        {
+            "segment_id": pa.array(items["segment_id"].tolist(), pa.string()),
+            "kind": pa.array(items["kind"].tolist(), pa.string()),
+            "word_idx": pa.array(items["word_idx"].to_numpy(np.int32), pa.int32()),
+            "word": pa.array(words, pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
+            "oov": pa.array(oov, pa.bool_()),
+        }
+    )
+
+
+def text_items(align: pd.DataFrame, manifest: pd.DataFrame, translations: list[pd.DataFrame], lang: str) -> pd.DataFrame:
+    """Words to encode for ``lang``: aligned words of its segments + words of translations into it."""
+    from polysent.align import tokenize
+
+    ids = set(manifest.loc[manifest["lang"] == lang, "segment_id"])
+    src = align[align["segment_id"].isin(ids)][["segment_id", "word_idx", "word"]].copy()
+    src["kind"] = "source"
+    parts = [src]
+    for tr in translations:
+        rows = [
+            {"segment_id": r.segment_id, "kind": "translation", "word_idx": i, "word": w}
+            for r in tr.itertuples()
+            for i, w in enumerate(tokenize(r.translation))
+        ]
+        if rows:
+            parts.append(pd.DataFrame(rows))
+    items = pd.concat(parts, ignore_index=True)
+    return items.sort_values(["kind", "segment_id", "word_idx"], kind="stable").reset_index(drop=True)
+
+
+def provenance(cfg: dict, lang: str) -> dict:
+    enc = cfg.get("encoder", "hash")
+    prov = {"stage": "text", "lang": lang, "encoder": enc, "params": cfg}
+    if enc == "hash":
+        prov["note"] = "offline stand-in: character-n-gram hashing embedding, not pretrained vectors"
+    return prov
+
+
+def run_text(manifest, align_paths, translate_paths, lang: str, out, qc_path, cfg: dict, seed: int = 0) -> None:
+    """Stage entry point: vectors for the aligned words of ``lang`` and translations into it."""
+    from polysent.contracts import MANIFEST, WORDS, read
+    from polysent.io import write_parquet
+    from polysent.qc import QCLog
+
+    man = read(manifest, MANIFEST, columns=["segment_id", "video_id", "lang"]).to_pandas()
+    align = pd.concat([read(p, WORDS).to_pandas() for p in align_paths], ignore_index=True)
+    trs = [pd.read_parquet(p) for p in translate_paths]
+    items = text_items(align, man, trs, lang)
+    table = encode_words(items, lang, cfg, seed)
+    qc = QCLog("text")
+    if "oov" in table.column_names and len(items):
+        # OOV words keep their (zero / random) vector; a segment with no known word is flagged.
+        df = pd.DataFrame({"segment_id": items["segment_id"], "kind": items["kind"],
+                           "oov": table.column("oov").to_numpy(zero_copy_only=False)})
+        vid = dict(zip(man["segment_id"], man["video_id"]))
+        for (sid, kind), g in df.groupby(["segment_id", "kind"]):
+            if g["oov"].all():
+                qc.add(f"every {kind} word is out of vocabulary ({cfg.get('encoder')})", sid, vid.get(sid))
+    prov = provenance(cfg, lang)
+    prov["oov_rate"] = float(table.column("oov").to_numpy(zero_copy_only=False).mean()) if len(items) else 0.0
+    write_parquet(out, table, provenance=prov)
+    qc.write(qc_path)
