@@ -22,6 +22,7 @@ STAGE_MODULES = [
     "polysent.corpus.folder",
     "polysent.corpus.validate",
     "polysent.train",
+    "polysent.export",
 ]
 
 
