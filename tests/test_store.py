@@ -1,0 +1,119 @@
+"""store: per-word pooling (paper's rule, widening, missing faces), layout, translation columns,
+QC accounting, and the finished demo stores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from polysent import store as S
+from polysent.io import write_parquet
+
+LABELS = ["happiness", "fear"]
+
+
+def test_pool_mean_of_frames_inside_interval_ignoring_nan():
+    t = np.array([0.0, 0.1, 0.2, 0.3])
+    f = np.array([[1.0], [np.nan], [3.0], [5.0]], np.float32)
+    out, miss = S.pool(t, f, np.array([0.0, 0.15, 0.9]), np.array([0.2, 0.3, 1.0]))
+    assert out[:, 0].tolist() == [2.0, 4.0, 0.0] and miss.tolist() == [False, False, True]
+
+
+def test_short_words_are_widened_by_min_duration():
+    s, e = S.widen(np.array([0.0, 1.0]), np.array([0.01, 1.5]), 0.04)
+    assert np.allclose(e, [0.05, 1.5])
+    t = np.array([0.03])  # a frame just after a 10 ms word: found only thanks to widening
+    out, miss = S.pool(t, np.ones((1, 2), np.float32), s[:1], e[:1])
+    assert not miss[0]
+
+
+def test_retime_is_proportional_to_length_over_the_span():
+    s, e = S.retime(["a", "bbb"], 1.0, 3.0)
+    assert np.allclose(s, [1.0, 1.666666]) and np.allclose(e, [1.666666, 3.0])
+
+
+def _inputs():
+    man = pd.DataFrame({
+        "segment_id": ["s1", "s2", "s3", "x1"], "video_id": ["v", "v", "w", "z"],
+        "lang": ["fr", "fr", "fr", "es"], "split": ["train", "valid", "test", "train"],
+        "sentiment": np.array([1.0, -2.0, 0.5, 0.0], np.float32),
+        "happiness": np.float32(1), "fear": np.float32(0),
+    })
+    words = pd.DataFrame({"segment_id": ["s1", "s1", "s2", "s2"], "word_idx": [0, 1, 0, 1],
+                          "word": ["très", "bon", "pas", "bon"],
+                          "start": [0.0, 0.5, 0.0, 0.6], "end": [0.4, 1.0, 0.5, 0.61]})
+    ac = pd.DataFrame({"segment_id": ["s1"] * 11 + ["s2"] * 11, "time": list(np.arange(11) / 10) * 2})
+    for k in range(3):
+        ac[f"a{k}"] = np.float32(ac["time"] * (k + 1))
+    vis = ac[["segment_id", "time"]].copy()
+    vis["success"] = vis["time"] < 0.45  # the face is lost after 0.45 s
+    vis["confidence"] = np.float32(1)
+    vis["v0"] = np.where(vis["success"], 1.0, np.nan).astype(np.float32)
+    vec = lambda n: [np.full(4, i, np.float32) for i in range(n)]  # noqa: E731
+    text = pd.DataFrame({"segment_id": words["segment_id"], "kind": "source",
+                         "word_idx": words["word_idx"], "word": words["word"], "vector": vec(4)})
+    text_tr = pd.DataFrame({"segment_id": ["s1", "s1", "s1"], "kind": "translation", "word_idx": [0, 1, 2],
+                            "word": ["muy", "muy", "bueno"], "vector": vec(3)})
+    return man, words, ac, vis, text, text_tr
+
+
+def test_build_store_layout_qc_and_translation():
+    man, words, ac, vis, text, text_tr = _inputs()
+    table, qc, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})
+    assert table.column("segment_id").to_pylist() == ["s1", "s2"]
+    assert {r["segment_id"]: r["reason"] for r in qc.records} == {"s3": "no word alignment (see qc/align)"}
+    assert meta["dims"] == {"acoustic": 3, "visual": 1, "text": 4}
+    assert meta["feature_names"]["visual"] == ["v0"]
+    assert table.schema.field("visual").type == pa.list_(pa.list_(pa.float32(), 1))
+    assert table.schema.field("happiness").type == pa.float32()
+    row = {k: v for k, v in zip(table.column_names, [c[0].as_py() for c in table.columns])}
+    assert row["words"] == ["très", "bon"] and row["tr_lang"] == "es" and len(row["words_tr"]) == 3
+    ac1 = S.to_arrays(table.column("acoustic"))[0]
+    assert np.allclose(ac1[:, 0], [0.2, 0.75])  # mean of frames 0..0.4 and 0.5..1.0
+    vis1 = S.to_arrays(table.column("visual"))
+    assert vis1[0][0, 0] == 1.0 and vis1[0][1, 0] == 0.0  # 2nd word: no face → zero-imputed
+    assert meta["stats"]["imputed_words"]["visual"] == 2  # s1 word 2, s2 word 2
+    assert S.to_arrays(table.column("text_tr"))[0].shape == (3, 4)
+    assert S.to_arrays(table.column("visual_tr"))[0].shape == (3, 1)
+    assert S.to_arrays(table.column("text_tr"))[1].shape == (0, 4)  # s2 has no translation
+    assert table.column("tr_lang")[1].as_py() is None
+
+
+def test_missing_frames_drop_policy_records_qc():
+    man, words, ac, vis, text, text_tr = _inputs()
+    table, qc, _ = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS,
+                                 {"missing_frames": "drop"})
+    assert table.num_rows == 0
+    assert {r["segment_id"] for r in qc.records} == {"s1", "s2", "s3"}
+    assert any("visual: 1 of 2" in r["reason"] for r in qc.records)
+
+
+def test_load_store_round_trip_and_contract(tmp_path):
+    man, words, ac, vis, text, text_tr = _inputs()
+    table, _, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})
+    write_parquet(tmp_path / "fr.parquet", table, provenance=meta)
+    back, m2 = S.load_store(tmp_path / "fr.parquet")
+    assert back.equals(table.replace_schema_metadata(back.schema.metadata)) and m2["dims"] == meta["dims"]
+    write_parquet(tmp_path / "bad.parquet", table.drop_columns(["text_tr"]))
+    with pytest.raises(ValueError, match="missing columns \\['text_tr'\\]"):
+        S.load_store(tmp_path / "bad.parquet")
+
+
+def test_demo_stores_account_for_every_segment(tiny_run):
+    """Every manifest segment is in its language's store or in a QC file with a reason."""
+    import glob
+
+    res = tiny_run / "results"
+    man = pd.read_parquet(res / "corpus" / "manifest.parquet")
+    qc = pd.concat([pd.read_parquet(p) for p in glob.glob(str(res / "qc" / "*" / "*.parquet"))])
+    visual_dim = len([c for c in pd.read_parquet(next((res / "visual").glob("*.parquet"))).columns
+                      if c not in ("segment_id", "time", "success", "confidence")])
+    for lang, part in man.groupby("lang"):
+        table, meta = S.load_store(res / "store" / f"{lang}.parquet")
+        stored = set(table.column("segment_id").to_pylist())
+        missing = set(part["segment_id"]) - stored
+        assert missing <= set(qc["segment_id"]), sorted(missing - set(qc["segment_id"]))[:5]
+        assert meta["dims"] == {"text": 300, "acoustic": 25, "visual": visual_dim}
+        assert table.num_rows >= 0.5 * len(part)

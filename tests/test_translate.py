@@ -1,0 +1,94 @@
+"""translate: apertium batching (one process for the corpus), pair errors, argos pivot choice."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from polysent import translate as tr
+
+needs_apertium = pytest.mark.skipif(
+    shutil.which("apertium") is None, reason="apertium (Debian apertium-fr-es) not installed"
+)
+
+
+@needs_apertium
+def test_apertium_batches_the_corpus_in_one_call(monkeypatch):
+    calls = []
+    real = subprocess.run
+
+    def spy(cmd, *a, **kw):
+        calls.append(cmd)
+        return real(cmd, *a, **kw)
+
+    monkeypatch.setattr(tr.subprocess, "run", spy)
+    texts = ["Je suis très content de ce produit.", "Quel film horrible xyzzyq", "vraiment ?"] * 20
+    out = tr.apertium_translate(texts, "fr", "es")
+    assert len(out) == len(texts)
+    assert sum(1 for c in calls if "-u" in c) == 1  # one translation process for 60 lines
+    assert out[0] == "Soy muy contento de este producto."
+    assert "xyzzyq" in out[1] and "*" not in " ".join(out)  # unknown-word marks removed
+    assert out[3] == out[0]
+
+
+@needs_apertium
+def test_apertium_missing_pair_names_it():
+    with pytest.raises(tr.TranslatorUnavailable, match="no 'de-fr' pair.*fr-es"):
+        tr.apertium_translate(["Hallo"], "de", "fr")
+
+
+@needs_apertium
+def test_translate_manifest_records_empty_transcripts():
+    man = pd.DataFrame({
+        "segment_id": ["a", "b", "c"], "video_id": ["v", "v", "w"], "lang": ["fr", "fr", "es"],
+        "transcript": ["C'est excellent.", "   ", "Es malo."],
+    })
+    table, qc, prov = tr.translate_manifest(man, "fr", "es", {"backend": "apertium"})
+    assert table.column("segment_id").to_pylist() == ["a"]
+    assert table.column("translation").to_pylist() == ["Es excelente."]
+    assert qc.records[0]["segment_id"] == "b" and "empty transcript" in qc.records[0]["reason"]
+    assert prov["backend"] == "apertium" and prov["model"] == "apertium fr-es"
+
+
+def test_argos_missing_package_is_a_clear_error():
+    try:
+        import argostranslate  # noqa: F401
+    except ImportError:
+        with pytest.raises(tr.TranslatorUnavailable, match="argostranslate"):
+            tr.argos_translation("fr", "es", {})
+    else:
+        pytest.skip("argostranslate installed")
+
+
+class _Lang:
+    """The two members of argostranslate.translate.Language that pick_translation uses."""
+
+    def __init__(self, code):
+        self.code, self.translations_from = code, []
+
+    def get_translation(self, to):
+        return next((t for t in self.translations_from if t.to_lang is to), None)
+
+
+class _Tr:
+    def __init__(self, a, b):
+        self.from_lang, self.to_lang = a, b
+        a.translations_from.append(self)
+
+    def translate(self, text):
+        return f"{text}>{self.to_lang.code}"
+
+
+def test_argos_pivots_through_english_and_names_missing_pair():
+    fr, en, es = _Lang("fr"), _Lang("en"), _Lang("es")
+    _Tr(fr, en), _Tr(en, es)
+    t = tr.pick_translation([fr, en, es], "fr", "es")
+    assert t.translate("bonjour") == "bonjour>en>es"
+    direct = _Tr(fr, es)
+    assert tr.pick_translation([fr, en, es], "fr", "es") is direct
+    with pytest.raises(tr.TranslatorUnavailable, match="no argos translation es→fr.*fr→en"):
+        tr.pick_translation([fr, en, es], "es", "fr")
