@@ -180,6 +180,15 @@ def test_experiment_entries_validate_and_fill_defaults():
     assert "'bert'" in msg and "cross_xv" in msg and "experiments.y.train.fr" in msg
 
 
+def test_partial_entry_is_named_when_used(stores, tmp_path):
+    from polysent.train import experiment_entry
+
+    with pytest.raises(ValueError, match=r"experiment 'x' lacks required key\(s\) \['model', 'eval'\]"):
+        experiment_entry({"x": {"train": {"fr": 1.0}}}, "x")
+    with pytest.raises(ValueError, match="lacks required"):
+        run_experiment(stores, {"drop_neutral": True}, TRAIN, 1, tmp_path, exp_name="partial")
+
+
 def test_cli_train(stores, tmp_path):
     from polysent.cli import main
 

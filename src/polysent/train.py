@@ -280,6 +280,7 @@ def run_experiment(
 ) -> dict:
     """Train and evaluate one experiment with one seed; write the run folder; return metrics."""
     out_dir = Path(out_dir)
+    exp = experiment_entry({exp_name: exp}, exp_name)
     settings = settings_for(train_cfg, exp)
     if exp.get("pos_weight") is not None:
         settings["pos_weight"] = bool(exp.get("pos_weight"))
@@ -397,7 +398,11 @@ def experiment_entry(experiments: dict | None, name: str) -> dict:
             f"unknown experiment '{name}' in results/runs/{name}/...; "
             f"defined in config['experiments']: {', '.join(sorted(experiments)) or '(none)'}"
         )
-    return experiments[name]
+    entry = experiments[name]
+    missing = [k for k in ("model", "train", "eval") if k not in (entry or {})]
+    if missing:
+        raise ValueError(f"experiment '{name}' lacks required key(s) {missing} (config['experiments'])")
+    return entry
 
 
 def store_inputs(experiments: dict | None, name: str, pattern: str = "results/store/{lang}.parquet") -> dict:
