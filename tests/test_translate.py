@@ -92,3 +92,25 @@ def test_argos_pivots_through_english_and_names_missing_pair():
     assert tr.pick_translation([fr, en, es], "fr", "es") is direct
     with pytest.raises(tr.TranslatorUnavailable, match="no argos translation es→fr.*fr→en"):
         tr.pick_translation([fr, en, es], "es", "fr")
+
+
+@needs_apertium
+def test_apertium_fr_es_is_close_to_the_demo_spanish_renderings():
+    """chrF (sacrebleu) of apertium fr→es against the demo's own Spanish for the same concepts."""
+    import itertools
+    from pathlib import Path
+
+    import sacrebleu
+
+    from polysent.corpus.demo.text import Concept, load_lexicon
+
+    lex = load_lexicon(str(Path(__file__).parents[1] / "resources" / "demo"), ("fr", "es"))
+    concepts = [Concept(t, n) for t, n in itertools.product(lex.neutral, lex.nouns[:3])]
+    concepts += [Concept(c.template, lex.nouns[i % len(lex.nouns)], c.adjective, c.intensifier, c.negated)
+                 for i, c in enumerate(lex.candidates()[::7])]
+    hyp = tr.apertium_translate([lex.render(c, "fr") for c in concepts], "fr", "es")
+    ref = [lex.render(c, "es") for c in concepts]
+    chrf = sacrebleu.corpus_chrf(hyp, [ref]).score
+    assert chrf > 55, (chrf, list(zip(hyp, ref))[:5])
+    # and far from an unrelated pairing (the references shifted by one)
+    assert chrf > sacrebleu.corpus_chrf(hyp, [ref[1:] + ref[:1]]).score + 10

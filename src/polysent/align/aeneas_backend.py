@@ -28,13 +28,17 @@ log = logging.getLogger(__name__)
 LANG3 = {"fr": "fra", "es": "spa", "pt": "por", "de": "deu", "en": "eng", "it": "ita"}
 
 DEFAULTS = {
-    # Tuned on espeak-ng speech with known word timings (other voices/rates than the aligner's
-    # TTS): a 20 ms MFCC shift with aeneas' 100 ms window gave a 38 ms median boundary error;
-    # aeneas' 40 ms default 42 ms; masking non-speech (the --presets-word switch) did not help.
+    # Tuned on the demo corpus (scripts/bench_align.py, docs/BENCHMARKS.md): a 10 ms MFCC shift
+    # with aeneas' 100 ms window, then silence trimming, gave the lowest boundary error; aeneas'
+    # 40 ms default shift was worse and masking non-speech (--presets-word) did not help.
     "mask_nonspeech": False,
     "mfcc_window_length": 0.1,
-    "mfcc_window_shift": 0.02,
+    "mfcc_window_shift": 0.01,
     "dtw_margin": 60.0,
+    # Post-processing: trim each word's interval to the frames above an energy threshold, so the
+    # pause after a word (which DTW hands to the word before it) is not counted as that word.
+    "trim_silence": True,
+    "trim_db": 0.15,
     # Per-segment wall-clock limit and retries of the aeneas process (see align_words).
     "timeout": 120.0,
     "retries": 1,
@@ -127,7 +131,41 @@ def align_words(
     frags = [f for f in fragments if f["lines"]]
     if len(frags) != len(words):
         raise AlignError(f"aeneas returned {len(frags)} fragments for {len(words)} words")
-    return [(w, float(f["begin"]), float(f["end"])) for w, f in zip(words, frags)]
+    out = [(w, float(f["begin"]), float(f["end"])) for w, f in zip(words, frags)]
+    if cfg["trim_silence"]:
+        out = trim_to_speech(wav, out, float(cfg["trim_db"]))
+    return out
+
+
+def trim_to_speech(wav: str | Path, words: list[tuple[str, float, float]], rel: float = 0.25,
+                   hop: float = 0.01) -> list[tuple[str, float, float]]:
+    """Shrink every word interval to its first..last frame above the energy threshold.
+
+    Threshold (dB) = noise floor + ``rel`` × (speech level − noise floor), with floor and level
+    the 10th and 95th percentiles of the clip's 10 ms frame energies. Words with no frame above it
+    keep their interval.
+    """
+    import numpy as np
+    import soundfile as sf
+
+    y, sr = sf.read(wav, dtype="float32", always_2d=True)
+    y = y.mean(axis=1)
+    n = max(int(round(hop * sr)), 1)
+    frames = len(y) // n
+    if frames < 3:
+        return words
+    e = 10 * np.log10(np.mean(y[: frames * n].reshape(frames, n) ** 2, axis=1) + 1e-10)
+    floor, level = np.percentile(e, 10), np.percentile(e, 95)
+    active = e > floor + rel * (level - floor)
+    out = []
+    for w, s, t in words:
+        a, b = int(s / hop), min(int(np.ceil(t / hop)), frames)
+        idx = np.flatnonzero(active[a:b])
+        if len(idx) == 0:
+            out.append((w, s, t))
+            continue
+        out.append((w, max(s, (a + idx[0]) * hop), min(t, (a + idx[-1] + 1) * hop)))
+    return out
 
 
 def _one(args):
