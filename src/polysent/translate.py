@@ -217,3 +217,32 @@ def run_translate(manifest, src: str, tgt: str, out, qc_path, cfg: dict) -> None
     table, qc, prov = translate_manifest(man, src, tgt, cfg)
     write_parquet(out, table, provenance=prov)
     qc.write(qc_path)
+
+
+# ------------------------------------------------------------------ DAG helpers (rules call these)
+
+
+def active_pairs(config: dict) -> list[tuple[str, str]]:
+    """Configured (src, tgt) pairs whose two languages are both in the run."""
+    langs = set(config["languages"])
+    return [(s, t) for s, t in config["translate"]["pairs"] if s in langs and t in langs]
+
+
+def translations_into(config: dict, lang: str) -> list[str]:
+    """Translation tables whose target is ``lang`` (their words are encoded by text/{lang})."""
+    return [f"results/translate/{s}-{t}.parquet" for s, t in active_pairs(config) if t == lang]
+
+
+def pair_from(config: dict, lang: str) -> tuple[str, str] | None:
+    """The pair used for ``lang``'s store: its first configured pair with ``lang`` as source."""
+    return next(((s, t) for s, t in active_pairs(config) if s == lang), None)
+
+
+def store_translation_inputs(config: dict, lang: str) -> dict[str, str]:
+    pair = pair_from(config, lang)
+    if pair is None:
+        return {}
+    return {
+        "text_tr": f"results/text/{pair[1]}.parquet",
+        "translate": f"results/translate/{pair[0]}-{pair[1]}.parquet",
+    }

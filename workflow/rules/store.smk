@@ -1,20 +1,9 @@
 # Stage 'store': the word-aligned feature store per language, and its exporters.
 
 
-def store_translation_inputs(wildcards):
-    pair = translation_from(wildcards.lang)
-    if pair is None:
-        return {}
-    src, tgt = pair
-    return {
-        "text_tr": f"results/text/{tgt}.parquet",
-        "translate": f"results/translate/{src}-{tgt}.parquet",
-    }
-
-
 rule store:
     input:
-        unpack(store_translation_inputs),
+        unpack(lambda w: polysent_translate.store_translation_inputs(config, w.lang)),
         manifest="results/corpus/manifest.parquet",
         align=expand("results/align/{shard}.parquet", shard=SHARDS),
         acoustic=expand("results/acoustic/{shard}.parquet", shard=SHARDS),
@@ -36,7 +25,7 @@ rule store:
         runtime=60,
     params:
         cfg=slice_of("store"),
-        tr_lang=lambda w: (translation_from(w.lang) or (None, None))[1],
+        tr_lang=lambda w: (polysent_translate.pair_from(config, w.lang) or (None, None))[1],
     script:
         "../../scripts/store.py"
 

@@ -6,7 +6,7 @@ rule text:
     input:
         manifest="results/corpus/manifest.parquet",
         align=expand("results/align/{shard}.parquet", shard=SHARDS),
-        translate=lambda w: translation_into(w.lang),
+        translate=lambda w: polysent_translate.translations_into(config, w.lang),
         lib=lib("text.py", "align/__init__.py"),
     output:
         vectors="results/text/{lang}.parquet",

@@ -1,22 +1,6 @@
 # Stage 'translate': transcripts of one language pair (apertium offline default, or argostranslate).
-
-
-def translate_pairs():
-    """Configured (src, tgt) pairs whose languages are both in the run."""
-    return [
-        (s, t)
-        for s, t in config["translate"]["pairs"]
-        if s in config["languages"] and t in config["languages"]
-    ]
-
-
-def translation_into(lang):
-    return [f"results/translate/{s}-{t}.parquet" for s, t in translate_pairs() if t == lang]
-
-
-def translation_from(lang):
-    """The pair used for ``lang``'s store (its first configured pair with ``lang`` as source)."""
-    return next(((s, t) for s, t in translate_pairs() if s == lang), None)
+# Which pairs run is decided by polysent.translate (active_pairs, pair_from, translations_into).
+from polysent import translate as polysent_translate
 
 
 rule translate:
