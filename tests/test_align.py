@@ -156,3 +156,43 @@ def test_trim_to_speech_drops_the_pause_after_a_word(tmp_path):
     (w, s, e), silent = trim_to_speech(tmp_path / "a.wav", [("la", 0.1, 1.5), ("x", 1.6, 1.9)])
     assert abs(s - 0.2) <= 0.011 and abs(e - 0.8) <= 0.011
     assert silent == ("x", 1.6, 1.9)  # no voiced frame: interval kept
+
+
+def test_mfa_backend_end_to_end_with_a_stand_in_executable(spoken, tmp_path, monkeypatch):
+    """Wiring only: a test double named `mfa` on PATH checks the corpus it is given and writes
+    TextGrids in MFA's layout (long format, `words` tier) — it leaves one utterance unaligned."""
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "argv.txt"
+    (bindir / "mfa").write_text(f"""#!{sys.executable}
+import sys, pathlib
+from praatio import textgrid
+from praatio.utilities.constants import Interval
+a = sys.argv[1:]
+pathlib.Path({str(log)!r}).write_text(" ".join(a))
+assert a[0] == "align" and a[2] == "french_mfa" and a[3] == "french_mfa", a
+corpus, out = pathlib.Path(a[1]), pathlib.Path(a[4])
+for lab in sorted(corpus.glob("*/*.lab")):
+    assert lab.with_suffix(".wav").exists()
+    if lab.stem.endswith("_1"):
+        continue  # MFA could not align this utterance
+    words = lab.read_text().split()
+    ivs = [Interval(0.1 + i * 0.3, 0.35 + i * 0.3, w.lower()) for i, w in enumerate(words)]
+    tg = textgrid.Textgrid()
+    tg.addTier(textgrid.IntervalTier("words", ivs, 0, 0.1 + 0.3 * len(words)))
+    tg.addTier(textgrid.IntervalTier("phones", [], 0, 0.1 + 0.3 * len(words)))
+    d = out / lab.parent.name
+    d.mkdir(parents=True, exist_ok=True)
+    tg.save(str(d / (lab.stem + ".TextGrid")), format="long_textgrid", includeBlankSpaces=True)
+""")
+    (bindir / "mfa").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+    media, manifest, _ = spoken
+    cfg = {"backend": "mfa", "mfa": {"models": {"fr": {"dictionary": "french_mfa", "acoustic": "french_mfa"}}}}
+    table, qc = align_shard(manifest, media, cfg, tmp_path / "work", threads=2)
+    got = table.to_pandas()
+    assert set(got["segment_id"]) == {"v_0"} and got["word"].iloc[0] == "je"
+    reasons = {r["segment_id"]: r["reason"] for r in qc.records}
+    assert "no TextGrid" in reasons["v_1"] and "--output_format long_textgrid" in log.read_text()
