@@ -193,30 +193,38 @@ def test_param_change_reruns_only_that_stage_and_descendants(done, section, tmp_
     _assert_exactly_descendants(done, actual, direct, f"{section}: {tried[-1]}")
 
 
-def _lib_modules(smk: Path) -> set[str]:
-    """Module paths (relative to src/polysent) named in lib(...) calls of a rule file."""
-    text = smk.read_text()
-    mods = set()
-    for call in re.findall(r"\blib\(([^)]*)\)", text):
-        mods.update(re.findall(r"[\"']([^\"']+\.py)[\"']", call))
-    return mods
+_RULE_START = re.compile(r"^[ \t]*(?:rule|checkpoint) (\w+):", re.M)
 
 
-def _stage_own_module(section: str) -> str | None:
-    files = stage_rule_files()
-    own = set().union(
-        *(_lib_modules(p) for s, p in files.items() if SECTION_OF_FILE.get(s, s) == section)
-    )
-    others = set().union(
-        *(_lib_modules(p) for s, p in files.items() if SECTION_OF_FILE.get(s, s) != section)
-    )
+def _lib_modules_by_rule() -> dict[str, set[str]]:
+    """Module paths (relative to src/polysent) named in each rule's lib(...) call."""
+    by_rule: dict[str, set[str]] = {}
+    for smk in stage_rule_files().values():
+        text = smk.read_text()
+        starts = list(_RULE_START.finditer(text))
+        for i, m in enumerate(starts):
+            block = text[m.start() : starts[i + 1].start() if i + 1 < len(starts) else len(text)]
+            mods = set()
+            for call in re.findall(r"\blib\(([^)]*)\)", block):
+                mods.update(re.findall(r"[\"']([^\"']+\.py)[\"']", call))
+            by_rule[m.group(1)] = mods
+    return by_rule
+
+
+def _stage_own_module(workdir: Path, section: str) -> str | None:
+    """A library module listed only by this stage's rules, and by one that is in the tiny DAG."""
+    by_rule = _lib_modules_by_rule()
+    mine = set(STAGES[section])
+    in_dag = {j.rule for j in planned_jobs(workdir, *TINY, "--forcerun", *sorted(mine)).values()}
+    others = set().union(*(mods for rule, mods in by_rule.items() if rule not in mine))
+    own = set().union(*(by_rule.get(rule, set()) for rule in mine & in_dag))
     only_here = sorted(own - others)
     return only_here[0] if only_here else None
 
 
 @pytest.mark.parametrize("section", sorted(STAGES))
 def test_library_edit_reruns_only_that_stage(done, done_copy, section):
-    module = _stage_own_module(section)
+    module = _stage_own_module(done, section)
     if module is None:
         pytest.skip(f"stage {section!r} lists no library module of its own in lib(...)")
     path = done_copy / "src" / "polysent" / module
@@ -231,6 +239,10 @@ def test_library_edit_reruns_only_that_stage(done, done_copy, section):
     assert direct, f"editing {module} re-ran nothing:\n{describe_jobs(actual)}"
     outside = {j.rule for j in direct} - set(STAGES[section])
     assert not outside, f"editing {module} re-ran rules of other stages directly: {sorted(outside)}"
+    listing = {rule for rule, mods in _lib_modules_by_rule().items() if module in mods}
+    assert {j.rule for j in direct} == listing & {
+        j.rule for j in actual.values()
+    }, f"editing {module} should re-run every rule that lists it: {sorted(listing)}"
     _assert_exactly_descendants(done, actual, direct, f"edit of {module}")
 
 
