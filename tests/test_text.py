@@ -3,7 +3,6 @@ and the rerun scope of a text-encoder config edit."""
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -84,19 +83,25 @@ def test_transformer_without_package_or_model_is_clear():
             T.encode_transformer([["a"]], {"model": "/nonexistent"})
 
 
+@pytest.mark.workflow
 def test_text_config_edit_reruns_text_store_and_downstream_only(tiny_run, tmp_path):
-    """Dry-run in a copy of the finished tiny run after editing text.hash.seed."""
-    from conftest import snakemake
+    """Dry runs in the finished tiny run (read-only ``--nolock``; a copy would change the absolute
+    library paths Snakemake recorded). The edit is one override config file with text.hash.seed."""
+    from conftest import describe_jobs, planned_jobs
 
-    wf = tmp_path / "wf"
-    shutil.copytree(tiny_run, wf, symlinks=True)
-    cfg_path = wf / "config" / "tiny.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg.setdefault("text", {}).setdefault("hash", {})["seed"] = 12345
-    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    proc = snakemake(wf, "-n", "--quiet", "rules", "--configfile", "config/tiny.yaml")
-    out = proc.stdout + proc.stderr
-    rules = {line.split()[0] for line in out.splitlines()
-             if line.strip() and len(line.split()) == 2 and line.split()[1].isdigit()}
-    assert {"text", "store"} <= rules, out
-    assert not rules & {"corpus_demo", "media", "acoustic", "visual", "align_aeneas", "translate"}, out
+    tiny = ("--configfile", "config/tiny.yaml")
+    override = tmp_path / "text_seed.yaml"
+    override.write_text(yaml.safe_dump({"text": {"hash": {"seed": 12345}}}))
+    assert planned_jobs(tiny_run, "--nolock", *tiny) == {}, "the tiny run is not up to date"
+    changed = planned_jobs(tiny_run, "--nolock", *tiny, str(override))
+    text_jobs = {k for k in changed if k[0] == "text"}
+    assert len(text_jobs) == 2 and all("params" in changed[k].reason.lower() for k in text_jobs), (
+        describe_jobs(changed)
+    )
+    assert {k[0] for k in changed} >= {"text", "store"}, describe_jobs(changed)
+    upstream = {"corpus_demo", "media", "acoustic", "visual", "align_aeneas", "align_mfa", "translate"}
+    assert not {k for k in changed if k[0] in upstream}, describe_jobs(changed)
+    # Exactly the descendants of text: what Snakemake plans when the text outputs are forced.
+    forced = planned_jobs(tiny_run, "--nolock", *tiny, "--forcerun", "results/text/fr.parquet",
+                          "results/text/es.parquet")
+    assert set(changed) == set(forced), f"{describe_jobs(changed)}\nforced:\n{describe_jobs(forced)}"

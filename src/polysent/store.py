@@ -173,7 +173,7 @@ def build_store(
                                              *labels, "words", "tr_lang", "words_tr")}
     seqs: dict[str, list] = {m: [] for m in MODALITIES} | {f"{m}_tr": [] for m in MODALITIES}
     stats = {"segments": 0, "words": 0, "imputed_words": {"visual": 0, "acoustic": 0},
-             "translated_segments": 0}
+             "segments_without_frames": {"visual": 0, "acoustic": 0}, "translated_segments": 0}
     for rec in segs.to_dict("records"):
         sid, vid = rec["segment_id"], rec["video_id"]
         wg = word_groups.get(sid)
@@ -195,6 +195,7 @@ def build_store(
             continue
         for m in miss:
             stats["imputed_words"][m] += int(miss[m].sum())
+            stats["segments_without_frames"][m] += int(miss[m].all())
         # translation
         trg = tr_groups.get(sid)
         if trg is not None and len(trg):
@@ -326,6 +327,7 @@ def run_store(manifest, lang: str, align_paths, acoustic_paths, visual_paths, te
         text_tr = text_tr[(text_tr["kind"] == "translation") & text_tr["segment_id"].isin(ids)]
     table, qc, meta = build_store(man, lang, words, acoustic, visual, text, text_tr,
                                   tr_lang if text_tr_path else None, labels, cfg)
+    log.info("store %s: %s; %d segment(s) in QC", lang, meta["stats"], len(qc))
     meta["lang"] = lang
     meta["params"] = cfg
     meta["inputs"] = read_inputs_provenance({
