@@ -35,16 +35,29 @@ def test_retime_is_proportional_to_length_over_the_span():
 
 
 def _inputs():
-    man = pd.DataFrame({
-        "segment_id": ["s1", "s2", "s3", "x1"], "video_id": ["v", "v", "w", "z"],
-        "lang": ["fr", "fr", "fr", "es"], "split": ["train", "valid", "test", "train"],
-        "sentiment": np.array([1.0, -2.0, 0.5, 0.0], np.float32),
-        "happiness": np.float32(1), "fear": np.float32(0),
-    })
-    words = pd.DataFrame({"segment_id": ["s1", "s1", "s2", "s2"], "word_idx": [0, 1, 0, 1],
-                          "word": ["très", "bon", "pas", "bon"],
-                          "start": [0.0, 0.5, 0.0, 0.6], "end": [0.4, 1.0, 0.5, 0.61]})
-    ac = pd.DataFrame({"segment_id": ["s1"] * 11 + ["s2"] * 11, "time": list(np.arange(11) / 10) * 2})
+    man = pd.DataFrame(
+        {
+            "segment_id": ["s1", "s2", "s3", "x1"],
+            "video_id": ["v", "v", "w", "z"],
+            "lang": ["fr", "fr", "fr", "es"],
+            "split": ["train", "valid", "test", "train"],
+            "sentiment": np.array([1.0, -2.0, 0.5, 0.0], np.float32),
+            "happiness": np.float32(1),
+            "fear": np.float32(0),
+        }
+    )
+    words = pd.DataFrame(
+        {
+            "segment_id": ["s1", "s1", "s2", "s2"],
+            "word_idx": [0, 1, 0, 1],
+            "word": ["très", "bon", "pas", "bon"],
+            "start": [0.0, 0.5, 0.0, 0.6],
+            "end": [0.4, 1.0, 0.5, 0.61],
+        }
+    )
+    ac = pd.DataFrame(
+        {"segment_id": ["s1"] * 11 + ["s2"] * 11, "time": list(np.arange(11) / 10) * 2}
+    )
     for k in range(3):
         ac[f"a{k}"] = np.float32(ac["time"] * (k + 1))
     vis = ac[["segment_id", "time"]].copy()
@@ -52,10 +65,24 @@ def _inputs():
     vis["confidence"] = np.float32(1)
     vis["v0"] = np.where(vis["success"], 1.0, np.nan).astype(np.float32)
     vec = lambda n: [np.full(4, i, np.float32) for i in range(n)]  # noqa: E731
-    text = pd.DataFrame({"segment_id": words["segment_id"], "kind": "source",
-                         "word_idx": words["word_idx"], "word": words["word"], "vector": vec(4)})
-    text_tr = pd.DataFrame({"segment_id": ["s1", "s1", "s1"], "kind": "translation", "word_idx": [0, 1, 2],
-                            "word": ["muy", "muy", "bueno"], "vector": vec(3)})
+    text = pd.DataFrame(
+        {
+            "segment_id": words["segment_id"],
+            "kind": "source",
+            "word_idx": words["word_idx"],
+            "word": words["word"],
+            "vector": vec(4),
+        }
+    )
+    text_tr = pd.DataFrame(
+        {
+            "segment_id": ["s1", "s1", "s1"],
+            "kind": "translation",
+            "word_idx": [0, 1, 2],
+            "word": ["muy", "muy", "bueno"],
+            "vector": vec(3),
+        }
+    )
     return man, words, ac, vis, text, text_tr
 
 
@@ -63,7 +90,9 @@ def test_build_store_layout_qc_and_translation():
     man, words, ac, vis, text, text_tr = _inputs()
     table, qc, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})
     assert table.column("segment_id").to_pylist() == ["s1", "s2"]
-    assert {r["segment_id"]: r["reason"] for r in qc.records} == {"s3": "no word alignment (see qc/align)"}
+    assert {r["segment_id"]: r["reason"] for r in qc.records} == {
+        "s3": "no word alignment (see qc/align)"
+    }
     assert meta["dims"] == {"acoustic": 3, "visual": 1, "text": 4}
     assert meta["feature_names"]["visual"] == ["v0"]
     assert table.schema.field("visual").type == pa.list_(pa.list_(pa.float32(), 1))
@@ -83,8 +112,9 @@ def test_build_store_layout_qc_and_translation():
 
 def test_missing_frames_drop_policy_records_qc():
     man, words, ac, vis, text, text_tr = _inputs()
-    table, qc, _ = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS,
-                                 {"missing_frames": "drop"})
+    table, qc, _ = S.build_store(
+        man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {"missing_frames": "drop"}
+    )
     assert table.num_rows == 0
     assert {r["segment_id"] for r in qc.records} == {"s1", "s2", "s3"}
     assert any("visual: 1 of 2" in r["reason"] for r in qc.records)
@@ -95,12 +125,16 @@ def test_load_store_round_trip_and_contract(tmp_path):
     table, _, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})
     write_parquet(tmp_path / "fr.parquet", table, provenance=meta)
     back, m2 = S.load_store(tmp_path / "fr.parquet")
-    assert back.equals(table.replace_schema_metadata(back.schema.metadata)) and m2["dims"] == meta["dims"]
+    assert (
+        back.equals(table.replace_schema_metadata(back.schema.metadata))
+        and m2["dims"] == meta["dims"]
+    )
     write_parquet(tmp_path / "bad.parquet", table.drop_columns(["text_tr"]))
     with pytest.raises(ValueError, match="missing columns \\['text_tr'\\]"):
         S.load_store(tmp_path / "bad.parquet")
 
 
+@pytest.mark.workflow
 def test_demo_stores_account_for_every_segment(tiny_run):
     """Every manifest segment is in its language's store or in a QC file with a reason."""
     import glob
@@ -108,8 +142,13 @@ def test_demo_stores_account_for_every_segment(tiny_run):
     res = tiny_run / "results"
     man = pd.read_parquet(res / "corpus" / "manifest.parquet")
     qc = pd.concat([pd.read_parquet(p) for p in glob.glob(str(res / "qc" / "*" / "*.parquet"))])
-    visual_dim = len([c for c in pd.read_parquet(next((res / "visual").glob("*.parquet"))).columns
-                      if c not in ("segment_id", "time", "success", "confidence")])
+    visual_dim = len(
+        [
+            c
+            for c in pd.read_parquet(next((res / "visual").glob("*.parquet"))).columns
+            if c not in ("segment_id", "time", "success", "confidence")
+        ]
+    )
     for lang, part in man.groupby("lang"):
         table, meta = S.load_store(res / "store" / f"{lang}.parquet")
         stored = set(table.column("segment_id").to_pylist())

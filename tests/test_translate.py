@@ -43,10 +43,14 @@ def test_apertium_missing_pair_names_it():
 
 @needs_apertium
 def test_translate_manifest_records_empty_transcripts():
-    man = pd.DataFrame({
-        "segment_id": ["a", "b", "c"], "video_id": ["v", "v", "w"], "lang": ["fr", "fr", "es"],
-        "transcript": ["C'est excellent.", "   ", "Es malo."],
-    })
+    man = pd.DataFrame(
+        {
+            "segment_id": ["a", "b", "c"],
+            "video_id": ["v", "v", "w"],
+            "lang": ["fr", "fr", "es"],
+            "transcript": ["C'est excellent.", "   ", "Es malo."],
+        }
+    )
     table, qc, prov = tr.translate_manifest(man, "fr", "es", {"backend": "apertium"})
     assert table.column("segment_id").to_pylist() == ["a"]
     assert table.column("translation").to_pylist() == ["Es excelente."]
@@ -106,11 +110,60 @@ def test_apertium_fr_es_is_close_to_the_demo_spanish_renderings():
 
     lex = load_lexicon(str(Path(__file__).parents[1] / "resources" / "demo"), ("fr", "es"))
     concepts = [Concept(t, n) for t, n in itertools.product(lex.neutral, lex.nouns[:3])]
-    concepts += [Concept(c.template, lex.nouns[i % len(lex.nouns)], c.adjective, c.intensifier, c.negated)
-                 for i, c in enumerate(lex.candidates()[::7])]
+    concepts += [
+        Concept(c.template, lex.nouns[i % len(lex.nouns)], c.adjective, c.intensifier, c.negated)
+        for i, c in enumerate(lex.candidates()[::7])
+    ]
     hyp = tr.apertium_translate([lex.render(c, "fr") for c in concepts], "fr", "es")
     ref = [lex.render(c, "es") for c in concepts]
     chrf = sacrebleu.corpus_chrf(hyp, [ref]).score
     assert chrf > 55, (chrf, list(zip(hyp, ref))[:5])
     # and far from an unrelated pairing (the references shifted by one)
     assert chrf > sacrebleu.corpus_chrf(hyp, [ref[1:] + ref[:1]]).score + 10
+
+
+@needs_apertium
+def test_cli_translate(tmp_path):
+    from polysent.cli import main
+    from polysent.contracts import manifest_schema
+    import pyarrow as pa
+    from polysent.io import write_parquet
+
+    man = pa.Table.from_pylist(
+        [
+            {
+                "segment_id": "a",
+                "video_id": "v",
+                "lang": "fr",
+                "split": "train",
+                "start": 0.0,
+                "end": 1.0,
+                "transcript": "C'est excellent.",
+                "sentiment": 1.0,
+                "video_path": "v.mp4",
+                "audio_path": "v.wav",
+                "shard": 0,
+            }
+        ],
+        schema=manifest_schema([]),
+    )
+    write_parquet(tmp_path / "m.parquet", man)
+    assert (
+        main(
+            [
+                "translate",
+                "--manifest",
+                str(tmp_path / "m.parquet"),
+                "--src",
+                "fr",
+                "--tgt",
+                "es",
+                "--out",
+                str(tmp_path / "t.parquet"),
+                "--qc",
+                str(tmp_path / "q.parquet"),
+            ]
+        )
+        == 0
+    )
+    assert pd.read_parquet(tmp_path / "t.parquet")["translation"].tolist() == ["Es excelente."]

@@ -22,6 +22,8 @@ STAGE_MODULES = [
     "polysent.corpus.folder",
     "polysent.corpus.validate",
     "polysent.train",
+    "polysent.align",
+    "polysent.translate",
     "polysent.export",
 ]
 

@@ -246,3 +246,17 @@ def store_translation_inputs(config: dict, lang: str) -> dict[str, str]:
         "text_tr": f"results/text/{pair[1]}.parquet",
         "translate": f"results/translate/{pair[0]}-{pair[1]}.parquet",
     }
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("translate", help="translate the transcripts of one language pair")
+    p.add_argument("--manifest", default="results/corpus/manifest.parquet")
+    p.add_argument("--src", required=True)
+    p.add_argument("--tgt", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--qc", required=True)
+    p.add_argument("--backend", choices=BACKENDS, default="apertium")
+    p.add_argument("--argos-package", action="append", default=[], help=".argosmodel file (repeatable)")
+    p.set_defaults(func=lambda a: run_translate(
+        a.manifest, a.src, a.tgt, a.out, a.qc,
+        {"backend": a.backend, "argos": {"packages": a.argos_package}}))

@@ -197,3 +197,16 @@ def run_align(manifest, media_dir, shard, out, qc_path, cfg: dict, threads: int 
         table, qc = align_shard(man, media_dir, cfg, tmp, threads)
     write_parquet(out, table, provenance=provenance(cfg))
     qc.write(qc_path)
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("align", help="word alignment of one shard (aeneas or MFA)")
+    p.add_argument("--manifest", default="results/corpus/manifest.parquet")
+    p.add_argument("--media", required=True, help="results/media/{shard} (16 kHz WAVs)")
+    p.add_argument("--shard", required=True)
+    p.add_argument("--out", required=True, help="output WORDS Parquet")
+    p.add_argument("--qc", required=True, help="output QC Parquet")
+    p.add_argument("--backend", choices=BACKENDS, default="aeneas")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=lambda a: run_align(a.manifest, a.media, a.shard, a.out, a.qc,
+                                            {"backend": a.backend}, a.threads))
