@@ -144,3 +144,9 @@ _RULE_DEF = re.compile(r"^[ \t]*(?:rule|checkpoint) (\w+):", re.M)
 def rules_in(smk: Path) -> list[str]:
     """Names of the rules and checkpoints defined in one .smk file."""
     return _RULE_DEF.findall(smk.read_text())
+
+
+def listed_rules(workdir: Path, *args: str) -> set[str]:
+    """Rules the workflow defines for this config (``snakemake --list-rules``)."""
+    out = snakemake(workdir, "--list-rules", *args).stdout
+    return {line.strip() for line in out.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}

@@ -28,6 +28,7 @@ from conftest import (
     SCHEMA_DIR,
     copy_finished_run,
     describe_jobs,
+    listed_rules,
     planned_jobs,
     rules_in,
     stage_rule_files,
@@ -215,7 +216,8 @@ def _stage_own_module(workdir: Path, section: str) -> str | None:
     """A library module listed only by this stage's rules, and by one that is in the tiny DAG."""
     by_rule = _lib_modules_by_rule()
     mine = set(STAGES[section])
-    in_dag = {j.rule for j in planned_jobs(workdir, *TINY, "--forcerun", *sorted(mine)).values()}
+    active = mine & listed_rules(workdir, *TINY)  # --forcerun rejects rules of other configs
+    in_dag = {j.rule for j in planned_jobs(workdir, *TINY, "--forcerun", *sorted(active)).values()}
     others = set().union(*(mods for rule, mods in by_rule.items() if rule not in mine))
     own = set().union(*(by_rule.get(rule, set()) for rule in mine & in_dag))
     only_here = sorted(own - others)

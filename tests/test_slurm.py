@@ -22,6 +22,7 @@ import yaml
 from conftest import (
     REPO,
     copy_finished_run,
+    listed_rules,
     planned_jobs,
     rules_in,
     snakemake,
@@ -52,11 +53,6 @@ def _profile() -> dict:
     return yaml.safe_load(PROFILE.read_text())
 
 
-def _all_rules(workdir: Path) -> set[str]:
-    out = snakemake(workdir, "--list-rules", *TINY).stdout
-    return {line.strip() for line in out.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
-
-
 def _train_rules() -> list[str]:
     smk = stage_rule_files().get("train")
     return rules_in(smk) if smk else []
@@ -78,7 +74,9 @@ def test_slurm_profile_names_only_existing_rules(workflow_copy):
     Rules defined only for some configs (corpus_external, align_mfa) count as existing.
     """
     defined = {r for smk in stage_rule_files().values() for r in rules_in(smk)}
-    assert _all_rules(workflow_copy) <= defined | {"all"}  # the static parse misses nothing
+    assert listed_rules(workflow_copy, *TINY) <= defined | {
+        "all"
+    }  # the static parse misses nothing
     unknown = set(_profile().get("set-resources") or {}) - defined
     assert (
         not unknown
@@ -198,6 +196,7 @@ def _slurm_workdir(tiny_run: Path, dest: Path) -> tuple[Path, list[str]]:
     corpus_rules = {
         r for stem in ("corpus", "corpus_external") if stem in files for r in rules_in(files[stem])
     }
+    corpus_rules &= listed_rules(wf, *TINY)  # --forcerun rejects rules of other configs
     corpus_jobs = planned_jobs(wf, *TINY, "--forcerun", *sorted(corpus_rules))
     keep = [wf / o for j in corpus_jobs.values() if j.rule in corpus_rules for o in j.outputs]
     assert keep, "no corpus job found in the tiny DAG"
