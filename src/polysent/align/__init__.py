@@ -169,7 +169,7 @@ def align_shard(
             rows.append(
                 {"segment_id": seg.segment_id, "word_idx": i, "word": w, "start": s, "end": e}
             )
-    log.info("aligned %d/%d segments with %s", len(segments) - len(qc), len(manifest), backend)
+    log.info("aligned %d/%d segments with %s", len({r["segment_id"] for r in rows}), len(manifest), backend)
     return words_table(rows), qc
 
 
