@@ -116,7 +116,9 @@ def modality_utilisation_figure(util: pd.DataFrame, path: str | Path, dpi: int =
         part = util[(util["measure"] == "modality") & (util["key"] == modality)].set_index("experiment")
         mean = part.reindex(exps)["mean"].to_numpy(dtype=float)
         std = np.nan_to_num(part.reindex(exps)["std"].to_numpy(dtype=float))
-        ax_rate.bar(x + (i - 1) * bar, mean, bar, yerr=std, capsize=3, label=modality,
+        # A rate lives in [0, 1]: clip the ± std whiskers there instead of drawing impossible values.
+        yerr = np.vstack([np.minimum(std, mean), np.minimum(std, 1 - mean)])
+        ax_rate.bar(x + (i - 1) * bar, mean, bar, yerr=yerr, capsize=3, label=modality,
                     color=MODALITY_COLOURS[modality])  # fmt: skip
     ax_rate.set_ylim(0, 1.22)
     ax_rate.set_yticks(np.linspace(0, 1, 6))
