@@ -9,19 +9,31 @@ REPORT_EMOTIONS = report_tables.select(EXPERIMENTS, config["report"], "emotions"
 REPORT_ADAMML = [n for n in REPORT_TABLE1 if EXPERIMENTS[n]["model"] == "adamml_clstm"]
 
 
-def report_runs(names, filename):
-    """The run files of the selected experiments × seeds (results/runs/{exp}/seed{seed}/...)."""
-    return report_tables.run_files(EXPERIMENTS, names, config["report"], filename)
-
-
-def report_entries(names):
-    """Plain config entries of the selected experiments, in report order (a params value)."""
-    return {name: EXPERIMENTS[name] for name in names}
+# The run files each report rule reads (plain lists: the selection is known at parse time).
+REPORT_EMOTION_AND_TABLE1 = REPORT_TABLE1 + REPORT_EMOTIONS
+RUNS_TABLE1_METRICS = report_tables.run_files(
+    EXPERIMENTS, REPORT_TABLE1, config["report"], "metrics.json"
+)
+RUNS_TABLE1_PREDICTIONS = report_tables.run_files(
+    EXPERIMENTS, REPORT_TABLE1, config["report"], "predictions.parquet"
+)
+RUNS_EMOTIONS_METRICS = report_tables.run_files(
+    EXPERIMENTS, REPORT_EMOTIONS, config["report"], "metrics.json"
+)
+RUNS_ADAMML_DECISIONS = report_tables.run_files(
+    EXPERIMENTS, REPORT_ADAMML, config["report"], "decisions.parquet"
+)
+RUNS_ALL_HISTORIES = report_tables.run_files(
+    EXPERIMENTS, REPORT_EMOTION_AND_TABLE1, config["report"], "history.csv"
+)
+RUNS_ALL_METRICS = report_tables.run_files(
+    EXPERIMENTS, REPORT_EMOTION_AND_TABLE1, config["report"], "metrics.json"
+)
 
 
 rule report_table1:
     input:
-        metrics=report_runs(REPORT_TABLE1, "metrics.json"),
+        metrics=RUNS_TABLE1_METRICS,
         lib=lib("report/tables.py"),
     output:
         csv=report(
@@ -39,12 +51,14 @@ rule report_table1:
         ),
     log:
         "logs/report/table1.log",
+    conda:
+        "../../envs/polysent.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
     params:
-        experiments=report_entries(REPORT_TABLE1),
+        experiments={n: EXPERIMENTS[n] for n in REPORT_TABLE1},
         report=slice_of("report"),
     script:
         "../../scripts/report_table1.py"
@@ -63,6 +77,8 @@ rule report_table2:
         ),
     log:
         "logs/report/table2.log",
+    conda:
+        "../../envs/polysent.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -75,7 +91,7 @@ rule report_table2:
 
 rule report_emotions:
     input:
-        metrics=report_runs(REPORT_EMOTIONS, "metrics.json"),
+        metrics=RUNS_EMOTIONS_METRICS,
         lib=lib("report/tables.py"),
     output:
         csv=report(
@@ -86,12 +102,14 @@ rule report_emotions:
         ),
     log:
         "logs/report/emotions.log",
+    conda:
+        "../../envs/polysent.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
     params:
-        experiments=report_entries(REPORT_EMOTIONS),
+        experiments={n: EXPERIMENTS[n] for n in REPORT_EMOTIONS},
     script:
         "../../scripts/report_emotions.py"
 
@@ -109,6 +127,8 @@ rule report_label_distribution:
         ),
     log:
         "logs/report/label_distribution.log",
+    conda:
+        "../../envs/polysent.yaml"
     threads: 1
     resources:
         mem_mb=1500,
@@ -121,7 +141,7 @@ rule report_label_distribution:
 
 rule report_modality_utilisation:
     input:
-        decisions=report_runs(REPORT_ADAMML, "decisions.parquet"),
+        decisions=RUNS_ADAMML_DECISIONS,
         lib=lib("report/figures.py", "report/tables.py"),
     output:
         png=report(
@@ -138,12 +158,14 @@ rule report_modality_utilisation:
         ),
     log:
         "logs/report/modality_utilisation.log",
+    conda:
+        "../../envs/polysent.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=5,
     params:
-        experiments=report_entries(REPORT_ADAMML),
+        experiments={n: EXPERIMENTS[n] for n in REPORT_ADAMML},
         report=slice_of("report"),
     script:
         "../../scripts/report_modality_utilisation.py"
@@ -151,8 +173,8 @@ rule report_modality_utilisation:
 
 rule report_learning_curves:
     input:
-        histories=report_runs(REPORT_TABLE1 + REPORT_EMOTIONS, "history.csv"),
-        metrics=report_runs(REPORT_TABLE1 + REPORT_EMOTIONS, "metrics.json"),
+        histories=RUNS_ALL_HISTORIES,
+        metrics=RUNS_ALL_METRICS,
         lib=lib("report/figures.py", "report/tables.py"),
     output:
         png=report(
@@ -163,12 +185,14 @@ rule report_learning_curves:
         ),
     log:
         "logs/report/learning_curves.log",
+    conda:
+        "../../envs/polysent.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=5,
     params:
-        experiments=report_entries(REPORT_TABLE1 + REPORT_EMOTIONS),
+        experiments={n: EXPERIMENTS[n] for n in REPORT_EMOTION_AND_TABLE1},
         report=slice_of("report"),
     script:
         "../../scripts/report_learning_curves.py"
@@ -176,7 +200,7 @@ rule report_learning_curves:
 
 rule report_scatter:
     input:
-        predictions=report_runs(REPORT_TABLE1, "predictions.parquet"),
+        predictions=RUNS_TABLE1_PREDICTIONS,
         table1="results/table1.csv",
         lib=lib("report/figures.py", "report/tables.py"),
     output:
@@ -188,6 +212,8 @@ rule report_scatter:
         ),
     log:
         "logs/report/scatter.log",
+    conda:
+        "../../envs/polysent.yaml"
     threads: 1
     resources:
         mem_mb=1500,
