@@ -38,12 +38,12 @@ rule qc_summary:
         records="results/qc/records.csv",
     log:
         "logs/qc/summary.log",
-    params:
-        cfg=slice_of("qc"),
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        cfg=slice_of("qc"),
     script:
         "../../scripts/qc_summary.py"
 
