@@ -29,6 +29,7 @@ import math
 import os
 import random
 import time
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -343,23 +344,26 @@ def run_experiment(
     modalities = getattr(model, "modalities", MODALITIES)
     io.write_parquet(out_dir / "decisions.parquet", _decision_table(test["decisions"], "test", modalities),
                      provenance={"experiment": exp_name, "seed": seed, "adaptive": bool(test["decisions"])})
-    with io.atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(
-            {
-                "model": exp["model"],
-                "kwargs": model_kwargs(exp, settings),
-                "dims": splits.dims,
-                "task": task,
-                "n_out": n_out,
-                "emotions": splits.emotions,
-                "state_dict": model.state_dict(),
-                "nce_state_dict": nce.state_dict() if nce is not None else None,
-                "normalizer": splits.normalizer,
-                "experiment": exp,
-                "seed": seed,
-            },
-            tmp,
-        )
+    # Saved through a buffer: torch names zip members after the target file, and the
+    # atomic write's temporary name would make the bytes differ between identical runs.
+    checkpoint = BytesIO()
+    torch.save(
+        {
+            "model": exp["model"],
+            "kwargs": model_kwargs(exp, settings),
+            "dims": splits.dims,
+            "task": task,
+            "n_out": n_out,
+            "emotions": splits.emotions,
+            "state_dict": model.state_dict(),
+            "nce_state_dict": nce.state_dict() if nce is not None else None,
+            "normalizer": splits.normalizer,
+            "experiment": exp,
+            "seed": seed,
+        },
+        checkpoint,
+    )
+    io.write_bytes(out_dir / "model.pt", checkpoint.getvalue())
     log.info("%s seed %d done in %.1f s: best epoch %d, test %s", exp_name, seed,
              time.perf_counter() - started, fit["best_epoch"],
              {k: metrics["test"][k] for k in ("mae", "corr") if k in metrics["test"]})
