@@ -144,6 +144,7 @@ def demo_frame(size: int = 224) -> np.ndarray:
 
 
 def bench_visual(n_frames: int, repeat: int, tmp: Path) -> list[dict]:
+    from polysent.corpus.demo.video import encode
     from polysent.features import Segment
     from polysent.features.landmarks import LandmarkExtractor
     from polysent.features.visual import iter_frames, landmarks_video
@@ -151,35 +152,8 @@ def bench_visual(n_frames: int, repeat: int, tmp: Path) -> list[dict]:
     fps, size = 15, 224
     face = demo_frame(size)
     video = tmp / "demo.mp4"
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{size}x{size}",
-        "-r",
-        str(fps),
-        "-i",
-        "pipe:0",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-crf",
-        "23",
-        str(video),
-    ]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
-    for k in range(n_frames):
-        proc.stdin.write((np.zeros_like(face) if k % 20 == 19 else face).tobytes())
-    proc.stdin.close()
-    assert proc.wait() == 0
+    blank = np.zeros_like(face)
+    encode(video, None, (blank if k % 20 == 19 else face for k in range(n_frames)), size, fps)
     seconds = n_frames / fps
     seg = Segment("s", "demo", 0.0, seconds, str(video), "")
     cfg = {"fps": fps}

@@ -47,44 +47,13 @@ def make_video(
     frames=None,
 ) -> Path:
     """An H.264/AAC mp4: ``frames`` (list of RGB arrays) or the astronaut, blank frames in ``blank``."""
+    from polysent.corpus.demo.video import encode
+
     face = face_frame(size)
     n = int(round(seconds * fps))
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{size}x{size}",
-        "-r",
-        str(fps),
-        "-i",
-        "pipe:0",
-    ]
-    if wav is not None:
-        cmd += ["-i", str(wav), "-af", "apad", "-c:a", "aac"]  # speech padded to the video length
-    cmd += [
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        "ultrafast",
-        "-t",
-        f"{seconds}",
-        str(path),
-    ]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
-    for k in range(n):
-        frame = frames[k % len(frames)] if frames is not None else face
-        proc.stdin.write((np.zeros_like(frame) if k in blank else frame).tobytes())
-    proc.stdin.close()
-    assert proc.wait() == 0
+    picture = (frames[k % len(frames)] if frames is not None else face for k in range(n))
+    shown = (np.zeros_like(f) if k in blank else f for k, f in enumerate(picture))
+    encode(path, wav, shown, size, fps, pad_audio_to=seconds)
     return path
 
 

@@ -27,7 +27,14 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm import tqdm
 
-from polysent.features import Segment, add_config_args, group_by_video, shard_segments, stage_config
+from polysent.features import (
+    Segment,
+    add_shard_args,
+    group_by_video,
+    require_shard_args,
+    shard_segments,
+    stage_config,
+)
 from polysent.io import atomic_path, write_parquet
 from polysent.qc import QCLog
 
@@ -267,23 +274,16 @@ def add_cli(subparsers) -> None:
     p.add_argument("input", nargs="?", help="video or audio file (single-file mode)")
     p.add_argument("output", nargs="?", help="WAV to write (single-file mode)")
     p.add_argument("--sr", type=int, default=16000, help="sample rate in Hz (single file; 16000)")
-    p.add_argument("--manifest", help="manifest Parquet (shard mode)")
-    p.add_argument("--shard", help="shard id such as 000 (shard mode)")
-    p.add_argument("--out-dir", help="output folder for WAVs and index.parquet (shard mode)")
-    p.add_argument("--qc", help="QC Parquet to write (shard mode)")
-    p.add_argument("--threads", type=int, default=1, help="parallel ffmpeg processes (shard mode)")
-    add_config_args(p)
+    add_shard_args(
+        p, {"--out-dir": "output folder for WAVs and index.parquet"}, "parallel ffmpeg processes"
+    )
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     cfg = stage_config("media", args.config, args.set)
     if args.manifest:
-        missing = [f for f in ("shard", "out_dir", "qc") if getattr(args, f) is None]
-        if missing:
-            raise SystemExit(
-                f"shard mode needs --{', --'.join(m.replace('_', '-') for m in missing)}"
-            )
+        require_shard_args(args, "out_dir")
         index = build_shard(args.manifest, args.shard, args.out_dir, args.qc, cfg, args.threads)
         print(f"{index.num_rows} WAVs in {args.out_dir}")
         return 0

@@ -181,3 +181,32 @@ def add_config_args(parser) -> None:
         help="override a key of the stage's config slice, dotted (repeatable), "
         "e.g. --set librosa.n_fft=1024",
     )
+
+
+def add_segment_args(parser) -> None:
+    """Single-file mode: which span of the input is the segment, and its id."""
+    parser.add_argument("--start", type=float, default=0.0, help="segment start in seconds")
+    parser.add_argument(
+        "--end", type=float, default=None, help="segment end in seconds (default: the file's end)"
+    )
+    parser.add_argument(
+        "--segment-id", help="segment_id to write (default: the input's file stem)"
+    )
+
+
+def add_shard_args(parser, outputs: dict[str, str], threads_help: str = "worker processes") -> None:
+    """Shard mode: the manifest and shard, the stage's ``outputs`` (flag -> help), QC and threads."""
+    parser.add_argument("--manifest", help="manifest Parquet (shard mode)")
+    parser.add_argument("--shard", help="shard id such as 000 (shard mode)")
+    for flag, help_text in outputs.items():
+        parser.add_argument(flag, help=f"{help_text} (shard mode)")
+    parser.add_argument("--qc", help="QC Parquet to write (shard mode)")
+    parser.add_argument("--threads", type=int, default=1, help=f"{threads_help} (shard mode)")
+    add_config_args(parser)
+
+
+def require_shard_args(args, *names: str) -> None:
+    """Fail with the missing flags when shard mode (--manifest) lacks one of ``names``."""
+    missing = [n for n in ("shard", *names, "qc") if getattr(args, n) is None]
+    if missing:
+        raise SystemExit(f"shard mode needs --{', --'.join(m.replace('_', '-') for m in missing)}")

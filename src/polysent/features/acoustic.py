@@ -33,9 +33,11 @@ from tqdm import tqdm
 from polysent.features import (
     Segment,
     SegmentFrames,
-    add_config_args,
+    add_segment_args,
+    add_shard_args,
     frames_table,
     group_by_video,
+    require_shard_args,
     shard_segments,
     stage_config,
     versions,
@@ -422,29 +424,17 @@ def add_cli(subparsers) -> None:
     )
     p.add_argument("input", nargs="?", help="audio or video file (single-file mode)")
     p.add_argument("output", nargs="?", help="frames Parquet to write")
-    p.add_argument(
-        "--start", type=float, default=0.0, help="segment start in seconds (single file)"
+    add_segment_args(p)
+    add_shard_args(
+        p, {"--media-dir": "the media stage's folder for this shard", "--out": "frames Parquet"}
     )
-    p.add_argument("--end", type=float, default=None, help="segment end in seconds (single file)")
-    p.add_argument("--segment-id", help="segment_id to write (default: the input's file stem)")
-    p.add_argument("--manifest", help="manifest Parquet (shard mode)")
-    p.add_argument("--media-dir", help="the media stage's folder for this shard (shard mode)")
-    p.add_argument("--shard", help="shard id such as 000 (shard mode)")
-    p.add_argument("--out", help="frames Parquet (shard mode)")
-    p.add_argument("--qc", help="QC Parquet (shard mode)")
-    p.add_argument("--threads", type=int, default=1, help="worker processes (shard mode)")
-    add_config_args(p)
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     cfg = stage_config("acoustic", args.config, args.set)
     if args.manifest:
-        missing = [f for f in ("media_dir", "shard", "out", "qc") if getattr(args, f) is None]
-        if missing:
-            raise SystemExit(
-                f"shard mode needs --{', --'.join(m.replace('_', '-') for m in missing)}"
-            )
+        require_shard_args(args, "media_dir", "out")
         table = extract_shard(
             args.manifest, args.media_dir, args.shard, args.out, args.qc, cfg, args.threads
         )

@@ -29,9 +29,11 @@ from tqdm import tqdm
 from polysent.features import (
     Segment,
     SegmentFrames,
-    add_config_args,
+    add_segment_args,
+    add_shard_args,
     frames_table,
     group_by_video,
+    require_shard_args,
     shard_segments,
     stage_config,
     versions,
@@ -309,28 +311,15 @@ def add_cli(subparsers) -> None:
     )
     p.add_argument("input", nargs="?", help="video file (single-file mode)")
     p.add_argument("output", nargs="?", help="frames Parquet to write")
-    p.add_argument(
-        "--start", type=float, default=0.0, help="segment start in seconds (single file)"
-    )
-    p.add_argument(
-        "--end", type=float, default=None, help="segment end in seconds (default: video end)"
-    )
-    p.add_argument("--segment-id", help="segment_id to write (default: the input's file stem)")
-    p.add_argument("--manifest", help="manifest Parquet (shard mode)")
-    p.add_argument("--shard", help="shard id such as 000 (shard mode)")
-    p.add_argument("--out", help="frames Parquet (shard mode)")
-    p.add_argument("--qc", help="QC Parquet (shard mode)")
-    p.add_argument("--threads", type=int, default=1, help="worker processes (shard mode)")
-    add_config_args(p)
+    add_segment_args(p)
+    add_shard_args(p, {"--out": "frames Parquet"})
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     cfg = stage_config("visual", args.config, args.set)
     if args.manifest:
-        missing = [f for f in ("shard", "out", "qc") if getattr(args, f) is None]
-        if missing:
-            raise SystemExit(f"shard mode needs --{', --'.join(missing)}")
+        require_shard_args(args, "out")
         table = extract_shard(args.manifest, args.shard, args.out, args.qc, cfg, args.threads)
         print(f"{table.num_rows} frames -> {args.out}")
         return 0

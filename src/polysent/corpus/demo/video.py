@@ -122,20 +122,26 @@ def encode(
     size: int,
     fps: float,
     crf: int = 23,
+    pad_audio_to: float | None = None,
 ) -> None:
     """Encode an iterable of ``size``×``size`` RGB uint8 frames + the WAV into an H.264/AAC mp4.
 
-    Single-threaded x264 and bit-exact flags make the file identical across runs; no metadata
-    (creation time, encoder strings) is copied in.
+    ``wav_path`` None gives a video without an audio stream; ``pad_audio_to`` (seconds) pads
+    the audio with silence and cuts the file to that length. Single-threaded x264 and
+    bit-exact flags make the file identical across runs; no metadata (creation time, encoder
+    strings) is copied in.
     """
     cmd = [
         ffmpeg_binary(), "-nostdin", "-v", "error", "-y",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size}x{size}", "-r", str(fps), "-i", "pipe:0",
-        "-i", str(wav_path),
-        "-map", "0:v:0", "-map", "1:a:0",
+    ]  # fmt: skip
+    if wav_path is not None:
+        cmd += ["-i", str(wav_path), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "64k"]
+    if pad_audio_to is not None:
+        cmd += ["-af", "apad", "-t", f"{pad_audio_to}"]
+    cmd += [
         "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
         "-threads", "1",
-        "-c:a", "aac", "-b:a", "64k",
         "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
         "-movflags", "+faststart", "-f", "mp4",
         str(out_path),
