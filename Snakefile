@@ -28,6 +28,19 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/qc.smk"
 
 
+# Cheap gathering rules run in the main Snakemake process, not as cluster jobs.
+localrules:
+    all,
+    qc_summary,
+    report_table1,
+    report_table2,
+    report_emotions,
+    report_label_distribution,
+    report_modality_utilisation,
+    report_learning_curves,
+    report_scatter,
+
+
 rule all:
     default_target: True
     input:

@@ -267,9 +267,12 @@ def test_tiny_workflow_on_slurm_matches_local_run(slurm_cluster, tiny_run, tmp_p
         assert "--executor slurm-jobstep" in Path(log).read_text(), log
     # Jobs that log their SLURM_JOB_ID (polysent.runlog) must name one of the submitted ids.
     ids = {jobid for jobid, _ in submitted}
+    logged = 0
     for log in (wf / "logs").rglob("*.log"):
         for seen in re.findall(r"SLURM_JOB_ID[=: ]+(\d+)", log.read_text(errors="replace")):
             assert seen in ids, (log, seen)
+            logged += 1
+    assert logged, "no rule log names a SLURM_JOB_ID (polysent.runlog.start logs it)"
 
     # Same bytes as the local run, for everything the SLURM run rebuilt.
     local, remote = _result_files(tiny_run), _result_files(wf)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 
 
@@ -26,4 +27,10 @@ def start(log_path: str | os.PathLike | None = None, level: int = logging.INFO) 
         force=True,
     )
     logging.captureWarnings(True)
-    return logging.getLogger("polysent")
+    log = logging.getLogger("polysent")
+    # Where a job ran: on a cluster, the first thing to match a log with its scheduler record.
+    where = f"host {socket.gethostname()}, pid {os.getpid()}"
+    if os.environ.get("SLURM_JOB_ID"):
+        where += f", SLURM_JOB_ID={os.environ['SLURM_JOB_ID']}"
+    log.info("job started: %s", where)
+    return log
