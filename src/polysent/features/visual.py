@@ -255,6 +255,13 @@ def extract_shard(
         disable=not progress,
     ):
         parts += frames
+        # A segment without a single detected face has no visual signal: its frames stay in the
+        # store (success = false) and the QC table says why the modality is empty.
+        failures = failures + [
+            (f.segment_id, f"no face detected in any of its {len(f.time)} frames")
+            for f in frames
+            if f.success is not None and len(f.time) and not np.asarray(f.success).any()
+        ]
         for seg_id, reason in failures:
             qc.add(reason, segment_id=seg_id, video_id=vid)
             log.warning("%s/%s: %s", vid, seg_id, reason)
