@@ -1,5 +1,5 @@
-"""text encoders: hashing embedding, streamed vector files (3 formats, OOV policy), transformer,
-and the rerun scope of a text-encoder config edit."""
+"""text encoders: hashing embedding, streamed vector files (3 formats, OOV policy), transformer
+(a tiny BERT built offline in tmp_path), and the rerun scope of a text-encoder config edit."""
 
 from __future__ import annotations
 
@@ -64,12 +64,124 @@ def test_encode_words_table_layout():
     assert table.column("word").to_pylist() == ["très", "bon"]
 
 
-def test_transformer_encoder():
-    pytest.importorskip(
-        "transformers",
-        reason="optional extra `transformers` not installed and no PyPI package ships a small "
-        "local model to test with offline",
-    )
+# A tiny BERT built in tmp_path (random weights, seeded; WordPiece vocab written here): no download.
+BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+              "the", "film", "is", "not", "very", "good", "bad", "excel", "##ente"]
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Hub offline flags, and any TCP/UDP connect fails: the encoder must only read local files."""
+    import socket
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+    def no_network(self, *args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+
+
+def tiny_bert(path, max_positions=64, dtype=None):
+    """Save a 2-layer, 2-head, hidden-32 BERT and its WordPiece tokenizer to ``path``. The tokenizer
+    sets no ``model_max_length`` (as a hand-built one often does), so only the model's position
+    table bounds the input length."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(BERT_VOCAB) + "\n")
+    tok = BertTokenizer.from_pretrained(path, local_files_only=True)  # lowercases (uncased BERT)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(BERT_VOCAB), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=max_positions)
+    model = BertModel(config).eval()
+    if dtype is not None:
+        model = model.to(dtype)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+def test_transformer_encoder_one_contextual_vector_per_word(tmp_path, offline):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model = tiny_bert(tmp_path / "bert")
+    cfg = {"model": model}
+    sents = [["The", "film", "is", "excelente"], ["the", "film", "is", "not", "good"], [], ["zzz"]]
+    out = T.encode_transformer(sents, cfg)
+    assert [v.shape for v in out] == [(4, 32), (5, 32), (0, 32), (1, 32)]
+    assert all(v.dtype == np.float32 and np.isfinite(v).all() for v in out)
+    assert all(np.linalg.norm(v, axis=1).min() > 0 for v in out if len(v))  # OOV -> [UNK], not zero
+    again = T.encode_transformer(sents, cfg)
+    assert all(np.array_equal(a, b) for a, b in zip(out, again))  # eval mode, no dropout
+    # Contextual: the same word differs across sentences, is identical in the same sentence.
+    assert not np.allclose(out[0][1], out[1][1], atol=1e-3)  # "film" then "excelente" / "not good"
+    assert np.array_equal(out[0], T.encode_transformer([sents[0]], cfg)[0])  # batch-independent
+    lower = T.encode_transformer([["the"] + sents[0][1:]], cfg)[0]
+    assert np.allclose(out[0], lower, atol=1e-6)  # the tokenizer lowercases "The"
+
+    # Pooling: a word's vector is the mean of its sub-tokens' last hidden states.
+    tok = AutoTokenizer.from_pretrained(model, local_files_only=True)
+    enc = tok(sents[0], is_split_into_words=True, return_tensors="pt")
+    assert tok.convert_ids_to_tokens(enc["input_ids"][0]) == [
+        "[CLS]", "the", "film", "is", "excel", "##ente", "[SEP]"]
+    bert = AutoModel.from_pretrained(model, local_files_only=True).eval()
+    with torch.no_grad():
+        hidden = bert(**enc).last_hidden_state[0].numpy()
+    assert np.allclose(out[0][:3], hidden[1:4], atol=1e-5)
+    assert np.allclose(out[0][3], hidden[4:6].mean(0), atol=1e-5)
+    assert not np.allclose(out[0][3], hidden[4], atol=1e-3)
+
+    # Through the stage function: rows keep the items' order, one vector per occurrence.
+    items = pd.DataFrame({
+        "segment_id": ["a", "b", "a", "b", "a", "a"],
+        "kind": ["source", "translation", "source", "translation", "source", "source"],
+        "word_idx": [0, 0, 1, 1, 2, 3],
+        "word": ["The", "not", "film", "good", "is", "excelente"],
+    })
+    table = T.encode_words(items, "es", {"encoder": "transformer", "transformer": cfg})
+    assert table.schema.field("vector").type == T.vector_type(32)
+    assert table.column("word").to_pylist() == items["word"].tolist()
+    assert not any(table.column("oov").to_pylist())
+    vecs = np.array(table.column("vector").to_pylist(), np.float32)
+    assert np.allclose(vecs[[0, 2, 4, 5]], out[0], atol=1e-6)
+    assert np.allclose(vecs[[1, 3]], T.encode_transformer([["not", "good"]], cfg)[0], atol=1e-6)
+
+
+def test_transformer_truncates_to_model_positions_and_upcasts_bf16(tmp_path, offline):
+    # 16 positions = [CLS] + 14 words + [SEP]: the rest are cut off and stay zero (no crash).
+    short = T.encode_transformer([["film"] * 20], {"model": tiny_bert(tmp_path / "short", 16)})[0]
+    assert short.shape == (20, 32)
+    assert (np.linalg.norm(short[:14], axis=1) > 0).all() and not short[14:].any()
+    # A bf16 checkpoint still gives float32 vectors, close to the float32 model's.
+    import torch
+
+    sent = [["the", "film", "is", "very", "bad"]]
+    full = T.encode_transformer(sent, {"model": tiny_bert(tmp_path / "f32")})[0]
+    bf16 = tiny_bert(tmp_path / "bf16", dtype=torch.bfloat16)
+    half = T.encode_transformer(sent, {"model": bf16})[0]
+    assert half.dtype == np.float32 and half.shape == full.shape
+    cos = (half * full).sum(1) / np.linalg.norm(half, axis=1) / np.linalg.norm(full, axis=1)
+    assert cos.min() > 0.98, cos
+
+
+def test_transformer_missing_or_invalid_model_dir_is_clear(tmp_path, offline):
+    with pytest.raises(T.EncoderUnavailable, match="not a local model directory"):
+        T.encode_transformer([["a"]], {"model": str(tmp_path / "missing")})
+    with pytest.raises(T.EncoderUnavailable, match="not a local model directory"):
+        T.encode_transformer([["a"]], {})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(T.EncoderUnavailable, match="not a loadable Hugging Face model directory"):
+        T.encode_transformer([["a"]], {"model": str(tmp_path / "empty")})
+    model = tiny_bert(tmp_path / "bert")
+    (tmp_path / "bert" / "config.json").unlink()
+    with pytest.raises(T.EncoderUnavailable, match="config.json"):
+        T.encode_transformer([["a"]], {"model": model})
 
 
 def test_transformer_without_package_or_model_is_clear():

@@ -12,7 +12,8 @@ Encoders (config ``text.encoder``):
   words that occur in the corpus are kept; it stops reading once every word is found.
   OOV policy: ``zero`` (the paper's), ``random`` (seeded per word), or ``error``.
 - ``transformer`` (optional extra): a local Hugging Face model directory; sub-token vectors of the
-  last hidden layer are mean-pooled per word, in sentence context.
+  last hidden layer are mean-pooled per word, in sentence context (float32 whatever the checkpoint's
+  dtype). Sentences longer than the model's positions are truncated; the cut-off words stay zero.
 
 Output (``results/text/{lang}.parquet``): one row per word occurrence, ``segment_id``, ``kind``
 (``source`` = aligned words of the segment, ``translation`` = words of its translation into
@@ -176,6 +177,18 @@ def encode_vectors(words: list[str], lang: str, cfg: dict, seed: int = 0) -> tup
 # ---------------------------------------------------------------------------- transformer
 
 
+def _max_tokens(tok, config) -> int | None:
+    """Longest input (special tokens included) the model takes: the tokenizer's ``model_max_length``
+    is a huge sentinel when its config does not set it, so the position table bounds it too."""
+    limits = [n for n in (getattr(tok, "model_max_length", None),) if n and n < 10**9]
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions:
+        if "roberta" in config.model_type or config.model_type == "camembert":
+            positions -= (config.pad_token_id or 0) + 1  # position ids start after padding_idx
+        limits.append(positions)
+    return min(limits) if limits else None
+
+
 def encode_transformer(sentences: list[list[str]], cfg: dict) -> list[np.ndarray]:
     """Per-word vectors (mean of the word's sub-tokens, last hidden layer) for each sentence."""
     try:
@@ -189,15 +202,24 @@ def encode_transformer(sentences: list[list[str]], cfg: dict) -> list[np.ndarray
     model_dir = cfg.get("model")
     if not model_dir or not Path(model_dir).is_dir():
         raise EncoderUnavailable(f"text.transformer.model={model_dir!r} is not a local model directory")
-    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    try:
+        # float32 on CPU: a bf16/fp16 checkpoint loads in its own dtype, which numpy cannot take.
+        model = AutoModel.from_pretrained(model_dir, local_files_only=True).to(torch.float32).eval()
+        tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    except (OSError, ValueError) as exc:  # what transformers raises for missing/unknown files
+        raise EncoderUnavailable(
+            f"text.transformer.model={model_dir!r} is not a loadable Hugging Face model directory "
+            f"(it needs config.json, the weights and the tokenizer files): {exc}"
+        ) from exc
+    max_length = _max_tokens(tok, model.config)
     out = []
     with torch.no_grad():
         for words in sentences:
             if not words:
                 out.append(np.zeros((0, model.config.hidden_size), np.float32))
                 continue
-            enc = tok(words, is_split_into_words=True, return_tensors="pt", truncation=True)
+            enc = tok(words, is_split_into_words=True, return_tensors="pt", truncation=True,
+                      max_length=max_length)
             hidden = model(**enc).last_hidden_state[0].numpy()
             ids = enc.word_ids()
             vec = np.zeros((len(words), hidden.shape[1]), np.float32)
