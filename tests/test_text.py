@@ -151,6 +151,9 @@ def test_transformer_encoder_one_contextual_vector_per_word(tmp_path, offline):
     vecs = np.array(table.column("vector").to_pylist(), np.float32)
     assert np.allclose(vecs[[0, 2, 4, 5]], out[0], atol=1e-6)
     assert np.allclose(vecs[[1, 3]], T.encode_transformer([["not", "good"]], cfg)[0], atol=1e-6)
+    # A language without a single word still gets the model's width (the store checks dims).
+    empty = T.encode_words(items.iloc[:0], "es", {"encoder": "transformer", "transformer": cfg})
+    assert empty.num_rows == 0 and empty.schema.field("vector").type == T.vector_type(32)
 
 
 def test_transformer_truncates_to_model_positions_and_upcasts_bf16(tmp_path, offline):

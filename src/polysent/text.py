@@ -248,8 +248,10 @@ def encode_words(items: pd.DataFrame, lang: str, cfg: dict, seed: int = 0) -> pa
         vecs, oov = encode_vectors(words, lang, cfg.get("vectors", {}), seed)
     elif encoder == "transformer":
         groups = list(items.groupby(["segment_id", "kind"], sort=False))
-        per = encode_transformer([g["word"].tolist() for _, g in groups], cfg.get("transformer", {}))
-        dim = per[0].shape[1] if per else 0
+        # An empty sentence list still loads the model: its hidden size is the column's width.
+        sentences = [g["word"].tolist() for _, g in groups] or [[]]
+        per = encode_transformer(sentences, cfg.get("transformer", {}))
+        dim = per[0].shape[1]
         vecs = np.zeros((len(items), dim), np.float32)
         pos = {idx: i for i, idx in enumerate(items.index)}
         for (_, g), v in zip(groups, per):
