@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint fmt bench clean
+.PHONY: setup demo test lint fmt clean
 
 setup:
 	bash scripts/setup.sh

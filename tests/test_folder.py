@@ -91,6 +91,22 @@ def test_validate_manifest_cli(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[1] == f"  {tmp_path}/bad.csv:3: end 0.1 <= start 0.5"
 
 
+def test_validate_manifest_cli_on_a_built_manifest(tmp_path, monkeypatch, capsys):
+    # A built manifest stores media paths relative to the workflow root, not to its own folder.
+    path = _corpus(tmp_path, ROWS[:3], HEADER)
+    cfg = {"manifest": str(path), "media_root": "media", "extensions": [".mkv"],
+           "columns": {"video_id": "clip", "lang": "language", "start": "t0", "end": "t1",
+                       "transcript": "text", "sentiment": "score"}, "labels": ["joy"]}
+    monkeypatch.chdir(tmp_path)
+    built = tmp_path / "results/corpus/manifest.parquet"
+    folder.build(cfg, ["it"], 1, 2, built, tmp_path / "q.parquet", "results/corpus/media")
+    assert cli(["validate-manifest", str(built)]) == 0
+    assert capsys.readouterr().out.strip().endswith("3 segment(s), 2 video(s), no problems")
+    # taking the paths from the manifest's own folder finds nothing, and says which file
+    assert cli(["validate-manifest", str(built), "--paths-relative-to", str(built.parent)]) == 1
+    assert "media file not found: results/corpus/media/it/vid_" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("cmd", ["moseas", "folder", "validate-manifest"])
 def test_subcommands_registered(cmd, capsys):
     with pytest.raises(SystemExit) as e:

@@ -1,6 +1,6 @@
 # Stage 'corpus', source 'demo': synthesize the embedded demo corpus offline (espeak-ng speech,
 # warped astronaut face, lexicon transcripts) into real media + the segment manifest.
-# See DESIGN.md "Demo corpus" and src/polysent/corpus/demo/.
+# See README "Demo corpus" and src/polysent/corpus/demo/.
 
 if config["corpus"]["source"] == "demo":
 

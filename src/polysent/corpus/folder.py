@@ -232,15 +232,21 @@ def _resolve_media(frame: pd.DataFrame, cfg: dict, base: Path, media_dir: Path |
     return problems
 
 
-def load(cfg: dict, languages: Sequence[str], media_dir: str | os.PathLike | None = None):
+def load(
+    cfg: dict,
+    languages: Sequence[str],
+    media_dir: str | os.PathLike | None = None,
+    base: str | os.PathLike | None = None,
+):
     """Read a folder manifest and find every problem: ``(frame, problems)``.
 
     With ``media_dir`` the media files are linked there (``video_path`` then points at the
     link); without it their existence is only checked (``polysent validate-manifest``).
+    Relative paths in the manifest are taken from ``base`` (default: the manifest's folder).
     Missing columns come back as fatal problems with an empty frame.
     """
     path = Path(cfg["manifest"])
-    base = path.parent
+    base = Path(base) if base is not None else path.parent
     frame, problems = read_manifest_file(path, cfg.get("columns"))
     labels = list(cfg.get("labels") or [])
     if frame.empty and problems:

@@ -306,23 +306,31 @@ def add_cli(sub) -> None:
     p.add_argument("--label-range", nargs=2, type=float, default=(0.0, 1.0), metavar=("MIN", "MAX"))
     p.add_argument("--languages", nargs="*", default=None, help="languages to check (default: all in the file)")
     p.add_argument("--media-root", default=".", help="folder of <video_id><ext> files for rows without video_path")
+    p.add_argument("--paths-relative-to", metavar="DIR", default=None,
+                   help="folder that relative video/transcript paths start from (default: the manifest's "
+                   "folder; for a built manifest with a 'shard' column, the working directory, i.e. the "
+                   "workflow root its paths were written from)")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     from polysent.corpus import folder
 
-    labels = args.labels
-    if labels is None and str(args.manifest).endswith(".parquet"):
+    labels, base = args.labels, args.paths_relative_to
+    if str(args.manifest).endswith(".parquet"):
         import pyarrow.parquet as pq
 
         from polysent.contracts import label_columns
 
-        labels = label_columns(pq.read_schema(args.manifest))
+        schema = pq.read_schema(args.manifest)
+        if labels is None:
+            labels = label_columns(schema)
+        if base is None and "shard" in schema.names:
+            base = "."  # the workflow writes media paths relative to its root
     cfg = {"manifest": args.manifest, "labels": labels or [], "label_range": list(args.label_range),
            "media_root": args.media_root}
     languages = args.languages or sorted(ISO_639_1)
-    frame, problems = folder.load(cfg, languages, media_dir=None)
+    frame, problems = folder.load(cfg, languages, media_dir=None, base=base)
     if problems:
         print(ManifestError(problems, title=f"manifest {args.manifest}"))
         return 1
