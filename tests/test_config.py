@@ -3,7 +3,14 @@ import copy
 import pytest
 import yaml
 
-from polysent.config import ConfigError, load_schema, validate_config
+from polysent.config import (
+    ConfigError,
+    check_experiments,
+    experiment_problems,
+    load_config,
+    load_schema,
+    validate_config,
+)
 from conftest import REPO, SCHEMA_DIR
 
 
@@ -80,3 +87,66 @@ def test_every_section_schema_is_closed():
                 walk(sub, f"{path}.{key}".lstrip("."))
 
     walk(copy.deepcopy(schema), "")
+
+
+def _with_experiments(**entries):
+    config = _default()
+    config["experiments"] = entries
+    validate_config(config, SCHEMA_DIR)
+    return config
+
+
+def test_shipped_experiments_have_no_problems():
+    config = _default()
+    config.update(yaml.safe_load((REPO / "config" / "experiments.yaml").read_text()))
+    validate_config(config, SCHEMA_DIR)
+    assert experiment_problems(config, list(config["experiments"])) == []
+
+
+def test_experiment_with_unconfigured_languages_is_refused_by_name():
+    config = _with_experiments(
+        a={"model": "mult", "train": {"fr": 1.0, "de": 1.0}, "eval": "fr"},
+        b={"model": "mult", "train": {"fr": 1.0}, "eval": "de"},
+    )
+    with pytest.raises(ConfigError) as err:
+        check_experiments(config, ["a", "b"])
+    msg = str(err.value)
+    assert "experiments.a.train: language 'de' is not configured (languages: fr, es)" in msg
+    assert "experiments.b.eval: language 'de' is not configured" in msg
+    assert "2 problem(s)" in msg
+
+
+def test_experiment_missing_keys_and_zero_fraction():
+    config = _with_experiments(a={"train": {"fr": 0}}, ok={"model": "mult", "train": {"fr": 1.0}, "eval": "fr"})
+    problems = experiment_problems(config, ["a", "ok"])
+    assert "experiments.a: lacks required key(s) model, eval" in problems
+    assert any("experiments.a.train.fr: fraction 0 trains on nothing" in p for p in problems)
+    assert len(problems) == 2  # nothing about the valid entry
+
+
+def test_only_selected_experiments_are_checked():
+    config = _with_experiments(bad={"model": "mult", "train": {"it": 1.0}, "eval": "it"})
+    check_experiments(config, [])  # an unselected entry is never trained
+    assert experiment_problems(config, ["bad"])
+
+
+def test_emotion_labels_must_exist_in_the_demo_corpus():
+    config = _with_experiments(
+        e={"model": "mctn", "task": "emotion", "emotions": ["happiness", "joy"], "train": {"fr": 1.0}, "eval": "fr"},
+        empty={"model": "mctn", "task": "emotion", "train": {"fr": 1.0}, "eval": "fr"},
+    )
+    problems = experiment_problems(config, ["e", "empty"])
+    assert any(p.startswith("experiments.e.emotions: joy not among the corpus labels") for p in problems)
+    assert "experiments.empty: task 'emotion' needs a non-empty 'emotions' list" in problems
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("languages: [fr, es]\nacoustic:\n  sr: [16000\nvisual: {}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, SCHEMA_DIR)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}:")
+    assert "YAML syntax error" in msg
+    line = int(msg.split(":")[1])
+    assert 3 <= line <= 4

@@ -86,9 +86,21 @@ def validate_config(config: dict[str, Any], schema_dir: str | Path) -> dict[str,
     return config
 
 
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a syntax error names the file, line and column (Snakemake's own does not)."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: YAML syntax error: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: YAML error: {exc}") from None
+
+
 def load_config(path: str | Path, schema_dir: str | Path, overrides: dict | None = None) -> dict:
     """Read a YAML config, apply ``overrides`` (deep merge) and validate it."""
-    config = yaml.safe_load(Path(path).read_text()) or {}
+    config = read_yaml(path) or {}
     if overrides:
         config = deep_merge(config, overrides)
     return validate_config(config, schema_dir)
@@ -103,3 +115,57 @@ def deep_merge(base: dict, extra: dict) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+REQUIRED_EXPERIMENT_KEYS = ("model", "train", "eval")
+
+
+def experiment_problems(config: dict[str, Any], names: list[str]) -> list[str]:
+    """What makes the experiments ``names`` of a validated ``config`` unrunnable, one line each.
+
+    Checked on the merged config (an entry may be completed by a later config file, so the
+    schema cannot require keys) and before any rule reads an entry, so a mistake is reported at
+    DAG build instead of as a ``KeyError`` in a rule file or a blank Table 1 row 18 jobs later.
+    """
+    langs = list(config.get("languages") or [])
+    experiments = config.get("experiments") or {}
+    corpus = config.get("corpus") or {}
+    demo_emotions = (corpus.get("demo") or {}).get("emotions") if corpus.get("source") == "demo" else None
+    problems = []
+    for name in names:
+        entry = experiments.get(name) or {}
+        where = f"experiments.{name}"
+        missing = [k for k in REQUIRED_EXPERIMENT_KEYS if k not in entry]
+        if missing:
+            problems.append(f"{where}: lacks required key(s) {', '.join(missing)}")
+        for lang, share in (entry.get("train") or {}).items():
+            if lang not in langs:
+                problems.append(
+                    f"{where}.train: language '{lang}' is not configured (languages: {', '.join(langs)})"
+                )
+            if isinstance(share, (int, float)) and not share > 0:
+                problems.append(f"{where}.train.{lang}: fraction {share} trains on nothing; use a value > 0")
+        if "eval" in entry and entry["eval"] not in langs:
+            problems.append(
+                f"{where}.eval: language '{entry['eval']}' is not configured (languages: {', '.join(langs)})"
+            )
+        if entry.get("task") == "emotion":
+            emotions = list(entry.get("emotions") or [])
+            if not emotions:
+                problems.append(f"{where}: task 'emotion' needs a non-empty 'emotions' list")
+            elif demo_emotions is not None:
+                unknown = [e for e in emotions if e not in demo_emotions]
+                if unknown:
+                    problems.append(
+                        f"{where}.emotions: {', '.join(unknown)} not among the corpus labels "
+                        f"(corpus.demo.emotions: {', '.join(demo_emotions)})"
+                    )
+    return problems
+
+
+def check_experiments(config: dict[str, Any], names: list[str]) -> None:
+    """Raise ConfigError listing every problem of the experiments ``names`` (see experiment_problems)."""
+    problems = experiment_problems(config, names)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"invalid experiments ({len(problems)} problem(s)):\n{lines}")

@@ -1,11 +1,13 @@
 # Stage 'report': the paper's tables and figures from the per-run results of the train stage.
 # Which experiments are reported (and so trained) is chosen in config["report"]; the selection
 # logic lives in polysent.report.tables so that it is unit-tested.
+from polysent.config import check_experiments
 from polysent.report import tables as report_tables
 
 EXPERIMENTS = config.get("experiments") or {}
 REPORT_TABLE1 = report_tables.select(EXPERIMENTS, config["report"], "table1")
 REPORT_EMOTIONS = report_tables.select(EXPERIMENTS, config["report"], "emotions")
+check_experiments(config, REPORT_TABLE1 + REPORT_EMOTIONS)
 REPORT_ADAMML = [n for n in REPORT_TABLE1 if EXPERIMENTS[n]["model"] == "adamml_clstm"]
 
 
@@ -34,7 +36,7 @@ RUNS_ALL_METRICS = report_tables.run_files(
 rule report_table1:
     input:
         metrics=RUNS_TABLE1_METRICS,
-        lib=lib("report/tables.py"),
+        lib=lib_for("scripts/report_table1.py"),
     output:
         csv=report(
             "results/table1.csv",
@@ -67,7 +69,7 @@ rule report_table1:
 rule report_table2:
     input:
         manifest="results/corpus/manifest.parquet",
-        lib=lib("report/tables.py", "contracts.py"),
+        lib=lib_for("scripts/report_table2.py"),
     output:
         csv=report(
             "results/table2.csv",
@@ -92,7 +94,7 @@ rule report_table2:
 rule report_emotions:
     input:
         metrics=RUNS_EMOTIONS_METRICS,
-        lib=lib("report/tables.py"),
+        lib=lib_for("scripts/report_emotions.py"),
     output:
         csv=report(
             "results/emotions.csv",
@@ -117,7 +119,7 @@ rule report_emotions:
 rule report_label_distribution:
     input:
         manifest="results/corpus/manifest.parquet",
-        lib=lib("report/figures.py", "report/tables.py"),
+        lib=lib_for("scripts/report_label_distribution.py"),
     output:
         png=report(
             "results/figures/label_distribution.png",
@@ -142,7 +144,7 @@ rule report_label_distribution:
 rule report_modality_utilisation:
     input:
         decisions=RUNS_ADAMML_DECISIONS,
-        lib=lib("report/figures.py", "report/tables.py"),
+        lib=lib_for("scripts/report_modality_utilisation.py"),
     output:
         png=report(
             "results/figures/modality_utilisation.png",
@@ -175,7 +177,7 @@ rule report_learning_curves:
     input:
         histories=RUNS_ALL_HISTORIES,
         metrics=RUNS_ALL_METRICS,
-        lib=lib("report/figures.py", "report/tables.py"),
+        lib=lib_for("scripts/report_learning_curves.py"),
     output:
         png=report(
             "results/figures/learning_curves.png",
@@ -202,7 +204,7 @@ rule report_scatter:
     input:
         predictions=RUNS_TABLE1_PREDICTIONS,
         table1="results/table1.csv",
-        lib=lib("report/figures.py", "report/tables.py"),
+        lib=lib_for("scripts/report_scatter.py"),
     output:
         png=report(
             "results/figures/scatter.png",
