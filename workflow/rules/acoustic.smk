@@ -5,7 +5,7 @@ rule acoustic:
     input:
         manifest="results/corpus/manifest.parquet",
         media="results/media/{shard}",
-        lib=lib("features/acoustic.py", "features/__init__.py"),
+        lib=lib_for("scripts/acoustic.py"),
     output:
         frames="results/acoustic/{shard}.parquet",
         qc="results/qc/acoustic/{shard}.parquet",

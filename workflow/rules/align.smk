@@ -5,7 +5,7 @@ rule align_aeneas:
     input:
         manifest="results/corpus/manifest.parquet",
         media="results/media/{shard}",
-        lib=lib("align/__init__.py", "align/aeneas_backend.py"),
+        lib=lib_for("scripts/align.py"),
     output:
         words="results/align/{shard}.parquet",
         qc="results/qc/align/{shard}.parquet",
@@ -30,7 +30,7 @@ rule align_mfa:
     input:
         manifest="results/corpus/manifest.parquet",
         media="results/media/{shard}",
-        lib=lib("align/__init__.py", "align/mfa.py", "align/textgrid.py"),
+        lib=lib_for("scripts/align.py"),
     output:
         words="results/align/{shard}.parquet",
         qc="results/qc/align/{shard}.parquet",

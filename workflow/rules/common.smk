@@ -1,9 +1,11 @@
 # Config validation, wildcard constraints and the helpers that rules share.
+import functools
 import os
 from pathlib import Path
 
 from polysent.config import validate_config
 from polysent.corpus.sharding import shard_ids
+from polysent.imports import ImportGraph
 from polysent.translate import active_pairs
 from snakemake.io import apply_wildcards, strip_wildcard_constraints
 
@@ -21,14 +23,24 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def lib(*modules):
-    """Library files given as inputs, so that editing one re-runs the jobs using it.
+LIBRARY = ImportGraph(Path(workflow.basedir) / "src" / "polysent")
 
-    Snakemake does not track imports. Paths are relative to the working directory so that a
-    moved or copied project does not see its inputs as changed.
+
+@functools.cache
+def _library_closure(script):
+    return tuple(LIBRARY.closure(Path(workflow.basedir) / script))
+
+
+def lib_for(script):
+    """The library files that ``script`` (a path from the repository root) imports, directly or
+    not, as inputs, so that editing any of them re-runs the jobs running it.
+
+    Snakemake does not track imports; ``polysent.imports`` reads them from the code once per
+    script at DAG build. Paths are relative to the working directory so that a moved or copied
+    project does not see its inputs as changed.
     """
-    root = Path(workflow.basedir) / "src" / "polysent"
-    return [os.path.relpath(root / m) for m in modules]
+    root = LIBRARY.package_dir
+    return [os.path.relpath(root / m) for m in _library_closure(script)]
 
 
 def slice_of(*keys):

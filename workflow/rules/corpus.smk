@@ -9,17 +9,7 @@ if config["corpus"]["source"] == "demo":
             lexicon=expand(
                 "resources/demo/{name}.yaml", name=["lexicon", "emotions", "fr", "es", "pt", "de"]
             ),
-            lib=lib(
-                "corpus/demo/__init__.py",
-                "corpus/demo/build.py",
-                "corpus/demo/face.py",
-                "corpus/demo/labels.py",
-                "corpus/demo/speech.py",
-                "corpus/demo/text.py",
-                "corpus/demo/video.py",
-                "corpus/splits.py",
-                "corpus/sharding.py",
-            ),
+            lib=lib_for("scripts/corpus_demo.py"),
         output:
             manifest="results/corpus/manifest.parquet",
             word_truth="results/corpus/word_truth.parquet",

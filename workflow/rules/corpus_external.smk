@@ -17,14 +17,7 @@ if config["corpus"]["source"] in ("moseas", "folder"):
     rule corpus_external:
         input:
             release=lambda wildcards: release_files(config),
-            lib=lib(
-                "corpus/moseas.py",
-                "corpus/folder.py",
-                "corpus/download.py",
-                "corpus/validate.py",
-                "corpus/splits.py",
-                "corpus/sharding.py",
-            ),
+            lib=lib_for("scripts/corpus_external.py"),
         output:
             **_corpus_extra,
             manifest="results/corpus/manifest.parquet",

@@ -4,7 +4,7 @@
 rule media:
     input:
         manifest="results/corpus/manifest.parquet",
-        lib=lib("media.py", "features/__init__.py"),
+        lib=lib_for("scripts/media.py"),
     output:
         wavs=directory("results/media/{shard}"),
         qc="results/qc/media/{shard}.parquet",

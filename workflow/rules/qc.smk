@@ -5,7 +5,7 @@ rule qc_summary:
     input:
         manifest="results/corpus/manifest.parquet",
         qc=all_qc_files(),
-        lib=lib("qc.py"),
+        lib=lib_for("scripts/qc_summary.py"),
     output:
         summary=report("results/qc/summary.csv", caption="../report/qc.rst", category="QC"),
         records="results/qc/records.csv",

@@ -9,7 +9,7 @@ rule store:
         acoustic=expand("results/acoustic/{shard}.parquet", shard=SHARDS),
         visual=expand("results/visual/{shard}.parquet", shard=SHARDS),
         text="results/text/{lang}.parquet",
-        lib=lib("store.py"),
+        lib=lib_for("scripts/store.py"),
     output:
         store="results/store/{lang}.parquet",
         qc="results/qc/store/{lang}.parquet",
@@ -34,7 +34,7 @@ rule export:
     input:
         store="results/store/{lang}.parquet",
         align=expand("results/align/{shard}.parquet", shard=SHARDS),
-        lib=lib("export.py", "store.py"),
+        lib=lib_for("scripts/export.py"),
     output:
         pkl="results/export/{lang}.pkl",
         csd=directory("results/export/{lang}"),

@@ -7,7 +7,7 @@ rule text:
         manifest="results/corpus/manifest.parquet",
         align=expand("results/align/{shard}.parquet", shard=SHARDS),
         translate=lambda w: polysent_translate.translations_into(config, w.lang),
-        lib=lib("text.py", "align/__init__.py"),
+        lib=lib_for("scripts/text.py"),
     output:
         vectors="results/text/{lang}.parquet",
         qc="results/qc/text/{lang}.parquet",

@@ -15,20 +15,7 @@ rule train:
     input:
         # store_<lang>: the feature stores of the experiment's training and evaluation languages
         unpack(lambda w: polysent_train.store_inputs(config.get("experiments"), w.exp)),
-        lib=lib(
-            "data.py",
-            "train.py",
-            "metrics.py",
-            "models/__init__.py",
-            "models/base.py",
-            "models/layers.py",
-            "models/heads.py",
-            "models/mctn.py",
-            "models/multilogue.py",
-            "models/mult.py",
-            "models/adamml.py",
-            "models/nce.py",
-        ),
+        lib=lib_for("scripts/train.py"),
     output:
         metrics="results/runs/{exp}/seed{seed}/metrics.json",
         predictions="results/runs/{exp}/seed{seed}/predictions.parquet",

@@ -6,7 +6,7 @@ from polysent import translate as polysent_translate
 rule translate:
     input:
         manifest="results/corpus/manifest.parquet",
-        lib=lib("translate.py"),
+        lib=lib_for("scripts/translate.py"),
     output:
         table="results/translate/{src}-{tgt}.parquet",
         qc="results/qc/translate/{src}-{tgt}.parquet",

@@ -6,12 +6,7 @@
 rule visual:
     input:
         manifest="results/corpus/manifest.parquet",
-        lib=lib(
-            "features/visual.py",
-            "features/landmarks.py",
-            "features/openface.py",
-            "features/__init__.py",
-        ),
+        lib=lib_for("scripts/visual.py"),
     output:
         frames="results/visual/{shard}.parquet",
         qc="results/qc/visual/{shard}.parquet",
