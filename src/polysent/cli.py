@@ -25,6 +25,8 @@ STAGE_MODULES = [
     "polysent.align",
     "polysent.translate",
     "polysent.export",
+    "polysent.bundle",
+    "polysent.segment",
 ]
 
 

@@ -358,6 +358,8 @@ def run_experiment(
             "state_dict": model.state_dict(),
             "nce_state_dict": nce.state_dict() if nce is not None else None,
             "normalizer": splits.normalizer,
+            # how samples were prepared, so a bundle (polysent.bundle) can prepare new ones alike
+            "inputs": {k: settings[k] for k in ("max_len", "standardize", "eval_batch_size")},
             "experiment": exp,
             "seed": seed,
         },
