@@ -15,6 +15,7 @@ from polysent.align import AlignerUnavailable, Segment, align_shard, tokenize
 from polysent.align import mfa
 from polysent.align.textgrid import read_words
 from polysent.contracts import WORDS, check
+from polysent.media import ALIGN_RATE, wav_path
 
 FIX = Path(__file__).parent / "fixtures" / "mfa"
 SR = 16000
@@ -115,7 +116,9 @@ def spoken(tmp_path_factory):
         audio.append(pad)
         t += len(pad) / SR
     y = np.concatenate(audio) + rng.normal(0, 0.002, sum(map(len, audio))).astype(np.float32)
-    _write_wav(d / "v.wav", y)
+    media_wav = wav_path(d, "v", ALIGN_RATE)  # the media stage's layout
+    media_wav.parent.mkdir(parents=True)
+    _write_wav(media_wav, y)
     rows.append({"segment_id": "w_0", "video_id": "w", "lang": "fr", "transcript": "bonjour",
                  "start": 0.0, "end": 1.0})  # its video WAV is missing → QC
     rows.append({"segment_id": "v_9", "video_id": "v", "lang": "fr", "transcript": " ... ",

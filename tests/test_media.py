@@ -20,7 +20,7 @@ import soundfile as sf
 from polysent import contracts
 from polysent.cli import main as cli_main
 from polysent.corpus.sharding import shard_of
-from polysent.media import build_shard, extract_wav, probe_duration
+from polysent.media import build_shard, extract_wav, probe_duration, wav_path
 
 N_SHARDS = 2
 
@@ -200,9 +200,9 @@ def test_shard_index_qc_and_duration_check(feature_corpus, media_dirs):
     index = pq.read_table(media_dirs[shard_of_video("vid_a")] / "index.parquet").to_pandas()
     a = index[index.video_id == "vid_a"].sort_values("sample_rate")
     assert list(a.sample_rate) == [16000, 22050]
-    assert (
-        Path(a.wav.iloc[0]).name == "vid_a.wav" and Path(a.wav.iloc[1]).name == "vid_a.sr22050.wav"
-    )
+    shard_dir = Path("results/media") / shard_of_video("vid_a")
+    assert list(a.wav) == [str(wav_path(shard_dir, "vid_a", r)) for r in (16000, 22050)]
+    assert Path(a.wav.iloc[0]).parts[-3:] == ("wav", "vid_a", "16000.wav")
     for row in a.itertuples():
         info = sf.info(str(feature_corpus / row.wav))
         assert info.samplerate == row.sample_rate and abs(info.duration - row.duration) < 1e-6

@@ -7,9 +7,12 @@ backend, 22.05 kHz for the librosa backend (the paper's rate). The source's dura
 checked against the manifest's segment ends: a segment that ends after the audio does is recorded
 in QC, because every later stage would silently see a truncated segment.
 
-Outputs in ``out_dir``: ``{video_id}.wav`` (16 kHz, or the first configured rate),
-``{video_id}.sr{rate}.wav`` for every other rate, and ``index.parquet`` with one row per
-(video, rate): ``video_id, sample_rate, wav, duration, source, source_duration``.
+Outputs in ``out_dir``: ``wav/{video_id}/{rate}.wav`` for every configured rate (always through
+:func:`wav_path`, which every reader uses) and ``index.parquet`` with one row per (video, rate):
+``video_id, sample_rate, wav, duration, source, source_duration``. One folder per video, below a
+``wav/`` folder of its own, means no video id can name another video's file (``x.sr22050`` was a
+legal id when rates were suffixes) or the index, and a failed video's clean-up touches only its
+own folder.
 """
 
 from __future__ import annotations
@@ -156,8 +159,21 @@ def extract_wav(
     return duration
 
 
-def wav_name(video_id: str, sample_rate: int, primary: bool) -> str:
-    return f"{video_id}.wav" if primary else f"{video_id}.sr{int(sample_rate)}.wav"
+ALIGN_RATE = 16000  # the rate the aligner reads (aeneas and MFA models are 16 kHz)
+
+
+def wav_path(media_dir: str | os.PathLike, video_id: str, sample_rate: int) -> Path:
+    """Where the media stage writes (and every reader finds) ``video_id``'s WAV at ``sample_rate``."""
+    return Path(media_dir) / "wav" / video_id / f"{int(sample_rate)}.wav"
+
+
+def _remove_video_wavs(out_dir: Path, video_id: str, rates) -> None:
+    """Delete what this stage wrote for one video, by exact name: nothing of another video."""
+    for rate in rates:
+        wav_path(out_dir, video_id, rate).unlink(missing_ok=True)
+    folder = wav_path(out_dir, video_id, 0).parent
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict):
@@ -170,11 +186,12 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
         ]
     if not Path(source).is_file():
         return rows, [(s.segment_id, f"media source missing: {source}") for s in segs]
+    rates = [int(r) for r in cfg["sample_rates"]]
     try:
         src_dur = probe_duration(source, cfg["ffprobe"], cfg["timeout"])
-        rates = [int(r) for r in cfg["sample_rates"]]
-        for i, rate in enumerate(rates):
-            target = out_dir / wav_name(video_id, rate, primary=i == 0)
+        for rate in rates:
+            target = wav_path(out_dir, video_id, rate)
+            target.parent.mkdir(parents=True, exist_ok=True)
             dur = extract_wav(source, target, rate, cfg["ffmpeg"], cfg["timeout"])
             rows.append(
                 {
@@ -187,8 +204,7 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
                 }
             )
     except (MediaError, subprocess.TimeoutExpired, RuntimeError, OSError) as err:
-        for p in out_dir.glob(f"{video_id}.*wav"):
-            p.unlink()
+        _remove_video_wavs(out_dir, video_id, rates)
         return [], [(s.segment_id, f"audio extraction failed: {err}") for s in segs]
     # Segments that end after the audio would be silently truncated downstream.
     tol = float(cfg["duration_tolerance"])

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from polysent.contracts import WORDS, check
+from polysent.media import ALIGN_RATE, wav_path as media_wav_path
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def cut_segments(manifest: pd.DataFrame, media_dir: Path, clip_dir: Path, qc: QC
     clip_dir.mkdir(parents=True, exist_ok=True)
     segments: list[Segment] = []
     for video_id, rows in manifest.groupby("video_id", sort=True):
-        wav_path = media_dir / f"{video_id}.wav"
+        wav_path = media_wav_path(media_dir, video_id, ALIGN_RATE)
         if not wav_path.exists():
             for sid in rows["segment_id"]:
                 qc.add(f"no audio for video: {wav_path} missing", sid, video_id)
