@@ -46,6 +46,10 @@ def pkg(tmp_path) -> Path:
             "if TYPE_CHECKING:\n    import pkg.unused\nelse:\n    import pkg.io\n",
             "pkg/lazy.py": "def run():\n    try:\n        import pkg.sub.leaf as leaf\n"
             "    except ImportError:\n        leaf = None\n    return leaf\n",
+            "pkg/blocks.py": "class C:\n    import pkg.io\n"
+            "try:\n    pass\nexcept Exception:\n    from pkg import a\n"
+            "with open(__file__):\n    from pkg.sub import leaf\n"
+            "match 1:\n    case 1:\n        import pkg.unused\n",
             # a sibling package whose name starts like ours must not count
             "pkgx/__init__.py": "",
         },
@@ -101,6 +105,11 @@ def test_imports_inside_functions_and_try_blocks_count(pkg):
     assert "sub/leaf.py" in _closure(pkg, "def main():\n    import pkg.lazy\n")
 
 
+def test_imports_in_every_kind_of_block_count(pkg):
+    got = set(_closure(pkg, "import pkg.blocks\n"))
+    assert {"io.py", "a.py", "b.py", "sub/leaf.py", "unused.py"} <= got
+
+
 def test_type_checking_imports_do_not_count(pkg):
     got = _closure(pkg, "import pkg.typing_only\n")
     assert "unused.py" not in got and "io.py" in got
@@ -120,7 +129,7 @@ def test_missing_module_names_file_and_line(pkg):
 
 
 def test_syntax_error_names_the_file(pkg):
-    (pkg / "pkg" / "io.py").write_text("def broken(:\n")
+    (pkg / "pkg" / "io.py").write_text("import pkg.a\ndef broken(:\n")
     with pytest.raises(SyntaxError) as err:
         _closure(pkg, "import pkg.io\n")
     assert err.value.filename.endswith("io.py")

@@ -18,8 +18,11 @@ Dynamic imports (``importlib.import_module(name)``) are not followed; the rule s
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
+
+_RELATIVE_IMPORT = re.compile(rb"\bfrom\s+\.")
 
 
 class ImportGraph:
@@ -91,12 +94,15 @@ class ImportGraph:
         """Package modules (with their parent packages) that the file ``path`` imports."""
         key = path.resolve()
         if key not in self._direct:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
-            is_package = path.name == "__init__.py"
+            source = path.read_bytes()
             found: set[str] = set()
-            for node in _executed_imports(tree):
-                for target in self._targets(node, name, is_package, path):
-                    found |= self._with_parents(target)
+            # Parsing is the cost at DAG build: skip files that cannot name the package at all.
+            if self.package.encode() in source or _RELATIVE_IMPORT.search(source):
+                tree = ast.parse(source, filename=str(path))
+                is_package = path.name == "__init__.py"
+                for node in _executed_imports(tree):
+                    for target in self._targets(node, name, is_package, path):
+                        found |= self._with_parents(target)
             self._direct[key] = frozenset(found)
         return self._direct[key]
 
@@ -141,18 +147,27 @@ class ImportGraph:
         return ".".join(base + ([node.module] if node.module else []))
 
 
-def _executed_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement in ``tree`` except those under ``if TYPE_CHECKING:``."""
-    stack = [tree]
+def _executed_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement in ``tree`` except those under ``if TYPE_CHECKING:``.
+
+    Only statement bodies are walked (imports are statements, never inside expressions), which
+    keeps this cheap enough to run for every rule at DAG build.
+    """
+    stack = list(tree.body)
     while stack:
         node = stack.pop()
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
             continue
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            stack.extend(node.orelse)
-            continue
-        stack.extend(ast.iter_child_nodes(node))
+        skip_body = isinstance(node, ast.If) and _is_type_checking(node.test)
+        for field in _STATEMENT_FIELDS:
+            if field == "body" and skip_body:
+                continue
+            stack.extend(getattr(node, field, ()))
+
+
+# Fields that hold statements (or handlers/cases holding statements) in compound statements.
+_STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
 def _is_type_checking(test: ast.expr) -> bool:
