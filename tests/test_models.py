@@ -34,6 +34,7 @@ VARIANTS = [
     ("mult", {}),
     ("mult", {"modalities": ["text"]}),
     ("adamml_clstm", {}),
+    ("adamml_clstm", {"window": 1, "gating": "inputs", "rescale": True}),
 ]
 IDS = [f"{n}-{'-'.join(map(str, kw.values())) or 'default'}".replace(" ", "") for n, kw in VARIANTS]
 
@@ -294,3 +295,142 @@ def test_multilogue_output_is_bounded_and_unknown_kwargs_are_named():
         assert model(batch)["pred"].abs().max() <= 3.0
     with pytest.raises(ValueError, match="bad settings for model 'mult'.*hiden"):
         build_model("mult", DIMS, hiden=3)
+
+
+# ----------------------------------------------------------------------------- AdaMML as the paper's code
+# The paper's mctn_adamml/adamml_contextual_lstm.py: one decision per word, inputs gated and
+# rescaled by 3.1 / (n + 0.1), hard Gumbel samples at evaluation, temperature fixed at 5.
+PAPER_ADAMML = {"window": 1, "gating": "inputs", "rescale": True, "eval_decisions": "sample",
+                "tau_schedule": "fixed"}
+
+
+def _eval_pass(model, batch):
+    """One evaluation pass as the trainer runs it: eval() restarts the decision noise."""
+    model.eval()
+    with torch.no_grad():
+        return model(batch)
+
+
+def _force_policy(model, keep):
+    """Make the policy keep (True) / skip (False) each modality whatever it reads."""
+    with torch.no_grad():
+        for fc, k in zip(model.policy_fc, keep):
+            fc.weight.zero_()
+            fc.bias.copy_(torch.tensor([-50.0, 50.0] if k else [50.0, -50.0]))
+
+
+@pytest.mark.parametrize("gating", ["features", "inputs"])
+def test_adamml_per_word_decisions_have_shape_b_l_m(gating):
+    model = make("adamml_clstm", window=1, gating=gating)
+    batch = make_batch(B=6, L=7)
+    for out in (model.train()(batch), _eval_pass(model, batch)):
+        assert out["decisions"].shape == (6, 7, 3)
+        assert out["policy_probs"].shape == (6, 7, 3)
+        torch.testing.assert_close(out["window_mask"], batch["mask"])
+        assert out["decisions"][batch["mask"] == 0].sum() == 0  # pads never selected
+        assert set(torch.unique(out["decisions"]).tolist()) <= {0.0, 1.0}
+    # a window of 3 words gives ceil(7 / 3) = 3 decisions per modality
+    assert make("adamml_clstm", window=3, gating=gating).train()(batch)["decisions"].shape == (6, 3, 3)
+
+
+@pytest.mark.parametrize("kw", [PAPER_ADAMML, {**PAPER_ADAMML, "gating": "features", "window": 2}])
+def test_adamml_padding_masks_hold_with_sampled_decisions(kw):
+    model = make("adamml_clstm", eval_seed=3, **kw)
+    batch = make_batch()
+    noisy = dict(batch)
+    for m in DIMS:
+        noisy[m] = batch[m] + 100.0 * (1 - batch["mask"]).unsqueeze(-1) * torch.randn_like(batch[m])
+    a, b, c = (_eval_pass(model, x) for x in (batch, noisy, pad(batch, 5)))
+    for other in (b, c):
+        torch.testing.assert_close(a["pred"], other["pred"], atol=1e-5, rtol=1e-5)
+        S = a["decisions"].size(1)
+        torch.testing.assert_close(a["decisions"], other["decisions"][:, :S])
+        torch.testing.assert_close(a["policy_probs"], other["policy_probs"][:, :S], atol=1e-6, rtol=1e-5)
+    assert c["decisions"][:, S:].sum() == 0
+
+
+def test_adamml_eval_sampling_is_reproducible_with_the_seed():
+    batch = make_batch(B=64, L=20, seed=4, lengths=[20 - (i % 9) for i in range(64)])
+    model = make("adamml_clstm", eval_seed=11, **PAPER_ADAMML)
+    rng_before = torch.get_rng_state()
+    first, again = _eval_pass(model, batch), _eval_pass(model, batch)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # training's RNG stream is untouched
+    torch.testing.assert_close(first["decisions"], again["decisions"])
+    torch.testing.assert_close(first["pred"], again["pred"])
+    # another seed draws other decisions from the same probabilities
+    other = make("adamml_clstm", eval_seed=12, **PAPER_ADAMML)
+    torch.testing.assert_close(first["policy_probs"], _eval_pass(other, batch)["policy_probs"])
+    assert not torch.equal(first["decisions"], _eval_pass(other, batch)["decisions"])
+    # sampling, not argmax: the hard rate tracks the mean probability (3,072 real draws)
+    mask = batch["mask"].unsqueeze(-1).expand_as(first["decisions"]) > 0
+    hard, expected = first["decisions"][mask].mean(), first["policy_probs"][mask].mean()
+    argmax = _eval_pass(make("adamml_clstm", **{**PAPER_ADAMML, "eval_decisions": "argmax"}), batch)
+    assert not torch.equal(first["decisions"], argmax["decisions"])
+    assert abs(float(hard - expected)) < 0.03, (float(hard), float(expected))
+    # the seed is the run's torch seed by default and travels with the checkpoint
+    torch.manual_seed(7)
+    assert int(build_model("adamml_clstm", DIMS, **TINY["adamml_clstm"]).eval_seed) == 7
+    rebuilt = make("adamml_clstm", eval_seed=99, **PAPER_ADAMML)
+    rebuilt.load_state_dict(model.state_dict())
+    torch.testing.assert_close(_eval_pass(rebuilt, batch)["decisions"], first["decisions"])
+
+
+def test_adamml_input_gating_and_rescale():
+    from polysent.models.adamml import rescale_kept
+
+    feats = torch.ones(1, 4, 6)
+    d = torch.tensor([[[1.0, 1, 1], [1, 1, 0], [1, 0, 0], [0, 0, 0]]])
+    factors = rescale_kept(feats, d)[0, :, 0]
+    torch.testing.assert_close(factors, torch.tensor([1.0, 3.1 / 2.1, 3.1 / 1.1, 3.1 / 0.1]))
+    batch = make_batch()
+    other = dict(batch, acoustic=torch.randn_like(batch["acoustic"]) * 10)
+    for gating in ("inputs", "features"):
+        model = make("adamml_clstm", window=1, gating=gating, rescale=True)
+        _force_policy(model, keep=[True, True, False])  # text, visual kept; acoustic skipped
+        out = _eval_pass(model, batch)
+        # a skipped modality's inputs change nothing
+        torch.testing.assert_close(out["pred"], _eval_pass(model, other)["pred"])
+        kept = out["decisions"].sum(-1)[batch["mask"] > 0]
+        assert torch.all(kept == 2)
+    # the rescale acts only when a modality is dropped (3.1 / 3.1 = 1 with all kept)
+    gated, plain = (make("adamml_clstm", window=1, gating="inputs", rescale=r) for r in (True, False))
+    for keep, same in (([True, True, True], True), ([True, True, False], False)):
+        _force_policy(gated, keep)
+        _force_policy(plain, keep)
+        close = torch.allclose(_eval_pass(gated, batch)["pred"], _eval_pass(plain, batch)["pred"], atol=1e-6)
+        assert close == same, keep
+    # gating the inputs: the skipped modality's contextual LSTM still runs (its output is not
+    # zero), unlike gating the window features, where it contributes exactly zeros
+    model = make("adamml_clstm", window=1, gating="inputs")
+    _force_policy(model, keep=[True, True, False])
+    model.eval()
+    mask = batch["mask"]
+    d_words = model._per_word(model.decide(model.policy(*model._step_means(batch, mask))) * mask.unsqueeze(-1), mask)
+    acoustic = model._gated_word_features(batch, mask, d_words)[..., -TINY["adamml_clstm"]["uni_dim"]:]
+    assert acoustic[mask > 0].abs().min() > 0
+
+
+def test_adamml_temperature_schedules_and_bad_options():
+    fixed = make("adamml_clstm", tau_schedule="fixed", tau0=5.0)
+    fixed.set_epoch(10)
+    assert fixed.history_extra()["temperature"] == 5.0
+    decayed = make("adamml_clstm", tau_schedule="decay", tau0=5.0, tau_decay=0.9)
+    decayed.set_epoch(3)
+    assert decayed.tau == pytest.approx(5.0 * 0.9**3)
+    for bad in ({"gating": "outputs"}, {"eval_decisions": "mode"}, {"tau_schedule": "cosine"}, {"tau0": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            make("adamml_clstm", **bad)
+
+
+def test_moseas_preset_runs_adamml_as_the_papers_code():
+    import yaml
+    from conftest import REPO
+
+    preset = yaml.safe_load((REPO / "config" / "moseas.yaml").read_text())["train"]["models"]["adamml_clstm"]
+    assert {k: preset[k] for k in PAPER_ADAMML} == PAPER_ADAMML and preset["tau0"] == 5.0
+    model = build_model("adamml_clstm", DIMS, **preset)
+    batch = make_batch(B=3, L=6)
+    model.set_epoch(12)
+    assert model.tau == 5.0
+    assert model.train()(batch)["decisions"].shape == (3, 6, 3)
+    torch.testing.assert_close(_eval_pass(model, batch)["decisions"], _eval_pass(model, batch)["decisions"])

@@ -134,9 +134,9 @@ def write_synthetic_runs(
                 for i in ids:
                     for w in range(3):
                         for m in ("text", "visual", "acoustic"):
-                            keep = int(m != "acoustic" or rng.random() < 0.25)
-                            rows.append((i, "test", w, m, keep))
-                dec = pd.DataFrame(rows, columns=["segment_id", "split", "window", "modality", "selected"])
+                            prob = 0.9 if m != "acoustic" else 0.25
+                            rows.append((i, "test", w, m, int(rng.random() < prob), prob))
+                dec = pd.DataFrame(rows, columns=["segment_id", "split", "window", "modality", "selected", "prob"])
                 dec.to_parquet(run / "decisions.parquet")
             written.append(run)
     return written
@@ -381,18 +381,31 @@ def test_modality_utilisation_rates():
     rows = []
     for seg in ("a", "b"):
         for w in range(2):
-            rows += [(seg, "test", w, "text", 1), (seg, "test", w, "visual", int(w == 0)),
-                     (seg, "test", w, "acoustic", 0), (seg, "valid", w, "acoustic", 1)]  # fmt: skip
-    dec = pd.DataFrame(rows, columns=["segment_id", "split", "window", "modality", "selected"])
+            # argmax-like decisions: visual kept at w 0 with probability 0.6, dropped at w 1 (0.4)
+            rows += [(seg, "test", w, "text", 1, 0.9), (seg, "test", w, "visual", int(w == 0), 0.6 - 0.2 * w),
+                     (seg, "test", w, "acoustic", 0, 0.1), (seg, "valid", w, "acoustic", 1, 0.95)]  # fmt: skip
+    dec = pd.DataFrame(rows, columns=["segment_id", "split", "window", "modality", "selected", "prob"])
     util = tables.modality_utilisation({"adamml_dl2_fr_es": [dec, dec]}, EXPERIMENTS)
     got = util.set_index(["measure", "key"])["mean"]
-    assert got[("modality", "text")] == 1.0 and got[("modality", "visual")] == 0.5
-    assert got[("modality", "acoustic")] == 0.0  # the valid split is not counted
+    assert got[("hard_rate", "text")] == 1.0 and got[("hard_rate", "visual")] == 0.5
+    assert got[("hard_rate", "acoustic")] == 0.0  # the valid split is not counted
+    # the expected rate is the mean policy probability, not the share of hard decisions
+    assert got[("expected_rate", "text")] == pytest.approx(0.9)
+    assert got[("expected_rate", "visual")] == pytest.approx(0.5)
+    assert got[("expected_rate", "acoustic")] == pytest.approx(0.1)
     assert got[("n_selected", "2")] == 0.5 and got[("n_selected", "1")] == 0.5
     assert got[("n_selected", "3")] == 0.0
+    assert set(util["measure"]) == {"hard_rate", "expected_rate", "n_selected"}
     assert set(util["setting"]) == {"FR -> ES"}
-    with pytest.raises(tables.ReportError, match="lack column"):
-        tables.modality_utilisation({"adamml_dl2_fr_es": [dec.drop(columns="window")]}, EXPERIMENTS)
+    # seeds that disagree give a spread
+    other = dec.assign(prob=dec["prob"] / 2)
+    spread = tables.modality_utilisation({"adamml_dl2_fr_es": [dec, other]}, EXPERIMENTS)
+    text = spread.set_index(["measure", "key"]).loc[("expected_rate", "text")]
+    assert text["mean"] == pytest.approx(0.675) and text["std"] == pytest.approx(np.std([0.9, 0.45], ddof=1), abs=1e-4)
+    for broken, match in [(dec.drop(columns="window"), "lack column"), (dec.drop(columns="prob"), "lack column"),
+                          (dec.assign(prob=1.5), "outside")]:  # fmt: skip
+        with pytest.raises(tables.ReportError, match=match):
+            tables.modality_utilisation({"adamml_dl2_fr_es": [broken]}, EXPERIMENTS)
 
 
 def _is_png(path: Path) -> bool:
@@ -423,6 +436,9 @@ def test_figures_are_written_deterministically(tmp_path):
         paths("decisions.parquet", names[1:]), adamml, report, str(out / "util.png"), str(out / "util.csv")
     )
     assert list(dict.fromkeys(util["experiment"])) == names[1:]
+    written = pd.read_csv(out / "util.csv").set_index(["experiment", "measure", "key"])["mean"]
+    assert written[(names[1], "expected_rate", "acoustic")] == pytest.approx(0.25)
+    assert written[(names[1], "hard_rate", "text")] == pytest.approx(0.9, abs=0.1)
     figures.build_learning_curves(paths("history.csv"), paths("metrics.json"), exps, report,
                                   str(out / "curves.png"))  # fmt: skip
     table = tables.build_table1(paths("metrics.json"), exps, report, str(out / "t1.csv"),

@@ -130,9 +130,11 @@ def test_adamml_writes_decisions_and_temperature(stores, tmp_path):
            "train": {"fr": 1.0, "es": 0.2}, "eval": "es"}
     run(stores, tmp_path, exp)
     dec = pd.read_parquet(tmp_path / "decisions.parquet")
-    assert list(dec.columns) == ["segment_id", "split", "window", "modality", "selected"]
+    assert list(dec.columns) == ["segment_id", "split", "window", "modality", "selected", "prob"]
     assert set(dec["split"]) == {"test"} and set(dec["modality"]) == {"text", "visual", "acoustic"}
     assert set(dec["selected"].unique()) <= {0, 1}
+    # argmax at evaluation (the default): kept exactly where the policy probability is above 1/2
+    assert ((dec["prob"] > 0.5).astype(int) == dec["selected"]).all()
     preds = pd.read_parquet(tmp_path / "predictions.parquet")
     assert set(dec["segment_id"]) == set(preds.loc[preds["split"] == "test", "segment_id"])
     hist = pd.read_csv(tmp_path / "history.csv")

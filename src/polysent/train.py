@@ -12,7 +12,8 @@ writes the run folder:
 * ``history.csv`` — ``epoch, train_loss, valid_loss, valid_<metric>, lr, temperature``;
 * ``model.pt`` — the selected weights with everything needed to rebuild the model;
 * ``decisions.parquet`` — AdaMML policy decisions on the eval (test) set: ``segment_id, split,
-  window, modality, selected``; empty with the same columns for models without a policy.
+  window, modality, selected, prob`` (``prob``: the policy's probability of keeping the
+  modality at that step); empty with the same columns for models without a policy.
 
 Determinism: seeds for torch/numpy/random, ``torch.use_deterministic_algorithms(True)``, a
 fixed thread count, batches drawn from ``default_rng([seed, epoch])`` without DataLoader
@@ -112,9 +113,10 @@ def evaluate(model, samples, batch_size, task_loss, device) -> dict:
         preds.append(out["pred"].cpu().numpy())
         if "decisions" in out:
             d = out["decisions"].cpu().numpy()
+            p = out["policy_probs"].cpu().numpy()
             wm = out["window_mask"].cpu().numpy()
             for i, s in enumerate(part):
-                decisions.append((s, d[i][wm[i] > 0]))
+                decisions.append((s, d[i][wm[i] > 0], p[i][wm[i] > 0]))
     return {"pred": np.concatenate(preds, 0), "loss": total / len(samples), "decisions": decisions}
 
 
@@ -264,14 +266,15 @@ def _history_csv(rows: list[dict]) -> str:
 
 
 def _decision_table(decisions, split: str, modalities) -> pa.Table:
-    seg, win, mod, sel = [], [], [], []
-    for s, d in decisions:
+    seg, win, mod, sel, prob = [], [], [], [], []
+    for s, d, p in decisions:
         for w in range(d.shape[0]):
             for k, m in enumerate(modalities):
                 seg.append(s.segment_id)
                 win.append(w)
                 mod.append(m)
                 sel.append(int(d[w, k] > 0.5))
+                prob.append(float(p[w, k]))
     return pa.table(
         {
             "segment_id": pa.array(seg, pa.string()),
@@ -279,6 +282,7 @@ def _decision_table(decisions, split: str, modalities) -> pa.Table:
             "window": pa.array(win, pa.int32()),
             "modality": pa.array(mod, pa.string()),
             "selected": pa.array(sel, pa.int8()),
+            "prob": pa.array(prob, pa.float32()),
         }
     )
 

@@ -1,25 +1,70 @@
 """AdaMML policy network + Contextual LSTM fusion (paper §5.2, §7.2; Panda et al. 2021,
 Poria et al. 2017).
 
-1. **Windows.** The L word steps are cut into S = ceil(L / w) windows of ``window`` words; a
-   window is real when it holds at least one real word (``window_mask`` (B, S)).
-2. **Policy** (AdaMML ``PolicyNet`` with ``causality_modeling='lstm'``): the masked means of the
-   window's words per modality, concatenated, go through ``Linear→ReLU`` to ``policy_feat``; an
-   ``LSTMCell`` reads ``[f_s ; logits_{s-1}]``; ``Linear(·, 2)`` per modality gives skip/use
-   logits. Training: straight-through hard Gumbel-Softmax at temperature
-   ``tau0 · tau_decay^epoch`` (decisions exactly 0/1, gradients through the soft sample).
-   Evaluation: ``argmax`` of the logits (the official code samples at test time too; we make
-   evaluation deterministic and say so).
-3. **Unimodal encoders** (bc-LSTM level 1): per modality a BiLSTM over the words *inside* each
-   window, final states → ``Linear→tanh`` (``uni_dim``). The decision multiplies this window
-   feature, so a skipped modality contributes exactly zeros for that window — no information
-   from it leaks through a neighbouring window.
-4. **Contextual LSTM fusion** (bc-LSTM level 2): BiLSTM over the real windows of the
-   concatenated gated features, ``Dense→ReLU``, and the **last output** (paper: "use the last
-   output of the final contextual LSTM": final forward state at the last real window with the
-   backward state) → output layer.
+Where this follows the paper's text, where its code, and why
+-------------------------------------------------------------
+The paper's text (§5.2, Fig. 3) says only that a Gumbel-Softmax policy picks modalities "at each
+timestep (window)", that a Contextual LSTM fuses them and that the last output of the final
+contextual LSTM is the sentiment feature; the decision loss (DL) is its equation. Everything the
+text leaves open is taken from its code, ``mctn_adamml/adamml_contextual_lstm.py`` of
+ameliakuang/Multimodal-Multilingual-Sentiment-Analysis-for-Videos (itself a port of IBM/AdaMML
+``models/policy_net.py``), because Figure 4's utilisation rates are only comparable under the
+same decision granularity and test-time rule. The options below switch between that code
+(``config/moseas.yaml``) and polysent's earlier windowed design (the model defaults, which the
+2-core demo keeps because it is 5-10x cheaper):
 
-Loss: L1 + optional decision loss (paper eq. DL): per sample the mean over real windows of
+===================  ======================================  ====================================
+option               paper's code (moseas preset)            default
+===================  ======================================  ====================================
+``window``           ``1``: one decision per word step       ``10`` words per decision
+                     (``:42-62``)
+``gating``           ``inputs``: the decision multiplies     ``features``: it multiplies the
+                     the modality's words before its         window's unimodal feature, so a
+                     unimodal contextual LSTM, which runs    skipped modality contributes exactly
+                     over the whole segment (``:84``)        zeros for that window
+``rescale``          ``true``: the fusion input is           ``false``
+                     multiplied by 3.1 / (n + 0.1), n = the
+                     modalities kept at that step (``:91``)
+``eval_decisions``   ``sample``: hard Gumbel sample at       ``argmax`` of the logits
+                     evaluation too (``:25``)
+``tau_schedule``     ``fixed`` at ``tau0`` = 5 (``:176``)    ``decay``: ``tau0 · tau_decay^epoch``
+                                                             as IBM's ``decay_temperature``
+===================  ======================================  ====================================
+
+Not copied from the paper's code: its per-modality ``Linear`` reduction to 40 dims before the
+policy (we use one ``Linear→ReLU`` on the concatenated means, as IBM's joint feature net), its
+GELU head (we keep bc-LSTM's ``Dense(500)→ReLU``) and its 2-layer LSTMs (one layer here). The
+``(M + 0.1) / (n + 0.1)`` rescale is the code's ``3.1 / (n + 0.1)`` written for M modalities
+(1 when all are kept, so "dropping" a modality enlarges the others like inverted dropout).
+
+Sampling at evaluation is reproducible: the noise comes from a generator owned by the model,
+seeded with ``eval_seed`` (default: the process's torch seed at construction, i.e. the run's
+seed; kept in the checkpoint as a buffer) and restarted at every switch to eval mode, so one
+evaluation pass (``model.eval()`` then batches in order) gives the same decisions every time and
+never consumes the global RNG that training draws from. The noise is drawn step by step, so
+extra padding after the words does not change the noise of real steps. At test time the hard
+Gumbel sample does not depend on the temperature (``argmax(logits + g)``), and its probability of
+keeping a modality is ``softmax(logits)[use]``, returned as ``policy_probs``: the report's
+expected utilisation rate.
+
+Architecture
+------------
+1. **Steps.** The L word steps are cut into S = ceil(L / w) steps of ``window`` words (w = 1: a
+   step per word); a step is real when it holds at least one real word (``window_mask`` (B, S)).
+2. **Policy** (AdaMML ``PolicyNet`` with ``causality_modeling='lstm'``): the masked means of the
+   step's words per modality, concatenated, go through ``Linear→ReLU`` to ``policy_feat``; an
+   ``LSTMCell`` reads ``[f_s ; logits_{s-1}]``; ``Linear(·, 2)`` per modality gives skip/use
+   logits. Training: straight-through hard Gumbel-Softmax at the scheduled temperature
+   (decisions exactly 0/1, gradients through the soft sample).
+3. **Unimodal encoders** (bc-LSTM level 1), per modality a BiLSTM then ``Linear→tanh``
+   (``uni_dim``): with ``gating: features`` over the words inside each step (one feature per
+   step, gated afterwards); with ``gating: inputs`` over all words of the segment (one feature
+   per word, the inputs gated before).
+4. **Contextual LSTM fusion** (bc-LSTM level 2): BiLSTM over the real steps of the concatenated
+   gated features (optionally rescaled), ``Dense→ReLU``, and the **last output** (final forward
+   state at the last real step with the backward state) → output layer.
+
+Loss: L1 + optional decision loss (paper eq. DL): per sample the mean over real steps of
 ``|Σ_m d_{s,m} - target|``, averaged over the batch, times ``dl_weight``.
 
 ``warmup_epochs``: the policy is frozen (still sampling) for the first epochs, as AdaMML's
@@ -37,6 +82,26 @@ from .base import PolysentModel, check_modalities
 from .heads import OutputHead
 from .layers import run_rnn
 
+GATINGS = ("features", "inputs")
+EVAL_DECISIONS = ("argmax", "sample")
+TAU_SCHEDULES = ("decay", "fixed")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+def rescale_kept(features: torch.Tensor, decisions: torch.Tensor) -> torch.Tensor:
+    """``features`` (B, S, ·) times (M + 0.1) / (n + 0.1), n = modalities kept per step.
+
+    The paper's code (M = 3): ``3.1 / (decisions.sum() + 0.1)``; 1 when every modality is kept.
+    """
+    n_modalities = decisions.size(-1)
+    kept = decisions.sum(-1, keepdim=True)
+    return features * ((n_modalities + 0.1) / (kept + 0.1))
+
 
 class AdaMMLCLSTM(PolysentModel):
     regression_loss = "l1"
@@ -49,6 +114,10 @@ class AdaMMLCLSTM(PolysentModel):
         task: str = "sentiment",
         modalities=("text", "visual", "acoustic"),
         window: int = 10,
+        gating: str = "features",
+        rescale: bool = False,
+        eval_decisions: str = "argmax",
+        eval_seed: int | None = None,
         policy_feat: int = 128,
         policy_hidden: int = 256,
         uni_hidden: int = 100,
@@ -56,6 +125,7 @@ class AdaMMLCLSTM(PolysentModel):
         fusion_hidden: int = 300,
         dense: int = 500,
         tau0: float = 5.0,
+        tau_schedule: str = "decay",
         tau_decay: float = 0.965,
         decision_loss: bool = False,
         target: float = 2.0,
@@ -71,10 +141,21 @@ class AdaMMLCLSTM(PolysentModel):
             raise ValueError("window must be >= 1 word")
         if decision_loss and not 0 <= target <= M:
             raise ValueError(f"decision-loss target {target} must be within [0, {M}]")
-        self.window, self.tau0, self.tau_decay = window, tau0, tau_decay
+        if tau0 <= 0:
+            raise ValueError(f"tau0 must be > 0, got {tau0}")
+        self.window = window
+        self.gating = _choice("gating", gating, GATINGS)
+        self.rescale = bool(rescale)
+        self.eval_decisions = _choice("eval_decisions", eval_decisions, EVAL_DECISIONS)
+        self.tau_schedule = _choice("tau_schedule", tau_schedule, TAU_SCHEDULES)
+        self.tau0, self.tau_decay = tau0, tau_decay
         self.decision_loss, self.target, self.dl_weight = decision_loss, float(target), dl_weight
         self.warmup_epochs = warmup_epochs
         self.tau = tau0
+        # A buffer, so a checkpoint rebuilt in another process samples the same decisions.
+        seed = torch.initial_seed() if eval_seed is None else int(eval_seed)
+        self.register_buffer("eval_seed", torch.tensor(seed % 2**63, dtype=torch.int64))
+        self._eval_rng = self._fresh_eval_rng()
         d_in = sum(dims[m] for m in self.modalities)
         self.policy_drop = nn.Dropout(policy_dropout)
         self.policy_feat = nn.Sequential(nn.Linear(d_in, policy_feat), nn.ReLU())
@@ -93,7 +174,7 @@ class AdaMMLCLSTM(PolysentModel):
 
     # ---------------------------------------------------------------------------- schedule
     def set_epoch(self, epoch: int) -> None:
-        self.tau = self.tau0 * self.tau_decay**epoch
+        self.tau = self.tau0 if self.tau_schedule == "fixed" else self.tau0 * self.tau_decay**epoch
         frozen = epoch < self.warmup_epochs
         for module in self.policy_modules:
             for p in module.parameters():
@@ -101,6 +182,15 @@ class AdaMMLCLSTM(PolysentModel):
 
     def history_extra(self) -> dict[str, float]:
         return {"temperature": float(self.tau)}
+
+    def train(self, mode: bool = True):
+        # Every evaluation pass starts the decision noise from the same state.
+        if not mode:
+            self._eval_rng = self._fresh_eval_rng()
+        return super().train(mode)
+
+    def _fresh_eval_rng(self) -> torch.Generator:
+        return torch.Generator().manual_seed(int(self.eval_seed))
 
     # ---------------------------------------------------------------------------- parts
     def _windows(self, x: torch.Tensor, mask: torch.Tensor):
@@ -111,8 +201,18 @@ class AdaMMLCLSTM(PolysentModel):
         m = F.pad(mask, (0, pad)).view(B, S, self.window)
         return x, m
 
-    def policy(self, means: torch.Tensor, wmask: torch.Tensor) -> torch.Tensor:
-        """Skip/use logits (B, S, M, 2), causal over windows."""
+    def _step_means(self, batch: dict, mask: torch.Tensor):
+        """Masked mean of each step's words, modalities concatenated (B, S, ΣD), and step mask."""
+        means = []
+        for m in self.modalities:
+            xw, mw = self._windows(batch[m], mask)
+            n_words = mw.sum(-1, keepdim=True)
+            means.append((xw * mw.unsqueeze(-1)).sum(2) / n_words.clamp_min(1))
+        step_mask = (n_words.squeeze(-1) > 0).to(mask.dtype)
+        return torch.cat(means, -1), step_mask
+
+    def policy(self, means: torch.Tensor, wmask: torch.Tensor | None = None) -> torch.Tensor:
+        """Skip/use logits (B, S, M, 2), causal over steps (padded steps come last)."""
         B, S, _ = means.shape
         M = len(self.modalities)
         f = self.policy_feat(self.policy_drop(means))
@@ -127,37 +227,66 @@ class AdaMMLCLSTM(PolysentModel):
             prev = step.reshape(B, 2 * M)
         return torch.stack(logits, 1)
 
+    def _eval_gumbel(self, logits: torch.Tensor) -> torch.Tensor:
+        """Gumbel noise like ``logits`` from the eval generator, one step at a time (so the
+        noise of a real step does not depend on how many padded steps follow)."""
+        B, S, M, two = logits.shape
+        steps = [-torch.empty(B, M, two).exponential_(generator=self._eval_rng).log() for _ in range(S)]
+        return torch.stack(steps, 1).to(device=logits.device, dtype=logits.dtype)
+
     def decide(self, logits: torch.Tensor) -> torch.Tensor:
-        """Hard 0/1 'use' decisions (B, S, M): Gumbel straight-through in training, argmax at eval."""
+        """Hard 0/1 'use' decisions (B, S, M): straight-through Gumbel in training; at evaluation
+        a seeded hard Gumbel sample or the argmax (``eval_decisions``)."""
         if self.training:
             return F.gumbel_softmax(logits, tau=self.tau, hard=True, dim=-1)[..., 1]
+        if self.eval_decisions == "sample":
+            logits = logits + self._eval_gumbel(logits)
         return (logits[..., 1] > logits[..., 0]).to(logits.dtype)
+
+    def _gated_step_features(self, batch: dict, mask: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """``gating: features``: per step and modality a BiLSTM over the step's words, times d."""
+        feats = []
+        for k, m in enumerate(self.modalities):
+            xw, mw = self._windows(batch[m], mask)  # (B,S,w,D), (B,S,w)
+            B, S = mw.shape[:2]
+            _, h_n = run_rnn(self.uni_rnn[m], xw.reshape(B * S, self.window, -1), mw.reshape(B * S, -1))
+            h = torch.cat([h_n[0], h_n[1]], -1).view(B, S, -1)
+            feats.append(torch.tanh(self.uni_out[m](h)) * d[..., k : k + 1])
+        return torch.cat(feats, -1)
+
+    def _gated_word_features(self, batch: dict, mask: torch.Tensor, d_words: torch.Tensor) -> torch.Tensor:
+        """``gating: inputs``: per modality a BiLSTM over the segment's words multiplied by d."""
+        feats = []
+        for k, m in enumerate(self.modalities):
+            out, _ = run_rnn(self.uni_rnn[m], batch[m] * d_words[..., k : k + 1], mask)
+            feats.append(torch.tanh(self.uni_out[m](out)) * mask.unsqueeze(-1))
+        return torch.cat(feats, -1)
+
+    def _per_word(self, d: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Step decisions (B, S, M) repeated over each step's words (B, L, M), zero at pads."""
+        return d.repeat_interleave(self.window, dim=1)[:, : mask.size(1)] * mask.unsqueeze(-1)
+
+    def fusion_input(self, feats: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """What the contextual LSTM reads: the gated features, rescaled if ``rescale``."""
+        return rescale_kept(feats, d) if self.rescale else feats
 
     def forward(self, batch: dict) -> dict:
         mask = batch["mask"]
-        B = mask.size(0)
-        means, unis = [], []
-        wmask = None
-        for m in self.modalities:
-            xw, mw = self._windows(batch[m], mask)  # (B,S,w,D), (B,S,w)
-            S = xw.size(1)
-            wlen = mw.sum(-1)
-            wmask = (wlen > 0).to(mask.dtype)
-            means.append((xw * mw.unsqueeze(-1)).sum(2) / wlen.clamp_min(1).unsqueeze(-1))
-            flat_x = xw.reshape(B * S, self.window, -1)
-            flat_m = mw.reshape(B * S, self.window)
-            _, h_n = run_rnn(self.uni_rnn[m], flat_x, flat_m)
-            h = torch.cat([h_n[0], h_n[1]], -1).view(B, S, -1)
-            unis.append(torch.tanh(self.uni_out[m](h)) * wmask.unsqueeze(-1))
-        logits = self.policy(torch.cat(means, -1), wmask)
+        means, wmask = self._step_means(batch, mask)
+        logits = self.policy(means, wmask)
         d = self.decide(logits) * wmask.unsqueeze(-1)
-        gated = torch.cat([u * d[..., k : k + 1] for k, u in enumerate(unis)], -1)
-        _, h_n = run_rnn(self.fusion, self.fusion_drop(gated), wmask)
+        if self.gating == "inputs":
+            d_steps = self._per_word(d, mask)
+            feats, steps_mask = self._gated_word_features(batch, mask, d_steps), mask
+        else:
+            d_steps, steps_mask = d, wmask
+            feats = self._gated_step_features(batch, mask, d)
+        _, h_n = run_rnn(self.fusion, self.fusion_drop(self.fusion_input(feats, d_steps)), steps_mask)
         fused = F.relu(self.dense(torch.cat([h_n[0], h_n[1]], -1)))
         aux = {}
         if self.training and self.decision_loss:
-            per_window = (d.sum(-1) - self.target).abs() * wmask
-            dl = (per_window.sum(1) / wmask.sum(1).clamp_min(1)).mean()
+            per_step = (d.sum(-1) - self.target).abs() * wmask
+            dl = (per_step.sum(1) / wmask.sum(1).clamp_min(1)).mean()
             aux["decision"] = self.dl_weight * dl
         return {
             "pred": self.head(self.fusion_drop(fused)),
@@ -166,4 +295,5 @@ class AdaMMLCLSTM(PolysentModel):
             "decisions": d,
             "window_mask": wmask,
             "policy_logits": logits,
+            "policy_probs": torch.softmax(logits, -1)[..., 1] * wmask.unsqueeze(-1),
         }

@@ -2,8 +2,9 @@
 
 - :func:`label_distribution` — sentiment label histogram per language with the neutral band
   (paper Fig. 1);
-- :func:`modality_utilisation_figure` — AdaMML policy: share of windows keeping each modality,
-  and how many modalities are kept per window, per train -> eval setting (paper Fig. 4);
+- :func:`modality_utilisation_figure` — AdaMML policy: share of policy steps keeping each
+  modality (hard rate) with the mean policy probability (expected rate), and how many modalities
+  are kept per step, per train -> eval setting (paper Fig. 4);
 - :func:`learning_curves` — train / validation loss per epoch, one panel per experiment;
 - :func:`prediction_scatter` — predicted vs true sentiment on the test split, one panel per
   Table 1 row.
@@ -99,8 +100,9 @@ def label_distribution(
 
 
 def modality_utilisation_figure(util: pd.DataFrame, path: str | Path, dpi: int = 110) -> None:
-    """Grouped bars of the share of windows keeping each modality per experiment (± seed std),
-    and stacked bars of how many modalities the policy keeps per window."""
+    """Grouped bars of the hard utilisation rate (share of policy steps keeping each modality,
+    ± seed std) per experiment with the expected rate (mean policy probability) as a marker on
+    each bar, and stacked bars of how many modalities the policy keeps per step."""
     if util.empty:
         raise ReportError("modality utilisation: no AdaMML decisions to plot")
     exps = list(dict.fromkeys(util["experiment"]))
@@ -113,19 +115,21 @@ def modality_utilisation_figure(util: pd.DataFrame, path: str | Path, dpi: int =
     x = np.arange(len(exps))
     bar = 0.8 / len(MODALITIES)
     for i, modality in enumerate(MODALITIES):
-        part = util[(util["measure"] == "modality") & (util["key"] == modality)].set_index("experiment")
-        mean = part.reindex(exps)["mean"].to_numpy(dtype=float)
-        std = np.nan_to_num(part.reindex(exps)["std"].to_numpy(dtype=float))
+        mean, std = _measure(util, "hard_rate", modality, exps)
         # A rate lives in [0, 1]: clip the ± std whiskers there instead of drawing impossible values.
         yerr = np.vstack([np.minimum(std, mean), np.minimum(std, 1 - mean)])
-        ax_rate.bar(x + (i - 1) * bar, mean, bar, yerr=yerr, capsize=3, label=modality,
+        ax_rate.bar(x + (i - 1) * bar, mean, bar, yerr=yerr, capsize=3, label=f"{modality} (hard)",
                     color=MODALITY_COLOURS[modality])  # fmt: skip
+        expected, _ = _measure(util, "expected_rate", modality, exps)
+        ax_rate.scatter(x + (i - 1) * bar, expected, marker="D", s=22, color="white", edgecolor="black",
+                        zorder=3, label="expected (mean policy prob.)" if i == 0 else None)  # fmt: skip
     ax_rate.set_ylim(0, 1.22)
     ax_rate.set_yticks(np.linspace(0, 1, 6))
-    ax_rate.set_ylabel("share of windows kept")
-    ax_rate.set_title("AdaMML policy: modality utilisation rate on the eval split (mean ± std over seeds)")
+    ax_rate.set_ylabel("share of policy steps kept")
+    ax_rate.set_title("AdaMML policy: modality utilisation on the eval split, hard rate (bars, mean ± std "
+                      "over seeds) and expected rate (◇)")  # fmt: skip
     ax_rate.set_xticks(x, ticks, fontsize=8)
-    ax_rate.legend(ncols=3, fontsize=9, loc="upper center", frameon=False)
+    ax_rate.legend(ncols=4, fontsize=9, loc="upper center", frameon=False)
     bottom = np.zeros(len(exps))
     greys = ["#EEEEEE", "#BBBBBB", "#777777", "#333333"]
     for k in range(len(MODALITIES) + 1):
@@ -135,11 +139,17 @@ def modality_utilisation_figure(util: pd.DataFrame, path: str | Path, dpi: int =
                      label=f"{k} modalit{'y' if k == 1 else 'ies'}")  # fmt: skip
         bottom += share
     ax_count.set_ylim(0, 1.0)
-    ax_count.set_ylabel("share of windows")
-    ax_count.set_title("Number of modalities kept per window")
+    ax_count.set_ylabel("share of policy steps")
+    ax_count.set_title("Number of modalities kept per policy step (hard decisions)")
     ax_count.set_xticks(x, ticks, fontsize=8)
     ax_count.legend(ncols=4, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     save(fig, path, dpi)
+
+
+def _measure(util: pd.DataFrame, measure: str, key: str, exps: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (NaN std as 0) of one ``measure``/``key`` per experiment, in ``exps`` order."""
+    part = util[(util["measure"] == measure) & (util["key"] == key)].set_index("experiment").reindex(exps)
+    return part["mean"].to_numpy(dtype=float), np.nan_to_num(part["std"].to_numpy(dtype=float))
 
 
 def _short(label: str) -> str:
