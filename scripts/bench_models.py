@@ -1,6 +1,6 @@
 """Benchmark: parameters and training-step time of every model at the paper's shapes.
 
-    .venv/bin/python scripts/bench_models.py [--sizes paper|demo] [--threads 1] [--steps 5]
+    .venv/bin/python scripts/bench_models.py [--sizes paper|demo] [--threads 1] [--steps 5] [--models mult]
 
 Shapes: B=32 segments, L=50 words, text 300 / visual 35 / acoustic 25 (the paper's GloVe,
 OpenFace AUs and librosa features). A step is forward + backward + Adam update with the model's
@@ -36,8 +36,11 @@ CASES = [
     ("multilogue", {}, []),
     ("multilogue", {}, ["cross_tv", "inter_tv"]),
     ("mult", {}, []),
-    ("mult", {"modalities": ["text"]}, []),
+    ("mult", {"targets": ["text"]}, []),  # the official --lonly: L<-A, L<-V + text memory
+    ("mult", {"modalities": ["text"]}, []),  # text-only transformer (no crossmodal attention)
     ("adamml_clstm", {"decision_loss": True, "target": 2}, []),
+    # as the paper's code (config/moseas.yaml): a decision per word, gated inputs, rescale
+    ("adamml_clstm", {"decision_loss": True, "target": 2, "window": 1, "gating": "inputs", "rescale": True}, []),
 ]
 
 
@@ -112,6 +115,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--length", type=int, default=50)
+    ap.add_argument("--models", nargs="+", default=None, help="only these models' cases (e.g. mult)")
     ap.add_argument("--table1", type=Path, default=None, metavar="DIR",
                     help="time one seed of every config/experiments.yaml row on demo-sized synthetic stores")
     args = ap.parse_args()
@@ -128,6 +132,8 @@ def main() -> None:
     print("| model | variation | NCE | parameters | train step (median, ms) |")
     print("|---|---|---|---:|---:|")
     for name, variation, nce_terms in CASES:
+        if args.models and name not in args.models:
+            continue
         n, t = time_case(name, variation, nce_terms, sizes, args.batch, args.length, args.steps)
         var = ", ".join(f"{k}={v}" for k, v in variation.items()) or "-"
         print(f"| {name} | {var} | {', '.join(nce_terms) or '-'} | {n:,} | {t * 1000:.0f} |", flush=True)

@@ -1,4 +1,4 @@
-"""Feature-store reading, experiment splits (fractions by video, drop_neutral, TransAug), batches."""
+"""Feature-store reading, experiment splits (few-shot subsets, drop_neutral, TransAug), batches."""
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +12,7 @@ from polysent.data import (
     build_splits,
     collate,
     read_store,
+    sample_videos,
     synthetic_store_table,
 )
 
@@ -59,8 +60,11 @@ def test_unequal_modality_lengths_name_the_segment(stores, tmp_path):
         read_store(tmp_path / "x.parquet")
 
 
-def test_fraction_samples_whole_videos_reproducibly(stores):
-    exp = {"train": {"fr": 1.0, "es": 0.25}, "eval": "es"}
+LEGACY = {"unit": "videos", "subset_seed": None, "valid": "same"}  # the pre-2026-12 few-shot rule
+
+
+def test_legacy_fraction_samples_whole_videos_reproducibly(stores):
+    exp = {"train": {"fr": 1.0, "es": {"fraction": 0.25, **LEGACY}}, "eval": "es"}
     a = build_splits(stores, exp, seed=1)
     b = build_splits(stores, exp, seed=1)
     c = build_splits(stores, exp, seed=2)
@@ -77,11 +81,104 @@ def test_fraction_samples_whole_videos_reproducibly(stores):
     # test = eval language's test split only; valid = training languages' valid splits
     assert {s.lang for s in a.test} == {"es"} and {s.split for s in a.test} == {"test"}
     assert {s.split for s in a.valid} == {"valid"}
+    # the old code path exactly: the same videos from default_rng([seed, crc32("es:train")]),
+    # and the validation split shrunk by the same fraction
+    es_pool = [s for s in read_store(stores["es"])[0] if s.split == "train"]
+    assert es_a == {s.segment_id for s in sample_videos(es_pool, 0.25, 1, "es", "train")}
+    es_valid = [s for s in read_store(stores["es"])[0] if s.split == "valid"]
+    assert {s.segment_id for s in a.valid if s.lang == "es"} == {
+        s.segment_id for s in sample_videos(es_valid, 0.25, 1, "es", "valid")}
 
 
-def test_small_fraction_keeps_at_least_one_video(stores):
-    sp = build_splits(stores, {"train": {"fr": 1.0, "es": 0.01}, "eval": "es"}, seed=0)
+def test_small_fraction_keeps_at_least_one_unit(stores):
+    sp = build_splits(stores, {"train": {"fr": 1.0, "es": {"fraction": 0.01, "unit": "videos"}}, "eval": "es"}, seed=0)
     assert len({s.video_id for s in sp.train if s.lang == "es"}) == 1
+    sp = build_splits(stores, {"train": {"fr": 1.0, "es": 0.01}, "eval": "es"}, seed=0)  # bare: segments
+    assert sum(s.lang == "es" for s in sp.train) == 1
+
+
+def _es(part):
+    return [s for s in part if s.lang == "es"]
+
+
+def test_few_shot_count_is_exact_for_a_subset_seed_and_independent_of_the_init_seed(stores):
+    exp = {"train": {"fr": 1.0, "es": {"count": 7}}, "eval": "es"}
+    runs = [build_splits(stores, exp, seed=seed) for seed in (1, 2, 3)]
+    subsets = [{s.segment_id for s in _es(sp.train)} for sp in runs]
+    assert [len(x) for x in subsets] == [7, 7, 7]
+    assert subsets[0] == subsets[1] == subsets[2]  # initialisation seed does not redraw it
+    other = build_splits(stores, {**exp, "train": {"fr": 1.0, "es": {"count": 7, "subset_seed": 5}}}, seed=1)
+    assert len(_es(other.train)) == 7 and {s.segment_id for s in _es(other.train)} != subsets[0]
+    # segments, not videos: the 7 come from more than the 2 videos whole-video sampling would need
+    assert len({s.video_id for s in _es(runs[0].train)}) > 2
+    assert runs[0].report["n_train_by_lang"] == {"es": 7, "fr": sum(s.lang == "fr" for s in runs[0].train)}
+    rec = runs[0].report["subsets"]["es"]
+    assert (rec["count"], rec["unit"], rec["subset_seed"], rec["segments"]) == (7, "segments", 0, 7)
+    # subset_seed null: the old per-seed redraw, still exactly 7
+    per_seed = {**exp, "train": {"fr": 1.0, "es": {"count": 7, "subset_seed": None}}}
+    drawn = [{s.segment_id for s in _es(build_splits(stores, per_seed, seed=k).train)} for k in (1, 2)]
+    assert [len(x) for x in drawn] == [7, 7] and drawn[0] != drawn[1]
+
+
+def test_few_shot_count_of_videos_keeps_whole_videos(stores):
+    sp = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 3, "unit": "videos"}}, "eval": "es"}, seed=0)
+    videos = {s.video_id for s in _es(sp.train)}
+    assert len(videos) == 3
+    pool = [s for s in read_store(stores["es"])[0] if s.split == "train" and s.video_id in videos]
+    assert len(_es(sp.train)) == len(pool)
+
+
+def test_few_shot_validation_split_is_whole_unless_asked(stores):
+    full_valid = sum(s.split == "valid" for s in read_store(stores["es"])[0])
+    whole = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 4}}, "eval": "es"}, seed=0)
+    assert len(_es(whole.valid)) == full_valid and whole.report["n_valid_by_lang"]["es"] == full_valid
+    same = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 12, "valid": "same"}}, "eval": "es"}, seed=0)
+    n_train_pool = sum(s.split == "train" for s in read_store(stores["es"])[0])
+    assert len(_es(same.valid)) == round(12 / n_train_pool * full_valid) < full_valid
+
+
+def test_few_shot_count_is_taken_after_drop_neutral(stores):
+    sp = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 9}}, "eval": "es", "drop_neutral": True}, seed=0)
+    assert len(_es(sp.train)) == 9 and all(abs(s.y) > 0.5 for s in _es(sp.train))
+
+
+def test_few_shot_count_above_the_pool_uses_all_and_warns(stores):
+    pool = sum(s.split == "train" for s in read_store(stores["es"])[0])
+    sp = build_splits(stores, {"train": {"es": {"count": pool + 100}}, "eval": "es"}, seed=0)
+    assert len(sp.train) == pool
+    assert any(f"count {pool + 100} exceeds the {pool} training segments" in w for w in sp.report["warnings"])
+
+
+@pytest.mark.parametrize("spec,match", [
+    ({"count": 5, "fraction": 0.1}, "exactly one of 'fraction' and 'count'"),
+    ({"unit": "videos"}, "exactly one of 'fraction' and 'count'"),
+    ({"count": 5, "units": "videos"}, r"unknown key\(s\) \['units'\]"),
+    ({"count": 5, "unit": "words"}, "train.es.unit must be one of"),
+    ({"count": 2.5}, "train.es.count must be a whole number"),
+    ({"fraction": 1.5}, r"fraction for es must be within \[0, 1\]"),
+    ({"count": 5, "valid": "half"}, "train.es.valid must be 'whole' or 'same'"),
+])
+def test_bad_few_shot_specs_name_the_language_and_key(stores, spec, match):
+    with pytest.raises(DataError, match=match):
+        build_splits(stores, {"train": {"fr": 1.0, "es": spec}, "eval": "es"}, seed=0)
+
+
+def test_few_shot_specs_validate_against_the_schema():
+    import yaml
+    from conftest import REPO, SCHEMA_DIR
+
+    from polysent.config import validate_config
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["experiments"] = {"ok": {"model": "mult", "eval": "es",
+                                    "train": {"fr": 1.0, "es": {"count": 230}, "de": 0.5}}}
+    validate_config(config, SCHEMA_DIR)
+    assert config["experiments"]["ok"]["train"]["es"] == {"count": 230, "unit": "segments", "subset_seed": 0,
+                                                           "valid": "whole"}
+    for bad in ({"count": 230, "fraction": 0.1}, {"count": 0}, {"unit": "videos"}, {"count": 5, "seed": 1}):
+        config["experiments"] = {"bad": {"model": "mult", "eval": "es", "train": {"es": bad}}}
+        with pytest.raises(Exception, match="experiments.bad.train.es"):
+            validate_config(config, SCHEMA_DIR)
 
 
 def test_drop_neutral_removes_the_band_from_every_split(stores):

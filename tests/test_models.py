@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from polysent.models import MODELS, NCEObjective, build_model, info_nce
+from polysent.models import MODELS, NCEObjective, build_model, count_parameters, info_nce
 from polysent.models.heads import TaskLoss, positive_weights
 
 @pytest.fixture(autouse=True)
@@ -33,6 +33,7 @@ VARIANTS = [
     ("multilogue", {}),
     ("mult", {}),
     ("mult", {"modalities": ["text"]}),
+    ("mult", {"targets": ["text"]}),  # MulT --lonly: L<-A, L<-V still read audio and video
     ("adamml_clstm", {}),
     ("adamml_clstm", {"window": 1, "gating": "inputs", "rescale": True}),
 ]
@@ -420,6 +421,70 @@ def test_adamml_temperature_schedules_and_bad_options():
     for bad in ({"gating": "outputs"}, {"eval_decisions": "mode"}, {"tau_schedule": "cosine"}, {"tau0": 0.0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             make("adamml_clstm", **bad)
+
+
+# ----------------------------------------------------------------------------- MulT as published
+
+
+def official_encoder_params(d: int, layers: int) -> int:
+    """Parameters of one official ``modules/transformer.py`` TransformerEncoder of width ``d``.
+
+    Per layer: MultiheadAttention in_proj 3d*d + 3d and out_proj d*d + d (4d^2 + 4d), fc1 d*4d + 4d
+    and fc2 4d*d + d (8d^2 + 5d), two LayerNorms 4d: 12d^2 + 13d. Plus the final LayerNorm 2d;
+    sinusoidal positions have no parameters.
+    """
+    return layers * (12 * d * d + 13 * d) + 2 * d
+
+
+def official_head_params(combined: int) -> int:
+    """proj1, proj2 (combined -> combined, with bias) and out_layer (combined -> 1)."""
+    return 2 * (combined * combined + combined) + combined + 1
+
+
+# d 40, 8 heads, 4 levels, kernels T/V/A 1/3/3 (MMSA), feature dims 300 / 25 / 35, no conv bias.
+PAPER_DIMS = {"text": 300, "acoustic": 25, "visual": 35}
+CONV = 300 * 40 * 1 + 25 * 40 * 3 + 35 * 40 * 3  # 19,200
+
+
+def test_mult_parameter_counts_match_the_official_architecture():
+    cross, mem = official_encoder_params(40, 4), official_encoder_params(80, max(4, 3))
+    # Trimodal: 6 crossmodal (d 40) + 3 memory (2d = 80) transformers, head on 6d = 240.
+    trimodal = CONV + 6 * cross + 3 * mem + official_head_params(240)
+    assert trimodal == 1_543_441  # the count the review matched against MMSA's MULT
+    # --lonly: trans_l_with_a, trans_l_with_v, trans_l_mem, head on 2d = 80; all three convs are
+    # used (audio and video are the crossmodal sources): 19,200 + 2 * 78,960 + 311,520 + 13,041.
+    lonly = CONV + 2 * cross + mem + official_head_params(80)
+    assert lonly == 501_681
+    assert count_parameters(build_model("mult", PAPER_DIMS)) == trimodal
+    model = build_model("mult", PAPER_DIMS, targets=["text"])
+    assert count_parameters(model) == lonly
+    # The official code also builds trans_a_mem and trans_v_mem in --lonly mode (never called):
+    # its model.parameters() then reports lonly + 2 * mem = 1,124,721, of which 623,040 get no gradient.
+    assert lonly + 2 * mem == 1_124_721
+    assert sorted(model.cross) == ["text_with_acoustic", "text_with_visual"] and list(model.mem) == ["text"]
+
+
+def test_mult_lonly_predicts_from_text_but_reads_audio_and_video():
+    model = make("mult", targets=["text"]).eval()
+    batch = make_batch()
+    with torch.no_grad():
+        base = model(batch)["pred"]
+        for m in ("acoustic", "visual"):
+            changed = dict(batch, **{m: batch[m] + torch.randn_like(batch[m]) * batch["mask"].unsqueeze(-1)})
+            assert not torch.allclose(model(changed)["pred"], base), m
+    assert set(model.rep_dims) == {"text", "t|a", "t|v"}
+    with pytest.raises(ValueError, match=r"targets \['acoustic'\] are not among the modalities"):
+        make("mult", modalities=["text", "visual"], targets=["acoustic"])
+
+
+def test_mult_attention_dropout_is_keyed_by_the_source_modality():
+    """Official get_network(): 'la' (L <- A) uses attn_dropout_a, 'al'/'vl' (<- L) attn_dropout."""
+    model = make("mult", attn_dropout=0.1, attn_dropout_a=0.2, attn_dropout_v=0.3)
+    by_source = {"text": 0.1, "acoustic": 0.2, "visual": 0.3}
+    for name, encoder in model.cross.items():
+        source = name.split("_with_")[1]
+        assert {layer.attn.dropout for layer in encoder.layers} == {by_source[source]}, name
+    assert {layer.attn.dropout for enc in model.mem.values() for layer in enc.layers} == {0.1}
 
 
 def test_moseas_preset_runs_adamml_as_the_papers_code():

@@ -38,8 +38,9 @@ PAPER_TABLE1 = {
     ("adamml_dl2", "FR", "FR"): (0.31, 0.53),
     ("adamml_dl2", "ES", "ES"): (0.28, 0.57),
     ("adamml_dl2", "FR", "ES"): (0.23, 0.60),
-    ("adamml_dl2", "FR + 13% ES", "ES"): (0.27, 0.53),
-    ("adamml_dl2", "FR + 1% ES", "ES"): (0.28, 0.56),
+    # "FR + 13% ES" / "FR + 1% ES": §7.3 gives them as 230 and 30 labelled Spanish segments
+    ("adamml_dl2", "FR + 230 seg. ES", "ES"): (0.27, 0.53),
+    ("adamml_dl2", "FR + 30 seg. ES", "ES"): (0.28, 0.56),
     ("cross_tv", "FR + TransAug", "FR"): (0.40, 0.49),
     ("cross_tv", "FR + TransAug", "ES"): (0.32, 0.75),
     ("inter_tv", "FR + TransAug", "FR"): (0.34, 0.52),
@@ -252,6 +253,10 @@ def test_run_files_use_report_seed_override():
         ({"fr": 1.0, "es": 1.0}, False, "FR + ES"),
         ({"fr": 1.0, "es": 0.13}, False, "FR + 13% ES"),
         ({"fr": 1.0, "es": 0.01}, False, "FR + 1% ES"),
+        ({"fr": 1.0, "es": {"count": 230, "unit": "segments"}}, False, "FR + 230 seg. ES"),
+        ({"fr": 1.0, "es": {"count": 3, "unit": "videos"}}, False, "FR + 3 videos ES"),
+        ({"fr": 1.0, "es": {"fraction": 0.13, "unit": "videos"}}, False, "FR + 13% videos ES"),
+        ({"fr": {"fraction": 1.0}}, False, "FR"),
         ({"fr": 1}, True, "FR + TransAug"),
     ],
 )
@@ -263,26 +268,49 @@ def test_describe_train(train, transaug, text):
 
 
 def test_table1_aggregates_over_seeds(tmp_path):
-    names = ["mult_t_fr_fr", "mult_a_fr_fr", "adamml_dl2_fr13es_es"]
+    names = ["mult_lonly_fr_fr", "mult_a_fr_fr", "adamml_dl2_fr13es_es"]
     exps = {n: EXPERIMENTS[n] for n in names}
     write_synthetic_runs(tmp_path, exps, [1, 2, 3], skill={"mult_a_fr_fr": 0})
     runs = tables.group_by_experiment(_metric_paths(tmp_path, names, [1, 2, 3]))
     table = tables.table1(exps, names, runs)
     assert list(table["experiment"]) == names
-    row = table.set_index("experiment").loc["mult_t_fr_fr"]
-    maes = [m["test"]["mae"] for m in runs["mult_t_fr_fr"]]
-    rs = [m["test"]["corr"] for m in runs["mult_t_fr_fr"]]
+    row = table.set_index("experiment").loc["mult_lonly_fr_fr"]
+    maes = [m["test"]["mae"] for m in runs["mult_lonly_fr_fr"]]
+    rs = [m["test"]["corr"] for m in runs["mult_lonly_fr_fr"]]
     assert row["mae_mean"] == pytest.approx(np.mean(maes), abs=1e-4)
     assert row["r_std"] == pytest.approx(np.std(rs, ddof=1), abs=1e-4)
     assert (row["paper_r"], row["paper_mae"], row["n_test"], row["seeds"]) == (0.12, 0.62, 40, "1 2 3")
     few = table.set_index("experiment").loc["adamml_dl2_fr13es_es"]
-    assert (few["train"], few["eval"], few["group"]) == ("FR + 13% ES", "ES", "AdaMML + Contextual LSTM")
+    assert (few["train"], few["eval"], few["group"]) == ("FR + 230 seg. ES", "ES", "AdaMML + Contextual LSTM")
     # Constant predictions: r is undefined and said so, not averaged as 0.
     audio = table.set_index("experiment").loc["mult_a_fr_fr"]
     assert np.isnan(audio["r_mean"]) and "r undefined in 3/3 seeds" in audio["notes"]
     assert not audio["in_paper"] and np.isnan(audio["paper_r"])
     md = tables.table1_markdown(table)
     assert "| MulT T | FR | FR | dropped |" in md and "±" in md
+
+
+def test_table1_n_train_column_counts_training_segments_per_language(tmp_path):
+    names = ["adamml_dl2_fr13es_es", "mult_a_fr_fr"]
+    exps = {n: EXPERIMENTS[n] for n in names}
+    paths = _metric_paths(tmp_path, names, [1, 2])
+    write_synthetic_runs(tmp_path, exps, [1, 2])
+    counts = {"adamml_dl2_fr13es_es": [{"fr": 1745, "es": 230}, {"fr": 1745, "es": 230}],
+              "mult_a_fr_fr": [{"fr": 1745}, {"fr": 1702}]}  # a subset redrawn per seed shows a range
+    for path in paths:
+        exp, seed = tables.parse_run_path(path)
+        metrics = json.loads(Path(path).read_text())
+        metrics["data"] = {"n_train_by_lang": counts[exp][seed - 1]}
+        if exp == "mult_a_fr_fr":
+            metrics["warnings"] = ["train.fr: count 2000 exceeds the 1745 training segments left after filtering"]
+        Path(path).write_text(json.dumps(metrics))
+    table = tables.table1(exps, names, tables.group_by_experiment(paths)).set_index("experiment")
+    assert "count 2000 exceeds the 1745" in table.loc["mult_a_fr_fr", "notes"]
+    assert table.loc["adamml_dl2_fr13es_es", "notes"] == ""
+    assert table.loc["adamml_dl2_fr13es_es", "n_train"] == "FR 1745 + ES 230"
+    assert table.loc["mult_a_fr_fr", "n_train"] == "FR 1702-1745"
+    assert "| n train | n test |" in tables.table1_markdown(table.reset_index())
+    assert "| FR 1745 + ES 230 | 40 |" in tables.table1_markdown(table.reset_index())
 
 
 def test_table1_single_seed_has_empty_std(tmp_path):

@@ -223,3 +223,72 @@ def test_train_rule_runs_in_snakemake(stores, tmp_path):
     proc = snakemake(wf, "results/runs/nope/seed1/metrics.json", "-n", "--configfile", "config/tiny.yaml",
                      "config/test_train.yaml", check=False)
     assert proc.returncode != 0 and "unknown experiment 'nope'" in proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------ early stopping, LR plateau, counts
+
+
+def _stop_epoch(values, patience, max_epochs):
+    """Epochs a run lasts when it stops after ``patience`` epochs without a lower value."""
+    best, bad = float("inf"), 0
+    for epoch, value in enumerate(values):
+        if value < best:
+            best, bad = value, 0
+        else:
+            bad += 1
+        if bad >= patience:
+            return epoch + 1
+    return max_epochs
+
+
+def test_mult_trains_every_epoch_by_default_and_stopping_can_be_turned_on(stores, tmp_path):
+    exp = {"model": "mult", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    off = run(stores, tmp_path / "off", exp, max_epochs=6, patience=1, lr=0.05)
+    assert off["epochs_run"] == 6  # official MulT: no early stopping, best validation checkpoint
+    assert off["schedule"] == {"early_stopping": False, "patience": None, "plateau_patience": 20,
+                               "lr_reductions": 0}
+    hist = pd.read_csv(tmp_path / "off" / "history.csv")
+    assert off["best_epoch"] == hist["valid_mae"].idxmin()
+    on = run(stores, tmp_path / "on", exp, max_epochs=6, patience=1, lr=0.05, early_stopping=True,
+             plateau_patience=0)
+    expected = _stop_epoch(hist["valid_mae"].tolist(), 1, 6)
+    assert expected < 6, "the test needs a run that stops early"
+    assert on["epochs_run"] == expected and on["schedule"]["early_stopping"] is True
+
+
+def test_lr_plateau_fires_on_the_validation_loss(stores, tmp_path):
+    exp = {"model": "mult", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    m = run(stores, tmp_path, exp, max_epochs=8, lr=0.2, plateau_patience=1)
+    hist = pd.read_csv(tmp_path / "history.csv")
+    # Replay torch's ReduceLROnPlateau on the recorded validation losses: the run's LR must follow.
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
+    replay = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", patience=1, factor=0.1)
+    expected = []
+    for loss in hist["valid_loss"]:
+        expected.append(opt.param_groups[0]["lr"])
+        replay.step(loss)
+    assert hist["lr"].tolist() == pytest.approx(expected)
+    assert m["schedule"]["lr_reductions"] >= 1 and hist["lr"].iloc[-1] < 0.2
+    assert not any("plateau_patience" in w for w in m["warnings"])
+
+
+def test_plateau_that_cannot_act_before_stopping_warns(stores, tmp_path):
+    exp = {"model": "mctn", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    m = run(stores, tmp_path, exp, max_epochs=2, patience=8, plateau_patience=20)
+    assert any("plateau_patience 20 >= patience 8 - 1" in w for w in m["warnings"])
+
+
+def test_metrics_record_training_counts_per_language(stores, tmp_path):
+    exp = {"model": "mult", "variation": {"modalities": ["text"]}, "train": {"fr": 1.0, "es": {"count": 5}},
+           "eval": "es", "transaug": True}
+    a = run(stores, tmp_path / "a", exp, seed=1, max_epochs=1)
+    b = run(stores, tmp_path / "b", exp, seed=2, max_epochs=1)
+    n_fr = sum(s == "train" for s in pq.read_table(stores["fr"]).column("split").to_pylist())
+    assert a["data"]["n_train_by_lang"] == b["data"]["n_train_by_lang"] == {"es": 5, "fr": n_fr}
+    assert a["data"]["n_train"] == 2 * (n_fr + 5)  # TransAug doubles the samples, not the per-language counts
+    assert a["data"]["subsets"]["es"]["segments"] == 5 and "fr" not in a["data"]["subsets"]
+    meta = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert meta["data"]["n_train_by_lang"]["es"] == 5 and isinstance(meta["best_epoch"], int)
+    preds = pd.read_parquet(tmp_path / "a" / "predictions.parquet")
+    assert len(preds[(preds["split"] == "valid") & (preds["lang"] == "es")]) == sum(
+        s == "valid" for s in pq.read_table(stores["es"]).column("split").to_pylist())  # ES valid kept whole

@@ -8,13 +8,19 @@ Arrow types, never assumed.
 
 What an experiment trains and evaluates on (:func:`build_splits`):
 
-* **train**: the ``train`` split of every language in ``exp["train"]``; a fraction below 1 keeps
-  that share of the language's *videos* (few-shot rehearsal, e.g. full FR + 13 % of ES), drawn
-  with ``numpy.random.default_rng([seed, lang])`` so it is reproducible and all segments of a
-  video stay together.
-* **valid** (model selection, early stopping): the ``valid`` split of the same languages with the
-  same fractions, so a few-shot run never selects its checkpoint on more labelled target-language
-  data than it trains on.
+* **train**: the ``train`` split of every language in ``exp["train"]``, whole (``1.0``) or a
+  few-shot subset (:func:`subset_spec`): ``{count: 230}`` (the paper's "13 %" of ES: 230
+  segments; "1 %": 30) or ``{fraction: 0.13}``, counted in ``unit: segments`` (default, as the
+  paper's code slices segments) or ``videos`` (all segments of a kept video stay together). The
+  subset is drawn *after* ``drop_neutral`` (the paper's counts are after filtering) with
+  ``numpy.random.default_rng([subset_seed, crc32("<lang>:train")])``; ``subset_seed`` (default 0)
+  is independent of the initialisation seed, so every seed of a row trains on the same segments.
+  A bare number is a fraction with these defaults. The pre-2026-12 behaviour (videos, redrawn per
+  seed, the validation split shrunk alike) is ``{fraction: 0.13, unit: videos, subset_seed: null,
+  valid: same}``.
+* **valid** (model selection, early stopping): the ``valid`` split of the same languages, whole
+  (``valid: whole``, the default: the paper selects on the full Spanish dev split) or shrunk by
+  the training share (``valid: same``).
 * **test**: the ``test`` split of ``exp["eval"]`` only. Never used for any decision.
 * ``drop_neutral`` removes |y| <= 0.5 from every split (paper §3; per row in Table 1).
 * ``transaug`` adds, for every training segment with a translation, the translated sample
@@ -204,8 +210,77 @@ def sample_videos(samples: list[Sample], fraction: float, seed: int, lang: str, 
         return list(samples)
     videos = sorted({s.video_id for s in samples})
     n = 0 if fraction == 0 else max(1, int(round(fraction * len(videos))))
-    keep = set(_lang_seed(seed, lang, what).choice(videos, size=n, replace=False).tolist())
-    return [s for s in samples if s.video_id in keep]
+    return sample_units(samples, "videos", n, seed, lang, what)
+
+
+UNITS = {"segments": lambda s: s.segment_id, "videos": lambda s: s.video_id}
+SUBSET_DEFAULTS = {"unit": "segments", "subset_seed": 0, "valid": "whole"}
+
+
+def sample_units(samples: list[Sample], unit: str, n: int, seed: int, lang: str, what: str) -> list[Sample]:
+    """Keep ``n`` distinct units (segments or videos) drawn reproducibly, in store order."""
+    key = UNITS[unit]
+    units = sorted({key(s) for s in samples})  # sorted: the draw does not depend on row order
+    if n >= len(units):
+        return list(samples)
+    keep = set(_lang_seed(seed, lang, what).choice(units, size=n, replace=False).tolist())
+    return [s for s in samples if key(s) in keep]
+
+
+def subset_spec(lang: str, value) -> dict:
+    """A ``train:`` value as a full few-shot spec (``count`` or ``fraction``, ``unit``,
+    ``subset_seed``, ``valid``); a bare number is ``{fraction: value}``."""
+    spec = dict(value) if isinstance(value, dict) else {"fraction": value}
+    unknown = sorted(set(spec) - {"fraction", "count", *SUBSET_DEFAULTS})
+    if unknown:
+        raise DataError(f"train.{lang}: unknown key(s) {unknown}; allowed: fraction, count, {', '.join(SUBSET_DEFAULTS)}")
+    if ("fraction" in spec) == ("count" in spec):
+        raise DataError(f"train.{lang}: give exactly one of 'fraction' and 'count', got {value!r}")
+    spec = {**SUBSET_DEFAULTS, **spec}
+    if "fraction" in spec and not 0.0 <= float(spec["fraction"]) <= 1.0:
+        raise DataError(f"fraction for {lang} must be within [0, 1], got {spec['fraction']}")
+    if "count" in spec and (not isinstance(spec["count"], int) or spec["count"] < 0):
+        raise DataError(f"train.{lang}.count must be a whole number >= 0, got {spec['count']!r}")
+    if spec["unit"] not in UNITS:
+        raise DataError(f"train.{lang}.unit must be one of {sorted(UNITS)}, got {spec['unit']!r}")
+    if spec["valid"] not in ("whole", "same"):
+        raise DataError(f"train.{lang}.valid must be 'whole' or 'same', got {spec['valid']!r}")
+    return spec
+
+
+def few_shot_train(pool: list[Sample], spec: dict, seed: int, lang: str) -> tuple[list[Sample], dict]:
+    """The training subset of one language and a record of how it was drawn."""
+    subset_seed = seed if spec["subset_seed"] is None else int(spec["subset_seed"])
+    n_units = len({UNITS[spec["unit"]](s) for s in pool})
+    if "count" in spec:
+        n = int(spec["count"])
+    else:
+        frac = float(spec["fraction"])
+        n = n_units if frac >= 1.0 else (0 if frac == 0 else max(1, int(round(frac * n_units))))
+    kept = sample_units(pool, spec["unit"], n, subset_seed, lang, "train")
+    record = {
+        **{k: spec[k] for k in ("fraction", "count") if k in spec},
+        "unit": spec["unit"], "subset_seed": subset_seed, "valid": spec["valid"],
+        "pool_units": n_units, "kept_units": min(n, n_units),
+        "segments": len(kept), "videos": len({s.video_id for s in kept}),
+    }
+    if n > n_units:
+        record["warning"] = (f"train.{lang}: count {n} exceeds the {n_units} training {spec['unit']} "
+                             f"left after filtering; all of them are used")
+    return kept, record
+
+
+def few_shot_valid(pool: list[Sample], spec: dict, record: dict, lang: str) -> list[Sample]:
+    """The validation split of a language: whole, or shrunk by the training share (``same``)."""
+    if spec["valid"] == "whole" or not pool:
+        return list(pool)
+    if "fraction" in spec:  # the same fraction and unit (the pre-2026-12 rule)
+        share = float(spec["fraction"])
+    else:  # a count: the share of the training pool it kept
+        share = record["kept_units"] / record["pool_units"] if record["pool_units"] else 0.0
+    n_units = len({UNITS[spec["unit"]](s) for s in pool})
+    n = 0 if share == 0 else max(1, int(round(min(share, 1.0) * n_units)))
+    return sample_units(pool, spec["unit"], n, record["subset_seed"], lang, "valid")
 
 
 def translated_sample(s: Sample) -> Sample:
@@ -240,7 +315,8 @@ def build_splits(
     standardize: bool = True,
 ) -> Splits:
     """Train/valid/test samples of one experiment (see the module docstring)."""
-    train_fracs: dict[str, float] = dict(exp["train"])
+    train_fracs: dict = dict(exp["train"])
+    specs = {lang: subset_spec(lang, value) for lang, value in train_fracs.items()}
     eval_lang = exp["eval"]
     emotions = list(exp.get("emotions") or []) if exp.get("task", "sentiment") == "emotion" else []
     needed = sorted(set(train_fracs) | {eval_lang})
@@ -269,10 +345,21 @@ def build_splits(
         return out
 
     train, valid = [], []
-    for lang, frac in sorted(train_fracs.items()):
+    report.update(subsets={}, n_train_by_lang={}, n_valid_by_lang={})
+    subset_warnings = []
+    for lang, spec in sorted(specs.items()):
         pool = by_lang[lang]
-        train += sample_videos(usable([s for s in pool if s.split == "train"]), frac, seed, lang, "train")
-        valid += sample_videos(usable([s for s in pool if s.split == "valid"]), frac, seed, lang, "valid")
+        kept, record = few_shot_train(usable([s for s in pool if s.split == "train"]), spec, seed, lang)
+        kept_valid = few_shot_valid(usable([s for s in pool if s.split == "valid"]), spec, record, lang)
+        train += kept
+        valid += kept_valid
+        report["n_train_by_lang"][lang] = len(kept)
+        report["n_valid_by_lang"][lang] = len(kept_valid)
+        if record["kept_units"] < record["pool_units"] or "warning" in record:
+            report["subsets"][lang] = record
+        if "warning" in record:
+            subset_warnings.append(record["warning"])
+            log.warning(record["warning"])
     test = usable([s for s in by_lang[eval_lang] if s.split == "test"])
     if report["dropped_empty"]:
         log.warning("dropped %d segment(s) without words: %s", len(report["dropped_empty"]),
@@ -280,7 +367,7 @@ def build_splits(
     setting = f"train={train_fracs}, eval={eval_lang}, drop_neutral={exp.get('drop_neutral', False)}"
     if not train:
         raise DataError(f"experiment has no train samples ({setting})")
-    report["warnings"] = []
+    report["warnings"] = subset_warnings
     for name, part in (("valid", valid), ("test", test)):
         # A tiny corpus can leave a split empty (e.g. one test video, all neutral): the run
         # still trains and says so, rather than failing a whole DAG (see polysent.train).

@@ -6,7 +6,9 @@ the **validation** split (the test split is evaluated once, with the selected ch
 writes the run folder:
 
 * ``metrics.json`` — ``experiment, seed, model, task, train_langs, eval_lang, best_epoch,
-  selection ("valid_<metric>"), n_params, valid{...}, test{...}`` plus ``data`` (sample counts);
+  selection ("valid_<metric>"), n_params, schedule{...}, valid{...}, test{...}`` plus ``data``
+  (sample counts: ``n_train``, ``n_train_by_lang`` before TransAug, ``n_valid_by_lang``,
+  ``subsets`` for few-shot languages: unit, count/fraction, ``subset_seed``, segments, videos);
 * ``predictions.parquet`` — valid and test rows: ``segment_id, lang, split, y_true, y_pred``
   (sentiment) or ``true_<label>, prob_<label>`` (emotions);
 * ``history.csv`` — ``epoch, train_loss, valid_loss, valid_<metric>, lr, temperature``;
@@ -58,6 +60,7 @@ DEFAULTS = {
     "weight_decay": None,
     "grad_clip": 1.0,
     "plateau_patience": None,
+    "early_stopping": None,
     "max_len": 50,
     "standardize": True,
     "threads": 1,
@@ -160,8 +163,8 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
             optim_cfg[key] = settings[key]
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim_cfg["optimizer"]]
     optimizer = opt_cls(params, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"])
-    plateau = settings.get("plateau_patience")
-    plateau = model.plateau_patience if plateau is None else plateau
+    schedule = schedule_for(model, settings)
+    plateau = schedule["plateau_patience"]
     scheduler = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=plateau, factor=0.1)
         if plateau
@@ -224,10 +227,35 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
                  row["valid_loss"], metric, value, " *" if best["epoch"] == epoch else "")
         if scheduler is not None:
             scheduler.step(result["loss"])
-        if bad >= settings["patience"] and epoch + 1 >= settings["min_epochs"]:
+        if schedule["early_stopping"] and bad >= settings["patience"] and epoch + 1 >= settings["min_epochs"]:
             break
     model.load_state_dict(best["state"])
-    return {"metric": metric, "best_epoch": best["epoch"], "history": history, "task_loss": task_loss}
+    schedule["lr_reductions"] = sum(b["lr"] < a["lr"] for a, b in zip(history, history[1:]))
+    return {"metric": metric, "best_epoch": best["epoch"], "history": history, "task_loss": task_loss,
+            "schedule": schedule}
+
+
+def schedule_for(model, settings: dict) -> dict:
+    """Early stopping and LR-plateau settings of one run (``None`` in config = the model's default).
+
+    ReduceLROnPlateau lowers the LR after ``plateau_patience + 1`` epochs without a better
+    validation loss; early stopping ends the run after ``patience`` epochs without a better
+    selection metric. With stopping on and ``plateau_patience + 1 >= patience`` the reduction
+    cannot act before the run stops (the pre-2026-12 MulT setting, 20 vs 8), hence the warning.
+    """
+    plateau = settings.get("plateau_patience")
+    plateau = model.plateau_patience if plateau is None else plateau
+    stopping = settings.get("early_stopping")
+    stopping = model.early_stopping if stopping is None else bool(stopping)
+    out = {"early_stopping": stopping, "patience": settings["patience"] if stopping else None,
+           "plateau_patience": plateau or None, "warnings": []}
+    if stopping and plateau and plateau + 1 >= settings["patience"]:
+        out["warnings"].append(
+            f"plateau_patience {plateau} >= patience {settings['patience']} - 1: the LR reduction "
+            "cannot take effect before early stopping; lower plateau_patience or set early_stopping: false"
+        )
+        log.warning(out["warnings"][-1])
+    return out
 
 
 def _prediction_table(task, samples_by_split, preds_by_split, emotions) -> pa.Table:
@@ -325,15 +353,16 @@ def run_experiment(
         "seed": seed,
         "model": exp["model"],
         "task": task,
-        "train_langs": {k: float(v) for k, v in sorted(exp["train"].items())},
+        "train_langs": {k: dict(v) if isinstance(v, dict) else float(v) for k, v in sorted(exp["train"].items())},
         "eval_lang": exp["eval"],
         "best_epoch": fit["best_epoch"],
         "epochs_run": len(fit["history"]),
         "selection": f"valid_{fit['metric']}" if splits.valid else "none_last_epoch",
         "n_params": count_parameters(model) + (count_parameters(nce) if nce is not None else 0),
+        "schedule": {k: v for k, v in fit["schedule"].items() if k != "warnings"},
         "valid": {**split_metrics(task, valid["pred"], splits.valid, splits.emotions), "loss": valid["loss"]},
         "test": {**split_metrics(task, test["pred"], splits.test, splits.emotions), "loss": test["loss"]},
-        "warnings": splits.report.get("warnings", []),
+        "warnings": splits.report.get("warnings", []) + fit["schedule"]["warnings"],
         "data": {k: v for k, v in splits.report.items() if k not in ("dropped_empty", "warnings")}
         | {"dropped_empty": len(splits.report["dropped_empty"]), "dims": splits.dims},
     }

@@ -29,6 +29,9 @@ class PolysentModel(nn.Module):
     optim_defaults = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0}
     #: ReduceLROnPlateau patience on the validation loss (None: no scheduler)
     plateau_patience: int | None = None
+    #: stop after ``train.patience`` epochs without a better validation metric (False: train
+    #: ``max_epochs`` and keep the best validation checkpoint, as MulT's official code)
+    early_stopping: bool = True
 
     def __init__(self):
         super().__init__()

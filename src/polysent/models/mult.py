@@ -8,8 +8,26 @@ concatenated and passed through a self-attention "memory" transformer; the reado
 memory output at the **last real word** of each row; then the residual MLP and the output layer.
 With all three modalities that is the paper's six crossmodal transformers.
 
+``targets`` chooses which modalities are *predicted from* (default: all of ``modalities``), as
+the official ``--lonly`` / ``--aonly`` / ``--vonly`` flags: ``targets: [text]`` with all three
+modalities is MulT's own text-only variant (``--lonly``): the L←A and L←V crossmodal branches,
+which still read audio and video, the text memory transformer and the head on ``2d``. Where the
+official code also builds the two unused memory transformers in that mode (they count in its
+``model.parameters()`` but get no gradient), polysent builds only what the forward pass uses.
+
 Any subset of modalities works. With a single modality there is no crossmodal pair: the memory
-transformer runs on that modality's projected sequence (the paper's "MulT T" row, text only).
+transformer runs on that modality's projected sequence. That is a plain text-only transformer,
+*not* MulT's text-only variant (Table 1 labels it "text-only transformer").
+
+Where polysent follows the official code (yaohungt/Multimodal-Transformer ``src/models.py``,
+and thuiar/MMSA ``MULT.py``) rather than the paper's text, which does not say: the attention
+dropout of a crossmodal transformer is keyed by its **source** modality (``attn_dropout`` for
+text, ``attn_dropout_a`` / ``attn_dropout_v`` for audio / video sources; ``get_network`` at
+``src/models.py:68-74``), memory transformers use ``attn_dropout``; training runs every epoch and
+keeps the best validation checkpoint with no early stopping (``src/train.py``), and
+ReduceLROnPlateau (factor 0.1) on the validation loss with patience 20 ("a tolerance of 20" in
+the paper; the official ``--when``) — both overridable in ``train:`` (``early_stopping``,
+``plateau_patience``). Kernels T/V/A = 1/3/3 and ``text_dropout`` are MMSA's.
 
 Fixes against the official code: a ``key_padding_mask`` everywhere (the official code finds pads
 only through zero first channels, issue #34) and a readout at ``length - 1`` instead of ``h[-1]``,
@@ -88,6 +106,7 @@ class MulT(PolysentModel):
     regression_loss = "l1"
     optim_defaults = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0}
     plateau_patience = 20  # paper: "plateau learning rate reduction with a tolerance of 20"
+    early_stopping = False  # official src/train.py: all epochs, best validation checkpoint kept
 
     def __init__(
         self,
@@ -95,6 +114,7 @@ class MulT(PolysentModel):
         n_out: int = 1,
         task: str = "sentiment",
         modalities=("text", "acoustic", "visual"),
+        targets=None,
         d: int = 40,
         heads: int = 8,
         layers: int = 4,
@@ -112,6 +132,7 @@ class MulT(PolysentModel):
     ):
         super().__init__()
         self.modalities = check_modalities(modalities)
+        self.targets = self._check_targets(targets)
         kernels = {"text": 1, "visual": 3, "acoustic": 3, **(kernels or {})}
         self.text_dropout, self.out_dropout = text_dropout, out_dropout
         self.proj = nn.ModuleDict(
@@ -120,33 +141,45 @@ class MulT(PolysentModel):
                 for m in self.modalities
             }
         )
+        # keyed by the SOURCE modality (the one attended to), as get_network() of the official code
         adrop = {"text": attn_dropout, "acoustic": attn_dropout_a, "visual": attn_dropout_v}
         common = dict(relu_dropout=relu_dropout, res_dropout=res_dropout,
                       embed_dropout=embed_dropout, causal=causal)
         self.cross = nn.ModuleDict()
-        for tgt in self.modalities:
-            for src in self.modalities:
-                if src != tgt:
-                    self.cross[f"{tgt}_with_{src}"] = TransformerEncoder(
-                        d, heads, layers, attn_dropout=adrop[tgt], **common
-                    )
+        for tgt in self.targets:
+            for src in self.sources(tgt):
+                self.cross[f"{tgt}_with_{src}"] = TransformerEncoder(
+                    d, heads, layers, attn_dropout=adrop[src], **common
+                )
         n_src = max(len(self.modalities) - 1, 1)
         self.mem = nn.ModuleDict(
             {
                 m: TransformerEncoder(n_src * d, heads, mem_layers or max(layers, 3), attn_dropout=attn_dropout,
                                       **common)
-                for m in self.modalities
+                for m in self.targets
             }
         )
-        combined = len(self.modalities) * n_src * d
+        combined = len(self.targets) * n_src * d
         self.proj1 = nn.Linear(combined, combined)
         self.proj2 = nn.Linear(combined, combined)
         self.head = OutputHead(combined, n_out, task)
-        self.rep_dims = {m: n_src * d for m in self.modalities}
-        if "text" in self.modalities:
-            for src in self.modalities:
-                if src != "text":
-                    self.rep_dims[f"t|{MODALITY_KEYS[src]}"] = d
+        self.rep_dims = {m: n_src * d for m in self.targets}
+        if "text" in self.targets:
+            for src in self.sources("text"):
+                self.rep_dims[f"t|{MODALITY_KEYS[src]}"] = d
+
+    def _check_targets(self, targets) -> tuple[str, ...]:
+        if targets is None:
+            return self.modalities
+        targets = check_modalities(targets)
+        stray = [m for m in targets if m not in self.modalities]
+        if stray:
+            raise ValueError(f"MulT targets {stray} are not among the modalities {list(self.modalities)}")
+        return tuple(m for m in self.modalities if m in targets)  # modality order fixes the concat order
+
+    def sources(self, target: str) -> list[str]:
+        """The modalities a target attends to (every other chosen modality)."""
+        return [s for s in self.modalities if s != target]
 
     def forward(self, batch: dict) -> dict:
         mask = batch["mask"]
@@ -157,8 +190,8 @@ class MulT(PolysentModel):
                 inp = F.dropout(inp, self.text_dropout, self.training)
             x[m] = self.proj[m](inp.transpose(1, 2)).transpose(1, 2) * mask.unsqueeze(-1)
         reps, lasts = {}, []
-        for tgt in self.modalities:
-            srcs = [s for s in self.modalities if s != tgt]
+        for tgt in self.targets:
+            srcs = self.sources(tgt)
             if srcs:
                 hs = [self.cross[f"{tgt}_with_{s}"](x[tgt], mask, x[s], mask) for s in srcs]
                 if tgt == "text":

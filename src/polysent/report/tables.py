@@ -186,15 +186,20 @@ def group_by_experiment(paths: Iterable[str | Path], loader=load_metrics) -> dic
 # ----------------------------------------------------------------------------- formatting
 
 
-def describe_train(train: Mapping[str, float], transaug: bool = False) -> str:
-    """``{fr: 1.0, es: 0.13}`` -> ``"FR + 13% ES"``; TransAug is appended as in the paper."""
+def describe_train(train: Mapping[str, Any], transaug: bool = False) -> str:
+    """``{fr: 1.0, es: 0.13}`` -> ``"FR + 13% ES"``, ``{es: {count: 230}}`` -> ``"230 seg. ES"``
+    (a few-shot subset by count, polysent.data.subset_spec); TransAug is appended as in the paper."""
     parts = []
-    for lang, fraction in train.items():
-        fraction = float(fraction)
-        if math.isclose(fraction, 1.0):
+    for lang, share in train.items():
+        spec = share if isinstance(share, Mapping) else {"fraction": share}
+        unit = "videos" if spec.get("unit") == "videos" else "seg."
+        if "count" in spec:
+            parts.append(f"{int(spec['count'])} {unit} {lang.upper()}")
+        elif math.isclose(float(spec["fraction"]), 1.0):
             parts.append(lang.upper())
         else:
-            parts.append(f"{fraction * 100:g}% {lang.upper()}")
+            videos = " videos" if spec.get("unit") == "videos" else ""
+            parts.append(f"{float(spec['fraction']) * 100:g}%{videos} {lang.upper()}")
     if transaug:
         parts.append("TransAug")
     return " + ".join(parts)
@@ -279,6 +284,7 @@ def table1(
         if len(sizes) != 1:
             raise ReportError(f"table1: runs of '{name}' have different test sizes {sizes}")
         row["n_test"] = sizes[0]
+        row["n_train"] = describe_n_train(metrics)
         notes = []
         for key, stem in SENTIMENT_METRICS.items():
             mean, std, undefined = _mean_std([_num(m["test"][key]) for m in metrics])
@@ -287,16 +293,32 @@ def table1(
                 row[f"paper_{stem}"] = _num(paper.get(stem))
             if undefined:
                 notes.append(f"{stem} undefined in {undefined}/{len(metrics)} seeds")
+        # a few-shot count larger than the corpus offers (polysent.data.few_shot_train)
+        notes += sorted({w for m in metrics for w in m.get("warnings") or [] if "exceeds the" in w})
         row["notes"] = "; ".join(notes)
         rows.append(row)
     order = [
         "experiment", "group", "label", "model", "train", "eval", "drop_neutral", "in_paper",
-        "seeds", "n_seeds", "n_test", "r_mean", "r_std", "paper_r", "mae_mean", "mae_std",
+        "seeds", "n_seeds", "n_train", "n_test", "r_mean", "r_std", "paper_r", "mae_mean", "mae_std",
         "paper_mae", "acc2_has0_mean", "acc2_has0_std", "acc2_non0_mean", "acc2_non0_std",
         "f1_has0_mean", "f1_has0_std", "f1_non0_mean", "f1_non0_std", "acc7_mean", "acc7_std",
         "notes",
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=order).round(4)
+
+
+def describe_n_train(metrics: list[dict]) -> str:
+    """Training segments per language over the seeds, e.g. ``"FR 1745 + ES 230"`` (a range
+    ``"196-289"`` where a subset redrawn per seed differs); TransAug samples are not counted."""
+    by_lang: dict[str, list[int]] = {}
+    for m in metrics:
+        for lang, n in ((m.get("data") or {}).get("n_train_by_lang") or {}).items():
+            by_lang.setdefault(lang, []).append(int(n))
+    parts = []
+    for lang, counts in by_lang.items():
+        lo, hi = min(counts), max(counts)
+        parts.append(f"{lang.upper()} {lo}" if lo == hi else f"{lang.upper()} {lo}-{hi}")
+    return " + ".join(parts)
 
 
 def _pm(mean: float, std: float, digits: int = 2) -> str:
@@ -315,14 +337,15 @@ def table1_markdown(table: pd.DataFrame, found: pd.DataFrame | None = None) -> s
     """Markdown rendering of Table 1 (and the findings), for a README or a quick look."""
     head = (
         "| Group | Model / variation | Train | Eval | Neutrals | r ↑ | paper r | MAE ↓ | paper MAE "
-        "| Acc-2 (has0) | Acc-2 (non0) | F1 (non0) | Acc-7 | n test | seeds |"
+        "| Acc-2 (has0) | Acc-2 (non0) | F1 (non0) | Acc-7 | n train | n test | seeds |"
     )
     lines = [
         "# Table 1 — sentiment regression on the test split of the eval language",
         "",
         "Mean ± sample std over seeds. Acc-2 *has0*: (y ≥ 0) vs (ŷ ≥ 0) over all segments; "
         "*non0*: (y > 0) vs (ŷ > 0) over segments with y ≠ 0. F1 is weighted F1 in the non0 "
-        "convention. Rows with paper r = – are not in the paper's Table 1.",
+        "convention. n train: training segments per language (TransAug translations not "
+        "counted). Rows with paper r = – are not in the paper's Table 1.",
         "",
         head,
         "|" + "---|" * (head.count("|") - 1),
@@ -337,7 +360,8 @@ def table1_markdown(table: pd.DataFrame, found: pd.DataFrame | None = None) -> s
             f"| {_pm(row['acc2_has0_mean'], row['acc2_has0_std'])} "
             f"| {_pm(row['acc2_non0_mean'], row['acc2_non0_std'])} "
             f"| {_pm(row['f1_non0_mean'], row['f1_non0_std'])} "
-            f"| {_pm(row['acc7_mean'], row['acc7_std'])} | {row['n_test']} | {row['n_seeds']} |"
+            f"| {_pm(row['acc7_mean'], row['acc7_std'])} | {row['n_train'] or '–'} | {row['n_test']} "
+            f"| {row['n_seeds']} |"
         )
     notes = table[table["notes"].astype(str) != ""]
     for _, row in notes.iterrows():
