@@ -41,6 +41,8 @@ CASES = [
     ("adamml_clstm", {"decision_loss": True, "target": 2}, []),
     # as the paper's code (config/moseas.yaml): a decision per word, gated inputs, rescale
     ("adamml_clstm", {"decision_loss": True, "target": 2, "window": 1, "gating": "inputs", "rescale": True}, []),
+    # as the paper's code (config/moseas.yaml): a decision per word, gated inputs, rescale
+    ("adamml_clstm", {"decision_loss": True, "target": 2, "window": 1, "gating": "inputs", "rescale": True}, []),
 ]
 
 

@@ -11,7 +11,7 @@ ameliakuang/Multimodal-Multilingual-Sentiment-Analysis-for-Videos (itself a port
 ``models/policy_net.py``), because Figure 4's utilisation rates are only comparable under the
 same decision granularity and test-time rule. The options below switch between that code
 (``config/moseas.yaml``) and polysent's earlier windowed design (the model defaults, which the
-2-core demo keeps because it is 5-10x cheaper):
+2-core demo keeps: a training step is 2.6-4.9x cheaper, docs/BENCHMARKS.md):
 
 ===================  ======================================  ====================================
 option               paper's code (moseas preset)            default
