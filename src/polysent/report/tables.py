@@ -6,7 +6,8 @@ stage writes it to ``results/runs/{exp}/seed{seed}/`` (``metrics.json``, ``predi
 needs (``config["report"]``), and aggregates them over seeds:
 
 - :func:`table1` — one row per experiment: mean ± std over seeds of Pearson r, MAE, Acc-2 (both
-  conventions), F1, Acc-7 and the test size, next to the paper's r / MAE;
+  conventions), F1, Acc-7, the training segments per language and the test size, next to the
+  paper's r / MAE;
 - :func:`findings` — the claims of the paper checked on that table, with the seed spread;
 - :func:`table2` — emotion label counts per emotion and language (the paper's Table 2);
 - :func:`emotion_table` — emotion detection precision / recall / F1 with and without
