@@ -11,7 +11,7 @@ ameliakuang/Multimodal-Multilingual-Sentiment-Analysis-for-Videos (itself a port
 ``models/policy_net.py``), because Figure 4's utilisation rates are only comparable under the
 same decision granularity and test-time rule. The options below switch between that code
 (``config/moseas.yaml``) and polysent's earlier windowed design (the model defaults, which the
-2-core demo keeps: a training step is 2.6-4.9x cheaper, docs/BENCHMARKS.md):
+2-core demo keeps: a training step is ~4x cheaper at the paper's sizes, docs/BENCHMARKS.md):
 
 ===================  ======================================  ====================================
 option               paper's code (moseas preset)            default
@@ -31,11 +31,14 @@ option               paper's code (moseas preset)            default
                                                              as IBM's ``decay_temperature``
 ===================  ======================================  ====================================
 
-Not copied from the paper's code: its per-modality ``Linear`` reduction to 40 dims before the
-policy (we use one ``Linear→ReLU`` on the concatenated means, as IBM's joint feature net), its
-GELU head (we keep bc-LSTM's ``Dense(500)→ReLU``) and its 2-layer LSTMs (one layer here). The
-``(M + 0.1) / (n + 0.1)`` rescale is the code's ``3.1 / (n + 0.1)`` written for M modalities
-(1 when all are kept, so "dropping" a modality enlarges the others like inverted dropout).
+Not copied from the paper's code (sizes and layers, not the decision rule): its per-modality
+``Linear`` reduction to 40 dims before the policy (we use one ``Linear→ReLU`` on the concatenated
+means, as IBM's joint feature net), its 2-layer LSTMs of 64 and GELU head ``16 → 1`` (we keep
+bc-LSTM's one-layer BiLSTMs and ``Dense(500)→ReLU``; sizes in ``train.models``), and its last
+output, which takes both directions at the last word, where the backward direction has seen only
+that word (we take the backward state after the whole segment). The ``(M + 0.1) / (n + 0.1)``
+rescale is the code's ``3.1 / (n + 0.1)`` written for M modalities (1 when all are kept, so
+dropping a modality enlarges the others, like inverted dropout).
 
 Sampling at evaluation is reproducible: the noise comes from a generator owned by the model,
 seeded with ``eval_seed`` (default: the process's torch seed at construction, i.e. the run's
