@@ -299,6 +299,7 @@ class Bundle:
     meta: dict
     model: torch.nn.Module
     normalizer: dict | None = field(repr=False, default=None)
+    threads: int = 1
 
     @property
     def task(self) -> str:
@@ -330,11 +331,20 @@ class Bundle:
 
     @torch.no_grad()
     def predict_samples(self, samples: list[Sample]) -> np.ndarray:
-        """Model outputs (N, n_out) of prepared samples, batched in order like training's evaluation."""
+        """Model outputs (N, n_out) of prepared samples, batched in order like training's evaluation.
+
+        Runs on ``self.threads`` CPU threads (default 1, training's default): another count
+        changes the order of float sums, so the last bit of a prediction could differ from the run's.
+        """
         self.model.eval()
         out = []
-        for _, batch in batches(samples, self.meta["inputs"]["eval_batch_size"]):
-            out.append(self.model(batch)["pred"].numpy())
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            for _, batch in batches(samples, self.meta["inputs"]["eval_batch_size"]):
+                out.append(self.model(batch)["pred"].numpy())
+        finally:
+            torch.set_num_threads(previous)
         return np.concatenate(out, 0) if out else np.zeros((0, self.meta["model"]["n_out"]), np.float32)
 
     def predict_table(self, table: pa.Table, where: str = "<table>") -> pa.Table:

@@ -27,6 +27,7 @@ STAGE_MODULES = [
     "polysent.export",
     "polysent.bundle",
     "polysent.segment",
+    "polysent.predict",
 ]
 
 
