@@ -499,3 +499,13 @@ def test_moseas_preset_runs_adamml_as_the_papers_code():
     assert model.tau == 5.0
     assert model.train()(batch)["decisions"].shape == (3, 6, 3)
     torch.testing.assert_close(_eval_pass(model, batch)["decisions"], _eval_pass(model, batch)["decisions"])
+
+
+def test_adamml_window_decisions_cover_their_words_when_gating_inputs():
+    model = make("adamml_clstm", window=3, gating="inputs")
+    batch = make_batch(B=4, L=8, lengths=[8, 7, 4, 1])
+    out = _eval_pass(model, batch)
+    words = model._per_word(out["decisions"], batch["mask"])
+    assert words.shape == (4, 8, 3)
+    for t in range(8):  # word t carries its window's decision, pads carry none
+        torch.testing.assert_close(words[:, t], out["decisions"][:, t // 3] * batch["mask"][:, t : t + 1])

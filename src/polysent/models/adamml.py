@@ -267,7 +267,10 @@ class AdaMMLCLSTM(PolysentModel):
 
     def _per_word(self, d: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Step decisions (B, S, M) repeated over each step's words (B, L, M), zero at pads."""
-        return d.repeat_interleave(self.window, dim=1)[:, : mask.size(1)] * mask.unsqueeze(-1)
+        B, S, M = d.shape
+        # expand, not repeat_interleave: its backward is a plain sum (deterministic on CUDA)
+        words = d.unsqueeze(2).expand(B, S, self.window, M).reshape(B, S * self.window, M)
+        return words[:, : mask.size(1)] * mask.unsqueeze(-1)
 
     def fusion_input(self, feats: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         """What the contextual LSTM reads: the gated features, rescaled if ``rescale``."""
