@@ -268,7 +268,8 @@ class AdaMMLCLSTM(PolysentModel):
     def _per_word(self, d: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Step decisions (B, S, M) repeated over each step's words (B, L, M), zero at pads."""
         B, S, M = d.shape
-        # expand, not repeat_interleave: its backward is a plain sum (deterministic on CUDA)
+        # expand (a view; its backward is a sum) rather than repeat_interleave, whose index_select
+        # backward needs index_add, which deterministic mode runs on a slower path on CUDA
         words = d.unsqueeze(2).expand(B, S, self.window, M).reshape(B, S * self.window, M)
         return words[:, : mask.size(1)] * mask.unsqueeze(-1)
 
