@@ -13,15 +13,24 @@ column             required  meaning
 ``transcript``     one of    the segment's text, or
 ``transcript_path``          a UTF-8 text file holding it (relative to the manifest)
 ``segment_id``     no        default ``<video_id>_<n>`` (n = order by start within the video)
-``split``          no        train/valid/test; default: seeded 80/10/10 split by video
+``split``          no        train/valid/test; default: seeded 80/10/10 split by video (by
+                             speaker when ``speaker`` is given)
+``speaker``        no        speaker id; checked: a speaker sits in one split only
 ``video_path``     no        default: ``<media_root>/<video_id><ext>`` for the first of
-                             ``extensions`` that exists
-``audio_path``     no        separate source audio; default empty
+                             ``extensions`` that exists (relative to the manifest)
+``audio_path``     no        separate source audio (relative to the manifest); default empty
 label columns      config    every name in ``corpus.folder.labels`` (float, ``label_range``)
 =================  ========  ==============================================================
 
+A video (or speaker) found in more than one split is a problem of the whole video. Every media
+and transcript path must resolve, symlinks followed, inside the media roots (``media_root`` and
+the manifest's folder, :func:`media_roots`), or it is refused before anything is read or linked;
+``allow_outside_root: true`` lifts that for users who keep media elsewhere.
+
 Media are linked (hard link, else copy) into ``results/corpus/media/<lang>/<video_id><ext>``
-so that every manifest path is relative to the working directory whatever the source layout.
+(separate audio: ``<lang>/audio/<video_id><ext>``) so that every manifest path is relative to
+the working directory whatever the source layout. A file from outside the roots is copied,
+never hard-linked: a shared inode would let a change under ``results/`` change that file.
 
 The module also holds :func:`finish_manifest`, the last step every external source shares:
 split, shard, type and contract-check the manifest.
@@ -42,15 +51,20 @@ import pyarrow as pa
 from polysent import contracts
 from polysent.corpus.sharding import shard_of
 from polysent.corpus.splits import split_frame
-from polysent.corpus.validate import (
+from polysent.corpus.checks import (
+    ISO_639_1,
     ManifestError,
     Problem,
     check_id,
     decode_text,
+    is_inside,
     missing_columns,
+    outside_message,
     read_csv_records,
     resolve,
+    resolved,
     safe_join,
+    split_problems,
     validate_rows,
 )
 from polysent.io import write_csv, write_parquet
@@ -89,16 +103,66 @@ def finish_manifest(
     return contracts.check(table, contracts.MANIFEST, where=where)
 
 
-def link_media(src: str | os.PathLike, dest: Path) -> None:
-    """Hard-link (same file system) or copy ``src`` to ``dest`` atomically."""
+def link_media(src: str | os.PathLike, dest: Path, hard_link: bool = True) -> None:
+    """Hard-link (same file system, ``hard_link``) or copy ``src`` to ``dest`` atomically.
+
+    Callers pass ``hard_link=False`` for a file outside the media roots: a hard link shares the
+    inode, so a later ``chmod -R results/`` (or an in-place write) would change that file too.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     tmp.unlink(missing_ok=True)
     try:
+        if not hard_link:
+            raise OSError("copy requested")
         os.link(src, tmp)
     except OSError:
         shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
+
+
+SWITCH = "corpus.folder.allow_outside_root"
+
+
+def media_root(cfg: dict, base: Path) -> Path:
+    """``media_root`` as configured, relative to ``base`` (the manifest's folder) unless absolute."""
+    root = Path(cfg.get("media_root") or ".")
+    return root if root.is_absolute() else base / root
+
+
+def media_roots(cfg: dict, base: Path) -> list[Path]:
+    """The folders manifest paths may point into, resolved: ``media_root`` and the manifest's folder."""
+    roots = []
+    for r in (media_root(cfg, base), base):
+        real = resolved(r)
+        if real is not None and real not in roots:
+            roots.append(real)
+    return roots
+
+
+def locate(given: str, base: Path, roots: list[Path], allow_outside: bool, what: str) -> tuple[Path | None, str]:
+    """``(path, "")`` for a manifest path that is a file inside ``roots``; else ``(None, why)``.
+
+    Relative paths start at ``base``. Symlinks are followed before the check, so a link inside
+    a root that points outside is refused like the outside path itself.
+    """
+    refused = outside_roots(given, base, roots, allow_outside, what)
+    if refused:
+        return None, refused
+    p = Path(given) if Path(given).is_absolute() else base / given
+    real = resolved(p)
+    if real is None or not real.is_file():
+        return None, f"media file not found: {given}"
+    return p, ""
+
+
+def outside_roots(given: str, base: Path, roots: list[Path], allow_outside: bool, what: str) -> str:
+    """Why the manifest path ``given`` is refused as outside ``roots`` ("" when it is not)."""
+    p = Path(given) if Path(given).is_absolute() else base / given
+    real = resolved(p)
+    if allow_outside or real is None or is_inside(real, roots):
+        return ""
+    return outside_message(what, given, real, roots, SWITCH)
 
 
 # --------------------------------------------------------------------------- reading
@@ -131,7 +195,7 @@ def read_manifest_file(path: str | os.PathLike, columns: dict | None = None) -> 
     return frame, problems
 
 
-def _fill_transcripts(frame: pd.DataFrame, base: Path) -> list[Problem]:
+def _fill_transcripts(frame: pd.DataFrame, base: Path, roots: list[Path], allow_outside: bool) -> list[Problem]:
     problems = []
     if "transcript" not in frame.columns:
         frame["transcript"] = ""
@@ -142,6 +206,10 @@ def _fill_transcripts(frame: pd.DataFrame, base: Path) -> list[Problem]:
         if not isinstance(rel, str) or not rel or texts[i]:
             continue
         p = Path(rel) if Path(rel).is_absolute() else base / rel
+        refused = outside_roots(rel, base, roots, allow_outside, "transcript_path")
+        if refused:  # never read, so nothing from outside the roots can become a transcript
+            problems.append(Problem(str(file), int(line), refused, segment_id=_seg(frame, i), video_id=_vid(frame, i)))
+            continue
         try:
             raw = p.read_bytes()
         except OSError as err:
@@ -185,64 +253,101 @@ def _fill_segment_ids(frame: pd.DataFrame) -> None:
     ]
 
 
-def _resolve_media(frame: pd.DataFrame, cfg: dict, base: Path, media_dir: Path | None) -> list[Problem]:
-    """Find each video's file and link it under ``media_dir/<lang>/`` (only check when None)."""
-    root = Path(cfg.get("media_root") or ".")
-    root = root if root.is_absolute() else base / root
+def _find_video(vid: str, given: str, base: Path, roots: list[Path], cfg: dict) -> tuple[Path | None, str]:
+    """The video's file: the manifest's ``video_path``, else ``<media_root>/<video_id><ext>``."""
+    allow = bool(cfg.get("allow_outside_root", False))
+    if given:
+        return locate(given, base, roots, allow, "video_path")
+    root = media_root(cfg, base)
     exts = list(cfg.get("extensions") or [".mp4"])
-    given = frame["video_path"] if "video_path" in frame.columns else pd.Series([""] * len(frame))
-    problems, paths, linked = [], [], {}
-    for i, (vid, lang, g, file, line) in enumerate(
-        zip(frame["video_id"], frame["lang"], given.fillna(""), frame["_file"], frame["_line"])
-    ):
+    for ext in exts:
+        p = root / f"{vid}{ext}"
+        if p.is_file():  # a symlink inside the root may still point outside: check where it leads
+            return locate(str(p), Path("."), roots, allow, "media file")  # p already includes base
+    return None, f"media file not found: {root}/{vid}{{{','.join(exts)}}}"
+
+
+def _resolve_media(frame: pd.DataFrame, cfg: dict, base: Path) -> list[Problem]:
+    """Find each video's files (video, optional audio): ``video_path``/``audio_path`` become them.
+
+    Every path must resolve inside :func:`media_roots` unless ``allow_outside_root`` is set; a
+    refused or missing file is a video-level problem (the whole video goes). Nothing is linked
+    here: :func:`link_videos` does that for the rows that survive validation.
+    """
+    roots = media_roots(cfg, base)
+    allow = bool(cfg.get("allow_outside_root", False))
+    empty = pd.Series([""] * len(frame), dtype=object)
+    given = frame["video_path"] if "video_path" in frame.columns else empty
+    given_audio = frame["audio_path"] if "audio_path" in frame.columns else empty
+    problems, paths, audio_paths, found = [], [], [], {}
+    for vid, lang, g, ga, file, line in zip(frame["video_id"], frame["lang"], given.fillna(""),
+                                             given_audio.fillna(""), frame["_file"], frame["_line"]):
         key = (vid, lang)
-        if key in linked:
-            paths.append(linked[key])
-            continue
-        if check_id(vid) is not None or not isinstance(lang, str) or check_id(lang, "lang") is not None:
-            linked[key] = ""  # the unsafe id is reported by validate_rows; never build a path from it
-            paths.append("")
-            continue
-        src = None
-        if g:
-            p = Path(g) if Path(g).is_absolute() else base / g
-            src = p if p.is_file() else None
-            missing = f"media file not found: {g}"
-        else:
-            for ext in exts:
-                p = root / f"{vid}{ext}"
-                if p.is_file():
-                    src = p
-                    break
-            missing = f"media file not found: {root}/{vid}{{{','.join(exts)}}}"
-        if src is None:
-            # Video-level: every segment of the video goes (and each gets its QC row in drop mode).
-            problems.append(Problem(str(file), int(line), missing, video_id=vid))
-            linked[key] = ""
-            paths.append("")
-            continue
-        if media_dir is None:
-            dest = src
-        else:
-            dest = safe_join(media_dir, lang, f"{vid}{src.suffix.lower()}")
-            link_media(src, dest)
-        linked[key] = str(dest)
-        paths.append(str(dest))
+        if key not in found:
+            found[key] = ("", "")
+            if check_id(vid) is None and isinstance(lang, str) and check_id(lang, "lang") is None:
+                # (an unsafe id is reported by validate_rows; never build a path from it)
+                found[key], why = _media_of_video(vid, str(g), str(ga), base, roots, allow, cfg)
+                if why:
+                    # Video-level: every segment of the video goes (each with its QC row in drop mode).
+                    problems.append(Problem(str(file), int(line), why, video_id=vid))
+        paths.append(found[key][0])
+        audio_paths.append(found[key][1])
     frame["video_path"] = paths
+    frame["audio_path"] = audio_paths
     return problems
+
+
+def _media_of_video(vid, given, given_audio, base, roots, allow, cfg) -> tuple[tuple[str, str], str]:
+    """``((video, audio), "")`` for one video, or ``(("", ""), why)``."""
+    src, why = _find_video(vid, given, base, roots, cfg)
+    if src is None:
+        return ("", ""), why
+    if not given_audio:
+        return (str(src), ""), ""
+    audio, why = locate(given_audio, base, roots, allow, "audio_path")
+    if audio is None:
+        return ("", ""), why
+    return (str(src), str(audio)), ""
+
+
+def link_videos(frame: pd.DataFrame, cfg: dict, base: Path, media_dir: str | os.PathLike) -> pd.DataFrame:
+    """Link each video's files into ``media_dir/<lang>/`` and point the manifest at the links.
+
+    The video goes to ``<lang>/<video_id><ext>``, separate audio to ``<lang>/audio/<video_id><ext>``
+    (in a folder of its own: ``x.audio`` + ``.wav`` could be another video's name). Only a file
+    inside the roots is hard-linked; one allowed from outside is copied.
+    """
+    roots, media_dir = media_roots(cfg, base), Path(media_dir)
+    frame = frame.copy()
+    done: set[tuple] = set()
+
+    def place(src: str, *parts: str) -> str:
+        if not src:
+            return ""
+        dest = safe_join(media_dir, *parts)
+        if (src, dest) not in done:
+            real = resolved(src)
+            link_media(real, dest, hard_link=is_inside(real, roots))
+            done.add((src, dest))
+        return str(dest)
+
+    frame["video_path"] = [place(v, lang, f"{vid}{Path(v).suffix.lower()}")
+                           for v, vid, lang in zip(frame["video_path"], frame["video_id"], frame["lang"])]
+    frame["audio_path"] = [place(a, lang, "audio", f"{vid}{Path(a).suffix.lower()}")
+                           for a, vid, lang in zip(frame["audio_path"], frame["video_id"], frame["lang"])]
+    return frame
 
 
 def load(
     cfg: dict,
     languages: Sequence[str],
-    media_dir: str | os.PathLike | None = None,
     base: str | os.PathLike | None = None,
 ):
     """Read a folder manifest and find every problem: ``(frame, problems)``.
 
-    With ``media_dir`` the media files are linked there (``video_path`` then points at the
-    link); without it their existence is only checked (``polysent validate-manifest``).
-    Relative paths in the manifest are taken from ``base`` (default: the manifest's folder).
+    Nothing is written: ``video_path``/``audio_path`` name the media files found (checked to
+    exist inside the media roots); :func:`build` links the surviving ones. Relative paths in the manifest are taken from ``base`` (default: the manifest's folder).
     Missing columns come back as fatal problems with an empty frame.
     """
     path = Path(cfg["manifest"])
@@ -256,20 +361,21 @@ def load(
         problems.append(Problem(str(path), 1, "missing column 'transcript' (or 'transcript_path')"))
     if any(p.fatal for p in problems):
         return pd.DataFrame(), problems
-    iso = frame["lang"].isin(list(_iso()))
+    iso = frame["lang"].isin(list(ISO_639_1))
     lang_ok = frame["lang"].isin(list(languages))
     for lang, n in frame.loc[~lang_ok & iso, "lang"].value_counts().items():
         log.info("skipping %d segment(s) in language '%s' (not in config languages)", n, lang)
     # Unknown codes stay in so that validation reports them.
     frame = frame.loc[lang_ok | ~iso].reset_index(drop=True)
     _fill_segment_ids(frame)
-    problems += _fill_transcripts(frame, base)
+    roots, allow = media_roots(cfg, base), bool(cfg.get("allow_outside_root", False))
+    problems += _fill_transcripts(frame, base, roots, allow)
     if "split" in frame.columns:
         frame["split"] = frame["split"].fillna("").astype(str)
         if (frame["split"] == "").all():
             frame = frame.drop(columns="split")  # not given: drawn by video later
     problems += validate_rows(frame, labels, cfg.get("label_range", (0.0, 1.0)), source=str(path))
-    problems += _resolve_media(frame, cfg, base, None if media_dir is None else Path(media_dir))
+    problems += _resolve_media(frame, cfg, base)
     return frame, problems
 
 
@@ -287,23 +393,27 @@ def build(
     qc = QCLog("corpus")
     path = Path(cfg["manifest"])
     labels = list(cfg.get("labels") or [])
-    frame, problems = load(cfg, languages, media_dir)
+    frame, problems = load(cfg, languages)
     title = f"folder manifest {path}"
     if frame.empty and problems:
         raise ManifestError(problems, title=title)
     n_videos = frame["video_id"].nunique()
     if "split" not in frame.columns and not any(p.fatal for p in problems):
         # Drawn over every video before dropping bad ones: fixing a row later moves no other video.
-        keys = frame[["video_id", "lang"]].fillna("").astype(str)
-        frame["split"] = split_frame(keys, seed, cfg.get("splits", (0.8, 0.1, 0.1)))
-    if out_downloads is not None:
-        write_csv(out_downloads, _media_report(frame, problems))
+        frame["split"] = split_frame(_split_keys(frame), seed, cfg.get("splits", (0.8, 0.1, 0.1)))
+        # By construction no video straddles splits; a speaker could, through a video of two speakers.
+        problems += split_problems(frame, str(path))
+    found = frame
+    # Nothing is linked before the whole manifest is accepted: a stop leaves results/ untouched.
     frame = resolve(frame, problems, cfg.get("on_invalid", "fail"), qc, title=title)
     if n_videos and frame["video_id"].nunique() / n_videos < float(cfg.get("min_success_rate", 0.0)):
         raise ManifestError(problems, title=f"{title} (fewer than min_success_rate "
                             f"{cfg['min_success_rate']:.0%} of the videos are usable)")
     if frame.empty:
         raise ManifestError([Problem(str(path), None, "no usable segment left")], title=title)
+    frame = link_videos(frame, cfg, path.parent, media_dir)
+    if out_downloads is not None:
+        write_csv(out_downloads, _media_report(found, frame, problems))
     for c in ("start", "end", "sentiment", *labels):
         frame[c] = pd.to_numeric(frame[c])
     table = finish_manifest(frame, labels, seed, shards, cfg.get("splits", (0.8, 0.1, 0.1)), where=str(out_manifest))
@@ -312,23 +422,34 @@ def build(
     return table
 
 
-def _media_report(frame: pd.DataFrame, problems: Sequence[Problem]) -> pd.DataFrame:
-    """One row per video: where its media file came from, or why it is missing."""
-    why = {p.video_id: p.message for p in problems if p.video_id and "media file" in p.message}
-    videos = frame.drop_duplicates("video_id")
+def _split_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """What a drawn split groups by: the video, or its speaker where a ``speaker`` column is given.
+
+    A video of several speakers goes with the first of them (sorted); videos sharing that
+    speaker share the split, so the speaker is seen in one split only.
+    """
+    keys = frame[["video_id", "lang"]].fillna("").astype(str)
+    if "speaker" not in frame.columns:
+        return keys
+    speaker = frame["speaker"].fillna("").astype(str).str.strip()
+    first = speaker[speaker != ""].groupby(keys["video_id"][speaker != ""]).min()
+    keys["video_id"] = [f"speaker/{first[v]}" if v in first.index else f"video/{v}" for v in keys["video_id"]]
+    return keys
+
+
+def _media_report(found: pd.DataFrame, kept: pd.DataFrame, problems: Sequence[Problem]) -> pd.DataFrame:
+    """One row per video: where its media file was linked, or why it is missing or refused."""
+    why = {p.video_id: p.message for p in problems
+           if p.video_id and not p.segment_id and ("media file" in p.message or "media root" in p.message)}
+    dest = dict(zip(kept["video_id"], kept["video_path"]))
+    videos = found.drop_duplicates("video_id")
     return pd.DataFrame({
         "key": videos["video_id"].to_numpy(),
-        "dest": videos["video_path"].to_numpy(),
+        "dest": [dest.get(v, "") for v in videos["video_id"]],
         "ok": (videos["video_path"] != "").to_numpy(),
         "source": ["local" if p else "" for p in videos["video_path"]],
         "reason": [why.get(v, "") for v in videos["video_id"]],
     })
-
-
-def _iso():
-    from polysent.corpus.validate import ISO_639_1
-
-    return ISO_639_1
 
 
 # --------------------------------------------------------------------------- CLI
@@ -346,12 +467,14 @@ def add_cli(sub) -> None:
     p.add_argument("--out", default="results/corpus/manifest.parquet")
     p.add_argument("--qc", default="results/qc/corpus/all.parquet")
     p.add_argument("--media-dir", default="results/corpus/media")
+    p.add_argument("--allow-outside-root", action="store_true",
+                   help="accept media/transcript paths outside the media root and the manifest's folder")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     cfg = {"manifest": args.manifest, "media_root": args.media_root, "labels": args.labels,
-           "on_invalid": args.on_invalid}
+           "on_invalid": args.on_invalid, "allow_outside_root": args.allow_outside_root}
     table = build(cfg, args.languages, args.seed, args.shards, args.out, args.qc, args.media_dir)
     print(f"wrote {args.out}: {table.num_rows} segments")
     return 0

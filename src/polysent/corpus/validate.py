@@ -1,295 +1,29 @@
-"""Validation of a corpus manifest before anything is extracted from it.
+"""``polysent validate-manifest``: check a corpus manifest before anything runs.
 
-Every corpus source (demo, moseas, folder) builds a *candidate* manifest: a pandas frame with
-the manifest columns plus two provenance columns, ``_file`` and ``_line``, naming where each row
-came from (a CSV line, a transcript line, a Parquet row). :func:`validate_rows` checks all rows
-and returns **every** problem at once, each with its file and line, so a user fixes a broken
-corpus in one pass instead of one error per run. :func:`resolve` then either fails with one
-report (``on_invalid: fail``) or drops the offending segments and records each one in QC
-(``on_invalid: drop``).
-
-Ids become file names further down the DAG, so they are validated here too
-(:func:`check_id`): a manifest can never make the pipeline write outside ``results/``.
+The checks themselves live in :mod:`polysent.corpus.checks` (shared by every corpus source);
+this module is the command line on top of the folder source's reader. It re-exports the checks'
+public names so that ``from polysent.corpus.validate import ManifestError`` keeps working.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-import os
-import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Sequence
-
-import pandas as pd
-
-from polysent.contracts import SENTIMENT_RANGE, SPLITS
-
-# ISO 639-1 (two-letter) language codes.
-ISO_639_1 = frozenset(
-    """aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy
-    da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy
-    hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li
-    ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa
-    pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th
-    ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu""".split()
+from polysent.corpus import folder
+from polysent.corpus.checks import (  # re-exported: older code imports them from here
+    ISO_639_1,
+    ManifestError,
+    Problem,
+    check_id,
+    decode_text,
+    missing_columns,
+    parse_float,
+    read_csv_records,
+    resolve,
+    safe_join,
+    validate_rows,
 )
 
-# Ids end up in file names (media, per-video WAVs): letters, digits, '_', '-', '.'; no path
-# separators, no '..', no leading dot. YouTube ids ([A-Za-z0-9_-]{11}, may start with '-') pass.
-_ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
-
-
-class ManifestError(ValueError):
-    """A manifest has problems; ``problems`` lists every one (file, line, message)."""
-
-    def __init__(self, problems: Sequence["Problem"], title: str = "corpus manifest"):
-        # File by file, line by line: the order in which a user fixes them.
-        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
-        lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the {title}:\n{lines}")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the input, located by file and (1-based) line or row."""
-
-    file: str
-    line: int | None
-    message: str
-    segment_id: str | None = None
-    video_id: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.message}"
-
-    @property
-    def fatal(self) -> bool:
-        """A problem not tied to a segment or video cannot be handled by dropping rows."""
-        return self.segment_id is None and self.video_id is None
-
-
-def check_id(value: object, what: str = "id") -> str | None:
-    """Why ``value`` is not a safe id (None when it is)."""
-    if not isinstance(value, str) or value == "":
-        return f"{what} is empty"
-    if ".." in value or not _ID_RE.match(value):
-        return (
-            f"{what} {value!r} is not a safe id (letters, digits, '_', '-', '.'; "
-            "at most 128 characters; no '/', no '..', no leading '.')"
-        )
-    return None
-
-
-def safe_join(root: str | os.PathLike, *parts: str) -> Path:
-    """``root/parts...``, refusing any result outside ``root`` (defence in depth behind check_id)."""
-    base = Path(root).resolve()
-    target = base.joinpath(*parts).resolve()
-    if target != base and base not in target.parents:
-        raise ValueError(f"path {'/'.join(parts)!r} escapes {root}")
-    return Path(root).joinpath(*parts)
-
-
-# --------------------------------------------------------------------------- reading text safely
-
-
-def decode_text(raw: bytes, file: str) -> tuple[str, list[Problem]]:
-    """Decode UTF-8 (BOM allowed); on bad bytes report the line and decode what can be decoded."""
-    try:
-        return raw.decode("utf-8-sig"), []
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        bad = raw[err.start : err.start + 4]
-        msg = f"not valid UTF-8 (byte {bad[:1]!r} at offset {err.start}); re-encode the file as UTF-8"
-        return raw.decode("utf-8-sig", errors="replace"), [Problem(file, line, msg)]
-
-
-def read_csv_records(path: str | os.PathLike) -> tuple[list[str], list[tuple[int, dict]], list[Problem]]:
-    """Header, ``(line, row)`` records with the line where each record starts, and problems.
-
-    Uses the csv module (not pandas) so that line numbers stay right when a quoted field spans
-    several lines, and every value stays the string the file holds.
-    """
-    file = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        return [], [], [Problem(file, None, f"cannot read file: {err.strerror}")]
-    text, problems = decode_text(raw, file)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        return [], [], problems + [Problem(file, None, "file is empty (no header line)")]
-    header = [h.strip() for h in header]
-    records = []
-    start = reader.line_num + 1
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            start = reader.line_num + 1
-            continue
-        if len(row) != len(header):
-            problems.append(
-                Problem(file, start, f"has {len(row)} fields, the header has {len(header)}")
-            )
-        else:
-            records.append((start, dict(zip(header, row))))
-        start = reader.line_num + 1
-    return header, records, problems
-
-
-def missing_columns(header: Iterable[str], required: Iterable[str], file: str) -> list[Problem]:
-    have = set(header)
-    return [Problem(file, 1, f"missing column '{c}'") for c in required if c not in have]
-
-
-def parse_float(value: object) -> float | None:
-    """A finite or NaN float from a cell, or None when it is not a number at all."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if value is None:
-        return math.nan
-    text = str(value).strip()
-    if text == "" or text.lower() in {"nan", "na", "null", "none"}:
-        return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-# --------------------------------------------------------------------------- row checks
-
-
-def validate_rows(
-    frame: pd.DataFrame,
-    labels: Sequence[str] = (),
-    label_range: Sequence[float] = (0.0, 1.0),
-    check_media: bool = False,
-    source: str = "<manifest>",
-) -> list[Problem]:
-    """Every problem of a candidate manifest (see module doc), in file/line order.
-
-    ``frame`` holds ``segment_id``, ``video_id``, ``lang``, ``start``, ``end``, ``transcript``,
-    ``sentiment`` and the ``labels`` columns (values may still be strings); ``split``,
-    ``video_path`` and ``audio_path`` are checked when present. ``_file``/``_line`` locate rows.
-    """
-    required = ["segment_id", "video_id", "lang", "start", "end", "transcript", "sentiment", *labels]
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        return [Problem(source, None, f"missing column '{c}'") for c in missing]
-    files = frame["_file"] if "_file" in frame.columns else pd.Series([source] * len(frame))
-    lines = frame["_line"] if "_line" in frame.columns else pd.Series(range(1, len(frame) + 1))
-    lo, hi = float(label_range[0]), float(label_range[1])
-    problems: list[Problem] = []
-    first_seen: dict[str, str] = {}
-    video_lang: dict[str, tuple[str, str]] = {}
-
-    for (_, row), file, line in zip(frame.iterrows(), files, lines):
-        line = None if line is None or (isinstance(line, float) and math.isnan(line)) else int(line)
-        file = str(file)
-        seg = row["segment_id"] if isinstance(row["segment_id"], str) else None
-        vid = row["video_id"] if isinstance(row["video_id"], str) else None
-
-        def add(msg: str) -> None:
-            problems.append(Problem(file, line, msg, segment_id=seg or None, video_id=vid or None))
-
-        for what, value in (("segment_id", row["segment_id"]), ("video_id", row["video_id"])):
-            why = check_id(value, what)
-            if why:
-                add(why)
-        if seg and seg in first_seen:
-            add(f"duplicate segment_id '{seg}' (first at {first_seen[seg]})")
-        elif seg:
-            first_seen[seg] = f"{file}:{line}"
-
-        lang = row["lang"]
-        if not isinstance(lang, str) or lang not in ISO_639_1:
-            add(f"unknown language code {lang!r} (expected an ISO 639-1 code such as 'fr')")
-        elif vid:
-            prev = video_lang.setdefault(vid, (lang, f"{file}:{line}"))
-            if prev[0] != lang:
-                add(f"video '{vid}' is '{lang}' here but '{prev[0]}' at {prev[1]}")
-
-        start, end = parse_float(row["start"]), parse_float(row["end"])
-        for name, raw, val in (("start", row["start"], start), ("end", row["end"], end)):
-            if val is None:
-                add(f"{name} is not a number: {str(raw)!r}")
-            elif math.isnan(val) or math.isinf(val):
-                add(f"{name} is missing or not finite")
-        if start is not None and end is not None and math.isfinite(start) and math.isfinite(end):
-            if start < 0:
-                add(f"start {start:g} is negative")
-            if end <= start:
-                add(f"end {end:g} <= start {start:g}")
-
-        for name, (a, b) in [("sentiment", SENTIMENT_RANGE)] + [(c, (lo, hi)) for c in labels]:
-            raw = row[name]
-            val = parse_float(raw)
-            if val is None:
-                add(f"{name} is not a number: {str(raw)!r}")
-            elif math.isnan(val):
-                add(f"{name} is missing (NaN)")
-            elif not a <= val <= b:
-                add(f"{name} {val:g} is outside [{a:g}, {b:g}]")
-
-        text = row["transcript"]
-        if not isinstance(text, str) or not text.strip():
-            add("transcript is empty")
-
-        if "split" in frame.columns and row["split"] not in SPLITS:
-            add(f"split {row['split']!r} is not one of {', '.join(SPLITS)}")
-        if check_media and "video_path" in frame.columns:
-            path = row["video_path"]
-            if not isinstance(path, str) or not path:
-                add("no media file for this video")
-            elif not Path(path).is_file():
-                add(f"media file not found: {path}")
-    return problems
-
-
-def resolve(
-    frame: pd.DataFrame,
-    problems: Sequence[Problem],
-    on_invalid: str,
-    qc=None,
-    title: str = "corpus manifest",
-) -> pd.DataFrame:
-    """Apply the ``on_invalid`` policy: ``fail`` raises one report; ``drop`` removes the rows.
-
-    Dropped segments are recorded in ``qc`` (a :class:`polysent.qc.QCLog`) with the message and
-    location. Problems that belong to no segment or video (a missing column, an unreadable
-    label file) are fatal in both modes.
-    """
-    if not problems:
-        return frame
-    if on_invalid not in ("fail", "drop"):
-        raise ValueError(f"on_invalid must be 'fail' or 'drop', got {on_invalid!r}")
-    fatal = [p for p in problems if p.fatal]
-    if on_invalid == "fail" or fatal:
-        raise ManifestError(problems if on_invalid == "fail" else fatal, title=title)
-    bad_segments = {p.segment_id for p in problems if p.segment_id}
-    bad_videos = {p.video_id for p in problems if p.video_id and not p.segment_id}
-    drop = frame["segment_id"].isin(bad_segments) | frame["video_id"].isin(bad_videos)
-    if qc is not None:
-        reasons: dict[tuple, list[str]] = {}
-        for p in problems:
-            key = (p.segment_id, p.video_id)
-            reasons.setdefault(key, []).append(str(p))
-        for (seg, vid), msgs in reasons.items():
-            if seg is None:
-                # A video-level problem drops each of its segments; record every one.
-                for s in frame.loc[frame["video_id"] == vid, "segment_id"]:
-                    qc.add("invalid manifest: " + "; ".join(msgs), segment_id=s, video_id=vid)
-                if not (frame["video_id"] == vid).any():
-                    qc.add("invalid manifest: " + "; ".join(msgs), video_id=vid)
-            else:
-                qc.add("invalid manifest: " + "; ".join(msgs), segment_id=seg, video_id=vid)
-    return frame.loc[~drop].reset_index(drop=True)
-
+__all__ = ["ISO_639_1", "ManifestError", "Problem", "check_id", "decode_text", "missing_columns", "parse_float",
+           "read_csv_records", "resolve", "safe_join", "validate_rows", "add_cli"]
 
 # --------------------------------------------------------------------------- CLI
 
@@ -310,12 +44,13 @@ def add_cli(sub) -> None:
                    help="folder that relative video/transcript paths start from (default: the manifest's "
                    "folder; for a built manifest with a 'shard' column, the working directory, i.e. the "
                    "workflow root its paths were written from)")
+    p.add_argument("--allow-outside-root", action="store_true",
+                   help="accept media/transcript paths that resolve outside the media root and the "
+                   "manifest's folder (corpus.folder.allow_outside_root); refused by default")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
-    from polysent.corpus import folder
-
     labels, base = args.labels, args.paths_relative_to
     if str(args.manifest).endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -328,9 +63,9 @@ def _cli(args) -> int:
         if base is None and "shard" in schema.names:
             base = "."  # the workflow writes media paths relative to its root
     cfg = {"manifest": args.manifest, "labels": labels or [], "label_range": list(args.label_range),
-           "media_root": args.media_root}
+           "media_root": args.media_root, "allow_outside_root": args.allow_outside_root}
     languages = args.languages or sorted(ISO_639_1)
-    frame, problems = folder.load(cfg, languages, media_dir=None, base=base)
+    frame, problems = folder.load(cfg, languages, base=base)
     if problems:
         print(ManifestError(problems, title=f"manifest {args.manifest}"))
         return 1

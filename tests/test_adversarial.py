@@ -1,0 +1,423 @@
+"""Adversarial inputs that used to get through (issue 15): name collisions, drop accounting, split
+leakage, paths outside the media roots. Each case asserts its verdict: a clear up-front error
+naming the file/row/path/root, or a QC record with the reason, and that no good row was lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from polysent import contracts
+from polysent.cli import main as cli
+from polysent.corpus import folder
+from polysent.corpus.checks import ManifestError
+from polysent.media import build_shard, wav_path
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _tone(path: Path, seconds: float, freq: float, sr: int = 16000) -> Path:
+    t = np.arange(int(seconds * sr)) / sr
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr, subtype="PCM_16")
+    return path
+
+
+def _media_manifest(path: Path, videos: dict[str, Path]) -> Path:
+    """A built manifest (one shard) with one 0.5 s segment per video."""
+    rows = [{"segment_id": f"{vid}_0", "video_id": vid, "lang": "fr", "split": "train", "start": 0.0,
+             "end": 0.5, "transcript": "bonjour", "sentiment": np.float32(0.0), "video_path": str(src),
+             "audio_path": "", "shard": np.int32(0)} for vid, src in videos.items()]
+    table = pa.Table.from_pylist(rows, schema=contracts.manifest_schema([]))
+    pq.write_table(contracts.check(table, contracts.MANIFEST), path)
+    return path
+
+
+HEADER = ["segment_id", "video_id", "lang", "start", "end", "transcript", "sentiment"]
+
+
+def _corpus(root: Path, rows: list[list], header=HEADER, videos=None) -> Path:
+    """``root/m.csv`` plus ``root/media/<video_id>.mp4`` for ``videos`` (default: every video of the rows)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "media").mkdir(exist_ok=True)
+    vids = videos if videos is not None else {r[header.index("video_id")] for r in rows}
+    for vid in vids:
+        (root / "media" / f"{vid}.mp4").write_bytes(f"video {vid}".encode())
+    with open(root / "m.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return root / "m.csv"
+
+
+def _cfg(path: Path, **kw) -> dict:
+    return {"manifest": str(path), "media_root": "media", "extensions": [".mp4"], "on_invalid": "fail", **kw}
+
+
+def _build(tmp_path: Path, cfg: dict, languages=("fr", "es")):
+    out = tmp_path / "res"
+    table = folder.build(cfg, list(languages), 1, 2, out / "manifest.parquet", out / "qc.parquet",
+                         out / "media", out_downloads=out / "downloads.csv")
+    return table.to_pandas(), pd.read_parquet(out / "qc.parquet")
+
+
+def _fails(tmp_path: Path, cfg: dict) -> list[str]:
+    """The report lines of a build that must stop (and write nothing)."""
+    with pytest.raises(ManifestError) as err:
+        _build(tmp_path, cfg)
+    assert not (tmp_path / "res/manifest.parquet").exists()
+    return [line.strip() for line in str(err.value).splitlines()[1:]]
+
+
+def _validate(path: Path, capsys, *args: str) -> tuple[int, str]:
+    rc = cli(["validate-manifest", str(path), "--media-root", "media", *args])
+    return rc, capsys.readouterr().out
+
+
+def _row(seg, vid, lang="fr", start="0", end="1", text="bonjour", sentiment="0"):
+    return [seg, vid, lang, start, end, text, sentiment]
+
+
+GOOD = [_row("g1", "good1"), _row("g2", "good1", start="1", end="2"), _row("g3", "good2", "es", text="hola")]
+
+# --------------------------------------------------------------------------- 0. names cannot collide
+
+
+def test_video_id_ending_like_a_rate_keeps_its_own_wavs(tmp_path):
+    # 'v.sr22050' once wrote its 16 kHz WAV over v's 22.05 kHz one.
+    videos = {"v": _tone(tmp_path / "src/v.wav", 1.0, 220), "v.sr22050": _tone(tmp_path / "src/w.wav", 2.0, 660)}
+    manifest = _media_manifest(tmp_path / "m.parquet", videos)
+    index = build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet",
+                        {"sample_rates": [16000, 22050]}, progress=False).to_pandas()
+    assert len(index) == 4 and index.wav.nunique() == 4
+    assert len(pd.read_parquet(tmp_path / "qc.parquet")) == 0
+    for row in index.itertuples():
+        assert row.wav == str(wav_path(tmp_path / "media", row.video_id, row.sample_rate))
+        info = sf.info(row.wav)
+        expected = 1.0 if row.video_id == "v" else 2.0
+        assert info.samplerate == row.sample_rate and abs(info.duration - expected) < 0.01, row
+
+
+def test_video_id_named_like_the_index_cannot_replace_it(tmp_path):
+    videos = {"index.parquet": _tone(tmp_path / "src/a.wav", 1.0, 220), "b": _tone(tmp_path / "src/b.wav", 1.0, 330)}
+    manifest = _media_manifest(tmp_path / "m.parquet", videos)
+    build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, progress=False)
+    index = pq.read_table(tmp_path / "media/index.parquet").to_pandas()
+    assert sorted(index.video_id) == ["b", "index.parquet"]
+    assert sf.info(str(wav_path(tmp_path / "media", "index.parquet", 16000))).frames == 16000
+
+
+def test_failed_video_cleans_up_only_its_own_files(tmp_path):
+    # The old clean-up glob '{video_id}.*wav' of a failing video 'a' matched 'a.b.wav'.
+    bad = tmp_path / "src/a.mp4"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a video at all")
+    videos = {"a.b": _tone(tmp_path / "src/ab.wav", 1.0, 220), "a": bad}
+    manifest = _media_manifest(tmp_path / "m.parquet", videos)
+    index = build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet",
+                        {"sample_rates": [16000, 22050]}, threads=1, progress=False).to_pandas()
+    assert sorted(set(index.video_id)) == ["a.b"]
+    for rate in (16000, 22050):
+        assert wav_path(tmp_path / "media", "a.b", rate).is_file()
+    assert not wav_path(tmp_path / "media", "a", 16000).parent.exists()
+    qc = pd.read_parquet(tmp_path / "qc.parquet")
+    assert qc.segment_id.tolist() == ["a_0"] and "audio extraction failed" in qc.reason[0]
+    assert "a.mp4" in qc.reason[0]
+
+
+def test_duplicate_segment_ids_give_one_qc_record_per_dropped_row(tmp_path):
+    rows = GOOD + [_row("dup", "v1"), _row("dup", "v1", start="1", end="2"), _row("dup", "v2", "es")]
+    path = _corpus(tmp_path / "c", rows)
+    kept, qc = _build(tmp_path, _cfg(path, on_invalid="drop"))
+    assert sorted(kept.segment_id) == ["g1", "g2", "g3"]
+    assert qc.segment_id.tolist() == ["dup", "dup", "dup"]
+    assert sorted(qc.video_id) == ["v1", "v1", "v2"]
+    assert all("duplicate segment_id 'dup' (first at " in r for r in qc.reason)
+    assert len(rows) == len(kept) + len(qc)
+
+
+def test_rows_in_equal_rows_kept_plus_qc_records_for_every_kind_of_drop(tmp_path):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside/x.mp4").write_bytes(b"video x")
+    header = HEADER + ["split", "speaker", "video_path"]
+    rows = [
+        ["g1", "good1", "fr", "0", "1", "bonjour", "0", "train", "s_a", ""],
+        ["g2", "good1", "fr", "1", "2", "salut", "1", "train", "s_a", ""],
+        ["g3", "good2", "es", "0", "1", "hola", "0", "test", "s_b", ""],
+        ["d1", "v1", "fr", "0", "1", "un", "0", "train", "", ""],
+        ["d1", "v1", "fr", "1", "2", "deux", "0", "train", "", ""],  # duplicate id
+        ["bad", "v2", "fr", "0", "1", "trois", "9", "train", "", ""],  # sentiment out of range
+        ["m1", "nomedia", "fr", "0", "1", "quatre", "0", "train", "", ""],  # no file
+        ["m2", "nomedia", "fr", "1", "2", "cinq", "0", "train", "", ""],
+        ["l1", "leak", "fr", "0", "1", "six", "0", "train", "", ""],  # video in two splits
+        ["l2", "leak", "fr", "1", "2", "sept", "0", "test", "", ""],
+        ["sp1", "spk_v1", "es", "0", "1", "ocho", "0", "train", "s_c", ""],  # speaker in two splits
+        ["sp2", "spk_v2", "es", "0", "1", "nueve", "0", "valid", "s_c", ""],
+        ["o1", "outside", "fr", "0", "1", "diez", "0", "train", "", "../outside/x.mp4"],
+    ]
+    vids = {r[1] for r in rows} - {"nomedia"}
+    path = _corpus(tmp_path / "c", rows, header, videos=vids)
+    kept, qc = _build(tmp_path, _cfg(path, on_invalid="drop"))
+    assert sorted(kept.segment_id) == ["g1", "g2", "g3"]
+    assert len(rows) == len(kept) + len(qc)
+    assert sorted(qc.segment_id) == sorted(r[0] for r in rows if r[0] not in ("g1", "g2", "g3"))
+    reason = dict(zip(qc.segment_id, qc.reason))
+    assert "outside [-3, 3]" in reason["bad"] and "media file not found" in reason["m2"]
+    assert "in more than one split" in reason["l1"] and "speaker 's_c'" in reason["sp2"]
+    assert "outside the media root" in reason["o1"]
+    assert not (tmp_path / "res/media/fr/outside.mp4").exists()
+
+
+# --------------------------------------------------------------------------- 1. split leakage
+
+
+LEAK = GOOD + [_row("l1", "leak"), _row("l2", "leak", start="1", end="2"), _row("l3", "leak", start="2", end="3")]
+
+
+def _with_split(rows, splits, extra=None):
+    return [r + [s] + ([extra[i]] if extra else []) for i, (r, s) in enumerate(zip(rows, splits))]
+
+
+def test_video_in_two_splits_is_named_by_validate_manifest(tmp_path, capsys):
+    rows = _with_split(LEAK, ["train", "train", "test", "train", "test", "train"])
+    path = _corpus(tmp_path, rows, HEADER + ["split"])
+    rc, out = _validate(path, capsys)
+    assert rc == 1
+    assert out.splitlines()[1] == (
+        f"  {path}:5: video 'leak' is in more than one split (train at {path}:5, {path}:7; test at "
+        f"{path}:6); all segments of a video must share one split")
+    assert len(out.splitlines()) == 2  # the good videos are fine
+
+
+def test_video_in_two_splits_stops_the_corpus_stage(tmp_path):
+    rows = _with_split(LEAK, ["train", "train", "test", "valid", "test", "test"])
+    lines = _fails(tmp_path, _cfg(_corpus(tmp_path / "c", rows, HEADER + ["split"])))
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path}/c/m.csv:5: video 'leak' is in more than one split")
+
+
+def test_video_in_two_splits_is_dropped_whole_under_drop(tmp_path):
+    rows = _with_split(LEAK, ["train", "train", "test", "valid", "test", "test"])
+    kept, qc = _build(tmp_path, _cfg(_corpus(tmp_path / "c", rows, HEADER + ["split"]), on_invalid="drop"))
+    assert sorted(kept.segment_id) == ["g1", "g2", "g3"]
+    assert qc.segment_id.tolist() == ["l1", "l2", "l3"] and set(qc.video_id) == {"leak"}
+    assert all("video 'leak' is in more than one split" in r for r in qc.reason)
+
+
+def test_speaker_in_two_splits_is_a_problem_of_each_of_its_videos(tmp_path, capsys):
+    rows = [_row("a1", "va"), _row("b1", "vb"), _row("b2", "vb", start="1", end="2"), _row("c1", "vc"),
+            _row("d1", "vd", "es")]
+    rows = _with_split(rows, ["train", "test", "test", "train", "train"], ["ana", "ana", "ana", "bob", ""])
+    path = _corpus(tmp_path / "c", rows, HEADER + ["split", "speaker"])
+    rc, out = _validate(path, capsys)
+    assert rc == 1
+    expected = (f"speaker 'ana' is in more than one split (videos train: 'va' ({path}:2); test: 'vb' "
+                f"({path}:3)); all videos of a speaker must share one split")
+    assert out.splitlines()[1:] == [f"  {path}:2: {expected}", f"  {path}:3: {expected}"]
+    kept, qc = _build(tmp_path, _cfg(path, on_invalid="drop"))
+    assert sorted(kept.segment_id) == ["c1", "d1"]
+    assert sorted(qc.segment_id) == ["a1", "b1", "b2"] and all("speaker 'ana'" in r for r in qc.reason)
+
+
+def test_speaker_of_one_split_and_distinct_videos_pass(tmp_path, capsys):
+    rows = _with_split(GOOD, ["train", "train", "test"], ["ana", "ana", "bob"])
+    path = _corpus(tmp_path, rows, HEADER + ["split", "speaker"])
+    rc, out = _validate(path, capsys)
+    assert rc == 0 and out.strip().endswith("3 segment(s), 2 video(s), no problems")
+
+
+def test_drawn_split_keeps_every_speaker_in_one_split(tmp_path):
+    # 30 videos of 6 speakers, no split column: drawn by speaker, so no speaker straddles splits.
+    rows = [_row(f"s{v}", f"v{v:02d}") + [f"spk{v % 6}"] for v in range(30)]
+    path = _corpus(tmp_path / "c", rows, HEADER + ["speaker"])
+    kept, qc = _build(tmp_path, _cfg(path))
+    assert len(qc) == 0 and len(kept) == 30
+    speakers = {r[1]: r[-1] for r in rows}
+    per_speaker = kept.assign(speaker=kept.video_id.map(speakers)).groupby("speaker").split.nunique()
+    assert (per_speaker == 1).all() and kept.split.nunique() >= 2
+
+
+# --------------------------------------------------------------------------- 2. paths inside the roots
+
+
+@pytest.fixture
+def outside(tmp_path) -> Path:
+    """A file outside the corpus folder, standing in for a system file."""
+    d = tmp_path / "elsewhere"
+    d.mkdir()
+    (d / "secret.mp4").write_bytes(b"not yours")
+    (d / "secret.txt").write_text("secret text", encoding="utf-8")
+    return d
+
+
+def _paths_corpus(tmp_path, column, value, vid="v3"):
+    header = HEADER + [column]
+    rows = [r + [""] for r in GOOD] + [_row("x1", vid) + [value]]
+    return _corpus(tmp_path / "c", rows, header)
+
+
+def _roots(tmp_path) -> str:
+    return f"{tmp_path}/c/media, {tmp_path}/c"
+
+
+@pytest.mark.parametrize("relative", [True, False], ids=["dotdot", "absolute"])
+def test_video_path_outside_the_roots_is_refused_up_front(tmp_path, outside, capsys, relative):
+    given = "../elsewhere/secret.mp4" if relative else str(outside / "secret.mp4")
+    path = _paths_corpus(tmp_path, "video_path", given)
+    expected = (f"{path}:5: video_path {given!r} resolves to {outside}/secret.mp4, outside the media root(s) "
+                f"{_roots(tmp_path)} (move it inside, or set corpus.folder.allow_outside_root: true to allow "
+                "paths outside)")
+    rc, out = _validate(path, capsys)
+    assert rc == 1 and out.splitlines()[1:] == [f"  {expected}"]
+    assert _fails(tmp_path, _cfg(path)) == [expected]
+    assert not list((tmp_path / "res").rglob("*.mp4"))  # nothing linked
+
+
+def test_media_symlink_pointing_outside_is_refused(tmp_path, outside, capsys):
+    path = _corpus(tmp_path / "c", GOOD + [_row("x1", "v3")], videos={"good1", "good2"})
+    os.symlink(outside / "secret.mp4", tmp_path / "c/media/v3.mp4")
+    rc, out = _validate(path, capsys)
+    assert rc == 1
+    assert out.splitlines()[1] == (
+        f"  {path}:5: media file '{tmp_path}/c/media/v3.mp4' resolves to {outside}/secret.mp4, outside the "
+        f"media root(s) {_roots(tmp_path)} (move it inside, or set corpus.folder.allow_outside_root: true "
+        "to allow paths outside)")
+    kept, qc = _build(tmp_path, _cfg(path, on_invalid="drop"))
+    assert sorted(kept.segment_id) == ["g1", "g2", "g3"] and qc.segment_id.tolist() == ["x1"]
+    assert "outside the media root" in qc.reason[0]
+    assert not (tmp_path / "res/media/fr/v3.mp4").exists()
+
+
+def test_media_symlink_inside_the_root_is_followed(tmp_path, capsys):
+    path = _corpus(tmp_path / "c", GOOD + [_row("x1", "v3")])
+    (tmp_path / "c/media/v3.mp4").unlink()
+    os.symlink(tmp_path / "c/media/good1.mp4", tmp_path / "c/media/v3.mp4")
+    assert _validate(path, capsys)[0] == 0
+    kept, qc = _build(tmp_path, _cfg(path))
+    assert len(qc) == 0 and (tmp_path / "res/media/fr/v3.mp4").read_bytes() == b"video good1"
+
+
+def test_transcript_path_outside_is_refused_and_never_read(tmp_path, outside, capsys):
+    header = [h if h != "transcript" else "transcript_path" for h in HEADER]
+    (tmp_path / "c/tr").mkdir(parents=True)
+    (tmp_path / "c/tr/ok.txt").write_text("bonjour", encoding="utf-8")
+    rows = [_row("g1", "good1", text="tr/ok.txt"), _row("x1", "v3", text="../elsewhere/secret.txt")]
+    path = _corpus(tmp_path / "c", rows, header)
+    rc, out = _validate(path, capsys)
+    assert rc == 1 and "secret text" not in out
+    assert out.splitlines()[1:] == [
+        f"  {path}:3: transcript_path '../elsewhere/secret.txt' resolves to {outside}/secret.txt, outside the "
+        f"media root(s) {_roots(tmp_path)} (move it inside, or set corpus.folder.allow_outside_root: true to "
+        "allow paths outside)",
+        f"  {path}:3: transcript is empty",
+    ]
+    kept, qc = _build(tmp_path, _cfg(path, on_invalid="drop"))
+    assert kept.transcript.tolist() == ["bonjour"] and qc.segment_id.tolist() == ["x1"]
+    assert "secret text" not in " ".join(qc.reason)
+
+
+def test_audio_path_outside_is_refused(tmp_path, outside, capsys):
+    path = _paths_corpus(tmp_path, "audio_path", "../elsewhere/secret.mp4")
+    rc, out = _validate(path, capsys)
+    assert rc == 1 and out.splitlines()[1].startswith(
+        f"  {path}:5: audio_path '../elsewhere/secret.mp4' resolves to {outside}/secret.mp4, outside")
+
+
+def test_audio_path_inside_is_linked_relative_to_the_manifest(tmp_path):
+    path = _paths_corpus(tmp_path, "audio_path", "media/good1.mp4")
+    kept, qc = _build(tmp_path, _cfg(path))
+    assert len(qc) == 0
+    m = kept.set_index("segment_id")
+    assert m.loc["x1", "audio_path"] == str(tmp_path / "res/media/fr/audio/v3.mp4")
+    assert m.loc["g1", "audio_path"] == ""
+    assert Path(m.loc["x1", "audio_path"]).read_bytes() == b"video good1"
+
+
+def test_outside_paths_allowed_by_the_switch_are_copied_not_hard_linked(tmp_path, outside, capsys):
+    path = _paths_corpus(tmp_path, "video_path", "../elsewhere/secret.mp4")
+    assert _validate(path, capsys, "--allow-outside-root")[0] == 0
+    kept, qc = _build(tmp_path, _cfg(path, allow_outside_root=True))
+    dest = Path(kept.set_index("segment_id").loc["x1", "video_path"])
+    assert len(qc) == 0 and dest.read_bytes() == b"not yours"
+    assert dest.stat().st_ino != (outside / "secret.mp4").stat().st_ino
+    assert (outside / "secret.mp4").stat().st_nlink == 1
+
+
+def test_media_inside_the_root_are_still_hard_linked(tmp_path):
+    path = _corpus(tmp_path / "c", GOOD)
+    kept, _ = _build(tmp_path, _cfg(path))
+    dest = Path(kept.set_index("segment_id").loc["g1", "video_path"])
+    assert dest.stat().st_ino == (tmp_path / "c/media/good1.mp4").stat().st_ino
+
+
+def test_absolute_media_root_elsewhere_is_a_root(tmp_path, capsys):
+    store = tmp_path / "disk2"
+    store.mkdir()
+    (store / "v3.mp4").write_bytes(b"video v3")
+    path = _corpus(tmp_path / "c", [_row("x1", "v3")], videos=set())
+    kept, qc = _build(tmp_path, _cfg(path, media_root=str(store)))
+    assert len(qc) == 0 and Path(kept.video_path[0]).read_bytes() == b"video v3"
+    assert cli(["validate-manifest", str(path), "--media-root", str(store)]) == 0
+
+
+def test_relative_manifest_path_as_the_workflow_gives_it(tmp_path, monkeypatch, capsys):
+    # The corpus rule passes 'data/<corpus>/m.csv' relative to the workflow root.
+    (tmp_path / "outside.mp4").write_bytes(b"x")
+    header = HEADER + ["video_path"]
+    rows = [r + [""] for r in GOOD] + [_row("x1", "v3") + ["../../outside.mp4"]]
+    _corpus(tmp_path / "data/c", rows, header, videos={"good1", "good2"})
+    monkeypatch.chdir(tmp_path)
+    cfg = _cfg(Path("data/c/m.csv"), on_invalid="drop")
+    kept, qc = _build(Path("."), cfg)
+    assert sorted(kept.segment_id) == ["g1", "g2", "g3"] and qc.segment_id.tolist() == ["x1"]
+    assert kept.video_path.tolist() == ["res/media/fr/good1.mp4"] * 2 + ["res/media/es/good2.mp4"]
+    assert f"resolves to {tmp_path}/outside.mp4, outside the media root(s) {tmp_path}/data/c/media" in qc.reason[0]
+    rc, out = _validate(Path("data/c/m.csv"), capsys)
+    assert rc == 1 and out.splitlines()[1].startswith("  data/c/m.csv:5: video_path '../../outside.mp4' resolves")
+
+
+def test_config_defaults_refuse_outside_paths_and_require_the_aligner_rate():
+    from polysent.config import ConfigError, load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    schemas = repo / "workflow/schemas"
+    cfg = load_config(repo / "config/tiny.yaml", schemas)
+    assert cfg["corpus"]["folder"]["allow_outside_root"] is False
+    assert load_config(repo / "config/tiny.yaml", schemas,
+                       {"corpus": {"folder": {"columns": {"speaker": "spk"}}}})["corpus"]["folder"]["columns"]
+    with pytest.raises(ConfigError, match="sample_rates"):
+        load_config(repo / "config/tiny.yaml", schemas, {"media": {"sample_rates": [22050]}})
+
+
+# --------------------------------------------------------------------------- the tiny DAG
+
+
+def test_tiny_dag_writes_only_below_results_logs_benchmarks(tiny_run):
+    """Every file the run created in its workflow copy lies in results/, logs/, benchmarks/ or
+    Snakemake's own .snakemake/; the media stage's WAVs are in per-video folders."""
+    repo = Path(__file__).resolve().parents[1]
+    allowed = ("results", "logs", "benchmarks", ".snakemake")
+    stray = []
+    for p in tiny_run.rglob("*"):
+        rel = p.relative_to(tiny_run)
+        if p.is_dir() or rel.parts[0] in allowed or "__pycache__" in rel.parts:
+            continue
+        if not (repo / rel).exists():
+            stray.append(str(rel))
+    assert stray == []
+    for index_path in sorted((tiny_run / "results/media").glob("*/index.parquet")):
+        index = pd.read_parquet(index_path)
+        assert len(index) > 0
+        for row in index.itertuples():
+            assert row.wav == str(wav_path(index_path.parent.relative_to(tiny_run), row.video_id, row.sample_rate))
+            assert (tiny_run / row.wav).is_file()
+    qc = pd.concat([pd.read_parquet(p) for p in (tiny_run / "results/qc/align").glob("*.parquet")])
+    assert not qc.reason.str.contains("no audio for video").any()
