@@ -78,6 +78,49 @@ def test_missing_column_is_named():
     assert "missing column 'transcript' (string)" in str(err.value)
 
 
+def test_projected_read_checks_the_projected_columns(tmp_path):
+    path = tmp_path / "m.parquet"
+    pq.write_table(_manifest(shard=np.zeros(4, dtype="int64")), path)
+    ok = contracts.read(path, contracts.MANIFEST, columns=["segment_id", "video_id"])
+    assert ok.column_names == ["segment_id", "video_id"]
+    with pytest.raises(contracts.ContractError, match="column 'shard' is int64, expected int32"):
+        contracts.read(path, contracts.MANIFEST, columns=["segment_id", "shard"])
+    with pytest.raises(contracts.ContractError, match=r"missing column\(s\) \['speaker'\]"):
+        contracts.read(path, contracts.MANIFEST, columns=["segment_id", "speaker"])
+    pq.write_table(_manifest(segment_id=["a", "a", "b", "c"]), path)
+    with pytest.raises(contracts.ContractError, match="duplicate segment_id"):
+        contracts.read(path, contracts.MANIFEST, columns=["segment_id"])
+
+
+@pytest.mark.parametrize("damage", ["truncate", "text"])
+def test_corrupt_parquet_is_named_with_the_way_out(tmp_path, damage):
+    path = tmp_path / "words.parquet"
+    io.write_parquet(path, _manifest())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"segment_id,word\n")
+    for reader in (lambda: contracts.read(path, contracts.MANIFEST), lambda: io.read_provenance(path)):
+        with pytest.raises(io.CorruptFileError) as err:
+            reader()
+        assert f"file {path} is corrupt" in str(err.value)
+        assert "delete it and re-run" in str(err.value)
+
+
+def test_vector_columns_must_be_fixed_size_float32():
+    good = pa.table({
+        "segment_id": ["a"], "kind": ["source"], "word_idx": pa.array([0], pa.int32()),
+        "word": ["oui"], "oov": [False],
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array([1.0, 2.0], pa.float32()), 2),
+    })
+    contracts.check(good, contracts.TEXT_VECTORS, "t.parquet")
+    bad = good.set_column(5, "vector", pa.array([[1.0, 2.0]], pa.list_(pa.float64())))
+    with pytest.raises(contracts.ContractError, match="column 'vector' is list<item: double>"):
+        contracts.check(bad, contracts.TEXT_VECTORS, "t.parquet")
+
+
+def test_qc_schema_is_the_qc_contract():
+    assert qc.QC_SCHEMA == contracts.QC.schema()
+
+
 def test_qc_summary_counts_segments_and_video_level_failures(tmp_path):
     io.write_parquet(tmp_path / "manifest.parquet", _manifest(n=6))
     log_a = qc.QCLog("acoustic")

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from polysent import io
 
 SPLITS = ("train", "valid", "test")
 SENTIMENT_RANGE = (-3.0, 3.0)
@@ -31,6 +32,12 @@ class Contract:
     extra_types: tuple[pa.DataType, ...] = ()
     unique: tuple[str, ...] = ()
     notes: dict[str, str] = field(default_factory=dict)
+    # Columns of per-row vectors: fixed_size_list<float32>[D], any D (the width is data).
+    vectors: tuple[str, ...] = ()
+
+    def schema(self) -> pa.Schema:
+        """Arrow schema of the required columns (for writers that build an empty table)."""
+        return pa.schema([pa.field(n, t) for n, t in self.required.items()])
 
 
 MANIFEST = Contract(
@@ -90,6 +97,29 @@ QC = Contract(
     },
 )
 
+TRANSLATIONS = Contract(
+    name="translations",
+    required={
+        "segment_id": pa.string(),
+        "video_id": pa.string(),
+        "source": pa.string(),
+        "translation": pa.string(),
+    },
+    unique=("segment_id",),
+)
+
+TEXT_VECTORS = Contract(
+    name="text_vectors",
+    required={
+        "segment_id": pa.string(),
+        "kind": pa.string(),  # "source" (aligned words) or "translation" (words of a translation)
+        "word_idx": pa.int32(),
+        "word": pa.string(),
+        "oov": pa.bool_(),
+    },
+    vectors=("vector",),
+)
+
 
 def manifest_schema(label_columns: list[str]) -> pa.Schema:
     """Arrow schema of a manifest with the given label columns (float32 each)."""
@@ -117,8 +147,15 @@ def check_schema(schema: pa.Schema, contract: Contract, where: str) -> None:
             problems.append(f"missing column '{name}' ({dtype})")
         elif not _same_type(schema.field(name).type, dtype):
             problems.append(f"column '{name}' is {schema.field(name).type}, expected {dtype}")
+    for name in contract.vectors:
+        if name not in schema.names:
+            problems.append(f"missing column '{name}' (fixed_size_list<float32>)")
+            continue
+        dtype = schema.field(name).type
+        if not (pa.types.is_fixed_size_list(dtype) and dtype.value_type == pa.float32()):
+            problems.append(f"column '{name}' is {dtype}, expected fixed_size_list<float32>")
     for f in schema:
-        if f.name in contract.required:
+        if f.name in contract.required or f.name in contract.vectors:
             continue
         if contract.extra_types and not any(_same_type(f.type, t) for t in contract.extra_types):
             allowed = ", ".join(map(str, contract.extra_types))
@@ -131,17 +168,21 @@ def check(table: pa.Table, contract: Contract, where: str = "<table>") -> pa.Tab
     """Check ``table`` against ``contract`` (types, uniqueness, manifest value ranges)."""
     check_schema(table.schema, contract, where)
     for col in contract.unique:
-        values = table.column(col).to_pylist()
-        if len(values) != len(set(values)):
-            seen, dup = set(), []
-            for v in values:
-                if v in seen:
-                    dup.append(v)
-                seen.add(v)
-            raise ContractError(f"{where}: duplicate {col} values: {sorted(set(dup))[:5]}")
+        _check_unique(table, col, where)
     if contract is MANIFEST:
         _check_manifest_values(table, where)
     return table
+
+
+def _check_unique(table: pa.Table, col: str, where: str) -> None:
+    values = table.column(col).to_pylist()
+    if len(values) != len(set(values)):
+        seen, dup = set(), []
+        for v in values:
+            if v in seen:
+                dup.append(v)
+            seen.add(v)
+        raise ContractError(f"{where}: duplicate {col} values: {sorted(set(dup))[:5]}")
 
 
 def _check_manifest_values(table: pa.Table, where: str) -> None:
@@ -160,9 +201,32 @@ def _check_manifest_values(table: pa.Table, where: str) -> None:
         raise ContractError(f"{where}: sentiment must be finite and within {SENTIMENT_RANGE}")
 
 
+def project(contract: Contract, columns: list[str]) -> Contract:
+    """The part of ``contract`` that a read of ``columns`` can check (uniqueness only if kept)."""
+    return Contract(
+        name=contract.name,
+        required={c: t for c, t in contract.required.items() if c in columns},
+        extra_types=contract.extra_types,
+        unique=tuple(c for c in contract.unique if c in columns),
+        vectors=tuple(c for c in contract.vectors if c in columns),
+    )
+
+
 def read(path: str | os.PathLike, contract: Contract, columns: list[str] | None = None) -> pa.Table:
-    """Read a Parquet store and check it against ``contract``."""
-    table = pq.read_table(path, columns=columns)
+    """Read a Parquet store and check it against ``contract``.
+
+    A projected read (``columns=``) checks the projected columns: each must exist and have its
+    contract type, so a reader never gets a silently wrong column because it asked for few.
+    """
     if columns is None:
-        check(table, contract, where=str(path))
+        return check(io.read_parquet(path), contract, where=str(path))
+    schema = io.read_schema(path)
+    missing = [c for c in columns if c not in schema.names]
+    if missing:
+        raise ContractError(f"{path}: not a valid {contract.name} store: missing column(s) {missing}")
+    table = io.read_parquet(path, columns=columns)
+    part = project(contract, columns)
+    check_schema(table.schema, part, where=str(path))
+    for col in part.unique:
+        _check_unique(table, col, str(path))
     return table

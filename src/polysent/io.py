@@ -78,9 +78,51 @@ def write_parquet(
         pq.write_table(table, tmp, compression=compression, write_statistics=True)
 
 
+class CorruptFileError(ValueError):
+    """A file exists but cannot be parsed (truncated, overwritten, not the format its name says)."""
+
+
+def _corrupt(path: str | os.PathLike, exc: Exception) -> CorruptFileError:
+    return CorruptFileError(
+        f"file {path} is corrupt or not a Parquet file ({type(exc).__name__}: {exc}); "
+        "if it is a workflow output, delete it and re-run"
+    )
+
+
+def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pa.Table:
+    """``pq.read_table`` whose parse failures name the file and the way out.
+
+    A missing file stays ``FileNotFoundError``; a missing column stays a ``KeyError``-like Arrow
+    error raised by the caller's contract check, so only undecodable bytes become CorruptFileError.
+    """
+    try:
+        return pq.read_table(path, columns=columns)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        if columns is not None and _missing_columns(path, columns):
+            raise
+        raise _corrupt(path, exc) from None
+
+
+def read_schema(path: str | os.PathLike) -> pa.Schema:
+    """``pq.read_schema`` with the same corrupt-file message as :func:`read_parquet`."""
+    try:
+        return pq.read_schema(path)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        raise _corrupt(path, exc) from None
+
+
+def _missing_columns(path: str | os.PathLike, columns: list[str]) -> list[str]:
+    names = set(read_schema(path).names)
+    return [c for c in columns if c not in names]
+
+
 def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
     """The provenance dict written by :func:`write_parquet` (empty if none)."""
-    meta = pq.read_schema(path).metadata or {}
+    meta = read_schema(path).metadata or {}
     raw = meta.get(PROVENANCE_KEY)
     return json.loads(raw) if raw else {}
 

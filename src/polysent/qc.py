@@ -16,16 +16,10 @@ from typing import Iterable
 import pandas as pd
 import pyarrow as pa
 
+from polysent import contracts
 from polysent.io import write_csv, write_parquet
 
-QC_SCHEMA = pa.schema(
-    [
-        ("segment_id", pa.string()),
-        ("video_id", pa.string()),
-        ("stage", pa.string()),
-        ("reason", pa.string()),
-    ]
-)
+QC_SCHEMA = contracts.QC.schema()
 
 
 class QCThresholdExceeded(RuntimeError):
@@ -61,7 +55,7 @@ class QCLog:
 
 
 def read_qc(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    frames = [pd.read_parquet(p) for p in paths]
+    frames = [contracts.read(p, contracts.QC).to_pandas() for p in paths]
     frames = [f for f in frames if len(f)]
     if not frames:
         return QC_SCHEMA.empty_table().to_pandas()
@@ -123,7 +117,7 @@ def summarise_run(
     records and summary are written before the threshold is checked, so a failing run still
     leaves the evidence behind.
     """
-    manifest = pd.read_parquet(manifest_path, columns=["segment_id", "video_id"])
+    manifest = contracts.read(manifest_path, contracts.MANIFEST, columns=["segment_id", "video_id"]).to_pandas()
     qc = read_qc(qc_paths)
     n = len(manifest)
     stages = set(qc["stage"].unique())

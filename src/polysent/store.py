@@ -34,9 +34,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from polysent.io import PROVENANCE_KEY
+from polysent.io import PROVENANCE_KEY, read_parquet
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -259,7 +258,7 @@ def load_store(path: str | os.PathLike) -> tuple[pa.Table, dict]:
     Checks the fixed layout (columns, fixed-size dims from the metadata, equal per-row lengths
     of words/text/visual/acoustic) so a consumer fails here with the file and segment named.
     """
-    table = pq.read_table(path)
+    table = read_parquet(path)
     raw = (table.schema.metadata or {}).get(PROVENANCE_KEY)
     meta = json.loads(raw) if raw else {}
     need = ["segment_id", "video_id", "lang", "split", "sentiment", "words", *MODALITIES,
@@ -301,7 +300,7 @@ def read_inputs_provenance(paths: dict[str, str | list[str]]) -> dict:
 def run_store(manifest, lang: str, align_paths, acoustic_paths, visual_paths, text_path,
               text_tr_path, tr_lang, translate_path, out, qc_path, cfg: dict) -> None:
     """Stage entry point: read every input of the ``lang`` store, build it, write it and its QC."""
-    from polysent.contracts import FRAMES, MANIFEST, VISUAL_FRAMES, WORDS, label_columns, read
+    from polysent.contracts import FRAMES, MANIFEST, TEXT_VECTORS, VISUAL_FRAMES, WORDS, label_columns, read
     from polysent.io import write_parquet
 
     man_t = read(manifest, MANIFEST)
@@ -319,11 +318,11 @@ def run_store(manifest, lang: str, align_paths, acoustic_paths, visual_paths, te
     words = cat(align_paths, WORDS)
     acoustic = cat(acoustic_paths, FRAMES)
     visual = cat(visual_paths, VISUAL_FRAMES)
-    text = pd.read_parquet(text_path)
+    text = read(text_path, TEXT_VECTORS).to_pandas()
     text = text[(text["kind"] == "source") & text["segment_id"].isin(ids)]
     text_tr = None
     if text_tr_path:
-        text_tr = pd.read_parquet(text_tr_path)
+        text_tr = read(text_tr_path, TEXT_VECTORS).to_pandas()
         text_tr = text_tr[(text_tr["kind"] == "translation") & text_tr["segment_id"].isin(ids)]
     table, qc, meta = build_store(man, lang, words, acoustic, visual, text, text_tr,
                                   tr_lang if text_tr_path else None, labels, cfg)

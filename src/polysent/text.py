@@ -303,13 +303,13 @@ def provenance(cfg: dict, lang: str) -> dict:
 
 def run_text(manifest, align_paths, translate_paths, lang: str, out, qc_path, cfg: dict, seed: int = 0) -> None:
     """Stage entry point: vectors for the aligned words of ``lang`` and translations into it."""
-    from polysent.contracts import MANIFEST, WORDS, read
+    from polysent.contracts import MANIFEST, TEXT_VECTORS, TRANSLATIONS, WORDS, check, read
     from polysent.io import write_parquet
     from polysent.qc import QCLog
 
     man = read(manifest, MANIFEST, columns=["segment_id", "video_id", "lang"]).to_pandas()
     align = pd.concat([read(p, WORDS).to_pandas() for p in align_paths], ignore_index=True)
-    trs = [pd.read_parquet(p) for p in translate_paths]
+    trs = [read(p, TRANSLATIONS).to_pandas() for p in translate_paths]
     items = text_items(align, man, trs, lang)
     table = encode_words(items, lang, cfg, seed)
     qc = QCLog("text")
@@ -323,5 +323,5 @@ def run_text(manifest, align_paths, translate_paths, lang: str, out, qc_path, cf
                 qc.add(f"every {kind} word is out of vocabulary ({cfg.get('encoder')})", sid, vid.get(sid))
     prov = provenance(cfg, lang)
     prov["oov_rate"] = float(table.column("oov").to_numpy(zero_copy_only=False).mean()) if len(items) else 0.0
-    write_parquet(out, table, provenance=prov)
+    write_parquet(out, check(table, TEXT_VECTORS, where=str(out)), provenance=prov)
     qc.write(qc_path)

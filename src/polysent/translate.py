@@ -210,12 +210,12 @@ def translate_manifest(manifest: pd.DataFrame, src: str, tgt: str, cfg: dict) ->
 
 def run_translate(manifest, src: str, tgt: str, out, qc_path, cfg: dict) -> None:
     """Stage entry point: translate the ``src`` transcripts into ``tgt``; write table and QC."""
-    from polysent.contracts import MANIFEST, read
+    from polysent.contracts import MANIFEST, TRANSLATIONS, check, read
     from polysent.io import write_parquet
 
     man = read(manifest, MANIFEST).to_pandas()
     table, qc, prov = translate_manifest(man, src, tgt, cfg)
-    write_parquet(out, table, provenance=prov)
+    write_parquet(out, check(table, TRANSLATIONS, where=str(out)), provenance=prov)
     qc.write(qc_path)
 
 
