@@ -384,6 +384,32 @@ def test_relative_manifest_path_as_the_workflow_gives_it(tmp_path, monkeypatch, 
     assert rc == 1 and out.splitlines()[1].startswith("  data/c/m.csv:5: video_path '../../outside.mp4' resolves")
 
 
+def test_transcript_symlink_inside_pointing_outside_is_refused(tmp_path, outside):
+    header = [h if h != "transcript" else "transcript_path" for h in HEADER]
+    (tmp_path / "c/tr").mkdir(parents=True)
+    os.symlink(outside / "secret.txt", tmp_path / "c/tr/x.txt")
+    path = _corpus(tmp_path / "c", [_row("g1", "good1", text="tr/x.txt")], header)
+    lines = _fails(tmp_path, _cfg(path))
+    assert lines[0].startswith(f"{path}:2: transcript_path 'tr/x.txt' resolves to {outside}/secret.txt, outside")
+
+
+def test_media_symlink_loop_is_a_missing_file_not_a_crash(tmp_path, capsys):
+    path = _corpus(tmp_path / "c", GOOD + [_row("x1", "v3")], videos={"good1", "good2"})
+    os.symlink(tmp_path / "c/media/v3.mp4", tmp_path / "c/media/v3.mp4")
+    rc, out = _validate(path, capsys)
+    assert rc == 1 and out.splitlines()[1:] == [f"  {path}:5: media file not found: {tmp_path}/c/media/v3{{.mp4}}"]
+
+
+def test_folder_source_does_not_import_the_validate_cli():
+    # The checks live in corpus.checks: folder -> checks, validate -> folder + checks, no cycle.
+    import subprocess
+    import sys
+
+    code = ("import sys, polysent.corpus.folder; "
+            "assert 'polysent.corpus.validate' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_config_defaults_refuse_outside_paths_and_require_the_aligner_rate():
     from polysent.config import ConfigError, load_config
 
