@@ -122,3 +122,19 @@ def test_manifest_without_transcripts_or_segments_is_named(tiny_run, bundle_path
     man.drop(columns=["start"]).to_csv(tmp_path / "m2.csv", index=False)
     with pytest.raises(PredictError, match=r"missing column\(s\) \['start'\]"):
         predict_manifest(bundle_path, tmp_path / "m2.csv", tmp_path / "p.csv", work=tmp_path / "work")
+
+
+def test_emotion_bundle_to_parquet(tiny_run, tmp_path, monkeypatch):
+    run = tiny_run / "results/runs/emotions_mctn_posweight_fr/seed1"
+    bundle = make_bundle(run, {"fr": tiny_run / "results/store/fr.parquet"}, tmp_path / "bundle")
+    new_videos(tiny_run, tmp_path / "m.csv")
+    monkeypatch.chdir(tiny_run)
+    rows = predict_manifest(bundle, tmp_path / "m.csv", tmp_path / "p.parquet", work=tmp_path / "work",
+                            progress=False)
+    want = pd.read_parquet(run / "predictions.parquet")
+    probs = [c for c in want.columns if c.startswith("prob_")]
+    assert list(rows.columns) == ["segment_id", "video_id", "start", "end", *probs, "reason"]
+    stored = pd.read_parquet(tmp_path / "p.parquet").set_index("segment_id").loc[want["segment_id"]]
+    np.testing.assert_allclose(stored[probs].to_numpy(), want[probs].to_numpy(), rtol=0, atol=1e-6)
+    meta = json.loads(pq.read_schema(tmp_path / "p.parquet").metadata[b"polysent"])
+    assert meta["task"] == "emotion" and meta["model"] == "mctn"
