@@ -126,8 +126,8 @@ def modality_utilisation_figure(util: pd.DataFrame, path: str | Path, dpi: int =
     ax_rate.set_ylim(0, 1.22)
     ax_rate.set_yticks(np.linspace(0, 1, 6))
     ax_rate.set_ylabel("share of policy steps kept")
-    ax_rate.set_title("AdaMML policy: modality utilisation on the eval split, hard rate (bars, mean ± std "
-                      "over seeds) and expected rate (◇)")  # fmt: skip
+    ax_rate.set_title("AdaMML policy: modality utilisation on the eval split\nhard rate (bars, mean ± std over "
+                      "seeds) and expected rate = mean policy probability (◇)")  # fmt: skip
     ax_rate.set_xticks(x, ticks, fontsize=8)
     ax_rate.legend(ncols=4, fontsize=9, loc="upper center", frameon=False)
     bottom = np.zeros(len(exps))
