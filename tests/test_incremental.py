@@ -1,17 +1,18 @@
-"""Exact incremental re-runs on the tiny config (issue 8, item 4).
+"""Exact incremental re-runs on the tiny config (issue 8, item 4; issue 11).
 
 Starting from the finished ``tiny_run`` folder (copied with mtimes and .snakemake metadata):
 - a second dry run plans nothing;
 - changing one parameter of a stage plans exactly the jobs whose params changed and their
   descendants, and those jobs belong to that stage's rule file;
-- editing one stage's library module re-runs exactly the rules that list it (that stage) and
-  their descendants;
+- every job's library inputs are the import closure of its rule's script (``polysent.imports``),
+  and editing any library module re-runs exactly the rules whose scripts import it, directly or
+  not, and their descendants;
 - touching files without changing them re-runs nothing.
 
 Nothing here names a stage's rules or keys: stages are the rule files in workflow/rules/, their
-parameters come from the config schema, their modules from the ``lib(...)`` calls in their rule
-file. "Exactly the descendants" is checked against Snakemake's own ``--forcerun FILES``, which
-plans the given outputs and everything downstream of them.
+parameters come from the config schema, each rule's modules from the imports of its ``script:``.
+"Exactly the descendants" is checked against Snakemake's own ``--forcerun``, which plans the given
+outputs (or rules) and everything downstream of them.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from conftest import (
     SCHEMA_DIR,
     copy_finished_run,
     describe_jobs,
-    listed_rules,
     planned_jobs,
     rules_in,
+    snakemake,
     stage_rule_files,
 )
 
 from polysent.config import load_schema, validate_config
+from polysent.imports import ImportGraph
 
 pytestmark = pytest.mark.workflow
 
@@ -180,7 +182,7 @@ def test_param_change_reruns_only_that_stage_and_descendants(done, section, tmp_
             break
     else:
         if not tried:
-            pytest.skip(f"config section {section!r} has no numeric/boolean parameter to change")
+            pytest.fail(f"config section {section!r} has no numeric/boolean parameter to change")
     assert actual, (
         f"changing a parameter of {section!r} re-ran nothing (do its rules carry the config slice "
         f"as params?). Tried: {tried}"
@@ -194,58 +196,136 @@ def test_param_change_reruns_only_that_stage_and_descendants(done, section, tmp_
     _assert_exactly_descendants(done, actual, direct, f"{section}: {tried[-1]}")
 
 
+# --- library edits: the rules' lib inputs are their scripts' import closures -------------------
+
 _RULE_START = re.compile(r"^[ \t]*(?:rule|checkpoint) (\w+):", re.M)
+_SCRIPT = re.compile(r"^[ \t]+script:\s*\"([^\"]+)\"", re.M)
+LIB_ROOT = "src/polysent"
 
 
-def _lib_modules_by_rule() -> dict[str, set[str]]:
-    """Module paths (relative to src/polysent) named in each rule's lib(...) call."""
-    by_rule: dict[str, set[str]] = {}
-    for smk in stage_rule_files().values():
+def rule_scripts(workdir: Path) -> dict[str, Path]:
+    """Rule -> the ``script:`` adapter it runs, as declared in the rule files of ``workdir``."""
+    scripts: dict[str, Path] = {}
+    for smk in sorted((workdir / "workflow" / "rules").glob("*.smk")):
         text = smk.read_text()
         starts = list(_RULE_START.finditer(text))
         for i, m in enumerate(starts):
             block = text[m.start() : starts[i + 1].start() if i + 1 < len(starts) else len(text)]
-            mods = set()
-            for call in re.findall(r"\blib\(([^)]*)\)", block):
-                mods.update(re.findall(r"[\"']([^\"']+\.py)[\"']", call))
-            by_rule[m.group(1)] = mods
-    return by_rule
+            script = _SCRIPT.search(block)
+            if script:
+                scripts[m.group(1)] = (smk.parent / script.group(1)).resolve()
+    return scripts
 
 
-def _stage_own_module(workdir: Path, section: str) -> str | None:
-    """A library module listed only by this stage's rules, and by one that is in the tiny DAG."""
-    by_rule = _lib_modules_by_rule()
-    mine = set(STAGES[section])
-    active = mine & listed_rules(workdir, *TINY)  # --forcerun rejects rules of other configs
-    in_dag = {j.rule for j in planned_jobs(workdir, *TINY, "--forcerun", *sorted(active)).values()}
-    others = set().union(*(mods for rule, mods in by_rule.items() if rule not in mine))
-    own = set().union(*(by_rule.get(rule, set()) for rule in mine & in_dag))
-    only_here = sorted(own - others)
-    return only_here[0] if only_here else None
+def script_closures(workdir: Path) -> dict[str, set[str]]:
+    """Rule -> library files (relative to ``workdir``) that its script imports, directly or not."""
+    graph = ImportGraph(workdir / LIB_ROOT)
+    return {
+        rule: {f"{LIB_ROOT}/{m}" for m in graph.closure(script)}
+        for rule, script in rule_scripts(workdir).items()
+    }
 
 
-@pytest.mark.parametrize("section", sorted(STAGES))
-def test_library_edit_reruns_only_that_stage(done, done_copy, section):
-    module = _stage_own_module(done, section)
-    if module is None:
-        pytest.skip(f"stage {section!r} lists no library module of its own in lib(...)")
-    path = done_copy / "src" / "polysent" / module
-    assert path.exists(), f"lib({module!r}) in the {section} rules names a missing file"
-    time.sleep(0.01)
+def library_modules(workdir: Path) -> list[str]:
+    return sorted(p.relative_to(workdir).as_posix() for p in (workdir / LIB_ROOT).rglob("*.py"))
+
+
+def summary_inputs(workdir: Path) -> dict[str, tuple[str, set[str]]]:
+    """Output file -> (rule, input files) of every job of the finished DAG (``--detailed-summary``;
+    the inputs are those Snakemake recorded when the job ran, i.e. the rules' inputs of the run)."""
+    out = snakemake(workdir, "--detailed-summary", *TINY).stdout
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("output_file\t"))
+    header = lines[start].split("\t")
+    col_rule, col_input = header.index("rule"), header.index("input-file(s)")
+    jobs = {}
+    for line in lines[start + 1 :]:
+        cells = line.split("\t")
+        if len(cells) == len(header):
+            inputs = {f for f in cells[col_input].split(",") if f and f != "-"}
+            jobs[cells[0]] = (cells[col_rule], inputs)
+    return jobs
+
+
+def test_lib_inputs_are_each_scripts_import_closure(done):
+    """Every job's library inputs are exactly the import closure of its rule's script."""
+    closures = script_closures(done)
+    jobs = summary_inputs(done)
+    assert jobs, "--detailed-summary listed no job of the finished tiny run"
+    wrong = []
+    for output, (rule, inputs) in sorted(jobs.items()):
+        assert rule in closures, f"rule {rule} (output {output}) has no script: adapter"
+        libs = {f for f in inputs if f.startswith(LIB_ROOT + "/")}
+        if libs != closures[rule]:
+            wrong.append(
+                f"  {rule} ({output}): missing {sorted(closures[rule] - libs)}, "
+                f"extra {sorted(libs - closures[rule])}"
+            )
+    listing = "\n".join(wrong)
+    assert not wrong, f"library inputs differ from the scripts' import closures:\n{listing}"
+
+
+def _append_comment(path: Path) -> None:
     with path.open("a") as f:
         f.write("\n# edited by tests/test_incremental.py\n")
-    actual = planned_jobs(done_copy, *TINY)
-    direct = [
-        j for j in actual.values() if "Updated input files" in j.reason and module in j.reason
-    ]
-    assert direct, f"editing {module} re-ran nothing:\n{describe_jobs(actual)}"
-    outside = {j.rule for j in direct} - set(STAGES[section])
-    assert not outside, f"editing {module} re-ran rules of other stages directly: {sorted(outside)}"
-    listing = {rule for rule, mods in _lib_modules_by_rule().items() if module in mods}
-    assert {j.rule for j in direct} == listing & {
-        j.rule for j in actual.values()
-    }, f"editing {module} should re-run every rule that lists it: {sorted(listing)}"
-    _assert_exactly_descendants(done, actual, direct, f"edit of {module}")
+
+
+def downstream_outputs(jobs: dict[str, tuple[str, set[str]]], rules: set[str]) -> set[str]:
+    """Outputs of the jobs of ``rules`` and of every job downstream of them (``summary_inputs``)."""
+    outputs = {out for out, (rule, _) in jobs.items() if rule in rules}
+    while True:
+        more = {out for out, (_, ins) in jobs.items() if out not in outputs and ins & outputs}
+        if not more:
+            return outputs
+        outputs |= more
+
+
+def _updated_inputs(reason: str) -> set[str]:
+    """The files after "Updated input files:" in a dry run's reason (parts are joined by "; ")."""
+    for part in reason.split("; "):
+        if part.startswith("Updated input files: "):
+            return set(part.removeprefix("Updated input files: ").split(", "))
+    return set()
+
+
+def test_library_edit_reruns_exactly_the_rules_importing_it(done, done_copy):
+    """Edit each library module in turn: the jobs planned must be those of the rules whose
+    scripts' closure holds it plus everything downstream (from the DAG's own inputs and outputs,
+    ``--detailed-summary``), each re-run one for an edited module it imports. Modules imported
+    by the same rules of the tiny DAG are edited together (one dry run per group, ~16 groups);
+    modules that no rule of it imports must plan nothing."""
+    closures = script_closures(done_copy)
+    dag = summary_inputs(done)
+    groups: dict[frozenset[str], list[str]] = {}
+    for module in library_modules(done_copy):
+        users = frozenset(r for r, _ in dag.values() if module in closures[r])
+        groups.setdefault(users, []).append(module)
+    assert len(groups) > 1, f"every library module is imported by the same rules: {groups}"
+    failures = []
+    for users, modules in sorted(groups.items(), key=lambda g: (sorted(g[0]), g[1])):
+        originals = {m: (done_copy / m).read_bytes() for m in modules}
+        time.sleep(0.01)
+        for m in modules:
+            _append_comment(done_copy / m)
+        planned = planned_jobs(done_copy, *TINY)
+        for m, text in originals.items():  # same bytes again: Snakemake's checksum sees no change
+            (done_copy / m).write_bytes(text)
+        what = f"editing {modules} (imported by {sorted(users) or 'no rule of the tiny DAG'})"
+        expected = downstream_outputs(dag, set(users))
+        actual = {out for job in planned.values() for out in job.outputs}
+        if actual != expected:
+            failures.append(
+                f"{what}:\n  planned but not expected: {sorted(actual - expected)}\n"
+                f"  expected but not planned: {sorted(expected - actual)}"
+            )
+        direct = {k: _updated_inputs(j.reason) for k, j in planned.items()}
+        direct = {k: files for k, files in direct.items() if files}
+        if users and not direct:
+            failures.append(f"{what}: no job reports an updated input\n{describe_jobs(planned)}")
+        for (rule, wildcards), files in direct.items():
+            if rule not in users or not files <= set(modules):
+                failures.append(f"{what}: {rule}[{wildcards}] re-runs for updated {sorted(files)}")
+    assert not failures, "\n\n".join(failures)
 
 
 def test_touch_without_change_reruns_nothing(done_copy):
