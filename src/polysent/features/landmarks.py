@@ -46,6 +46,11 @@ DEFAULTS = {
     "retry_upsample": True,
     "max_side": 720,
     "min_score": 0.0,
+    "detect_every": 1,
+    "max_change": 30.0,
+    "still_change": 2.0,
+    "max_motion": 0.25,
+    "min_similarity": 0.5,
 }
 
 
@@ -126,6 +131,14 @@ class LandmarkExtractor:
 
     def __call__(self, gray: np.ndarray) -> tuple[bool, float, np.ndarray]:
         """(success, confidence, features) of one uint8 grayscale frame; NaN features if no face."""
+        found = self.detect(gray)
+        if found is None:
+            return no_face()
+        rect, score = found
+        return True, score, geometry(self.landmarks(gray, rect), gray.shape[1])
+
+    def detect(self, gray: np.ndarray):
+        """(dlib.rectangle in ``gray``'s pixels, HOG score) of the largest face, or None."""
         import dlib
 
         h, w = gray.shape
@@ -141,7 +154,7 @@ class LandmarkExtractor:
         if not rects and self.cfg["retry_upsample"]:
             rects, scores, _ = self.detector.run(small, up + 1, float(self.cfg["min_score"]))
         if not rects:
-            return False, float("nan"), np.full(len(FEATURES), np.nan, np.float32)
+            return None
         best = max(range(len(rects)), key=lambda i: (rects[i].area(), scores[i]))  # the speaker
         r = rects[best]
         rect = dlib.rectangle(
@@ -150,9 +163,162 @@ class LandmarkExtractor:
             int(round(r.right() / scale)),
             int(round(r.bottom() / scale)),
         )
+        return rect, float(scores[best])
+
+    def landmarks(self, gray: np.ndarray, rect) -> np.ndarray:
+        """68x2 landmark array (image pixels) the shape predictor places from ``rect``."""
         shape = self.predictor(gray, rect)
-        pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        return True, float(scores[best]), geometry(pts, w)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
+def no_face() -> tuple[bool, float, np.ndarray]:
+    return False, float("nan"), np.full(len(FEATURES), np.nan, np.float32)
+
+
+def thumbnail(gray: np.ndarray) -> np.ndarray:
+    """About 16x16 block means of a frame (float32 grey levels): the picture for change tests.
+
+    Every 4th pixel of every 4th row is enough to see a cut (and costs ~1/50 of a PIL resize);
+    rows and columns beyond a whole number of blocks are left out.
+    """
+    sub = gray[::4, ::4].astype(np.float32)
+    bh, bw = max(1, sub.shape[0] // 16), max(1, sub.shape[1] // 16)
+    h, w = sub.shape[0] // bh * bh, sub.shape[1] // bw * bw
+    return sub[:h, :w].reshape(h // bh, bh, w // bw, bw).mean(axis=(1, 3))
+
+
+def face_patch(gray: np.ndarray, centre: np.ndarray, radius: float, n: int = 16) -> np.ndarray:
+    """``n`` x ``n`` grey levels sampled on a grid over the face (centre +- 1.2 RMS radii), zero
+    mean and unit norm: the face's appearance, comparable across frames by a dot product."""
+    h, w = gray.shape
+    grid = np.linspace(-1.2, 1.2, n) * radius
+    xs = np.clip(np.rint(centre[0] + grid), 0, w - 1).astype(np.intp)
+    ys = np.clip(np.rint(centre[1] + grid), 0, h - 1).astype(np.intp)
+    patch = gray[np.ix_(ys, xs)].astype(np.float32).ravel()
+    patch -= patch.mean()
+    norm = float(np.linalg.norm(patch))
+    return patch / norm if norm > 0 else patch
+
+
+def _spread(pts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Centroid and RMS radius of a landmark set: where the face is and how large."""
+    centre = pts.mean(0)
+    return centre, float(np.sqrt(((pts - centre) ** 2).sum(1).mean()))
+
+
+class LandmarkTracker:
+    """:class:`LandmarkExtractor` that detects every ``detect_every`` frames and tracks between.
+
+    One instance per video, fed its frames in order. A tracked frame skips the HOG detector (the
+    dominant cost): the shape predictor starts from the box the *previous frame's* landmarks imply,
+    placed relative to them exactly as the last detector box was placed relative to its own
+    landmarks (so a still face gets the detector's box back). The frame is detected instead when
+
+    * ``detect_every`` frames have passed since the last detection (bounds any drift);
+    * the picture changed: the mean absolute difference of 16x16 thumbnails from the previous
+      frame exceeds ``max_change`` grey levels (a cut or cutaway: tracking never carries a face
+      onto a new shot);
+    * the tracked landmarks moved implausibly: centroid shift or change of RMS radius above
+      ``max_motion`` times the previous radius;
+    * the tracked face no longer looks like the detected one (the cheap confidence): the
+      normalised cross-correlation of a 16x16 grey patch over the tracked landmarks with the same
+      patch at the last detection is below ``min_similarity``. A face that moved away from a
+      stale box leaves the predictor's points on the wrong spot, and this is what catches it;
+    * the previous frame had no face. A face-less frame whose thumbnail differs from the previous
+      face-less frame by at most ``still_change`` (a still b-roll shot) stays face-less without
+      running the detector, until the next periodic detection.
+
+    ``detect_every: 1`` is detect-every-frame, identical to :class:`LandmarkExtractor`. Tracked
+    frames report the score of the detection they descend from as their confidence.
+    """
+
+    def __init__(self, cfg: dict | None = None):
+        self.extractor = LandmarkExtractor(cfg)
+        self.cfg = self.extractor.cfg
+        self.every = int(self.cfg["detect_every"])
+        self.counts = {"detect": 0, "track": 0, "still": 0}
+        self.mode = ""
+        self._since = None  # frames since the last detection (None: never detected)
+        self._thumb = None
+        self._pts = None  # landmarks of the previous frame, None when it had no face
+        self._spread = None  # their (centroid, RMS radius)
+        self._patch = None  # face_patch of the last detection
+        self.similarity = float("nan")  # of the last tracked frame to it
+        self._box = None  # last detector box relative to its landmarks (centre offset, size)
+        self._score = float("nan")
+
+    def __call__(self, gray: np.ndarray) -> tuple[bool, float, np.ndarray]:
+        """(success, confidence, features) of the next frame of the video."""
+        thumb = thumbnail(gray) if self.every > 1 else None
+        change = np.inf if self._thumb is None else float(np.abs(thumb - self._thumb).mean())
+        self._thumb = thumb
+        due = self._since is None or self._since + 1 >= self.every
+        if not due and self._pts is not None and change <= self.cfg["max_change"]:
+            pts = self.extractor.landmarks(gray, self._tracked_box())
+            spread = _spread(pts)
+            if self._plausible(spread) and self._looks_alike(gray, spread):
+                return self._face(gray, pts, spread, "track")
+        elif not due and self._pts is None and change <= self.cfg["still_change"]:
+            self._since += 1
+            self._set_mode("still")
+            return no_face()
+        return self._detect(gray)
+
+    def forget(self) -> None:
+        """Detect on the next frame (the caller skipped frames: nothing to track from)."""
+        self._since, self._thumb = None, None
+
+    def _detect(self, gray: np.ndarray):
+        self._since = 0
+        found = self.extractor.detect(gray)
+        if found is None:
+            self._pts = None
+            self._set_mode("detect")
+            return no_face()
+        rect, self._score = found
+        pts = self.extractor.landmarks(gray, rect)
+        spread = centre, radius = _spread(pts)
+        self._patch = face_patch(gray, centre, radius)
+        self._box = (
+            (np.array([rect.left() + rect.right(), rect.top() + rect.bottom()]) / 2 - centre)
+            / radius,
+            np.array([rect.width(), rect.height()]) / radius,
+        )
+        self._since = -1  # _face counts this frame
+        return self._face(gray, pts, spread, "detect")
+
+    def _face(self, gray: np.ndarray, pts: np.ndarray, spread, mode: str):
+        self._since += 1
+        self._pts, self._spread = pts, spread
+        self._set_mode(mode)
+        return True, self._score, geometry(pts, gray.shape[1])
+
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.counts[mode] += 1
+
+    def _tracked_box(self):
+        import dlib
+
+        centre, radius = self._spread
+        offset, size = self._box
+        c = centre + offset * radius
+        w, h = size * radius
+        # dlib.rectangle is inclusive: width = right - left + 1
+        left, top = int(round(c[0] - (w - 1) / 2)), int(round(c[1] - (h - 1) / 2))
+        return dlib.rectangle(left, top, left + int(round(w)) - 1, top + int(round(h)) - 1)
+
+    def _looks_alike(self, gray: np.ndarray, spread) -> bool:
+        """The tracked face still looks like the detected one (normalised cross-correlation)."""
+        self.similarity = float(face_patch(gray, *spread) @ self._patch)
+        return self.similarity >= self.cfg["min_similarity"]
+
+    def _plausible(self, spread: tuple[np.ndarray, float]) -> bool:
+        (before, r0), (after, r1) = self._spread, spread
+        limit = self.cfg["max_motion"]
+        return bool(
+            np.hypot(*(after - before)) <= limit * r0 and abs(r1 - r0) <= limit * r0 and r1 > 0
+        )
 
 
 def _resize(gray: np.ndarray, scale: float) -> np.ndarray:

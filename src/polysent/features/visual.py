@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -91,76 +93,114 @@ def video_info(path: str | os.PathLike) -> dict:
     }
 
 
+def _scale_filter(max_side: int | None) -> str:
+    """ffmpeg scale expression: longer side down to ``max_side`` (even sizes), never up."""
+    if not max_side:
+        return ""
+    m = int(max_side)
+
+    def side(dim: str) -> str:
+        return f"'if(gt(max(iw,ih),{m}),2*trunc({dim}*{m}/max(iw,ih)/2+0.5),{dim})'"
+
+    return f",scale=w={side('iw')}:h={side('ih')}"
+
+
+_DURATION = re.compile(rb"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
+class FrameStream:
+    """Grayscale uint8 frames on the grid ``k / fps`` (video time) up to ``until`` seconds.
+
+    One ffmpeg process per video and nothing else: its yuv4mpeg output names the frame size in
+    its header, and its input report (stderr) gives the container duration, which is kept in
+    :attr:`duration` once the frames are read (NaN if ffmpeg reports none). A separate ffprobe
+    costs ~80 ms of process start-up per video, as much as decoding 200 demo frames. The ``fps``
+    filter drops frames before the grey conversion and scaling, so only sampled frames are
+    converted; decoding is single-threaded (one core per worker process, as the detector).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, fps: float, until: float, max_side: int | None = None
+    ):
+        self.path, self.fps, self.until, self.max_side = str(path), float(fps), until, max_side
+        self.duration = float("nan")
+        self.size: tuple[int, int] | None = None  # (width, height) once the header is read
+
+    def command(self) -> list[str]:
+        return [
+            "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
+            "-threads", "1", "-i", self.path, "-an", "-sn", "-dn",
+            "-t", f"{self.until:.6f}",
+            # start_time=0 anchors the grid at video time 0 even if the first frame's PTS is later
+            "-vf", f"fps={self.fps}:start_time=0{_scale_filter(self.max_side)}",
+            "-f", "yuv4mpegpipe", "-pix_fmt", "gray", "pipe:1",
+        ]  # fmt: skip
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        k = 0
+        # stderr goes to a file: at loglevel info a long decode log could fill a pipe and stall
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=err)
+            try:
+                header = proc.stdout.readline()
+                if header.startswith(b"YUV4MPEG2"):
+                    fields = {f[:1]: f[1:] for f in header.split()[1:]}
+                    w, h = int(fields[b"W"]), int(fields[b"H"])
+                    self.size = (w, h)
+                    while proc.stdout.readline().startswith(b"FRAME"):
+                        buf = proc.stdout.read(w * h)
+                        if len(buf) < w * h:
+                            break
+                        yield k / self.fps, np.frombuffer(buf, np.uint8).reshape(h, w)
+                        k += 1
+            finally:
+                proc.stdout.close()
+                rc = proc.wait()
+                err.seek(0)
+                log_text = err.read()
+                found = _DURATION.search(log_text)
+                if found:
+                    hh, mm, ss = found.groups()
+                    self.duration = int(hh) * 3600 + int(mm) * 60 + float(ss)
+                if rc != 0 and k == 0:
+                    msg = log_text.decode(errors="replace").strip()[-300:]
+                    raise VideoError(f"ffmpeg could not decode {self.path}: {msg}")
+
+
 def iter_frames(
-    path: str | os.PathLike,
-    fps: float,
-    until: float,
-    max_side: int | None = None,
-    info: dict | None = None,
+    path: str | os.PathLike, fps: float, until: float, max_side: int | None = None
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Grayscale uint8 frames on the grid ``k / fps`` (video time) up to ``until`` seconds."""
-    info = info or video_info(path)
-    w, h = info["width"], info["height"]
-    if max_side and max(w, h) > max_side:
-        s = max_side / max(w, h)
-        w, h = int(round(w * s / 2)) * 2, int(round(h * s / 2)) * 2
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-i",
-        str(path),
-        "-t",
-        f"{until:.6f}",
-        "-vf",
-        # start_time=0 anchors the grid at video time 0 even if the first frame's PTS is later
-        f"fps={fps}:start_time=0,scale={w}:{h}",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "gray",
-        "pipe:1",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    size, k = w * h, 0
-    try:
-        while True:
-            buf = proc.stdout.read(size)
-            if len(buf) < size:
-                break
-            yield k / fps, np.frombuffer(buf, np.uint8).reshape(h, w)
-            k += 1
-    finally:
-        proc.stdout.close()
-        err = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-        if proc.wait() != 0 and k == 0:
-            raise VideoError(f"ffmpeg could not decode {path}: {err.strip()[-300:]}")
+    return iter(FrameStream(path, fps, until, max_side))
 
 
 def landmarks_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[list, list]:
-    """Landmark features of one video's segments: (frames, failures). Never raises."""
+    """Landmark features of one video's segments: (frames, failures). Never raises.
+
+    Frames are fed in order to one :class:`~polysent.features.landmarks.LandmarkTracker` per
+    video (``detect_every: 1`` detects on every frame); a frame outside every segment is not
+    analysed, and the frame after such a gap is detected afresh.
+    """
     cfg = {**lm.DEFAULTS, **(cfg or {})}
     fps = float(cfg["fps"])
     try:
         if not video or not Path(video).is_file():
             raise VideoError(f"video missing: {video!r}")
-        info = video_info(video)
-        extractor = lm.LandmarkExtractor(cfg)
+        tracker = lm.LandmarkTracker(cfg)
         frames_per_seg: dict[str, list] = {s.segment_id: [] for s in segments}
-        until = max(s.end for s in segments)
-        for t, gray in iter_frames(video, fps, until, cfg["max_side"], info):
+        stream = FrameStream(video, fps, max(s.end for s in segments), cfg["max_side"])
+        for t, gray in stream:
             inside = [s for s in segments if s.start <= t < s.end]
             if not inside:
+                tracker.forget()
                 continue
-            ok, conf, feats = extractor(gray)
+            ok, conf, feats = tracker(gray)
             for s in inside:
                 frames_per_seg[s.segment_id].append((t - s.start, ok, conf, feats))
     except Exception as err:  # a bad video must not fail the shard
         return [], [(s.segment_id, f"{type(err).__name__}: {err}") for s in segments]
     out, failures = [], []
-    dur = info["duration"]
+    dur = stream.duration
     for s in segments:
         rows = frames_per_seg[s.segment_id]
         if np.isfinite(dur) and s.end > dur + 1.0 / fps:
