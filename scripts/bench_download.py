@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from polysent.corpus.download import DEFAULT_SETTINGS, Fetcher, Job  # noqa: E402
+from polysent.config import complete
+from polysent.corpus.download import Fetcher, Job  # noqa: E402
 from test_moseas_support import FaultServer  # noqa: E402
 
 
@@ -30,7 +31,7 @@ def run(files: int, mb: float, concurrency: int, seed: int) -> tuple[float, int]
     bodies = {f"/v{i}.mp4": rng.randbytes(int(mb * 2**20)) for i in range(files)}
     kinds = ["500", "reset", "truncate", "timeout"]
     faults = {p: [kinds[(i // 4) % 4]] for i, p in enumerate(bodies) if i % 4 == 0}
-    settings = {**DEFAULT_SETTINGS, "retries": 4, "backoff_base_s": 0.05, "backoff_max_s": 0.2,
+    settings = {**complete({}, "corpus", "moseas", "download"), "retries": 4, "backoff_base_s": 0.05, "backoff_max_s": 0.2,
                 "read_timeout_s": 0.2, "concurrency": concurrency, "rate_per_s": 0, "chunk_bytes": 1 << 16}
     with tempfile.TemporaryDirectory() as tmp, FaultServer(bodies, faults=faults, stall_s=0.3) as srv:
         jobs = [Job(p, f"{tmp}{p}", [{"kind": "http", "location": srv.url(p)}]) for p in bodies]

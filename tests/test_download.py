@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from polysent.config import complete
 from polysent.corpus.download import (
-    DEFAULT_SETTINGS,
     DownloadFailed,
     Fetcher,
     Job,
@@ -23,7 +23,7 @@ from polysent.corpus.download import (
 from test_moseas_support import FaultServer
 
 BODY = bytes(random.Random(1).getrandbits(8) for _ in range(50_000))
-FAST = {**DEFAULT_SETTINGS, "retries": 4, "backoff_base_s": 0.0, "backoff_max_s": 0.0,
+FAST = {**complete({}, "corpus", "moseas", "download"), "retries": 4, "backoff_base_s": 0.0, "backoff_max_s": 0.0,
         "connect_timeout_s": 2.0, "read_timeout_s": 0.3, "chunk_bytes": 4096, "rate_per_s": 0}
 
 

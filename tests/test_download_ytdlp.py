@@ -7,11 +7,12 @@ import subprocess
 import pandas as pd
 import pytest
 
+from polysent.config import complete
 from polysent.corpus import moseas
-from polysent.corpus.download import DEFAULT_SETTINGS, DownloadFailed, fetch_youtube
+from polysent.corpus.download import DownloadFailed, fetch_youtube
 from test_moseas_support import VIDEOS, FaultServer, make_mp4, moseas_config, write_fake_moseas
 
-S = {**DEFAULT_SETTINGS, "retries": 2, "backoff_base_s": 0.0, "backoff_max_s": 0.0, "read_timeout_s": 1.0}
+S = {**complete({}, "corpus", "moseas", "download"), "retries": 2, "backoff_base_s": 0.0, "backoff_max_s": 0.0, "read_timeout_s": 1.0}
 
 
 def _duration(path) -> float:

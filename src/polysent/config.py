@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,26 @@ class ConfigError(ValueError):
     """The workflow config does not match its schema; the message lists every problem."""
 
 
+def schema_dir() -> Path:
+    """The workflow's config schemas (the package is installed editable from the repository)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "workflow" / "schemas"
+        if (candidate / "config.schema.yaml").exists():
+            return candidate
+    raise FileNotFoundError(
+        "workflow/schemas/config.schema.yaml not found above "
+        f"{here}; run polysent from an editable install of the repository (pip install -e .)"
+    )
+
+
 def load_schema(schema_dir: str | Path) -> dict:
+    """A deep copy of the assembled schema (cached per folder: it is read at every entry point)."""
+    return copy.deepcopy(_load_schema(str(Path(schema_dir).resolve())))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_schema(schema_dir: str) -> dict:
     """Top-level schema with each ``config/<a.b>.schema.yaml`` merged in at ``properties.a.properties.b``.
 
     A dotted file name nests: ``corpus.demo.schema.yaml`` is the ``demo`` slice of ``corpus``, so
@@ -84,6 +104,23 @@ def validate_config(config: dict[str, Any], schema_dir: str | Path) -> dict[str,
         lines = "\n".join(f"  - {_describe(e)}" for e in errors)
         raise ConfigError(f"invalid polysent config ({len(errors)} problem(s)):\n{lines}")
     return config
+
+
+def complete(slice_: dict | None, *path: str) -> dict:
+    """``slice_`` (the config at ``path``, e.g. ``"visual", "openface"``) validated, schema defaults filled.
+
+    The one way library code gets the defaults of its settings: they live only in the schemas,
+    so a CLI call, a test and a workflow rule with the same partial settings see the same values.
+    """
+    config: dict[str, Any] = {"languages": ["fr"]}
+    node = config
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = copy.deepcopy(slice_ or {})
+    node = validate_config(config, schema_dir())
+    for key in path:
+        node = node[key]
+    return node
 
 
 def read_yaml(path: str | Path) -> Any:

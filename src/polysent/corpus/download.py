@@ -34,26 +34,13 @@ from typing import Callable, Sequence
 
 import requests
 
+from polysent.config import complete
 from polysent.io import write_json
 
 log = logging.getLogger("polysent.corpus.download")
 
 PERMANENT_STATUS = {400, 401, 403, 404, 410, 451}
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-DEFAULT_SETTINGS = {
-    "retries": 5,
-    "backoff_base_s": 1.0,
-    "backoff_max_s": 60.0,
-    "connect_timeout_s": 10.0,
-    "read_timeout_s": 60.0,
-    "concurrency": 4,
-    "rate_per_s": 2.0,
-    "chunk_bytes": 1 << 20,
-    "min_success_rate": 0.9,
-    "user_agent": "polysent-corpus/0.1 (+https://github.com/polysent)",
-}
-
 
 class DownloadFailed(Exception):
     """One fetch failed; ``permanent`` says whether retrying can help."""
@@ -440,7 +427,7 @@ class Fetcher:
     """Runs :class:`Job` lists on a bounded pool with a shared rate limit; one Outcome per job."""
 
     def __init__(self, settings: dict, seed: int = 0, sleep: Callable[[float], None] = time.sleep):
-        self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        self.settings = complete(settings, "corpus", "moseas", "download")
         self.limiter = RateLimiter(float(self.settings["rate_per_s"]))
         self.seed = seed
         self.sleep = sleep

@@ -131,16 +131,10 @@ def versions(*packages: str) -> dict[str, str]:
 
 
 def schema_dir() -> Path:
-    """The workflow's config schemas (the package is installed editable from the repository)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "workflow" / "schemas"
-        if (candidate / "config.schema.yaml").exists():
-            return candidate
-    raise FileNotFoundError(
-        "workflow/schemas/config.schema.yaml not found above "
-        f"{here}; run polysent from an editable install of the repository (pip install -e .)"
-    )
+    """The workflow's config schemas (see :func:`polysent.config.schema_dir`)."""
+    from polysent.config import schema_dir as find
+
+    return find()
 
 
 def stage_config(section: str, config_path: str | None, sets: Sequence[str] = ()) -> dict:

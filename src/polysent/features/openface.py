@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from polysent.config import complete
 from polysent.features import Segment, SegmentFrames
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,6 @@ AU_PRESENCE = [
 ]
 AU_COLUMNS = AU_INTENSITY + AU_PRESENCE  # 17 + 18 = the paper's 35 visual dims
 META_COLUMNS = ["frame", "face_id", "timestamp", "confidence", "success"]
-
-DEFAULTS = {
-    "binary": "FeatureExtraction",
-    "container": None,
-    "container_runtime": None,
-    "container_binary": "/home/openface-build/build/bin/FeatureExtraction",
-    "flags": ["-aus"],
-    "extra_args": [],
-    "cfr_fps": None,
-    "timeout": 3600,
-}
 
 HOW_TO_PROVIDE = (
     "Provide OpenFace 2 (https://github.com/TadasBaltrusaitis/OpenFace/wiki, built with its "
@@ -128,7 +118,7 @@ def command(
     cfg: dict, video: str | os.PathLike, out_dir: str | os.PathLike, name: str
 ) -> list[str]:
     """The FeatureExtraction command line (with its container wrapper when configured)."""
-    cfg = {**DEFAULTS, **cfg}
+    cfg = complete(cfg, "visual", "openface")
     video, out_dir = str(Path(video).resolve()), str(Path(out_dir).resolve())
     args = ["-f", video, "-out_dir", out_dir, "-of", name, *cfg["flags"], *cfg["extra_args"]]
     if cfg.get("container"):
@@ -164,7 +154,7 @@ def command(
 
 def run(cfg: dict, video: str | os.PathLike, out_dir: str | os.PathLike, name: str) -> Path:
     """Run FeatureExtraction on ``video``; return the CSV it wrote."""
-    cfg = {**DEFAULTS, **cfg}
+    cfg = complete(cfg, "visual", "openface")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     src = Path(video)
@@ -227,4 +217,4 @@ def process_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[list,
 
 def check_available(cfg: dict) -> None:
     """Raise :class:`OpenFaceNotFound` (with instructions) before any video is touched."""
-    command({**DEFAULTS, **cfg}, "video.mp4", tempfile.gettempdir(), "probe")
+    command(complete(cfg, "visual", "openface"), "video.mp4", tempfile.gettempdir(), "probe")
