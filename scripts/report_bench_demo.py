@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     n_runs = len(list((args.workdir / "results" / "runs").glob("*/seed*/metrics.json")))
 
     cpu = platform.processor() or platform.machine()
-    print(f"### Demo DAG on a fresh clone ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit})")
+    print(f"### Demo DAG on a fresh clone ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit})")
     print()
     print(f"- machine: {os.cpu_count()} CPUs visible ({cpu}), `--cores {args.cores}`, "
           f"Python {platform.python_version()}")  # fmt: skip

@@ -3,6 +3,7 @@ import copy
 import pytest
 import yaml
 
+from conftest import REPO, SCHEMA_DIR
 from polysent.config import (
     ConfigError,
     check_experiments,
@@ -11,7 +12,6 @@ from polysent.config import (
     load_schema,
     validate_config,
 )
-from conftest import REPO, SCHEMA_DIR
 
 
 def _default():

@@ -165,8 +165,8 @@ def test_bad_few_shot_specs_name_the_language_and_key(stores, spec, match):
 
 def test_few_shot_specs_validate_against_the_schema():
     import yaml
-    from conftest import REPO, SCHEMA_DIR
 
+    from conftest import REPO, SCHEMA_DIR
     from polysent.config import validate_config
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

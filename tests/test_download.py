@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from pathlib import Path
 
 import pytest
-import requests
 
 from polysent.config import complete
 from polysent.corpus.download import (

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from conftest import (
     copy_finished_run,
     describe_jobs,

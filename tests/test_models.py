@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from polysent.models import MODELS, NCEObjective, build_model, count_parameters, info_nce
 from polysent.models.heads import TaskLoss, positive_weights
 
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny tensors: threads only add contention on a shared 2-core machine."""
@@ -67,6 +68,7 @@ def pad(batch, extra):
 
 def test_registry_names_match_config_schema():
     import yaml
+
     from conftest import SCHEMA_DIR
 
     schema = yaml.safe_load((SCHEMA_DIR / "config" / "experiments.schema.yaml").read_text())
@@ -489,6 +491,7 @@ def test_mult_attention_dropout_is_keyed_by_the_source_modality():
 
 def test_moseas_preset_runs_adamml_as_the_papers_code():
     import yaml
+
     from conftest import REPO
 
     preset = yaml.safe_load((REPO / "config" / "moseas.yaml").read_text())["train"]["models"]["adamml_clstm"]

@@ -104,7 +104,7 @@ class FaultServer:
         if path not in self.files:
             return self._send_error(h, 404)
         body = self.files[path]
-        etag = '"%s"' % hashlib.sha1(body).hexdigest()[:16]
+        etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
         start = 0
         rng = h.headers.get("Range")
         if_range = h.headers.get("If-Range")

@@ -8,7 +8,7 @@ import pandas as pd
 import yaml
 
 from conftest import copy_workflow, snakemake
-from test_moseas_support import FaultServer, LANG_DIR, VIDEOS, tiny_videos, write_fake_moseas  # noqa: F401
+from test_moseas_support import LANG_DIR, VIDEOS, FaultServer, tiny_videos, write_fake_moseas  # noqa: F401
 
 
 def test_corpus_rule_runs_on_fake_release(tmp_path, tiny_videos):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import (
     REPO,
     copy_finished_run,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -124,9 +123,10 @@ def test_apertium_fr_es_is_close_to_the_demo_spanish_renderings():
 
 @needs_apertium
 def test_cli_translate(tmp_path):
+    import pyarrow as pa
+
     from polysent.cli import main
     from polysent.contracts import manifest_schema
-    import pyarrow as pa
     from polysent.io import write_parquet
 
     man = pa.Table.from_pylist(

@@ -27,8 +27,8 @@ import hashlib
 import logging
 import os
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd

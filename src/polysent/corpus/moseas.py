@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import glob
 import logging
-from collections import Counter
 import math
 import os
 import re
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 import pyarrow as pa

@@ -9,7 +9,7 @@ order in which files were read never changes it.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -60,6 +60,6 @@ def split_frame(frame, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), 
         for lang, part in frame.groupby("lang", sort=True):
             for vid, split in assign_splits(part["video_id"], seed, fractions, group=str(lang)).items():
                 mapping[(str(lang), vid)] = split
-        return [mapping[(str(l), v)] for l, v in zip(frame["lang"], frame["video_id"])]
+        return [mapping[(str(lang), v)] for lang, v in zip(frame["lang"], frame["video_id"])]
     flat = assign_splits(frame["video_id"], seed, fractions)
     return [flat[v] for v in frame["video_id"]]

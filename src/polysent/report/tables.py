@@ -23,8 +23,9 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -369,7 +370,7 @@ def table1_markdown(table: pd.DataFrame, found: pd.DataFrame | None = None) -> s
         lines.append(f"\n*{row['experiment']}*: {row['notes']}")
     if found is not None and len(found):
         lines += ["", "## Findings", ""]
-        for name, part in found.groupby("name", sort=False):
+        for _name, part in found.groupby("name", sort=False):
             lines.append(f"- **{part['claim'].iloc[0]}** ({part['metric'].iloc[0]})")
             checked = part[part["holds"].notna()]
             for _, f in checked.iterrows():
