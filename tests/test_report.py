@@ -166,7 +166,7 @@ def write_synthetic_manifest(path: Path, n_per_lang: int = 60) -> pd.DataFrame:
 
 def _metric_paths(root: Path, names: list[str], seeds: list[int]) -> list[str]:
     report = {"seeds": seeds}
-    return [str(root / p) for p in tables.run_files(EXPERIMENTS, names, report, "metrics.json")]
+    return [str(root / p) for p in tables.run_files(EXPERIMENTS, names, report, "metrics.json", "results/runs")]
 
 
 # ----------------------------------------------------------------------------- the matrix
@@ -240,7 +240,7 @@ def test_select_rejects_unknown_and_wrong_task_names_with_hints():
 def test_run_files_use_report_seed_override():
     entry = {"seeds": [1, 2, 3]}
     assert tables.seeds_of(entry, {"seeds": None}) == [1, 2, 3]
-    assert tables.run_files({"e": entry}, ["e"], {"seeds": [5]}, "metrics.json") == [
+    assert tables.run_files({"e": entry}, ["e"], {"seeds": [5]}, "metrics.json", "results/runs") == [
         "results/runs/e/seed5/metrics.json"
     ]
     assert tables.parse_run_path("x/results/runs/e_1/seed12/history.csv") == ("e_1", 12)
@@ -457,7 +457,7 @@ def test_figures_are_written_deterministically(tmp_path):
     )
 
     def paths(filename, which=names):
-        return [str(tmp_path / p) for p in tables.run_files(EXPERIMENTS, which, report, filename)]
+        return [str(tmp_path / p) for p in tables.run_files(EXPERIMENTS, which, report, filename, "results/runs")]
 
     adamml = {n: exps[n] for n in names[1:]}
     util = figures.build_modality_utilisation(

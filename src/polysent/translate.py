@@ -228,24 +228,14 @@ def active_pairs(config: dict) -> list[tuple[str, str]]:
     return [(s, t) for s, t in config["translate"]["pairs"] if s in langs and t in langs]
 
 
-def translations_into(config: dict, lang: str) -> list[str]:
-    """Translation tables whose target is ``lang`` (their words are encoded by text/{lang})."""
-    return [f"results/translate/{s}-{t}.parquet" for s, t in active_pairs(config) if t == lang]
+def translations_into(config: dict, lang: str) -> list[tuple[str, str]]:
+    """Pairs whose target is ``lang`` (their translations' words are encoded by text/{lang})."""
+    return [(s, t) for s, t in active_pairs(config) if t == lang]
 
 
 def pair_from(config: dict, lang: str) -> tuple[str, str] | None:
     """The pair used for ``lang``'s store: its first configured pair with ``lang`` as source."""
     return next(((s, t) for s, t in active_pairs(config) if s == lang), None)
-
-
-def store_translation_inputs(config: dict, lang: str) -> dict[str, str]:
-    pair = pair_from(config, lang)
-    if pair is None:
-        return {}
-    return {
-        "text_tr": f"results/text/{pair[1]}.parquet",
-        "translate": f"results/translate/{pair[0]}-{pair[1]}.parquet",
-    }
 
 
 def add_cli(sub) -> None:

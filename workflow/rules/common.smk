@@ -6,7 +6,7 @@ from pathlib import Path
 from polysent.config import validate_config
 from polysent.corpus.sharding import shard_ids
 from polysent.imports import ImportGraph
-from polysent.translate import active_pairs
+from polysent.translate import active_pairs, pair_from, translations_into
 from snakemake.io import apply_wildcards, strip_wildcard_constraints
 
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas")
@@ -74,3 +74,26 @@ def all_qc_files():
         else:
             files += expand(pattern, **{k: values[k] for k in names})
     return sorted(set(files))
+
+
+def translation_tables_into(wildcards):
+    """Translation tables whose target is the job's language (text encodes their words)."""
+    pairs = translations_into(config, wildcards.lang)
+    return [f"results/translate/{src}-{tgt}.parquet" for src, tgt in pairs]
+
+
+def store_translation_inputs(wildcards):
+    """The translated text and table a store of the job's language joins (none without a pair)."""
+    pair = pair_from(config, wildcards.lang)
+    if pair is None:
+        return {}
+    src, tgt = pair
+    return {
+        "text_tr": f"results/text/{tgt}.parquet",
+        "translate": f"results/translate/{src}-{tgt}.parquet",
+    }
+
+
+def store_translation_language(wildcards):
+    """The language a store's translated columns are in (None without a pair)."""
+    return (pair_from(config, wildcards.lang) or (None, None))[1]

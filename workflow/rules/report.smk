@@ -12,24 +12,25 @@ REPORT_ADAMML = [n for n in REPORT_TABLE1 if EXPERIMENTS[n]["model"] == "adamml_
 
 
 # The run files each report rule reads (plain lists: the selection is known at parse time).
+RUNS = "results/runs"
 REPORT_EMOTION_AND_TABLE1 = REPORT_TABLE1 + REPORT_EMOTIONS
 RUNS_TABLE1_METRICS = report_tables.run_files(
-    EXPERIMENTS, REPORT_TABLE1, config["report"], "metrics.json"
+    EXPERIMENTS, REPORT_TABLE1, config["report"], "metrics.json", RUNS
 )
 RUNS_TABLE1_PREDICTIONS = report_tables.run_files(
-    EXPERIMENTS, REPORT_TABLE1, config["report"], "predictions.parquet"
+    EXPERIMENTS, REPORT_TABLE1, config["report"], "predictions.parquet", RUNS
 )
 RUNS_EMOTIONS_METRICS = report_tables.run_files(
-    EXPERIMENTS, REPORT_EMOTIONS, config["report"], "metrics.json"
+    EXPERIMENTS, REPORT_EMOTIONS, config["report"], "metrics.json", RUNS
 )
 RUNS_ADAMML_DECISIONS = report_tables.run_files(
-    EXPERIMENTS, REPORT_ADAMML, config["report"], "decisions.parquet"
+    EXPERIMENTS, REPORT_ADAMML, config["report"], "decisions.parquet", RUNS
 )
 RUNS_ALL_HISTORIES = report_tables.run_files(
-    EXPERIMENTS, REPORT_EMOTION_AND_TABLE1, config["report"], "history.csv"
+    EXPERIMENTS, REPORT_EMOTION_AND_TABLE1, config["report"], "history.csv", RUNS
 )
 RUNS_ALL_METRICS = report_tables.run_files(
-    EXPERIMENTS, REPORT_EMOTION_AND_TABLE1, config["report"], "metrics.json"
+    EXPERIMENTS, REPORT_EMOTION_AND_TABLE1, config["report"], "metrics.json", RUNS
 )
 
 

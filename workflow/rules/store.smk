@@ -3,7 +3,7 @@
 
 rule store:
     input:
-        unpack(lambda w: polysent_translate.store_translation_inputs(config, w.lang)),
+        unpack(store_translation_inputs),
         manifest="results/corpus/manifest.parquet",
         align=expand("results/align/{shard}.parquet", shard=SHARDS),
         acoustic=expand("results/acoustic/{shard}.parquet", shard=SHARDS),
@@ -25,7 +25,7 @@ rule store:
         runtime=60,
     params:
         cfg=slice_of("store"),
-        tr_lang=lambda w: (polysent_translate.pair_from(config, w.lang) or (None, None))[1],
+        tr_lang=store_translation_language,
     script:
         "../../scripts/store.py"
 

@@ -6,7 +6,7 @@ rule text:
     input:
         manifest="results/corpus/manifest.parquet",
         align=expand("results/align/{shard}.parquet", shard=SHARDS),
-        translate=lambda w: polysent_translate.translations_into(config, w.lang),
+        translate=translation_tables_into,
         lib=lib_for("scripts/text.py"),
     output:
         vectors="results/text/{lang}.parquet",

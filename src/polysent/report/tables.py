@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-RUNS_ROOT = "results/runs"
 # Metric keys of a sentiment split dict in metrics.json -> Table 1 column stem.
 SENTIMENT_METRICS = {
     "corr": "r",
@@ -117,7 +116,7 @@ def seeds_of(entry: Mapping[str, Any], report: Mapping[str, Any]) -> list[int]:
     return [int(s) for s in seeds]
 
 
-def run_dir(exp: str, seed: int, root: str = RUNS_ROOT) -> str:
+def run_dir(exp: str, seed: int, root: str) -> str:
     return f"{root}/{exp}/seed{seed}"
 
 
@@ -126,7 +125,7 @@ def run_files(
     names: Iterable[str],
     report: Mapping[str, Any],
     filename: str,
-    root: str = RUNS_ROOT,
+    root: str,
 ) -> list[str]:
     """``{root}/{exp}/seed{seed}/{filename}`` for every selected experiment and seed."""
     return [
