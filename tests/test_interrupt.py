@@ -111,8 +111,8 @@ def _run_until_acoustic_job(wf: Path, targets: list[str], acoustic: set[str], lo
 def test_sigkill_during_acoustic_then_rerun_is_byte_identical(tiny_run, tmp_path):
     files = stage_rule_files()
     acoustic = set(rules_in(files["acoustic"]))
-    if not acoustic or not rules_in(files["store"]):
-        pytest.skip("the acoustic or store stage has no rules yet")
+    assert acoustic, "workflow/rules/acoustic.smk defines no rule"
+    assert rules_in(files["store"]), "workflow/rules/store.smk defines no rule"
     stores = sorted(
         p.relative_to(tiny_run).as_posix()
         for p in (tiny_run / "results" / "store").glob("*.parquet")
