@@ -9,12 +9,33 @@ at 22 050 Hz, computed ``S = |stft(y)|`` once and passed the magnitude to ``chro
 constant-Q chroma of the harmonic component internally. Every one of those choices is a config
 key (``acoustic.librosa``): ``tonnetz_harmonic`` (HPSS first, the paper's choice and by far the
 slowest step) and ``tonnetz_chroma`` (``cqt`` = librosa's and the paper's default; ``stft`` reuses
-the shared STFT chroma, ~4x faster). The STFT is computed once per segment and shared.
+the shared STFT chroma). The STFT is computed once per call and shared (also by the HPSS). The
+constant-Q transform under ``tonnetz`` is :class:`ConstantQ`: librosa's algorithm with the filter
+bank built once per parameter set (librosa rebuilds it on every call), allclose to
+``librosa.feature.tonnetz(y=...)``.
 
 ``opensmile`` — eGeMAPSv02 low-level descriptors (25 columns, 10 ms hop), openSMILE's own names.
 
-Frames are cut per segment (``start``..``end`` of the manifest, video time) and ``time`` is the
-centre of each analysis frame in seconds from the segment start.
+Where frames are computed (``acoustic.mode``):
+
+``whole_wav`` (default) — each video's WAV is analysed once and every segment keeps the analysis
+frames that lie **fully inside** ``start``..``end`` (manifest, video time): a frame's window
+(``n_fft`` samples around its centre for librosa; openSMILE's frame start + frame length) must
+start at or after ``start`` and end at or before ``end`` (or the audio's end, if earlier). So the
+first and last ``n_fft / 2`` samples of a segment (46 ms at the defaults) carry no frame centre,
+a segment at the file start loses the frames whose window reaches into the padding before 0 s,
+and a segment shorter than one analysis frame gets a QC record instead of frames. Frames see the
+audio around the segment instead of zero padding: the constant-Q filters at C1 are ~1.6 s long and
+the HPSS median filter spans 31 frames, so near a segment's edges the values differ from
+``per_segment`` (well inside they agree to float32 precision at a fixed ``tuning``; tested). With
+``tuning: null`` librosa's tuning estimate is made once per video instead of per segment, and
+``spectral_contrast`` (dB, librosa's ``top_db=80``) clips near-silent frames at 80 dB below the
+loudest frame of the whole WAV rather than of the segment.
+
+``per_segment`` — the previous behaviour, kept for comparison: each segment's samples are
+analysed on their own (librosa pads ``n_fft / 2`` with zeros at both ends) and every frame is kept.
+
+``time`` is the centre of each analysis frame in seconds from the segment start.
 """
 
 from __future__ import annotations
@@ -95,6 +116,7 @@ class LibrosaExtractor:
             )
         self.sr = int(c["sr"])
         self.hop = int(c["hop_length"])
+        self.n_fft = int(c["n_fft"])
         self.names = (
             [f"chroma_{i:02d}" for i in range(int(c["n_chroma"]))]
             + [f"contrast_{i}" for i in range(int(c["contrast_n_bands"]) + 1)]
@@ -103,32 +125,43 @@ class LibrosaExtractor:
 
     def frame_times(self, n: int) -> np.ndarray:
         t = np.arange(n) * self.hop / self.sr
-        if not self.cfg["center"]:  # frame k spans [k*hop, k*hop + n_fft)
-            t = t + (self.cfg["win_length"] or self.cfg["n_fft"]) / 2 / self.sr
+        if not self.cfg["center"]:  # frame k spans [k*hop, k*hop + n_fft), window centred in it
+            t = t + self.n_fft / 2 / self.sr
         return t
 
-    def __call__(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import librosa
+    def spans(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(window start s, window end s, features) of every frame of ``y``."""
+        t, f = self(y)
+        half = self.n_fft / 2 / self.sr
+        return t - half, t + half, f
 
+    def _stft_kw(self) -> dict:
         c = self.cfg
-        stft_kw = dict(
-            n_fft=int(c["n_fft"]),
+        return dict(
+            n_fft=self.n_fft,
             hop_length=self.hop,
             win_length=c["win_length"],
             window=c["window"],
             center=bool(c["center"]),
             pad_mode=c["pad_mode"],
         )
-        D = librosa.stft(y, **stft_kw)
+
+    def _power(self, S: np.ndarray) -> np.ndarray:
+        p = float(self.cfg["chroma_power"])
+        return S if p == 1 else S**p
+
+    def __call__(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import librosa
+
+        c = self.cfg
+        D = librosa.stft(y, **self._stft_kw())
         S = np.abs(D)
-        chroma_S = S if c["chroma_power"] == 1 else S ** float(c["chroma_power"])
-        chroma = librosa.feature.chroma_stft(
-            S=chroma_S, sr=self.sr, tuning=c["tuning"], n_chroma=int(c["n_chroma"])
-        )
+        chroma_S = self._power(S)
+        chroma = self._chroma_stft(chroma_S, int(c["n_chroma"]))
         contrast = librosa.feature.spectral_contrast(
             S=S,
             sr=self.sr,
-            n_fft=int(c["n_fft"]),
+            n_fft=self.n_fft,
             hop_length=self.hop,
             fmin=float(c["contrast_fmin"]),
             n_bands=int(c["contrast_n_bands"]),
@@ -136,34 +169,69 @@ class LibrosaExtractor:
             linear=bool(c["contrast_linear"]),
         )
         if c["tonnetz_chroma"] == "cqt":
-            yt = (
-                librosa.effects.harmonic(y, margin=float(c["harmonic_margin"]), **stft_kw)
-                if c["tonnetz_harmonic"]
-                else y
-            )
-            # librosa's default: tonnetz computes chroma_cqt of the signal itself.
-            tonnetz = librosa.feature.tonnetz(
-                y=yt,
-                sr=self.sr,
-                hop_length=self.hop,
-                tuning=c["tuning"],
-                bins_per_octave=int(c["cqt_bins_per_octave"]),
-            )
+            tonnetz = self._tonnetz_cqt(y, D, S)
         else:
             if c["tonnetz_harmonic"]:
                 H, _ = librosa.decompose.hpss(D, margin=float(c["harmonic_margin"]))
-                Ht = np.abs(H) if c["chroma_power"] == 1 else np.abs(H) ** float(c["chroma_power"])
-                tchroma = librosa.feature.chroma_stft(S=Ht, sr=self.sr, tuning=c["tuning"])
+                tchroma = self._chroma_stft(self._power(np.abs(H)), 12)
             else:
-                tchroma = (
-                    chroma
-                    if int(c["n_chroma"]) == 12
-                    else librosa.feature.chroma_stft(S=chroma_S, sr=self.sr, tuning=c["tuning"])
-                )
+                tchroma = chroma if int(c["n_chroma"]) == 12 else self._chroma_stft(chroma_S, 12)
             tonnetz = librosa.feature.tonnetz(chroma=tchroma, sr=self.sr)
         n = min(chroma.shape[1], contrast.shape[1], tonnetz.shape[1])
         feats = np.concatenate([chroma[:, :n], contrast[:, :n], tonnetz[:, :n]]).T
         return self.frame_times(n), feats.astype(np.float32)
+
+    def _chroma_stft(self, S: np.ndarray, n_chroma: int) -> np.ndarray:
+        """``librosa.feature.chroma_stft(S=S, tuning=...)``; a null tuning is estimated from S."""
+        import librosa
+
+        tuning = self.cfg["tuning"]
+        if tuning is None:  # what chroma_stft would estimate, by the faster equivalent
+            tuning = estimate_tuning(S, self.sr, n_chroma)
+        return librosa.feature.chroma_stft(S=S, sr=self.sr, tuning=tuning, n_chroma=n_chroma)
+
+    def _harmonic(self, y: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """``librosa.effects.harmonic(y)``, reusing the shared STFT when it is the one harmonic takes."""
+        import librosa
+
+        c, kw = self.cfg, self._stft_kw()
+        margin = float(c["harmonic_margin"])
+        if c["window"] != "hann":  # effects.harmonic always analyses with a hann window
+            kw.pop("window")
+            return librosa.effects.harmonic(y, margin=margin, **kw)
+        H = librosa.decompose.hpss(D, margin=margin)[0]
+        kw.pop("pad_mode")
+        return librosa.istft(H, dtype=y.dtype, length=len(y), **kw)
+
+    def _tonnetz_cqt(self, y: np.ndarray, D: np.ndarray, S: np.ndarray) -> np.ndarray:
+        """``librosa.feature.tonnetz(y=yt)`` with yt = y or its harmonic part, via :func:`constant_q`."""
+        import librosa
+
+        c = self.cfg
+        bpo = int(c["cqt_bins_per_octave"])
+        yt = self._harmonic(y, D) if c["tonnetz_harmonic"] else y
+        tuning = c["tuning"]
+        if tuning is None:
+            # cqt(tuning=None) estimates from |stft(yt)| at librosa's piptrack defaults; reuse S
+            # when it is exactly that spectrogram.
+            default = dict(n_fft=2048, hop_length=512, win_length=None, window="hann",
+                           center=True, pad_mode="constant")  # fmt: skip
+            St = (
+                S if yt is y and self._stft_kw() == default else np.abs(librosa.stft(yt, **default))
+            )
+            tuning = estimate_tuning(St, self.sr, bpo)
+        cq = constant_q(
+            float(self.sr),
+            self.hop,
+            7 * bpo,
+            bpo,
+            float(tuning),
+            float(librosa.note_to_hz("C1")),
+            str(librosa.util.dtype_r2c(yt.dtype)),
+        )
+        C = np.abs(cq(yt))
+        chroma = librosa.feature.chroma_cqt(C=C, sr=self.sr, bins_per_octave=bpo)
+        return librosa.feature.tonnetz(chroma=chroma, sr=self.sr)
 
 
 class OpenSmileExtractor:
@@ -186,14 +254,228 @@ class OpenSmileExtractor:
         self.smile = opensmile.Smile(feature_set=feature_set, feature_level=level)
         self.names = list(self.smile.feature_names)
 
-    def __call__(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def spans(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frame start s, frame start + nominal frame length s, features) of every frame of ``y``."""
         df = self.smile.process_signal(y, self.sr)
         start = df.index.get_level_values("start").total_seconds().to_numpy()
         end = df.index.get_level_values("end").total_seconds().to_numpy()
         feats = df[self.names].to_numpy(np.float32)
         # openSMILE clips the last frame's end to the signal end; use the nominal frame length.
         width = float(np.median(end - start)) if len(start) else 0.0
-        return start + width / 2.0, feats
+        return start, start + width, feats
+
+    def __call__(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi, feats = self.spans(y)
+        return (lo + hi) / 2.0, feats
+
+
+# ---------------------------------------------------------------------------------------------
+# Tuning estimate and constant-Q transform: librosa's results, without its repeated work
+
+
+def estimate_tuning(S: np.ndarray, sr: float, bins_per_octave: int) -> float:
+    """``librosa.estimate_tuning(S=S, sr=sr, bins_per_octave=...)`` computed on the pitch band only.
+
+    librosa's ``piptrack`` interpolates every bin of every frame and then keeps only local maxima
+    between 150 and 4000 Hz; that was about half of the stage's time. The same arithmetic on
+    those rows (plus one neighbour each side) gives the same tuning (tested against librosa).
+    """
+    import librosa
+
+    n_fft = 2 * (S.shape[-2] - 1)
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    band = np.flatnonzero((150.0 <= freqs) & (freqs < min(4000.0, float(sr) / 2)))
+    if len(band) == 0:
+        return 0.0
+    lo, hi = band[0], band[-1]  # lo >= 1 and hi < the Nyquist row: both neighbours exist
+    x = S[lo - 1 : hi + 2]
+    below, mid, above = x[:-2], x[1:-1], x[2:]
+    ref = 0.1 * S.max(axis=-2)
+    gated = x * (x > ref)
+    peak = (gated[1:-1] > gated[:-2]) & (gated[1:-1] >= gated[2:])
+    rows, cols = np.nonzero(peak)
+    lo_v, mid_v, hi_v = below[rows, cols], mid[rows, cols], above[rows, cols]
+    # librosa's parabolic-interpolation stencil (numba: float32 sums, float64 scalar arithmetic)
+    a = (hi_v + lo_v).astype(np.float64) - 2 * mid_v.astype(np.float64)
+    b = (hi_v - lo_v).astype(np.float64) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(np.abs(b) >= np.abs(a), 0.0, -b / a).astype(S.dtype)
+    avg = (hi_v - lo_v) / 2.0
+    mags = mid_v + 0.5 * avg * shift
+    pitch = ((rows + lo + shift) * float(sr) / n_fft).astype(S.dtype)
+    keep = pitch > 0
+    if not keep.any():
+        return float(librosa.pitch_tuning(np.zeros(0), bins_per_octave=bins_per_octave))
+    threshold = np.median(mags[keep])
+    return float(
+        librosa.pitch_tuning(pitch[(mags >= threshold) & keep], bins_per_octave=bins_per_octave)
+    )
+
+
+def _relative_bandwidth(freqs: np.ndarray) -> np.ndarray:
+    """librosa's relative bandwidth of each CQT bin (local octave resolution, reflected at the ends)."""
+    logf = np.log2(freqs)
+    bpo = np.empty_like(freqs)
+    bpo[0] = 1 / (logf[1] - logf[0])
+    bpo[-1] = 1 / (logf[-1] - logf[-2])
+    bpo[1:-1] = 2 / (logf[2:] - logf[:-2])
+    return (2.0 ** (2 / bpo) - 1) / (2.0 ** (2 / bpo) + 1)
+
+
+def _sparsify_rows(x: np.ndarray, quantile: float, dtype):
+    """``librosa.util.sparsify_rows`` without its row-by-row ``lil_matrix`` assignment: per row,
+    drop the smallest magnitudes that sum to less than ``quantile`` of the row's total."""
+    import scipy.sparse
+
+    mags = np.abs(x)
+    mag_sort = np.sort(mags, axis=1)
+    cumulative = np.cumsum(mag_sort / np.sum(mags, axis=1, keepdims=True), axis=1)
+    threshold = mag_sort[np.arange(len(x)), np.argmin(cumulative < quantile, axis=1)]
+    rows, cols = np.nonzero(mags >= threshold[:, None])
+    values = x[rows, cols].astype(dtype)
+    return scipy.sparse.csr_matrix((values, (rows, cols)), shape=x.shape, dtype=dtype)
+
+
+def _two_factors(x: int) -> int:
+    n = 0
+    while x > 0 and x % 2 == 0:
+        x //= 2
+        n += 1
+    return n
+
+
+class ConstantQ:
+    """``librosa.cqt`` (librosa 0.11, gamma 0, hann, norm 1, sparsity 0.01, soxr_hq) whose filter
+    bank is built once.
+
+    librosa rebuilds the per-octave filter FFTs on every call (its joblib cache is off unless
+    ``LIBROSA_CACHE_DIR`` is set before import); that is ~80 % of ``chroma_cqt`` on a 5 s
+    segment. This class runs the same recursive-downsampling algorithm from librosa's own pieces
+    (``filters.wavelet``, ``util.sparsify_rows``, ``stft``, ``resample``), keeps the bank, and is
+    itself cached per parameter set by :func:`constant_q`. Results are allclose to
+    ``librosa.cqt(y, sr=, hop_length=, n_bins=, bins_per_octave=, tuning=)`` (tested).
+    """
+
+    def __init__(
+        self,
+        sr: float,
+        hop_length: int,
+        n_bins: int,
+        bins_per_octave: int,
+        tuning: float,
+        fmin: float,
+        dtype,
+    ):
+        import librosa
+
+        if n_bins < 2:
+            raise AcousticError("the constant-Q filter bank needs at least 2 bins")
+        self.n_bins, self.dtype = n_bins, np.dtype(dtype)
+        n_octaves = int(np.ceil(n_bins / bins_per_octave))
+        n_filters = min(bins_per_octave, n_bins)
+        freqs = librosa.interval_frequencies(
+            n_bins=n_bins,
+            fmin=fmin * 2.0 ** (tuning / bins_per_octave),
+            intervals="equal",
+            bins_per_octave=bins_per_octave,
+            sort=True,
+        )
+        alpha = _relative_bandwidth(freqs)
+        _, cutoff = librosa.filters.wavelet_lengths(freqs=freqs, sr=sr, window="hann", alpha=alpha)
+        nyquist = sr / 2.0
+        if cutoff > nyquist:
+            raise AcousticError(
+                f"constant-Q top filter ({cutoff:.0f} Hz) exceeds the Nyquist frequency "
+                f"({nyquist:.0f} Hz); lower cqt_bins_per_octave's octaves or raise sr"
+            )
+        # Early downsampling: as many halvings as the top filter and the hop allow.
+        count = min(
+            max(0, int(np.ceil(np.log2(nyquist / cutoff)) - 1) - 1),
+            max(0, _two_factors(hop_length) - n_octaves + 1),
+        )
+        self.early = 2**count
+        sr, hop = sr / self.early, hop_length // self.early
+        lengths, _ = librosa.filters.wavelet_lengths(freqs=freqs, sr=sr, window="hann", alpha=alpha)
+        self.scale = np.sqrt(lengths)[:, None]
+        self.octaves = []  # (fft basis, n_fft, hop, halve the signal afterwards)
+        my_sr, my_hop = sr, hop
+        for i in range(n_octaves):
+            sl = slice(-n_filters, None) if i == 0 else slice(-n_filters * (i + 1), -n_filters * i)
+            basis = self._filter_fft(my_sr, freqs[sl], alpha[sl])
+            basis[0] = basis[0] * np.sqrt(sr / my_sr)  # compensate the downsampling
+            halve = my_hop % 2 == 0
+            self.octaves.append((basis[0], basis[1], my_hop, halve))
+            if halve:
+                my_hop //= 2
+                my_sr /= 2.0
+
+    def _filter_fft(self, sr: float, freqs: np.ndarray, alpha: np.ndarray):
+        import librosa
+
+        basis, lengths = librosa.filters.wavelet(
+            freqs=freqs, sr=sr, filter_scale=1, norm=1, pad_fft=True, window="hann", alpha=alpha
+        )
+        n_fft = basis.shape[1]
+        basis *= lengths[:, None] / float(n_fft)
+        fft_basis = np.fft.fft(basis, n=n_fft, axis=1)[:, : n_fft // 2 + 1]
+        return [_sparsify_rows(fft_basis, 0.01, self.dtype), n_fft]
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        """Complex CQT of ``y`` (shape ``n_bins x frames``), as ``librosa.cqt`` returns it."""
+        import librosa
+
+        if self.early > 1:
+            if len(y) < self.early:
+                raise AcousticError(
+                    f"signal of {len(y)} samples too short for the constant-Q transform"
+                )
+            y = librosa.resample(y, orig_sr=self.early, target_sr=1, res_type="soxr_hq", scale=True)
+        responses = []
+        for basis, n_fft, hop, halve in self.octaves:
+            responses.append(basis.dot(_rect_stft(y, n_fft, hop, self.dtype)))
+            if halve:
+                y = librosa.resample(y, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)
+        n_cols = min(r.shape[-1] for r in responses)
+        out = np.empty((self.n_bins, n_cols), dtype=self.dtype, order="F")
+        end = self.n_bins
+        for r in responses:  # top octave first, each filling the bins below the previous one
+            n = r.shape[0]
+            if end < n:
+                out[:end] = r[-end:, :n_cols]
+            else:
+                out[end - n : end] = r[:, :n_cols]
+            end -= n
+        out /= self.scale
+        return out
+
+
+def _rect_stft(y: np.ndarray, n_fft: int, hop: int, dtype) -> np.ndarray:
+    """``librosa.stft(y, n_fft, hop, window="ones", center=True, pad_mode="constant")`` as one
+    FFT over a strided view of the zero-padded signal (librosa frames and FFTs it in blocks and
+    multiplies by the all-ones window; half of the constant-Q time on a whole WAV)."""
+    import scipy.fft
+
+    padded = np.pad(y, n_fft // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    return scipy.fft.rfft(frames, axis=-1).astype(dtype, copy=False).T
+
+
+@lru_cache(maxsize=64)
+def constant_q(
+    sr: float,
+    hop_length: int,
+    n_bins: int,
+    bins_per_octave: int,
+    tuning: float,
+    fmin: float,
+    dtype: str,
+) -> ConstantQ:
+    """The :class:`ConstantQ` for one parameter set, built once per process.
+
+    ``tuning`` is part of the key: an estimated tuning (``acoustic.librosa.tuning: null``) is on a
+    0.01-bin grid, so videos (or segments) with the same estimate share one bank.
+    """
+    return ConstantQ(sr, hop_length, n_bins, bins_per_octave, tuning, fmin, dtype)
 
 
 def make_extractor(cfg: dict):
@@ -213,6 +495,7 @@ def provenance(extractor, cfg: dict, extra: dict | None = None) -> dict:
         "params": extractor.cfg,
         "feature_names": extractor.names,
         "sample_rate": extractor.sr,
+        "mode": cfg.get("mode", "whole_wav"),
         "time": "centre of each analysis frame, seconds from the segment start",
         "versions": versions(*pkgs),
         **(extra or {}),
@@ -230,9 +513,11 @@ def _cached_extractor(key: str):
     return make_extractor(json.loads(key))
 
 
-def _read_audio(path: str, native_sr: int, start: float, end: float, sr: int) -> np.ndarray:
-    i0, i1 = int(round(start * native_sr)), int(round(end * native_sr))
-    y, file_sr = sf.read(path, start=max(i0, 0), stop=max(i1, 0), dtype="float32", always_2d=False)
+def _read_audio(path: str, native_sr: int, start: float, end: float | None, sr: int) -> np.ndarray:
+    """Mono float32 samples of ``start``..``end`` s (``end`` None: to the file's end) at ``sr``."""
+    i0 = max(int(round(start * native_sr)), 0)
+    i1 = None if end is None else max(int(round(end * native_sr)), 0)
+    y, file_sr = sf.read(path, start=i0, stop=i1, dtype="float32", always_2d=False)
     if y.ndim > 1:
         y = y.mean(axis=1)
     if file_sr != sr:
@@ -254,40 +539,93 @@ def _process_video(
 
     A segment may end up to ``tolerance`` s (the media stage's ``duration_tolerance``, or one hop
     if larger) after the audio; it is then analysed up to the audio's end. Beyond that it is QC'd.
+    ``acoustic.mode`` (module docstring) decides whether the WAV is analysed once or per segment.
     """
+    import json
+
     extractor = _cached_extractor(cfg_key)
-    frames, failures = [], []
     if wav is None:
         reason = "no WAV for this video (media stage failed, see results/qc/media)"
-        return frames, [(s.segment_id, reason) for s in segs]
+        return [], [(s.segment_id, reason) for s in segs]
     tolerance = max(float(tolerance), getattr(extractor, "hop", 160) / extractor.sr)
+    failures, inside = [], []
+    for s in segs:
+        if s.end > duration + tolerance:
+            failures.append(
+                (s.segment_id, f"segment ends at {s.end:.3f} s, after the audio ({duration:.3f} s)")
+            )
+        else:
+            inside.append(s)
+    if json.loads(cfg_key).get("mode", "whole_wav") == "per_segment":
+        frames, more = _per_segment(extractor, wav, wav_sr, duration, inside)
+    else:
+        frames, more = _whole_wav(extractor, wav, wav_sr, inside)
+    return frames, failures + more
+
+
+def _checked(seg_id: str, t: np.ndarray, f: np.ndarray, frames: list, failures: list) -> None:
+    """Append the segment's frames, or a QC reason when it has none or non-finite values."""
+    if len(t) == 0:
+        failures.append((seg_id, "segment too short for one analysis frame"))
+    elif not np.isfinite(f).all():
+        failures.append((seg_id, f"{int((~np.isfinite(f)).sum())} non-finite feature values"))
+    else:
+        frames.append(SegmentFrames(seg_id, t, f))
+
+
+def _per_segment(extractor, wav: str, wav_sr: int, duration: float, segs: list[Segment]):
+    """``acoustic.mode: per_segment``: each segment's samples analysed on their own."""
+    frames, failures = [], []
     for s in segs:
         try:
-            if s.end > duration + tolerance:
-                failures.append(
-                    (
-                        s.segment_id,
-                        f"segment ends at {s.end:.3f} s, after the audio ({duration:.3f} s)",
-                    )
-                )
-                continue
             y = _read_audio(wav, wav_sr, s.start, min(s.end, duration), extractor.sr)
             if len(y) == 0:
                 failures.append((s.segment_id, "segment has no audio samples"))
                 continue
             t, f = extractor(y)
-            if len(t) == 0:
-                failures.append((s.segment_id, "segment too short for one analysis frame"))
-                continue
-            if not np.isfinite(f).all():
-                failures.append(
-                    (s.segment_id, f"{int((~np.isfinite(f)).sum())} non-finite feature values")
-                )
-                continue
-            frames.append(SegmentFrames(s.segment_id, t, f))
+            _checked(s.segment_id, t, f, frames, failures)
         except Exception as err:  # one bad segment must not fail the shard
             failures.append((s.segment_id, f"{type(err).__name__}: {err}"))
     return frames, failures
+
+
+def _whole_wav(extractor, wav: str, wav_sr: int, segs: list[Segment]):
+    """``acoustic.mode: whole_wav``: the WAV analysed once, each segment's fully-inside frames."""
+    if not segs:
+        return [], []
+    try:
+        y = _read_audio(wav, wav_sr, 0.0, None, extractor.sr)
+        if len(y) == 0:
+            return [], [(s.segment_id, "the video's WAV has no audio samples") for s in segs]
+        lo, hi, feats = extractor.spans(y)
+    except Exception as err:  # a bad WAV fails its segments, not the shard
+        return [], [(s.segment_id, f"{type(err).__name__}: {err}") for s in segs]
+    frames, failures = [], []
+    audio_end = len(y) / extractor.sr
+    width = float(np.median(hi - lo)) if len(lo) else 0.0
+    for s in segs:
+        t, f = slice_frames(lo, hi, feats, s.start, min(s.end, audio_end), extractor.sr)
+        if len(t) == 0:
+            length = 1000 * (min(s.end, audio_end) - s.start)
+            why = "is shorter than one" if length < 1000 * width else "holds no whole"
+            reason = (
+                f"segment ({length:.0f} ms of audio) {why} analysis frame "
+                f"({1000 * width:.0f} ms; acoustic.mode whole_wav keeps frames fully inside)"
+            )
+            failures.append((s.segment_id, reason))
+            continue
+        _checked(s.segment_id, t, f, frames, failures)
+    return frames, failures
+
+
+def slice_frames(
+    lo: np.ndarray, hi: np.ndarray, feats: np.ndarray, start: float, end: float, sr: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The frames whose window ``lo..hi`` lies fully inside ``start..end`` (seconds, half a sample
+    of slack for rounding); times are window centres relative to ``start``."""
+    eps = 0.5 / sr
+    keep = (lo >= start - eps) & (hi <= end + eps)
+    return (lo[keep] + hi[keep]) / 2.0 - start, feats[keep]
 
 
 def _pick_wav(rows: list[dict], sr: int) -> dict | None:
