@@ -1,0 +1,95 @@
+"""ASR from a local Whisper directory (polysent.asr), on a tiny randomly initialised Whisper built
+here, with every socket blocked: nothing is downloaded, decoding is deterministic."""
+
+import json
+
+import numpy as np
+import pytest
+
+from polysent import asr
+
+WORDS = ["bo", "bon", "jo", "jou", "jour"]  # BPE pieces of the two words the tiny model may say
+MERGES = [("b", "o"), ("bo", "n"), ("j", "o"), ("jo", "u"), ("jou", "r")]
+SPECIAL = ["<|endoftext|>", "<|startoftranscript|>", "<|transcribe|>", "<|notimestamps|>"]
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Hub offline flags, and any TCP/UDP connect fails: ASR must only read local files."""
+    import socket
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+    def no_network(self, *args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+
+
+def tiny_whisper(path):
+    """Save a 1-layer, d_model-16 Whisper, its byte-level BPE tokenizer and feature extractor to
+    ``path``. Every token except the pieces of "bon"/"jour", the space and end-of-text is
+    suppressed, so the random weights can only spell those words (or nothing)."""
+    import torch
+    from transformers import (WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
+                              WhisperProcessor, WhisperTokenizer)
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    path.mkdir(parents=True, exist_ok=True)
+    byte_chars = list(bytes_to_unicode().values())
+    vocab = {t: i for i, t in enumerate(byte_chars + WORDS)}
+    tok = WhisperTokenizer(vocab=vocab, merges=MERGES, pad_token="<|endoftext|>")
+    tok.add_special_tokens({"additional_special_tokens": SPECIAL[1:]})
+    eos, start, _, no_ts = tok.convert_tokens_to_ids(SPECIAL)
+    torch.manual_seed(0)
+    config = WhisperConfig(vocab_size=len(tok), num_mel_bins=80, encoder_layers=1, decoder_layers=1, d_model=16,
+                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                           decoder_ffn_dim=32, max_target_positions=64, pad_token_id=eos, bos_token_id=eos,
+                           eos_token_id=eos, decoder_start_token_id=start)
+    model = WhisperForConditionalGeneration(config).eval()
+    allowed = {vocab[w] for w in WORDS} | {vocab[bytes_to_unicode()[ord(" ")]], eos}
+    gen = model.generation_config
+    gen.decoder_start_token_id, gen.eos_token_id, gen.pad_token_id = start, eos, eos
+    gen.no_timestamps_token_id = no_ts
+    gen.suppress_tokens = [i for i in range(len(tok)) if i not in allowed]
+    gen.begin_suppress_tokens = [eos]  # say at least one token
+    model.save_pretrained(path)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tok).save_pretrained(path)
+    return path
+
+
+def tone(seconds, freq=220.0, sr=16000):
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_whisper_from_a_local_directory_offline_is_deterministic(tmp_path, offline):
+    model_dir = tiny_whisper(tmp_path / "whisper")
+    rec = asr.make_recognizer({"backend": "whisper", "model": str(model_dir), "max_new_tokens": 6})
+    first = rec.transcribe(tone(1.5), lang="fr")
+    assert first, "the tiny model is forced to say at least one token"
+    assert set(first.replace(" ", "")) <= set("bonjur"), first  # decoded from the allowed BPE pieces
+    assert rec.transcribe(tone(1.5), lang="fr") == first  # greedy: the same text again
+    # a piece longer than a chunk is transcribed chunk by chunk and the texts joined
+    rec.chunk = 1.0
+    signal = tone(1.5)
+    pieces = [rec.transcribe(signal[:16000]), rec.transcribe(signal[16000:])]
+    assert rec.transcribe(signal) == " ".join(p for p in pieces if p)
+    prov = asr.provenance({"backend": "whisper", "model": str(model_dir)})
+    assert prov["backend"] == "whisper" and prov["model"] == "whisper" and len(prov["sha256"]) == 64
+    json.dumps(prov)
+
+
+def test_asr_settings_and_missing_model_are_clear(tmp_path, offline):
+    assert asr.make_recognizer(None) is None  # backend none: no recogniser, no transformers import
+    with pytest.raises(asr.ASRError, match="needs asr.model"):
+        asr.make_recognizer({"backend": "whisper"})
+    with pytest.raises(asr.ASRError, match="not one of"):
+        asr.settings({"backend": "vosk"})
+    with pytest.raises(asr.ASRError, match="is not a local model directory"):
+        asr.make_recognizer({"backend": "whisper", "model": str(tmp_path / "nowhere")})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(asr.ASRError, match="not a loadable Whisper model directory"):
+        asr.make_recognizer({"backend": "whisper", "model": str(tmp_path / "empty")})
