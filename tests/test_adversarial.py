@@ -423,6 +423,123 @@ def test_config_defaults_refuse_outside_paths_and_require_the_aligner_rate():
         load_config(repo / "config/tiny.yaml", schemas, {"media": {"sample_rates": [22050]}})
 
 
+# --------------------------------------------------------------------------- 4. media probed up front
+
+
+def _mp4(path: Path, wav: Path | None, seconds: float) -> Path:
+    from polysent.corpus.demo.video import encode
+
+    frames = (np.full((32, 32, 3), 90, np.uint8) for _ in range(int(seconds * 10)))
+    encode(path, wav, frames, 32, 10, pad_audio_to=seconds if wav is not None else None)
+    return path
+
+
+PROBED = {  # video id -> what its file is; a segment of 0-1 s each (past_end: 0-4 s)
+    "good": "2 s H.264/AAC", "eight_khz": "2 s video + 8 kHz mono audio_path", "truncated": "first third",
+    "zero_byte": "empty", "text": "text named .mp4", "no_audio": "no audio stream", "past_end": "2 s, segment to 4 s",
+}
+
+
+@pytest.fixture(scope="module")
+def probed_corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("probe")
+    media = root / "media"
+    media.mkdir()
+    tone = _tone(root / "tone.wav", 2.0, 220)
+    good = _mp4(media / "good.mp4", tone, 2.0).read_bytes()
+    (media / "past_end.mp4").write_bytes(good)
+    (media / "eight_khz.mp4").write_bytes(good)
+    _tone(media / "eight_khz.wav", 2.0, 220, sr=8000)
+    (media / "truncated.mp4").write_bytes(good[: len(good) // 3])
+    (media / "zero_byte.mp4").write_bytes(b"")
+    (media / "text.mp4").write_text("this is not a video\n")
+    _mp4(media / "no_audio.mp4", None, 2.0)
+    header = [*HEADER, "audio_path"]
+    rows = [[*_row(f"{vid}_0", vid, end="4" if vid == "past_end" else "1"),
+             "media/eight_khz.wav" if vid == "eight_khz" else ""] for vid in PROBED]
+    rows.append([*_row("good_1", "good", start="1", end="2"), ""])
+    with open(root / "m.csv", "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    return root
+
+
+def _probe_lines(root: Path, capsys, *args) -> tuple[int, dict[str, str]]:
+    rc = cli(["validate-manifest", str(root / "m.csv"), "--media-root", "media", "--probe", *args])
+    out = capsys.readouterr().out.splitlines()
+    by_video = {}
+    for line in out[1:]:
+        where, _, message = line.strip().partition(": ")
+        by_video[Path(message.split(" ")[1]).stem] = (where, message)
+    return rc, out, by_video
+
+
+def test_validate_manifest_without_probe_does_not_open_media(probed_corpus, capsys):
+    rc = cli(["validate-manifest", str(probed_corpus / "m.csv"), "--media-root", "media"])
+    assert rc == 0 and "no problems" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("video, words", [
+    ("truncated", ["truncated (video stream:", "packets readable"]),
+    ("zero_byte", ["ffprobe cannot read", "invalid data"]),
+    ("text", ["ffprobe cannot read", "invalid data"]),
+    ("no_audio", ["no audio stream"]),
+    ("past_end", ["segments end at 4.000 s but the audio lasts 2.0"]),
+])
+def test_probe_names_each_bad_media_file_by_row_and_path(probed_corpus, capsys, video, words):
+    rc, out, by_video = _probe_lines(probed_corpus, capsys, "--probe-jobs", "3")
+    assert rc == 1 and out[0].startswith("5 problem(s) in the manifest")
+    assert sorted(by_video) == sorted(v for v in PROBED if v not in ("good", "eight_khz"))
+    where, message = by_video[video]
+    line = 2 + list(PROBED).index(video)  # header is line 1
+    assert where == f"{probed_corpus / 'm.csv'}:{line}"
+    assert message.startswith(f"video_path {probed_corpus / 'media' / video}.mp4: ")
+    assert all(w.lower() in message.lower() for w in words), message
+
+
+def test_probe_of_a_clean_folder_and_its_tolerance(probed_corpus, tmp_path, capsys):
+    manifest = probed_corpus / "m.csv"
+    keep = [r for r in csv.reader(open(manifest, encoding="utf-8")) if r[1] in ("video_id", "good", "eight_khz")]
+    clean = probed_corpus / "clean.csv"
+    with open(clean, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(keep)
+    rc = cli(["validate-manifest", str(clean), "--media-root", "media", "--probe"])
+    assert rc == 0 and "3 segment(s), 2 video(s), no problems" in capsys.readouterr().out
+    # past_end's segment ends 2 s after its audio: a 2.5 s tolerance lets it through
+    rc, _, by_video = _probe_lines(probed_corpus, capsys, "--probe-tolerance", "2.5")
+    assert rc == 1 and "past_end" not in by_video and "truncated" in by_video
+
+
+def test_corpus_stage_probe_switch_drops_each_bad_video_with_its_qc_record(probed_corpus, tmp_path):
+    cfg = _cfg(probed_corpus / "m.csv", on_invalid="drop", probe=True)
+    table, qc = _build(tmp_path, cfg, languages=("fr",))
+    assert sorted(table.segment_id) == ["eight_khz_0", "good_0", "good_1"]
+    bad = [v for v in PROBED if v not in ("good", "eight_khz")]
+    assert sorted(qc.segment_id) == sorted(f"{v}_0" for v in bad)  # one record per dropped row
+    for vid, reason in zip(qc.video_id, qc.reason):
+        assert f"media/{vid}.mp4: " in reason, reason
+    with pytest.raises(ManifestError, match="5 problem"):
+        _build(tmp_path / "fail", _cfg(probed_corpus / "m.csv", probe=True), languages=("fr",))
+
+
+def test_probe_is_off_by_default_in_the_corpus_stage():
+    from polysent.config import load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "config/tiny.yaml", repo / "workflow/schemas")["corpus"]["folder"]
+    assert cfg["probe"] is False and cfg["probe_tolerance"] == 0.1 and cfg["probe_jobs"] >= 1
+
+
+def test_media_stage_and_probe_share_one_ffprobe_reader(probed_corpus):
+    from polysent import media, probe
+
+    assert media.MediaError is probe.MediaError
+    good = probed_corpus / "media/good.mp4"
+    info = probe.probe(good)
+    assert media.probe_duration(good) == info.audio_duration and 1.9 < info.audio_duration < 2.2
+    with pytest.raises(media.MediaError, match="no audio stream"):
+        media.probe_duration(probed_corpus / "media/no_audio.mp4")
+
+
 # --------------------------------------------------------------------------- the tiny DAG
 
 

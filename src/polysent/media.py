@@ -17,10 +17,9 @@ own folder.
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import os
-import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +38,8 @@ from polysent.features import (
     stage_config,
 )
 from polysent.io import atomic_path, write_parquet
+from polysent.probe import MediaError, probe
+from polysent.probe import tool as _tool
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -65,47 +66,15 @@ DEFAULTS = {
 }
 
 
-class MediaError(RuntimeError):
-    """ffmpeg/ffprobe could not read or convert a media file."""
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise MediaError(
-            f"'{name}' not found on PATH; install ffmpeg (Debian: apt-get install ffmpeg) or set "
-            "media.ffmpeg / media.ffprobe in the config to its full path"
-        )
-    return path
-
-
 def probe_duration(
     path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: float = 120
 ) -> float:
     """Duration in seconds of the first audio stream of ``path`` (container duration as fallback)."""
-    cmd = [
-        _tool(ffprobe),
-        "-v",
-        "error",
-        "-select_streams",
-        "a:0",
-        "-show_entries",
-        "stream=duration:format=duration",
-        "-of",
-        "json",
-        str(path),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise MediaError(f"ffprobe cannot read {path}: {proc.stderr.strip()[-300:]}")
-    info = json.loads(proc.stdout or "{}")
-    streams = info.get("streams") or []
-    if not streams:
-        raise MediaError(f"{path} has no audio stream")
-    for value in (streams[0].get("duration"), info.get("format", {}).get("duration")):
-        if value not in (None, "N/A"):
-            return float(value)
-    raise MediaError(f"ffprobe reports no duration for {path}")
+    # No packet count: the stage checks segment ends against what ffmpeg really decodes.
+    duration = probe(path, ffprobe, timeout, count_packets=False).audio_duration
+    if not math.isfinite(duration):
+        raise MediaError(f"ffprobe reports no duration for {path}")
+    return duration
 
 
 def extract_wav(

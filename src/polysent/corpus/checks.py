@@ -25,13 +25,16 @@ import io
 import math
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
+from tqdm import tqdm
 
 from polysent.contracts import SENTIMENT_RANGE, SPLITS
+from polysent.probe import MediaError, media_problems, probe
 
 # ISO 639-1 (two-letter) language codes.
 ISO_639_1 = frozenset(
@@ -371,3 +374,66 @@ def resolve(
     return frame.loc[~drop].reset_index(drop=True)
 
 
+
+
+# --------------------------------------------------------------------------- media probed up front
+
+
+def _probe_one(video: str, audio: str, last_end: float, ffprobe: str, tolerance: float) -> list[str]:
+    """Problems of one video's files: the video itself, and the audio source the media stage reads."""
+    source = audio or video
+    out = []
+    for path, role in ((video, "video_path"), *([(audio, "audio_path")] if audio else [])):
+        try:
+            info = probe(path, ffprobe)
+        except MediaError as err:
+            out.append(f"{role} {path}: " + str(err).replace(f"ffprobe cannot read {path}:", "ffprobe cannot read it:"))
+            continue
+        end = last_end if path == source else None
+        why = media_problems(info, end, tolerance, need_video=role == "video_path")
+        if role == "video_path" and audio:  # the separate audio file carries the sound
+            why = [w for w in why if w != "no audio stream"]
+        if why:
+            out.append(f"{role} {path}: " + "; ".join(why))
+    return out
+
+
+def probe_problems(
+    frame: pd.DataFrame,
+    ffprobe: str = "ffprobe",
+    tolerance: float = 0.1,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> list[Problem]:
+    """ffprobe every video's media (in parallel): unreadable, truncated, no audio or video stream,
+    or audio shorter than the video's last segment end. Video-level problems at the video's
+    first row, so ``on_invalid`` drops or stops as for any other problem.
+
+    ``frame`` needs ``video_id``, ``end``, ``video_path`` (``audio_path`` optional) and the
+    ``_file``/``_line`` provenance; rows whose ``video_path`` is empty (already refused) are skipped.
+    """
+    if frame.empty or "video_path" not in frame.columns:
+        return []
+    rows = pd.DataFrame({
+        "video_id": frame["video_id"],
+        "video": frame["video_path"].fillna("").astype(str),
+        "audio": (frame["audio_path"] if "audio_path" in frame.columns else pd.Series("", index=frame.index))
+        .fillna("").astype(str),
+        "end": pd.to_numeric(frame["end"], errors="coerce"),
+        "_file": frame["_file"] if "_file" in frame.columns else "<manifest>",
+        "_line": frame["_line"] if "_line" in frame.columns else range(1, len(frame) + 1),
+    })
+    rows = rows[rows["video"] != ""]
+    videos = [(vid, g) for vid, g in rows.groupby("video_id", sort=True)]
+    jobs = max(1, int(jobs or os.cpu_count() or 1))
+    # ffprobe runs in a subprocess: threads are enough to keep every core busy.
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(_probe_one, g["video"].iat[0], g["audio"].iat[0],
+                               float(g["end"].max()) if g["end"].notna().any() else None, ffprobe, tolerance)
+                   for _, g in videos]
+        results = [f.result() for f in tqdm(futures, desc="probing media", unit="video", disable=not progress)]
+    problems = []
+    for (vid, g), why in zip(videos, results):
+        if why:
+            problems.append(Problem(str(g["_file"].iat[0]), int(g["_line"].iat[0]), "; ".join(why), video_id=vid))
+    return problems

@@ -60,6 +60,7 @@ from polysent.corpus.checks import (
     is_inside,
     missing_columns,
     outside_message,
+    probe_problems,
     read_csv_records,
     resolve,
     resolved,
@@ -403,6 +404,9 @@ def build(
         frame["split"] = split_frame(_split_keys(frame), seed, cfg.get("splits", (0.8, 0.1, 0.1)))
         # By construction no video straddles splits; a speaker could, through a video of two speakers.
         problems += split_problems(frame, str(path))
+    if cfg.get("probe", False) and not any(p.fatal for p in problems):
+        problems += probe_problems(frame, tolerance=float(cfg.get("probe_tolerance", 0.1)),
+                                   jobs=int(cfg.get("probe_jobs", 4)), progress=False)
     found = frame
     # Nothing is linked before the whole manifest is accepted: a stop leaves results/ untouched.
     frame = resolve(frame, problems, cfg.get("on_invalid", "fail"), qc, title=title)

@@ -16,6 +16,7 @@ from polysent.corpus.checks import (  # re-exported: older code imports them fro
     decode_text,
     missing_columns,
     parse_float,
+    probe_problems,
     read_csv_records,
     resolve,
     safe_join,
@@ -23,7 +24,7 @@ from polysent.corpus.checks import (  # re-exported: older code imports them fro
 )
 
 __all__ = ["ISO_639_1", "ManifestError", "Problem", "check_id", "decode_text", "missing_columns", "parse_float",
-           "read_csv_records", "resolve", "safe_join", "validate_rows", "add_cli"]
+           "probe_problems", "read_csv_records", "resolve", "safe_join", "validate_rows", "add_cli"]
 
 # --------------------------------------------------------------------------- CLI
 
@@ -32,7 +33,8 @@ def add_cli(sub) -> None:
     p = sub.add_parser(
         "validate-manifest",
         help="check a corpus manifest (CSV/Parquet, folder-source columns or a built manifest.parquet)",
-        description="Lists every problem (file:line: message) and exits 1 if there is any.",
+        description="Lists every problem (file:line: message) and exits 1 if there is any. "
+        "--probe also opens every media file with ffprobe.",
     )
     p.add_argument("manifest", help="CSV or Parquet manifest")
     p.add_argument("--labels", nargs="*", default=None,
@@ -47,6 +49,14 @@ def add_cli(sub) -> None:
     p.add_argument("--allow-outside-root", action="store_true",
                    help="accept media/transcript paths that resolve outside the media root and the "
                    "manifest's folder (corpus.folder.allow_outside_root); refused by default")
+    p.add_argument("--probe", action="store_true",
+                   help="also ffprobe every media file (in parallel): unreadable, truncated, no video or audio "
+                   "stream, audio shorter than the video's last segment end")
+    p.add_argument("--probe-jobs", type=int, default=None, metavar="N",
+                   help="ffprobe processes at once (default: the number of CPUs)")
+    p.add_argument("--probe-tolerance", type=float, default=0.1, metavar="S",
+                   help="seconds a segment may end after the audio (default 0.1, as media.duration_tolerance)")
+    p.add_argument("--ffprobe", default="ffprobe", help="ffprobe binary (default: the one on PATH)")
     p.set_defaults(func=_cli)
 
 
@@ -66,6 +76,9 @@ def _cli(args) -> int:
            "media_root": args.media_root, "allow_outside_root": args.allow_outside_root}
     languages = args.languages or sorted(ISO_639_1)
     frame, problems = folder.load(cfg, languages, base=base)
+    if args.probe and not any(p.fatal for p in problems):
+        problems += probe_problems(frame, args.ffprobe, args.probe_tolerance, args.probe_jobs,
+                                   progress=True)
     if problems:
         print(ManifestError(problems, title=f"manifest {args.manifest}"))
         return 1

@@ -1,0 +1,161 @@
+"""One ffprobe call per media file: its streams, durations and whether every packet is readable.
+
+Used by the media stage (:func:`polysent.media.probe_duration`), by ``polysent validate-manifest
+--probe`` and by the folder corpus stage's ``probe`` switch (:mod:`polysent.corpus.checks`), so a
+file is judged the same way before and during a run.
+
+``-count_packets`` makes ffprobe demux (not decode) the whole file: cheap, and it exposes a
+truncated MP4/MOV, whose index (``nb_frames``) still promises packets that the file no longer
+holds. Containers without a packet count in their header (Matroska/WebM) are judged by their
+durations only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+
+class MediaError(RuntimeError):
+    """ffmpeg/ffprobe could not read or convert a media file."""
+
+
+def tool(name: str) -> str:
+    """Full path of an ffmpeg tool, or a MediaError saying how to install it."""
+    path = shutil.which(name)
+    if path is None:
+        raise MediaError(
+            f"'{name}' not found on PATH; install ffmpeg (Debian: apt-get install ffmpeg) or set "
+            "media.ffmpeg / media.ffprobe in the config to its full path"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class Stream:
+    kind: str  # ffprobe codec_type: audio, video, subtitle, data
+    codec: str
+    duration: float  # NaN when the stream reports none
+    declared_packets: int | None  # from the container index (MP4/MOV); None when unknown
+    read_packets: int | None  # packets actually demuxed; None when not counted
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: str
+    format: str
+    duration: float  # container duration, NaN when unknown
+    streams: tuple[Stream, ...]
+
+    def first(self, kind: str) -> Stream | None:
+        return next((s for s in self.streams if s.kind == kind), None)
+
+    @property
+    def audio_duration(self) -> float:
+        """Duration of the first audio stream (container duration as fallback; NaN if neither)."""
+        audio = self.first("audio")
+        if audio is None:
+            raise MediaError(f"{self.path} has no audio stream")
+        return audio.duration if math.isfinite(audio.duration) else self.duration
+
+    def truncated(self) -> list[str]:
+        """Streams whose container index promises more packets than the file holds."""
+        return [
+            f"{s.kind} stream: {s.read_packets or 0} of {s.declared_packets} packets readable"
+            for s in self.streams
+            if s.declared_packets and s.read_packets is not None and s.read_packets < s.declared_packets
+        ]
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):  # absent or "N/A"
+        return float("nan")
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse(path: str, info: dict, counted: bool) -> MediaInfo:
+    """ffprobe's JSON (``-show_entries stream=...:format=...``) → :class:`MediaInfo`."""
+    streams = tuple(
+        Stream(
+            kind=str(s.get("codec_type", "")),
+            codec=str(s.get("codec_name", "")),
+            duration=_float(s.get("duration")),
+            declared_packets=_int(s.get("nb_frames")),
+            # A counted stream without the key had nothing readable (ffprobe omits a zero).
+            read_packets=(_int(s.get("nb_read_packets")) or 0) if counted else None,
+        )
+        for s in info.get("streams") or []
+    )
+    fmt = info.get("format") or {}
+    return MediaInfo(str(path), str(fmt.get("format_name", "")), _float(fmt.get("duration")), streams)
+
+
+def probe(
+    path: str | os.PathLike,
+    ffprobe: str = "ffprobe",
+    timeout: float = 120,
+    count_packets: bool = True,
+) -> MediaInfo:
+    """Streams and durations of ``path``; MediaError when ffprobe cannot read it at all."""
+    cmd = [tool(ffprobe), "-v", "error"]
+    if count_packets:
+        cmd.append("-count_packets")
+    cmd += [
+        "-show_entries",
+        "stream=codec_type,codec_name,duration,nb_frames,nb_read_packets:format=format_name,duration",
+        "-of",
+        "json",
+        str(path),
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise MediaError(f"ffprobe took more than {timeout} s on {path}") from exc
+    if proc.returncode != 0:
+        # One line (it joins a report of 'file:line: message' lines), without the per-run pointer
+        # addresses ffmpeg prints ('[mov,mp4 @ 0x55...]'): the same file gives the same message.
+        lines = (re.sub(r" @ 0x[0-9a-f]+", "", line).strip() for line in proc.stderr.splitlines())
+        why = " | ".join(line for line in lines if line)
+        raise MediaError(f"ffprobe cannot read {path}: {why[-300:]}")
+    try:
+        info = json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError as exc:
+        raise MediaError(f"ffprobe gave unreadable output for {path}: {exc}") from exc
+    return parse(str(path), info, count_packets)
+
+
+def media_problems(
+    info: MediaInfo, last_end: float | None = None, tolerance: float = 0.1, need_video: bool = True
+) -> list[str]:
+    """What makes a probed file unusable for the pipeline (empty list: nothing).
+
+    ``last_end``: the latest segment end (s) the manifest places in this file's audio.
+    """
+    problems = []
+    if need_video and info.first("video") is None:
+        problems.append("no video stream")
+    if info.first("audio") is None:
+        problems.append("no audio stream")
+    problems += [f"truncated ({why})" for why in info.truncated()]
+    if info.first("audio") is not None and last_end is not None:
+        audio = info.audio_duration
+        if not math.isfinite(audio):
+            problems.append("no duration reported for the audio stream")
+        elif last_end > audio + tolerance:
+            problems.append(
+                f"segments end at {last_end:.3f} s but the audio lasts {audio:.3f} s (tolerance {tolerance} s)"
+            )
+    return problems
