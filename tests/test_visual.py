@@ -323,13 +323,16 @@ def test_tracking_falls_back_when_the_landmarks_jump(monkeypatch):
     tracker = lm.LandmarkTracker({"detect_every": 100})
     face = np.asarray(face_frame(224).mean(axis=2), np.uint8)
     tracker(face)
-    real = tracker.extractor.landmarks
-    # the predictor "loses" the face on the box it is given from tracking: points collapse
-    monkeypatch.setattr(
-        tracker.extractor, "landmarks", lambda g, r: real(g, r) * 0.5 if tracker.mode else real(g, r)
-    )
+    real, calls = tracker.extractor.landmarks, []
+
+    def lost_once(gray, rect):  # the predictor "loses" the face on the tracked box: points collapse
+        calls.append(rect)
+        return real(gray, rect) * 0.5 if len(calls) == 1 else real(gray, rect)
+
+    monkeypatch.setattr(tracker.extractor, "landmarks", lost_once)
     ok, _, feats = tracker(face)
-    assert ok and tracker.mode == "detect" and tracker.counts["detect"] == 2
+    assert ok and tracker.mode == "detect" and tracker.counts["detect"] == 2 and len(calls) == 2
+    np.testing.assert_array_equal(feats, lm.LandmarkExtractor()(face)[2])  # the detection's
 
 
 def test_detect_every_one_is_the_per_frame_extractor():

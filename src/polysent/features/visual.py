@@ -23,13 +23,14 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
 
+from polysent.config import complete
 from polysent.features import (
     Segment,
     SegmentFrames,
@@ -42,7 +43,6 @@ from polysent.features import (
     stage_config,
     versions,
 )
-from polysent.config import complete
 from polysent.features import landmarks as lm
 from polysent.features import openface as of
 from polysent.io import write_parquet
