@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO, SCHEMA_DIR
 from polysent import contracts
 from polysent.config import deep_merge, validate_config
-from polysent.corpus.demo import build, face, text
+from polysent.corpus.demo import build, face, speech, text
 from polysent.corpus.demo.labels import annotate
 from polysent.io import read_provenance
 
@@ -273,6 +273,74 @@ def test_face_bank_smile_moves_dlib_lip_corners(small):
         assert face.landmarks(img) is None
 
 
+def test_bank_resamples_only_the_face_box_with_the_same_pixels():
+    """The bank's shortcut (only pixels from the face box resampled) equals warping whole frames."""
+    img, pts = face.neutral_face(224, 12)
+    rolls = (-3.0, 0.0, 3.0)
+    fast = face._smile_level((img, pts, 0.75, rolls))
+    centre = pts[27:36].mean(0)
+    for j, b in enumerate(face.BLINK_LEVELS):
+        for k, m in enumerate(face.MOUTH_LEVELS):
+            emap = face.expression_map(pts, img.shape[:2], 0.75, b, m)
+            for r, angle in enumerate(rolls):
+                rmap = face._rotation_map(img.shape[:2], angle, centre)
+                whole = face._sample(img, np.stack([face._interp(emap[0], rmap), face._interp(emap[1], rmap)]))
+                np.testing.assert_array_equal(fast[j, k, r], whole)
+    assert (fast[0, 0, 1] != fast[2, 1, 1]).any()  # blink and mouth do change the face
+
+
+def test_bilinear_matches_scipy_map_coordinates():
+    from scipy.ndimage import map_coordinates
+
+    rng = np.random.default_rng(4)
+    field = rng.uniform(0, 255, (30, 40, 3))
+    coords = np.stack([rng.uniform(-3, 43, (20, 25)), rng.uniform(-3, 33, (20, 25))])  # edges included
+    ours = face._bilinear(field, coords)
+    for c in range(3):
+        ref = map_coordinates(field[..., c], [coords[1], coords[0]], order=1, mode="nearest")
+        np.testing.assert_allclose(ours[..., c], ref, atol=1e-9)
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_speaker_bank_frames_equal_per_frame_lut_and_flip(small, mirrored):
+    bank = face.FaceBank.cached(224, 12, 5, (0.0, 3.0))
+    sb = build.SpeakerBank(bank, 1.07, mirrored)
+    lut = np.clip(np.rint(np.arange(256) * 1.07), 0, 255).astype(np.uint8)
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        idx = [int(rng.integers(n)) for n in bank.images.shape[:4]]
+        dx, dy = (int(v) for v in rng.integers(-5, 6, 2))
+        expected = lut[bank.frame(*idx, dx, dy)[:, :: -1 if mirrored else 1]]  # the previous renderer
+        np.testing.assert_array_equal(sb.frame(*idx, dx, dy), expected)
+
+
+def test_library_speech_starts_each_video_as_the_command_line_does():
+    """First word of a video: the CLI's samples; a video's words: the same whatever came before."""
+    fr = speech.Prosody("fr+f3", 171, 52, 104)
+    es = speech.Prosody("es+m2", 160, 38, 118)
+    words = ["Franchement", "j'ai", "trouvé", "l'hôtel", "décevant"]
+    try:
+        say = speech.video_voice("fr+f3")
+        first = [say(w, fr) for w in words]
+        np.testing.assert_array_equal(first[0], speech.synth_word(words[0], fr))
+        say_es = speech.video_voice("es+m2")
+        np.testing.assert_array_equal(say_es("película", es), speech.synth_word("película", es))
+        say_es("muy", es)
+        again = speech.video_voice("fr+f3")  # after another video in the same server
+        assert all(np.array_equal(a, again(w, fr)) for a, w in zip(first, words))
+        # Later words are the same words, up to the synthesizer's carried state (echo, flutter).
+        for w, x in zip(words[1:], first[1:]):
+            alone = speech.synth_word(w, fr)
+            assert abs(len(x) - len(alone)) < 0.05 * len(alone), w
+            assert 0.8 < np.sqrt(np.mean(x**2)) / np.sqrt(np.mean(alone**2)) < 1.25, w
+        with pytest.raises(speech.SpeechError, match="voice"):
+            again("bon", es)  # a word in another voice than the video's
+    finally:
+        speech.close_server()
+    cli = speech.video_voice("fr+f3", engine="cli")  # the previous path, kept as the fallback
+    np.testing.assert_array_equal(cli(words[1], fr), speech.synth_word(words[1], fr))
+
+
 def test_model_dir_is_found_without_pkg_resources():
     assert (face.model_dir() / "shape_predictor_68_face_landmarks.dat").is_file()
 
@@ -303,6 +371,15 @@ def test_build_is_deterministic(small, tmp_path):
         assert (small / name).read_bytes() == (tmp_path / name).read_bytes(), name
     for mp4 in sorted((small / "media").rglob("*.*")):
         assert mp4.read_bytes() == (tmp_path / "media" / mp4.relative_to(small / "media")).read_bytes(), mp4
+
+
+def test_build_does_not_depend_on_the_worker_count(small, tmp_path):
+    """One process or two: the same bytes (a video's speech never depends on earlier videos)."""
+    run_build(tmp_path, SMALL, workers=1)
+    for name in ("manifest.parquet", "word_truth.parquet"):
+        assert (small / name).read_bytes() == (tmp_path / name).read_bytes(), name
+    for f in sorted((small / "media").rglob("*.*")):
+        assert f.read_bytes() == (tmp_path / "media" / f.relative_to(small / "media")).read_bytes(), f
 
 
 def _ffprobe(path: Path) -> dict:

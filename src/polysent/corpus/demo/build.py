@@ -20,7 +20,6 @@ import math
 import multiprocessing
 import os
 import subprocess
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,7 +211,7 @@ def render_video(plan: VideoPlan, media_dir: str, cfg: dict, seed: int) -> dict:
     sr = speech.SAMPLE_RATE
     sp = cfg["speech"]
     fps = cfg["fps"]
-    exe = speech.espeak_binary()
+    say = speech.video_voice(plan.speaker["voice"])  # a fresh synthesizer state per video
     pieces: list[np.ndarray] = []
     pos = int(round(plan.lead_s * sr))
     pieces.append(np.zeros(pos, dtype=np.float32))
@@ -224,7 +223,7 @@ def render_video(plan: VideoPlan, media_dir: str, cfg: dict, seed: int) -> dict:
         pos += pause
         spans = []
         for i, word in enumerate(seg.words):
-            x = speech.synth_word(word, seg.prosody, exe)
+            x = say(word, seg.prosody)
             spans.append((pos, pos + len(x)))
             pieces.append(x)
             pos += len(x)
@@ -271,16 +270,14 @@ def render_video(plan: VideoPlan, media_dir: str, cfg: dict, seed: int) -> dict:
     )
     cut_img = cutaway_imgs[int(rng.integers(len(cutaway_imgs)))]
 
-    lut = np.clip(np.rint(np.arange(256) * plan.speaker["brightness"]), 0, 255).astype(np.uint8)
-    step = -1 if plan.speaker["mirrored"] else 1
+    speaker_bank = SpeakerBank(bank, plan.speaker["brightness"], plan.speaker["mirrored"])
 
     def frames():
         for i in range(n_frames):
             if sched.cutaway[i]:
                 yield cut_img
             else:
-                img = bank.frame(sched.smile_i[i], sched.blink_i[i], sched.mouth_i[i], sched.roll_i[i], sched.dx[i], sched.dy[i])
-                yield lut[img[:, ::step]]
+                yield speaker_bank.frame(sched.smile_i[i], sched.blink_i[i], sched.mouth_i[i], sched.roll_i[i], sched.dx[i], sched.dy[i])
 
     with atomic_path(mp4_path, suffix=".mp4") as tmp:
         video.encode(tmp, wav_path, frames(), bank.size, fps, crf=cfg["crf"])
@@ -309,6 +306,36 @@ def render_video(plan: VideoPlan, media_dir: str, cfg: dict, seed: int) -> dict:
         "video_path": str(mp4_path),
         "audio_path": str(wav_path),
     }
+
+
+class SpeakerBank:
+    """The face bank as one speaker shows it: exposure (a LUT) and mirroring, per bank image once.
+
+    The previous renderer applied the LUT and the flip to every frame; here each bank image a
+    video uses is converted the first time it is needed (a video uses a few dozen of the bank's
+    images for hundreds of frames) and every frame is a crop of it. The frames are the same
+    pixels: the crop of the mirrored padded image starts at ``pad - dx`` instead of ``pad + dx``.
+    """
+
+    def __init__(self, bank: FaceBank, brightness: float, mirrored: bool):
+        self.bank = bank
+        self.lut = np.clip(np.rint(np.arange(256) * brightness), 0, 255).astype(np.uint8)
+        self.mirrored = mirrored
+        self._images: dict[tuple[int, int, int, int], np.ndarray] = {}
+
+    def image(self, smile_i: int, blink_i: int, mouth_i: int, roll_i: int) -> np.ndarray:
+        key = (int(smile_i), int(blink_i), int(mouth_i), int(roll_i))
+        img = self._images.get(key)
+        if img is None:
+            img = self.bank.images[key]
+            img = self.lut[img[:, ::-1] if self.mirrored else img]
+            self._images[key] = img
+        return img
+
+    def frame(self, smile_i: int, blink_i: int, mouth_i: int, roll_i: int, dx: int, dy: int) -> np.ndarray:
+        p, size = self.bank.pad, self.bank.size
+        x0 = p - dx if self.mirrored else p + dx
+        return self.image(smile_i, blink_i, mouth_i, roll_i)[p + dy : p + dy + size, x0 : x0 + size]
 
 
 def _render_star(args):
@@ -353,7 +380,10 @@ def build_demo_corpus(
             results = list(pool.map(_render_star, jobs, chunksize=1))
     else:
         _init_worker(bank, cut_imgs)
-        results = [_render_star(j) for j in jobs]
+        try:
+            results = [_render_star(j) for j in jobs]
+        finally:
+            speech.close_server()  # pool workers' servers end with their worker (end of stdin)
     log.info("rendered %d videos", len(results))
     manifest = _write_tables(
         plans, results, cfg, seed, shards, manifest_path, word_truth_path, truth_path, cutaways_path

@@ -155,31 +155,26 @@ def piecewise_affine_map(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int
 
     Returns ``(2, h, w)`` source (x, y) coordinates for every output pixel: the same map as
     ``skimage.transform.PiecewiseAffineTransform.from_estimate(dst, src)`` evaluated on the pixel
-    grid (a unit test checks this), but computed by rasterising each Delaunay triangle over its
-    bounding box, which is ~20× faster than skimage's per-triangle masks over the whole image.
-    Pixels outside the triangulation map to themselves.
+    grid (a unit test checks this). Every pixel is located in its Delaunay triangle at once
+    (``Delaunay.find_simplex``) and mapped through that triangle's barycentric coordinates:
+    ~35× faster than rasterising the triangles one by one in Python (the previous version,
+    ~0.5 s a map, was 90 % of the face bank's cost). Pixels outside the triangulation map to
+    themselves.
     """
     from scipy.spatial import Delaunay
 
     h, w = shape
     tri = Delaunay(dst)
     yy, xx = np.mgrid[0:h, 0:w]
-    out = np.stack([xx, yy]).astype(np.float64)
-    done = np.zeros((h, w), dtype=bool)
-    for k, simplex in enumerate(tri.simplices):
-        corners = dst[simplex]
-        lo = np.maximum(np.floor(corners.min(0)).astype(int), 0)
-        hi = np.minimum(np.ceil(corners.max(0)).astype(int), [w - 1, h - 1])
-        by, bx = np.mgrid[lo[1] : hi[1] + 1, lo[0] : hi[0] + 1]
-        t = tri.transform[k]  # barycentric transform of triangle k
-        b = np.stack([bx - t[2, 0], by - t[2, 1]], -1) @ t[:2].T
-        bary = np.concatenate([b, 1.0 - b.sum(-1, keepdims=True)], -1)
-        inside = (bary >= -1e-9).all(-1) & ~done[by, bx]
-        mapped = bary[inside] @ src[simplex]
-        out[0, by[inside], bx[inside]] = mapped[:, 0]
-        out[1, by[inside], bx[inside]] = mapped[:, 1]
-        done[by[inside], bx[inside]] = True
-    return out
+    pixels = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float64)
+    simplex = tri.find_simplex(pixels)
+    inside = simplex >= 0
+    t = tri.transform[simplex[inside]]  # (n, 3, 2): barycentric transform of each pixel's triangle
+    b = np.einsum("nij,nj->ni", t[:, :2], pixels[inside] - t[:, 2])
+    bary = np.concatenate([b, 1.0 - b.sum(1, keepdims=True)], 1)
+    out = pixels.copy()
+    out[inside] = np.einsum("ni,nij->nj", bary, src[tri.simplices[simplex[inside]]])
+    return np.ascontiguousarray(out.T.reshape(2, h, w))
 
 
 def _rotation_map(shape: tuple[int, int], degrees: float, centre: np.ndarray) -> np.ndarray:
@@ -191,20 +186,35 @@ def _rotation_map(shape: tuple[int, int], degrees: float, centre: np.ndarray) ->
     return np.stack([np.cos(a) * x - np.sin(a) * y + centre[0], np.sin(a) * x + np.cos(a) * y + centre[1]])
 
 
+def _bilinear(field: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of a (h, w) or (h, w, c) ``field`` at (2, h', w') (x, y) coordinates.
+
+    Coordinates are clamped to the field, i.e. edge values repeat: the same values as
+    ``scipy.ndimage.map_coordinates(order=1, mode="nearest")`` per channel, but all channels in
+    one gather (~5× faster on the bank's 248 px RGB images).
+    """
+    h, w = field.shape[:2]
+    x = np.clip(coords[0], 0, w - 1)
+    y = np.clip(coords[1], 0, h - 1)
+    x0 = np.minimum(x.astype(np.intp), w - 2)  # x >= 0, so truncation is floor
+    y0 = np.minimum(y.astype(np.intp), h - 2)
+    fx, fy = x - x0, y - y0
+    if field.ndim == 3:
+        fx, fy = fx[..., None], fy[..., None]
+    f = field.astype(np.float64, copy=False)
+    top = f[y0, x0] * (1 - fx) + f[y0, x0 + 1] * fx
+    bottom = f[y0 + 1, x0] * (1 - fx) + f[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
 def _sample(image: np.ndarray, coords: np.ndarray) -> np.ndarray:
     """Bilinear sampling of an RGB image at (2, h, w) (x, y) coordinates, edge pixels repeated."""
-    from scipy.ndimage import map_coordinates
-
-    yx = [coords[1], coords[0]]
-    chans = [map_coordinates(image[..., c].astype(np.float32), yx, order=1, mode="nearest") for c in range(3)]
-    return np.clip(np.rint(np.stack(chans, -1)), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(_bilinear(image, coords)), 0, 255).astype(np.uint8)
 
 
 def _interp(field: np.ndarray, coords: np.ndarray) -> np.ndarray:
     """Bilinear interpolation of a (h, w) field at (2, h, w) (x, y) coordinates."""
-    from scipy.ndimage import map_coordinates
-
-    return map_coordinates(field, [coords[1], coords[0]], order=1, mode="nearest")
+    return _bilinear(field, coords)
 
 
 def _face_box(points: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -244,19 +254,32 @@ MOUTH_LEVELS = np.array([0.0, 1.0])  # closed, open (speaking)
 
 
 def _smile_level(job) -> np.ndarray:
-    """Bank frames of one smile level: (blink, mouth, roll, h, w, 3). Top level, so pools can run it."""
+    """Bank frames of one smile level: (blink, mouth, roll, h, w, 3). Top level, so pools can run it.
+
+    The expression map is the identity outside the face box, so only pixels that come from inside
+    the box are resampled per expression; the rest of a frame is the (rolled) neutral image,
+    computed once per roll. Same pixels as sampling the whole frame, ~2.5× fewer samples.
+    """
     img, pts, smile, rolls = job
     shape = img.shape[:2]
+    x0, y0, x1, y1 = _face_box(pts, shape)
     centre = pts[27:36].mean(0)
-    roll_maps = [_rotation_map(shape, angle, centre) if angle else None for angle in rolls]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    identity = np.stack([xx, yy])
+    per_roll = []  # (neutral frame at this roll, mask of pixels from the box, their source coords)
+    for angle in rolls:
+        rmap = _rotation_map(shape, angle, centre) if angle else identity
+        from_box = (rmap[0] >= x0) & (rmap[0] <= x1) & (rmap[1] >= y0) & (rmap[1] <= y1)
+        per_roll.append((_sample(img, rmap), from_box, rmap[:, from_box]))
     out = np.empty((len(BLINK_LEVELS), len(MOUTH_LEVELS), len(rolls), *img.shape), dtype=np.uint8)
     for j, b in enumerate(BLINK_LEVELS):
         for k, m in enumerate(MOUTH_LEVELS):
             emap = expression_map(pts, shape, smile, b, m)
-            for r, rmap in enumerate(roll_maps):
+            for r, (neutral, from_box, coords) in enumerate(per_roll):
                 # Roll after the expression: the expression map evaluated at the rolled grid.
-                coords = emap if rmap is None else np.stack([_interp(emap[0], rmap), _interp(emap[1], rmap)])
-                out[j, k, r] = _sample(img, coords)
+                frame = neutral.copy()
+                frame[from_box] = _sample(img, np.stack([_interp(emap[0], coords), _interp(emap[1], coords)]))
+                out[j, k, r] = frame
     return out
 
 

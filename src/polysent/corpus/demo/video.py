@@ -4,7 +4,13 @@
 tuple per frame: the smile follows the segment's visual latent (eased in and out, resting
 expression between segments), the lower lip opens on syllables while a word is spoken, blinks
 come at random, and the head rolls and translates a little (smoothed random walks).
-:func:`encode` pipes the frames to ffmpeg and muxes the source WAV as AAC.
+:func:`encode` pipes the raw frames to ffmpeg and muxes the source WAV as AAC.
+
+Speed (issue 13): the demo encodes with x264 ``-preset superfast`` (was ``veryfast``) and
+ffmpeg's ``-aac_coder fast`` (was the default two-loop search): per 18 s video that is ~0.10
+instead of ~0.16 CPU s of x264 and ~0.07 instead of ~0.25 of AAC, for mp4 files ~25 % larger at
+the same CRF (the WAV, not the mp4's AAC, is what the audio stages read). superfast keeps CABAC
+and the deblocking filter, unlike ultrafast (another ~0.03 s, but files ~1.9× larger).
 """
 
 from __future__ import annotations
@@ -123,6 +129,8 @@ def encode(
     fps: float,
     crf: int = 23,
     pad_audio_to: float | None = None,
+    preset: str = "superfast",
+    aac_coder: str = "fast",
 ) -> None:
     """Encode an iterable of ``size``×``size`` RGB uint8 frames + the WAV into an H.264/AAC mp4.
 
@@ -136,11 +144,11 @@ def encode(
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size}x{size}", "-r", str(fps), "-i", "pipe:0",
     ]  # fmt: skip
     if wav_path is not None:
-        cmd += ["-i", str(wav_path), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "64k"]
+        cmd += ["-i", str(wav_path), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-aac_coder", aac_coder, "-b:a", "64k"]
     if pad_audio_to is not None:
         cmd += ["-af", "apad", "-t", f"{pad_audio_to}"]
     cmd += [
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
         "-threads", "1",
         "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
         "-movflags", "+faststart", "-f", "mp4",
@@ -149,7 +157,7 @@ def encode(
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         for frame in frames:
-            proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+            proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).data)  # one copy, not two
     except BrokenPipeError:
         pass
     finally:
