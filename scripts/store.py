@@ -18,4 +18,5 @@ run_store(
     out=snakemake.output.store,
     qc_path=snakemake.output.qc,
     cfg=snakemake.params.cfg,
+    prior_qc_paths=list(inp.get("prior_qc") or []),
 )

@@ -423,6 +423,109 @@ def test_config_defaults_refuse_outside_paths_and_require_the_aligner_rate():
         load_config(repo / "config/tiny.yaml", schemas, {"media": {"sample_rates": [22050]}})
 
 
+# --------------------------------------------------------------------------- 3. plausibility (align stage)
+
+SPOKEN = "je suis vraiment très content de ce produit"
+
+
+def _speech(text: str) -> np.ndarray:
+    import io
+    import subprocess
+
+    import librosa
+
+    raw = subprocess.run(["espeak-ng", "-v", "fr", "--stdout", text], capture_output=True, check=True).stdout
+    y, sr = sf.read(io.BytesIO(raw), dtype="float32")
+    return librosa.resample(y, orig_sr=sr, target_sr=16000)
+
+
+@pytest.fixture(scope="module")
+def plausibility_shard(tmp_path_factory):
+    """One video WAV: speech, 3 s of digital silence, the same speech at -45 dBFS under noise."""
+    from polysent.media import ALIGN_RATE
+
+    root = tmp_path_factory.mktemp("plausible")
+    y = _speech(SPOKEN)
+    d = len(y) / ALIGN_RATE
+    rng = np.random.default_rng(0)
+    quiet = y / np.sqrt(np.mean(y**2)) * 10 ** (-45 / 20) + rng.normal(0, 1e-4, len(y)).astype(np.float32)
+    audio = np.concatenate([y, np.zeros(3 * ALIGN_RATE, np.float32), quiet.astype(np.float32)])
+    wav = wav_path(root, "v", ALIGN_RATE)
+    wav.parent.mkdir(parents=True)
+    sf.write(wav, audio, ALIGN_RATE, subtype="PCM_16")
+    runaway = " ".join(["bonjour"] * 10_000)
+    segs = {"good": (0.0, d, SPOKEN), "silence": (d + 0.2, d + 2.8, SPOKEN), "runaway": (0.0, d, runaway),
+            "quiet": (d + 3.0, 2 * d + 3.0, SPOKEN)}
+    manifest = pd.DataFrame([{"segment_id": k, "video_id": "v", "lang": "fr", "start": a, "end": b,
+                              "transcript": t} for k, (a, b, t) in segs.items()])
+    return root, manifest
+
+
+def _align(shard, tmp_path, only=None, **plausibility):
+    from polysent.align import align_shard
+
+    root, manifest = shard
+    manifest = manifest if only is None else manifest[manifest.segment_id.isin(only)]
+    table, qc = align_shard(manifest, root, {"backend": "aeneas", "plausibility": plausibility}, tmp_path)
+    return table.to_pandas(), {r["segment_id"]: r["reason"] for r in qc.records}
+
+
+def test_digital_silence_and_a_runaway_transcript_go_to_qc_with_their_numbers(plausibility_shard, tmp_path):
+    words, qc = _align(plausibility_shard, tmp_path)
+    assert sorted(qc) == ["runaway", "silence"]
+    assert sorted(set(words.segment_id)) == ["good", "quiet"]  # no good segment lost
+    assert qc["silence"].startswith("digital silence: RMS -inf dBFS over 2.60 s")
+    assert "align.plausibility.min_loudness_dbfs = -60" in qc["silence"]
+    wps = 10_000 / float(plausibility_shard[1].set_index("segment_id").at["runaway", "end"])
+    assert qc["runaway"].startswith(f"implausible transcript: {wps:.1f} words per second (10000 words in ")
+    assert "max_words_per_second = 8" in qc["runaway"]
+
+
+def test_zero_length_words_catch_silence_when_the_loudness_check_is_off(plausibility_shard, tmp_path):
+    words, qc = _align(plausibility_shard, tmp_path, ["good", "silence", "quiet"], min_loudness_dbfs=None)
+    # The aligner squeezes the words of a silent clip into points (the issue: 8 of 9 at 0.00-0.00).
+    reason = qc["silence"]
+    assert reason.startswith("aeneas: implausible alignment: ") and "aligned to zero length" in reason, reason
+    zero, total = (int(x) for x in reason.split(": ")[2].split(" words")[0].split(" of "))
+    assert total == len(SPOKEN.split()) and zero / total > 0.5
+    assert {"good", "quiet"} <= set(words.segment_id)
+
+
+def test_loudness_bound_is_configurable(plausibility_shard, tmp_path):
+    _, qc = _align(plausibility_shard, tmp_path, ["quiet"], min_loudness_dbfs=-40)
+    assert qc["quiet"].startswith("near-silent audio: RMS -4") and "min_loudness_dbfs = -40" in qc["quiet"]
+    level = float(qc["quiet"].split("RMS ")[1].split(" dBFS")[0])
+    assert -46 < level < -44  # the -45 dBFS the fixture wrote
+
+
+def test_aligned_words_fewer_than_transcript_words_is_a_qc_record(plausibility_shard, tmp_path, monkeypatch):
+    from polysent.align import align_shard, mfa
+
+    def drops_words(segments, cfg, workdir, threads):  # as MFA leaving out-of-dictionary words out
+        out = {}
+        for seg in segments:
+            keep = 2 if seg.segment_id == "good" else len(seg.words)
+            out[seg.segment_id] = [(w, 0.1 * i, 0.1 * i + 0.08) for i, w in enumerate(seg.words[:keep])]
+        return out
+
+    monkeypatch.setattr(mfa, "align_segments", drops_words)
+    root, manifest = plausibility_shard
+    table, qc = align_shard(manifest[manifest.segment_id.isin(["good", "quiet"])], root,
+                            {"backend": "mfa", "plausibility": {"max_missing_word_share": 0.5}}, tmp_path)
+    reasons = {r["segment_id"]: r["reason"] for r in qc.records}
+    assert reasons == {"good": "mfa: implausible alignment: 2 of 8 transcript words aligned (75% missing; "
+                               "bound align.plausibility.max_missing_word_share = 0.5)"}
+    assert set(table.column("segment_id").to_pylist()) == {"quiet"}
+
+
+def test_plausibility_defaults_come_from_the_schema():
+    from polysent.config import complete
+
+    assert complete(None, "align", "plausibility") == {
+        "max_words_per_second": 8, "min_loudness_dbfs": -60, "max_zero_length_share": 0.5,
+        "max_missing_word_share": 0.2}
+
+
 # --------------------------------------------------------------------------- 4. media probed up front
 
 

@@ -120,6 +120,42 @@ def test_missing_frames_drop_policy_records_qc():
     assert any("visual: 1 of 2" in r["reason"] for r in qc.records)
 
 
+def _qc(*records):
+    return pd.DataFrame(records, columns=["segment_id", "video_id", "stage", "reason"])
+
+
+def test_segments_with_an_earlier_blocking_qc_record_are_left_out_with_their_own_row():
+    man, words, ac, vis, text, text_tr = _inputs()
+    prior = _qc(("s1", "v", "media", "segment ends at 9.000 s but the audio lasts 2.000 s"),
+                ("s1", "v", "visual", "no face detected in any of its 20 frames"),
+                ("x1", "z", "acoustic", "no frames"),  # another language: not this store's business
+                ("s3", "w", "align", "aeneas: failed"))  # align: the store's own 'no word alignment'
+    blocked = S.blocking_records(prior, man, ["media", "acoustic", "visual"])
+    assert blocked["s1"] == ("media QC: segment ends at 9.000 s but the audio lasts 2.000 s; visual QC: "
+                             "no face detected in any of its 20 frames (store.exclude_qc_from)")
+    assert set(blocked) == {"s1", "x1"}
+    table, qc, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {}, blocked)
+    assert table.column("segment_id").to_pylist() == ["s2"]  # the good segment stays
+    reasons = {r["segment_id"]: r["reason"] for r in qc.records}
+    assert reasons == {"s1": f"excluded: {blocked['s1']}", "s3": "no word alignment (see qc/align)"}
+    assert meta["stats"]["segments"] == 1
+    # Only the configured stages block: without visual, the face-less segment would stay if its
+    # media were fine.
+    assert S.blocking_records(prior.iloc[1:2], man, ["media", "acoustic"]) == {}
+
+
+def test_a_video_level_qc_record_blocks_every_segment_of_its_video():
+    man = _inputs()[0]
+    blocked = S.blocking_records(_qc((None, "v", "acoustic", "unreadable audio")), man, ["acoustic"])
+    assert sorted(blocked) == ["s1", "s2"] and blocked["s2"].startswith("acoustic QC: unreadable audio")
+
+
+def test_store_excludes_media_acoustic_visual_by_default():
+    from polysent.config import complete
+
+    assert complete(None, "store")["exclude_qc_from"] == ["media", "acoustic", "visual"]
+
+
 def test_load_store_round_trip_and_contract(tmp_path):
     man, words, ac, vis, text, text_tr = _inputs()
     table, _, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})

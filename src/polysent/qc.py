@@ -4,15 +4,20 @@ Each stage writes one QC Parquet file per job (possibly empty) with the columns 
 :data:`QC_SCHEMA`. Nothing is dropped silently: a segment missing from a later store must appear
 here with a reason. :func:`summarise` counts them and :func:`check_threshold` fails the run only
 when the configured failure rate is crossed.
+
+The plausibility checks at the end (:func:`audio_problems`, :func:`alignment_problems`) say, with
+the numbers, why a segment's transcript and audio cannot belong together; the align stage runs them.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -140,3 +145,66 @@ def summarise_run(
     write_summary(summary_path, summary)
     check_threshold(summary, max_failure_rate)
     return summary
+
+
+# --------------------------------------------------------------------------- plausibility
+# Checks of one segment whose numbers say the transcript and the audio cannot belong together
+# (issue 15.3). The align stage runs them (``align.plausibility`` in the config; a None bound is
+# off) and leaves a failing segment out of its store, so it reaches QC instead of training.
+
+ZERO_LENGTH = 1e-3  # s: below one MFCC shift, a word "aligned" to a point
+
+
+def loudness_dbfs(samples: np.ndarray) -> float:
+    """RMS level of float samples in [-1, 1], in dB full scale (-inf for digital silence)."""
+    x = np.asarray(samples, np.float64)
+    rms = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+    return 20.0 * math.log10(rms) if rms > 0 else -math.inf
+
+
+def _bound(cfg: dict, key: str) -> str:
+    return f"align.plausibility.{key} = {cfg[key]}"
+
+
+def audio_problems(n_words: int, duration: float, dbfs: float, cfg: dict) -> list[str]:
+    """Before aligning: too many words for the segment's duration, or (near-)silent audio."""
+    out = []
+    wps, limit = n_words / duration if duration > 0 else math.inf, cfg.get("max_words_per_second")
+    if limit is not None and wps > limit:
+        out.append(f"implausible transcript: {wps:.1f} words per second ({n_words} words in "
+                   f"{duration:.2f} s; bound {_bound(cfg, 'max_words_per_second')})")
+    floor = cfg.get("min_loudness_dbfs")
+    if floor is not None and dbfs < floor:
+        what = "digital silence" if dbfs == -math.inf else "near-silent audio"
+        out.append(f"{what}: RMS {dbfs:.1f} dBFS over {duration:.2f} s (bound {_bound(cfg, 'min_loudness_dbfs')})")
+    return out
+
+
+def alignment_problems(n_words: int, words: list[tuple[str, float, float]], cfg: dict) -> list[str]:
+    """After aligning: most words of zero length, or many transcript words missing from the output."""
+    out = []
+    zero = sum(1 for _, s, e in words if e - s < ZERO_LENGTH)
+    limit = cfg.get("max_zero_length_share")
+    if limit is not None and words and zero / len(words) > limit:
+        out.append(f"implausible alignment: {zero} of {len(words)} words aligned to zero length "
+                   f"({zero / len(words):.0%}; bound {_bound(cfg, 'max_zero_length_share')})")
+    missing, limit = max(n_words - len(words), 0), cfg.get("max_missing_word_share")
+    if limit is not None and n_words and missing / n_words > limit:
+        out.append(f"implausible alignment: {len(words)} of {n_words} transcript words aligned "
+                   f"({missing / n_words:.0%} missing; bound {_bound(cfg, 'max_missing_word_share')})")
+    return out
+
+
+def screen_audio(segments: list, cfg: dict, qc: QCLog) -> list:
+    """The segments (``.wav`` clip, ``.words``, ``.duration``) that pass :func:`audio_problems`;
+    each other one gets its QC record (one line, every failed check with its numbers)."""
+    import soundfile as sf
+
+    kept = []
+    for seg in segments:
+        why = audio_problems(len(seg.words), seg.duration, loudness_dbfs(sf.read(seg.wav, dtype="float32")[0]), cfg)
+        if why:
+            qc.add("; ".join(why), seg.segment_id, seg.video_id)
+        else:
+            kept.append(seg)
+    return kept

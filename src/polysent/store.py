@@ -9,6 +9,9 @@ the paper did, so a word never falls between two frames. Visual frames without a
 A word with no usable frame is handled by ``store.missing_frames``: ``zero`` imputes a zero vector
 (CMU-SDK ``impute``) and counts it in the metadata; ``drop`` removes the segment and writes a QC
 record. Segments without alignment or text vectors are QC records too, never silently lost.
+A segment with a QC record from an earlier stage named in ``store.exclude_qc_from`` (default:
+media, acoustic, visual: it ends after its audio, has no acoustic frames or no face at all) is
+left out with a store QC row quoting that record, instead of training on zero vectors.
 
 Translation columns (``tr_lang``, ``words_tr``, ``text_tr``, ``visual_tr``, ``acoustic_tr``): the
 translated words are **re-timed proportionally** — each gets a share of the aligned speech span
@@ -35,8 +38,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from polysent.config import complete
 from polysent.io import PROVENANCE_KEY, read_parquet
-from polysent.qc import QCLog
+from polysent.qc import QCLog, read_qc
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +151,12 @@ def build_store(
     tr_lang: str | None,
     labels: list[str],
     cfg: dict,
+    blocked: dict[str, str] | None = None,
 ) -> tuple[pa.Table, QCLog, dict]:
     """Assemble the feature store of ``lang``; return (table, QC, stats for the metadata).
+
+    ``blocked``: segment id -> why an earlier stage's QC keeps it out (:func:`blocking_records`);
+    each such segment gets a store QC row saying so instead of a row with zeroed modalities.
 
     ``words``: WORDS rows; ``text``: text-stage rows of kind ``source`` for ``lang``; ``text_tr``:
     text-stage rows of kind ``translation`` in ``tr_lang`` (None when no pair has ``lang`` as
@@ -173,8 +181,12 @@ def build_store(
     seqs: dict[str, list] = {m: [] for m in MODALITIES} | {f"{m}_tr": [] for m in MODALITIES}
     stats = {"segments": 0, "words": 0, "imputed_words": {"visual": 0, "acoustic": 0},
              "segments_without_frames": {"visual": 0, "acoustic": 0}, "translated_segments": 0}
+    blocked = blocked or {}
     for rec in segs.to_dict("records"):
         sid, vid = rec["segment_id"], rec["video_id"]
+        if sid in blocked:
+            qc.add(f"excluded: {blocked[sid]}", sid, vid)
+            continue
         wg = word_groups.get(sid)
         if wg is None or not len(wg):
             qc.add("no word alignment (see qc/align)", sid, vid)
@@ -246,6 +258,23 @@ def build_store(
     return table, qc, meta
 
 
+def blocking_records(qc: pd.DataFrame, manifest: pd.DataFrame, stages) -> dict[str, str]:
+    """Segment id -> reason for every QC record of ``stages`` (``store.exclude_qc_from``).
+
+    Such a segment lost a modality upstream (a segment past the end of its audio, no acoustic
+    frames, no face at all): stored, it would train on zero vectors. A video-level record
+    (no segment id) blocks every segment of its video.
+    """
+    qc = qc[qc["stage"].isin(list(stages))]
+    per_video = manifest.groupby("video_id")["segment_id"].apply(list).to_dict()
+    found: dict[str, list[str]] = {}
+    for rec in qc.sort_values(["stage", "reason"], kind="stable").to_dict("records"):
+        sids = [rec["segment_id"]] if isinstance(rec["segment_id"], str) else per_video.get(rec["video_id"], [])
+        for sid in sids:
+            found.setdefault(sid, []).append(f"{rec['stage']} QC: {rec['reason']}")
+    return {sid: "; ".join(dict.fromkeys(why)) + " (store.exclude_qc_from)" for sid, why in found.items()}
+
+
 def _vec_dim(text: pd.DataFrame, fallback) -> int:
     if len(text):
         return int(len(text["vector"].iloc[0]))
@@ -298,8 +327,12 @@ def read_inputs_provenance(paths: dict[str, str | list[str]]) -> dict:
 
 
 def run_store(manifest, lang: str, align_paths, acoustic_paths, visual_paths, text_path,
-              text_tr_path, tr_lang, translate_path, out, qc_path, cfg: dict) -> None:
-    """Stage entry point: read every input of the ``lang`` store, build it, write it and its QC."""
+              text_tr_path, tr_lang, translate_path, out, qc_path, cfg: dict, prior_qc_paths=()) -> None:
+    """Stage entry point: read every input of the ``lang`` store, build it, write it and its QC.
+
+    ``prior_qc_paths``: QC files of earlier stages; segments with a record of a stage in
+    ``cfg['exclude_qc_from']`` are left out (:func:`blocking_records`).
+    """
     from polysent.contracts import FRAMES, MANIFEST, TEXT_VECTORS, VISUAL_FRAMES, WORDS, label_columns, read
     from polysent.io import write_parquet
 
@@ -324,8 +357,10 @@ def run_store(manifest, lang: str, align_paths, acoustic_paths, visual_paths, te
     if text_tr_path:
         text_tr = read(text_tr_path, TEXT_VECTORS).to_pandas()
         text_tr = text_tr[(text_tr["kind"] == "translation") & text_tr["segment_id"].isin(ids)]
+    blocked = blocking_records(read_qc(prior_qc_paths), man[man["segment_id"].isin(ids)],
+                               complete(cfg, "store")["exclude_qc_from"]) if prior_qc_paths else {}
     table, qc, meta = build_store(man, lang, words, acoustic, visual, text, text_tr,
-                                  tr_lang if text_tr_path else None, labels, cfg)
+                                  tr_lang if text_tr_path else None, labels, cfg, blocked)
     log.info("store %s: %s; %d segment(s) in QC", lang, meta["stats"], len(qc))
     meta["lang"] = lang
     meta["params"] = cfg

@@ -9,6 +9,12 @@ rule store:
         acoustic=expand("results/acoustic/{shard}.parquet", shard=SHARDS),
         visual=expand("results/visual/{shard}.parquet", shard=SHARDS),
         text="results/text/{lang}.parquet",
+        # segments with a QC record of these stages stay out of the store (store.exclude_qc_from)
+        prior_qc=expand(
+            "results/qc/{stage}/{shard}.parquet",
+            stage=config["store"]["exclude_qc_from"],
+            shard=SHARDS,
+        ),
         lib=lib_for("scripts/store.py"),
     output:
         store="results/store/{lang}.parquet",

@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from polysent.config import complete
 from polysent.contracts import WORDS, check
 from polysent.media import ALIGN_RATE, wav_path as media_wav_path
-from polysent.qc import QCLog
+from polysent.qc import QCLog, alignment_problems, screen_audio
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,10 @@ def align_shard(
     qc = QCLog("align")
     workdir = Path(workdir)
     segments = cut_segments(manifest, Path(media_dir), workdir / "clips", qc)
+    # Implausible segments (issue 15.3) go to QC instead of the store; the audio checks run first,
+    # so a runaway transcript or a silent clip never reaches the aligner.
+    plausibility = complete(cfg.get("plausibility"), "align", "plausibility")
+    segments = screen_audio(segments, plausibility, qc)
     if backend == "aeneas":
         from polysent.align import aeneas_backend
 
@@ -165,6 +170,10 @@ def align_shard(
             words = check_words(seg, res)
         except Exception as exc:
             qc.add(f"{backend}: {exc}", seg.segment_id, seg.video_id)
+            continue
+        implausible = alignment_problems(len(seg.words), words, plausibility)
+        if implausible:
+            qc.add(f"{backend}: " + "; ".join(implausible), seg.segment_id, seg.video_id)
             continue
         for i, (w, s, e) in enumerate(words):
             rows.append(
