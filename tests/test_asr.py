@@ -33,8 +33,13 @@ def tiny_whisper(path):
     ``path``. Every token except the pieces of "bon"/"jour", the space and end-of-text is
     suppressed, so the random weights can only spell those words (or nothing)."""
     import torch
-    from transformers import (WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperProcessor, WhisperTokenizer)
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     path.mkdir(parents=True, exist_ok=True)

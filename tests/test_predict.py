@@ -1,8 +1,12 @@
-"""`polysent predict` (manifest + transcripts given) on the tiny workflow run: a bundle of one of
-its runs, fed the run's own valid/test videos as "new" videos, rebuilds their features exactly
-and reproduces the run's predictions; other feature settings are refused before any compute."""
+"""`polysent predict` on the tiny workflow run: a bundle of one of its runs, fed the run's own
+valid/test videos as "new" videos, rebuilds their features exactly and reproduces the run's
+predictions (from the library, the CLI and the workflow's predict target); other feature
+settings are refused before any compute. Media without a manifest: segments from pauses,
+transcripts from a tiny local Whisper (sockets blocked) or, for a text-free model, none; a
+text model without transcripts is refused; no speech / no face give rows with a reason."""
 
 import json
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -11,8 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from conftest import copy_finished_run, planned_jobs, snakemake
 from polysent.bundle import FeatureMismatch, load_bundle, make_bundle
-from polysent.predict import PredictError, predict_manifest
+from polysent.predict import PredictError, predict, predict_manifest
+from test_asr import tiny_whisper
 
 RUN = "results/runs/mult_t_fr_fr/seed1"
 FEATURES = ("words", "text", "visual", "acoustic")
@@ -117,7 +123,7 @@ def test_manifest_without_transcripts_or_segments_is_named(tiny_run, bundle_path
     man = new_videos(tiny_run, tmp_path / "m.csv")
     man.loc[1, "transcript"] = ""
     man.to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(PredictError, match=rf"segment\(s\) without a transcript \['{man.loc[1, 'segment_id']}'\]"):
+    with pytest.raises(PredictError, match=rf"1 segment\(s\) have no transcript \(e.g. \['{man.loc[1, 'segment_id']}'\]\)"):
         predict_manifest(bundle_path, tmp_path / "m.csv", tmp_path / "p.csv", work=tmp_path / "work")
     man.drop(columns=["start"]).to_csv(tmp_path / "m2.csv", index=False)
     with pytest.raises(PredictError, match=r"missing column\(s\) \['start'\]"):
@@ -138,3 +144,122 @@ def test_emotion_bundle_to_parquet(tiny_run, tmp_path, monkeypatch):
     np.testing.assert_allclose(stored[probs].to_numpy(), want[probs].to_numpy(), rtol=0, atol=1e-6)
     meta = json.loads(pq.read_schema(tmp_path / "p.parquet").metadata[b"polysent"])
     assert meta["task"] == "emotion" and meta["model"] == "mctn"
+
+
+# ------------------------------------------------------------------ media without a manifest
+
+
+def synthetic_video(path, audio, seconds):
+    """A black (face-less) 64x64 video with the lavfi ``audio`` source as its sound."""
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"color=c=black:s=64x64:r=15:d={seconds}", "-f", "lavfi", "-i", audio, "-t", str(seconds),
+                    "-c:v", "mpeg4", "-c:a", "aac", "-ar", "16000", "-ac", "1", str(path)], check=True)
+    return path
+
+
+SILENCE = "anullsrc=r=16000:cl=mono"
+BURSTS = "aevalsrc='0.3*sin(2*PI*220*t)*between(mod(t,1.5),0.2,1.1)':s=16000"  # 0.9 s tones every 1.5 s
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    import socket
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+    def no_network(self, *args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+
+
+def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
+    """Audio-only MulT: a demo test video segmented by pauses and pooled over pseudo-words, and a
+    silent video that gets one row with the reason."""
+    bundle = make_bundle(tiny_run / "results/runs/mult_a_fr_fr/seed1", {"fr": tiny_run / "results/store/fr.parquet"},
+                         tmp_path / "bundle")
+    man = pd.read_parquet(tiny_run / "results/corpus/manifest.parquet")
+    demo = man[(man["lang"] == "fr") & (man["split"] == "test")].iloc[0]
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "talk.mp4").write_bytes((tiny_run / demo["video_path"]).read_bytes())
+    synthetic_video(folder / "quiet.mp4", SILENCE, 3)
+    rows = predict(bundle, tmp_path / "p.csv", media=folder, work=tmp_path / "work", progress=False)
+    quiet = rows[rows["video_id"] == "quiet"]
+    assert len(quiet) == 1 and quiet["segment_id"].isna().all() and quiet["prediction"].isna().all()
+    assert quiet["reason"].iloc[0].startswith("segment: no speech found")
+    talk = rows[rows["video_id"] == "talk"]
+    assert len(talk) >= 1 and talk["reason"].isna().all() and np.isfinite(talk["prediction"]).all()
+    assert (talk["start"].diff().dropna() > 0).all() and (talk["end"] > talk["start"]).all()
+    # the segments are the pauses' complement: each demo segment of the video overlaps a found one
+    for seg in man[man["video_id"] == demo["video_id"]].itertuples():
+        assert ((talk["start"] < seg.end) & (talk["end"] > seg.start)).any(), (seg.start, seg.end)
+    words = pq.read_table(tmp_path / "work/store/fr.parquet").column("words").to_pylist()
+    assert all(w and set(w) == {"_"} for w in words)  # pseudo-words, no transcript
+    meta = json.loads((tmp_path / "p.csv.json").read_text())
+    assert meta["transcripts"]["pseudo_words"] == len(talk) and meta["transcripts"]["asr"] == {"backend": "none"}
+    assert meta["segmentation"]["top_db"] == 35.0 and meta["media"] == str(folder)
+
+
+def test_text_model_without_transcripts_is_refused_naming_both_ways_out(tiny_run, bundle_path, tmp_path):
+    video = synthetic_video(tmp_path / "v.mp4", BURSTS, 3)
+    with pytest.raises(PredictError) as err:
+        predict(bundle_path, tmp_path / "p.csv", media=video, work=tmp_path / "work", progress=False)
+    msg = str(err.value)
+    assert "reads text" in msg and "--manifest with a transcript column" in msg and "--asr-model" in msg
+    assert not (tmp_path / "work" / "speech").exists()  # refused before any compute
+    man = new_videos(tiny_run, tmp_path / "m.csv").drop(columns=["transcript"])
+    man.to_csv(tmp_path / "m.csv", index=False)
+    with pytest.raises(PredictError, match="have no transcript"):
+        predict(bundle_path, tmp_path / "p.csv", manifest=tmp_path / "m.csv", work=tmp_path / "work")
+
+
+def test_asr_transcribes_a_faceless_video_for_a_trimodal_model(tiny_run, tmp_path, offline):
+    """AdaMML (text, audio, visual) on a black video of tone bursts: the tiny Whisper writes the
+    transcripts, the segments are predicted from text and audio and say that no face was found."""
+    run = tiny_run / "results/runs/adamml_dl2_fr_es/seed1"
+    stores = {lang: tiny_run / f"results/store/{lang}.parquet" for lang in ("fr", "es")}
+    bundle = make_bundle(run, stores, tmp_path / "bundle")
+    video = synthetic_video(tmp_path / "tones.mp4", BURSTS, 4.5)
+    model = tiny_whisper(tmp_path / "whisper")
+    rows = predict(bundle, tmp_path / "p.parquet", media=video, lang="es", work=tmp_path / "work",
+                   asr_cfg={"backend": "whisper", "model": str(model), "max_new_tokens": 4}, progress=False)
+    assert len(rows) == 3  # three tone bursts
+    np.testing.assert_allclose(rows["start"], [0.1, 1.6, 3.1], atol=0.03)  # 0.2 s onsets - 0.1 s padding
+    assert np.isfinite(rows["prediction"]).all()
+    assert rows["reason"].str.contains("visual: no face detected").all()
+    assert rows["reason"].str.endswith("(predicted from the other modalities)").all()
+    transcripts = pd.read_parquet(tmp_path / "work/manifest.parquet")["transcript"]
+    assert transcripts.str.len().gt(0).all() and all(set(t.replace(" ", "")) <= set("bonjur") for t in transcripts)
+    meta = json.loads(pq.read_schema(tmp_path / "p.parquet").metadata[b"polysent"])
+    assert meta["transcripts"]["transcribed"] == 3 and meta["transcripts"]["asr"]["backend"] == "whisper"
+
+
+# ------------------------------------------------------------------------ the workflow target
+
+
+def test_predict_target_in_the_workflow_reproduces_the_run(tiny_run, tmp_path):
+    """`snakemake results/predict/rt.csv` with `bundle: {exp}/seed{n}`: only the bundle and the
+    prediction run (the finished DAG is reused), and the run's test/valid videos get its predictions."""
+    wf = copy_finished_run(tiny_run, tmp_path / "wf")
+    new_videos(tiny_run, wf / "new.csv")
+    (wf / "predict.yaml").write_text("predict:\n  rt: {bundle: mult_t_fr_fr/seed1, manifest: new.csv}\n")
+    args = ("--configfile", "config/tiny.yaml", "predict.yaml", "--", "results/predict/rt.csv")
+    jobs = planned_jobs(wf, *args)
+    assert sorted(j.rule for j in jobs.values()) == ["bundle", "predict"], jobs
+    snakemake(wf, "--cores", "2", *args)
+    rows = pd.read_csv(wf / "results/predict/rt.csv")
+    want = pd.read_parquet(wf / RUN / "predictions.parquet")
+    got = rows.set_index("segment_id").loc[want["segment_id"]]
+    assert got["reason"].isna().all()
+    np.testing.assert_allclose(got["prediction"], want["y_pred"], rtol=0, atol=1e-5)
+    assert (wf / RUN / "bundle" / "bundle.json").exists()
+    meta = json.loads((wf / "results/predict/rt.csv.json").read_text())
+    assert meta["bundle"] == f"{RUN}/bundle" and meta["model"] == "mult"
+    assert (wf / "logs/predict/rt.log").exists() and (wf / "benchmarks/predict/rt.tsv").exists()
+    # an unknown name is refused at DAG build with the configured names
+    proc = snakemake(wf, "-n", "--configfile", "config/tiny.yaml", "predict.yaml", "--", "results/predict/nope.csv",
+                     check=False)
+    assert proc.returncode != 0 and "no predict.nope entry in the config (configured: ['rt'])" in proc.stdout + proc.stderr

@@ -135,3 +135,13 @@ def test_cli_segment(tmp_path):
     assert list(table.columns) == ["segment_id", "video_id", "start", "end"]
     assert set(table["video_id"]) == {"talk"}
     assert_edges(list(zip(table["start"], table["end"])), truth)
+
+
+def test_schema_defaults_are_the_segmenters_and_asrs():
+    """predict.<name>.segment / .asr in the workflow config get the library's defaults (one truth)."""
+    from polysent import asr
+    from polysent.predict import entry_settings
+
+    entry = entry_settings()
+    assert entry["segment"] == DEFAULTS
+    assert entry["asr"] == asr.DEFAULTS

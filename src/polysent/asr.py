@@ -90,7 +90,7 @@ class Whisper:
         self.torch = torch
         self.chunk = float(chunk)
         self.max_new_tokens = int(max_new_tokens)
-        self.languages = set((getattr(self.model.generation_config, "lang_to_id", None) or {}))
+        self.languages = set(getattr(self.model.generation_config, "lang_to_id", None) or {})
 
     def _generate_kwargs(self, lang: str | None) -> dict:
         kwargs = {"max_new_tokens": self.max_new_tokens, "do_sample": False, "num_beams": 1}

@@ -313,6 +313,15 @@ class Bundle:
     def provenance(self) -> dict:
         return self.meta["provenance"]
 
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities the model reads (all three for a model that does not say)."""
+        return tuple(getattr(self.model, "modalities", None) or MODALITIES)
+
+    @property
+    def uses_text(self) -> bool:
+        return "text" in self.modalities
+
     def check_features(self, provenance: dict, lang: str | None = None,
                        allow_mismatch: bool = False) -> list[Difference]:
         return check_features(self, provenance, lang=lang, allow_mismatch=allow_mismatch)

@@ -1,26 +1,32 @@
 """``polysent predict``: a bundle's predictions for new videos, through the workflow's own stages.
 
-This first version covers videos **with a manifest and transcripts** (segment times and words
-given): media → acoustic / visual → align → text → store run with the stage functions the
-workflow's rules call, configured from the **bundle's** feature settings
-(:func:`stage_configs`), into a work folder; then the bundle's model predicts the store. Not
-here yet: segments found from silence (see :mod:`polysent.segment`), ASR for videos without a
-transcript, and a ``predict`` target in the workflow.
+Input is a manifest (segments, optionally transcripts) or media alone (one video or a folder of
+videos). media → acoustic / visual → align → text → store run with the stage functions the
+workflow's rules call, configured from the **bundle's** feature settings (:func:`stage_configs`),
+into a work folder; then the bundle's model predicts the store.
 
 Order of work:
 
-1. the manifest is read and completed (labels, split and shard are optional for new videos);
+1. segments: the manifest's (labels, split and shard are optional for new videos), or, for
+   media without a manifest, found from the audio by :mod:`polysent.segment` (pauses);
 2. **before any compute** the settings each stage will record (its ``provenance()``) are
    compared with the bundle's (:func:`polysent.bundle.check_features`): a difference stops
-   here, naming each key and both values, unless ``allow_mismatch``;
-3. the stages run; the finished store is checked again (dimensions, feature names, tools);
-4. one output row per manifest segment: ``segment_id, video_id, start, end``, the prediction
+   here, naming each key and both values, unless ``allow_mismatch``; and a text model with
+   segments lacking a transcript and no ASR configured stops here too, naming both ways out;
+3. transcripts missing from the manifest come from the ASR backend (:mod:`polysent.asr`) when
+   one is configured; a text-free bundle (audio/visual only) needs none: its segments are
+   pooled over **pseudo-words**, consecutive windows of about ``pseudo_word`` seconds
+   (the training words' typical length) in place of aligned words;
+4. the stages run; the finished store is checked again (dimensions, feature names, tools);
+5. one output row per segment: ``segment_id, video_id, start, end``, the prediction
    (``prediction`` = ``y_pred`` for sentiment, ``prob_<label>`` per emotion) and ``reason``
-   (why a segment has no prediction: the QC record of the stage that dropped it).
+   (why a segment has no prediction: the QC record of the stage that dropped it; a video where
+   no speech was found gets one row with ``segment_id`` empty; a segment without any face gets
+   the visual QC record as ``reason``, with a prediction when the model reads other modalities).
 
 The output is CSV or Parquet (by suffix), written atomically; its metadata (Parquet key
-``polysent``, or ``<out>.json`` next to a CSV) names the bundle and records the allowed
-feature differences.
+``polysent``, or ``<out>.json`` next to a CSV) names the bundle, the inputs, how segments and
+transcripts were obtained, and the allowed feature differences.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +50,9 @@ log = logging.getLogger("polysent.predict")
 
 ALIGN_RATE = 16000  # the aligners' sample rate (polysent.align reads the 16 kHz WAV)
 # Manifest columns a new video may leave out, and what they become (labels are never used).
-OPTIONAL_COLUMNS = {"sentiment": 0.0, "split": "test", "shard": 0, "audio_path": ""}
+OPTIONAL_COLUMNS = {"sentiment": 0.0, "split": "test", "shard": 0, "audio_path": "", "transcript": ""}
+MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".wav", ".flac", ".mp3", ".m4a", ".ogg")
+PSEUDO_WORD = "_"  # the token of a pseudo-word (text-free bundles: the text vector is never read)
 
 
 class PredictError(ValueError):
@@ -111,30 +120,142 @@ def precheck(bundle: Bundle, cfgs: dict, lang: str, allow_mismatch: bool) -> lis
     return check_features(shadow, planned, lang=lang, allow_mismatch=allow_mismatch)
 
 
-def complete_manifest(path: str | os.PathLike, dest: Path) -> tuple[Path, pd.DataFrame]:
-    """The manifest with optional columns filled in, written to ``dest`` as a MANIFEST store."""
-    from polysent.contracts import MANIFEST, check, manifest_schema
-
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise PredictError(f"manifest {path} does not exist")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+
+
+def complete_manifest(frame: pd.DataFrame, dest: Path, where: str) -> tuple[Path, pd.DataFrame]:
+    """The manifest with optional columns filled in, written to ``dest`` as a MANIFEST store."""
+    from polysent.contracts import MANIFEST, check, manifest_schema
+
     need = [c for c in MANIFEST.required if c not in OPTIONAL_COLUMNS and c not in frame.columns]
     if need:
-        raise PredictError(f"{path}: missing column(s) {need} (segments and transcripts must be given)")
+        raise PredictError(f"{where}: missing column(s) {need} (segments must be given)")
+    frame = frame.copy()
     for col, value in OPTIONAL_COLUMNS.items():
         if col not in frame.columns:
             frame[col] = value
-    empty = frame.loc[frame["transcript"].fillna("").astype(str).str.strip() == "", "segment_id"].tolist()
-    if empty:
-        raise PredictError(f"{path}: segment(s) without a transcript {empty[:5]}; this version of "
-                           "polysent predict needs the transcripts in the manifest")
+    frame["transcript"] = frame["transcript"].fillna("").astype(str)
     labels = [c for c in frame.columns if c not in MANIFEST.required and pd.api.types.is_float_dtype(frame[c])]
     schema = manifest_schema(labels)
     frame = frame[[f.name for f in schema]]
-    table = check(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), MANIFEST, str(path))
-    io.write_parquet(dest, table, provenance={"source": "predict", "manifest": str(path)})
+    table = check(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), MANIFEST, where)
+    io.write_parquet(dest, table, provenance={"source": "predict", "manifest": where})
     return dest, frame
+
+
+def untranscribed(frame: pd.DataFrame) -> list[str]:
+    return frame.loc[frame["transcript"].fillna("").astype(str).str.strip() == "", "segment_id"].tolist()
+
+
+def refuse_text_without_transcripts(bundle: Bundle, missing: list[str], asr_cfg: dict, where: str) -> None:
+    """A text model cannot predict a segment without words: say both ways out."""
+    from polysent import asr
+
+    if missing and bundle.uses_text and asr.settings(asr_cfg)["backend"] == "none":
+        raise PredictError(
+            f"{where}: {len(missing)} segment(s) have no transcript (e.g. {missing[:3]}), and the bundle's "
+            f"model reads text (modalities {list(bundle.modalities)}, {bundle.path}); either give the "
+            "transcripts in a manifest (--manifest with a transcript column) or configure an ASR model "
+            "(--asr-model DIR: a local Whisper directory; predict.<name>.asr in the workflow)")
+
+
+# ----------------------------------------------------------------- media without a manifest
+
+
+def find_media(media: str | os.PathLike) -> list[Path]:
+    """One video/audio file, or the media files of a folder (sorted; not recursive)."""
+    media = Path(media)
+    if media.is_file():
+        return [media]
+    if not media.is_dir():
+        raise PredictError(f"media {media} is neither a file nor a folder")
+    files = sorted(p for p in media.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+    if not files:
+        raise PredictError(f"media folder {media} holds no video or audio file ({', '.join(MEDIA_SUFFIXES)})")
+    stems = pd.Series([p.stem for p in files])
+    dup = sorted(set(stems[stems.duplicated()]))
+    if dup:
+        raise PredictError(f"media folder {media}: files share a name (video id) {dup}; rename them")
+    return files
+
+
+def speech_wav(video: Path, work: Path, media_cfg: dict, video_id: str | None = None) -> Path:
+    """The 16 kHz mono WAV of ``video`` in ``work/speech`` (read by segmentation and ASR)."""
+    from polysent.media import extract_wav
+
+    target = work / "speech" / f"{video_id or video.stem}.wav"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    extract_wav(video, target, ALIGN_RATE, media_cfg["ffmpeg"], media_cfg["timeout"])
+    return target
+
+
+def segment_media(videos: list[Path], lang: str, work: Path, seg_cfg: dict, media_cfg: dict,
+                  progress: bool = True) -> tuple[pd.DataFrame, list[dict]]:
+    """Manifest rows (no transcripts) from silence segmentation, and one row per video without any."""
+    from polysent import segment
+    from polysent.media import MediaError
+
+    rows, empty = [], []
+    for video in tqdm(videos, desc="segment", disable=not progress):
+        vid = video.stem
+        try:
+            spans = segment.segment_file(speech_wav(video, work, media_cfg), seg_cfg)
+        except (MediaError, segment.SegmentError) as err:
+            empty.append({"video_id": vid, "reason": f"media: {err}"})
+            continue
+        if not spans:
+            empty.append({"video_id": vid, "reason": "segment: no speech found (no sound above the silence "
+                          "thresholds of polysent.segment)"})
+            continue
+        rows += [r | {"lang": lang, "video_path": str(video.resolve())} for r in segment.segment_rows(vid, spans)]
+    columns = ["segment_id", "video_id", "start", "end", "lang", "video_path"]
+    return pd.DataFrame(rows, columns=columns), empty
+
+
+def transcribe(frame: pd.DataFrame, missing: list[str], asr_cfg: dict, work: Path, media_cfg: dict,
+               progress: bool = True) -> pd.DataFrame:
+    """``frame`` with the transcripts of the ``missing`` segments from the ASR backend."""
+    from polysent import asr
+    from polysent.segment import read_mono
+
+    recognizer = asr.make_recognizer(asr_cfg)
+    frame = frame.copy()
+    todo = frame[frame["segment_id"].isin(set(missing))]
+    audio: dict[str, tuple[np.ndarray, int]] = {}  # per video, decoded once
+    for idx, row in tqdm(list(todo.iterrows()), desc="asr", disable=not progress):
+        if row["video_id"] not in audio:
+            source = Path(row["audio_path"] or row["video_path"])
+            audio[row["video_id"]] = read_mono(speech_wav(source, work, media_cfg, row["video_id"]))
+        y, sr = audio[row["video_id"]]
+        clip = y[int(round(row["start"] * sr)):int(round(row["end"] * sr))]
+        frame.at[idx, "transcript"] = recognizer.transcribe(clip, row["lang"]) if len(clip) else ""
+    return frame
+
+
+def pseudo_words(frame: pd.DataFrame, segment_ids: list[str], window: float) -> list[dict]:
+    """Word rows (segment-relative) splitting each segment into equal windows of about ``window`` s."""
+    rows = []
+    for row in frame[frame["segment_id"].isin(set(segment_ids))].itertuples():
+        duration = float(row.end - row.start)
+        n = max(1, int(round(duration / window)))
+        rows += [{"segment_id": row.segment_id, "word_idx": k, "word": PSEUDO_WORD,
+                  "start": round(k * duration / n, 6), "end": round((k + 1) * duration / n, 6)} for k in range(n)]
+    return rows
+
+
+def add_pseudo_words(align_path: Path, frame: pd.DataFrame, segment_ids: list[str], window: float) -> None:
+    """Append pseudo-words for ``segment_ids`` (no transcript) to an align store, keeping its provenance."""
+    from polysent.align import words_table
+
+    table = pq.read_table(align_path)
+    done = set(table.column("segment_id").to_pylist())
+    extra = words_table(pseudo_words(frame, [s for s in segment_ids if s not in done], window))
+    io.write_parquet(align_path, pa.concat_tables([table, extra.cast(table.schema)]),
+                     provenance=io.read_provenance(align_path))
 
 
 def _qc_reasons(paths: list[Path]) -> dict[str, str]:
@@ -150,8 +271,13 @@ def _qc_reasons(paths: list[Path]) -> dict[str, str]:
 
 
 def run_features(manifest: Path, frame: pd.DataFrame, cfgs_by_lang: dict[str, dict], work: Path,
-                 threads: int = 1, progress: bool = True) -> tuple[dict[str, Path], list[Path]]:
-    """Media → acoustic / visual → align per shard, then text → store per language, into ``work``."""
+                 threads: int = 1, progress: bool = True, pseudo: tuple[list[str], float] | None = None,
+                 ) -> tuple[dict[str, Path], list[Path]]:
+    """Media → acoustic / visual → align per shard, then text → store per language, into ``work``.
+
+    ``pseudo`` = (segment ids, window): segments without a transcript (text-free bundle) get
+    pseudo-words instead of aligned words.
+    """
     from polysent import align, media, store, text
     from polysent.features import acoustic, visual
 
@@ -181,6 +307,10 @@ def run_features(manifest: Path, frame: pd.DataFrame, cfgs_by_lang: dict[str, di
         elif stage == "align":
             align.run_align(manifest, work / "media" / str(key), key, work / "align" / f"{key}.parquet", qc,
                             first["align"], threads)
+            if pseudo and pseudo[0]:
+                shard_ids = set(frame.loc[frame["shard"] == key, "segment_id"])
+                add_pseudo_words(work / "align" / f"{key}.parquet", frame,
+                                 [s for s in pseudo[0] if s in shard_ids], pseudo[1])
         elif stage == "text":
             text.run_text(manifest=manifest, align_paths=[work / "align" / f"{s}.parquet" for s in shards],
                           translate_paths=[], lang=key, out=work / "text" / f"{key}.parquet", qc_path=qc,
@@ -196,55 +326,149 @@ def run_features(manifest: Path, frame: pd.DataFrame, cfgs_by_lang: dict[str, di
     return {lang: work / "store" / f"{lang}.parquet" for lang in cfgs_by_lang}, qc_paths
 
 
-def predict_manifest(bundle: Bundle | str | os.PathLike, manifest: str | os.PathLike, out: str | os.PathLike,
-                     work: str | os.PathLike | None = None, allow_mismatch: bool = False,
-                     overrides: dict | None = None, threads: int = 1, progress: bool = True) -> pd.DataFrame:
-    """Predict every segment of ``manifest`` with ``bundle``; write ``out``; return the rows."""
+def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest: str | os.PathLike | None = None,
+            media: str | os.PathLike | None = None, lang: str | None = None, work: str | os.PathLike | None = None,
+            allow_mismatch: bool = False, overrides: dict | None = None, segment_cfg: dict | None = None,
+            asr_cfg: dict | None = None, pseudo_word: float | None = None, threads: int = 1,
+            progress: bool = True) -> pd.DataFrame:
+    """Predict every segment of ``manifest``, or of the videos in ``media``, with ``bundle``; write ``out``.
+
+    ``media`` without ``manifest``: one video or a folder; segments from :mod:`polysent.segment`
+    (``segment_cfg``), language ``lang`` (default: the bundle's evaluation language).
+    Segments without a transcript get one from ``asr_cfg`` (:mod:`polysent.asr`), or, for a
+    text-free bundle without ASR, pseudo-words of about ``pseudo_word`` seconds.
+    """
+    from polysent import asr, segment
+    from polysent.media import DEFAULTS as MEDIA_DEFAULTS
+
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     out = Path(out)
     if out.suffix not in (".csv", ".parquet"):
         raise PredictError(f"output {out}: use a .csv or .parquet name")
+    if (manifest is None) == (media is None):
+        raise PredictError("give either a manifest (segments, transcripts optional) or media (a video or a folder)")
+    pseudo_word = entry_settings()["pseudo_word"] if pseudo_word is None else float(pseudo_word)
+    if not pseudo_word > 0:
+        raise PredictError(f"pseudo_word must be > 0 seconds, got {pseudo_word}")
+    segment_cfg, asr_cfg = segment.settings(segment_cfg), asr.settings(asr_cfg)
     work = Path(work) if work is not None else out.parent / f".{out.stem}.work"
     work.mkdir(parents=True, exist_ok=True)
-    man_path, frame = complete_manifest(manifest, work / "manifest.parquet")
-    langs = sorted(frame["lang"].unique())
-    cfgs_by_lang = {lang: stage_configs(bundle, lang, overrides) for lang in langs}
-    differences = []
-    for lang in langs:
-        differences += [d.as_dict() | {"lang": lang} for d in
-                        precheck(bundle, cfgs_by_lang[lang], lang, allow_mismatch)]
-    stores, qc_paths = run_features(man_path, frame, cfgs_by_lang, work, threads, progress)
+    lang = lang or bundle.meta["training"]["entry"]["eval"]
+    if manifest is not None:
+        where, raw, no_speech = str(manifest), read_manifest(manifest), []
+        refuse_text_without_transcripts(bundle, untranscribed(raw) if "transcript" in raw else list(raw.get(
+            "segment_id", [])), asr_cfg, where)
+    else:
+        videos = find_media(media)
+        where = str(media)
+        refuse_text_without_transcripts(bundle, [v.stem for v in videos], asr_cfg, where)
+    cfgs_by_lang = {}
+
+    def check(langs):
+        diffs = []
+        for code in langs:
+            cfgs_by_lang[code] = stage_configs(bundle, code, overrides)
+            diffs += [d.as_dict() | {"lang": code} for d in precheck(bundle, cfgs_by_lang[code], code, allow_mismatch)]
+        return diffs
+
+    if manifest is None:  # the feature check comes before segmentation, the first compute
+        differences = check([lang])
+        raw, no_speech = segment_media(videos, lang, work, segment_cfg, MEDIA_DEFAULTS, progress)
+    _, frame = complete_manifest(raw, work / "manifest.parquet", where) if len(raw) else (None, None)
+    if frame is None:
+        return _write(bundle, out, _no_speech_rows(bundle, no_speech), _meta(
+            bundle, manifest, media, [], allow_mismatch, segment_cfg, asr_cfg, {}))
+    if manifest is not None:
+        differences = check(sorted(frame["lang"].unique()))
+    missing = untranscribed(frame)
+    how = {"transcribed": 0, "pseudo_words": 0}
+    if missing and asr_cfg["backend"] != "none":
+        frame = transcribe(frame, missing, asr_cfg, work, MEDIA_DEFAULTS, progress)
+        how["transcribed"], missing = len(missing), []
+    elif missing:  # text-free bundle (refused above otherwise)
+        how["pseudo_words"] = len(missing)
+    man_path, frame = complete_manifest(frame, work / "manifest.parquet", where)
+    stores, qc_paths = run_features(man_path, frame, cfgs_by_lang, work, threads, progress,
+                                    pseudo=(missing, pseudo_word))
     parts = []
-    for lang, path in stores.items():
-        table, store_diffs = bundle.predict_store(path, lang=lang, allow_mismatch=allow_mismatch)
-        differences += [d.as_dict() | {"lang": lang} for d in store_diffs
-                        if d.as_dict() | {"lang": lang} not in differences]
+    for code, path in stores.items():
+        table, store_diffs = bundle.predict_store(path, lang=code, allow_mismatch=allow_mismatch)
+        differences += [d.as_dict() | {"lang": code} for d in store_diffs
+                        if d.as_dict() | {"lang": code} not in differences]
         parts.append(table.to_pandas())
     preds = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["segment_id"])
-    rows = _output_rows(bundle, frame, preds, _qc_reasons(qc_paths))
+    visual_qc = _qc_reasons([p for p in qc_paths if p.parent.name == "visual"])
+    rows = _output_rows(bundle, frame, preds, _qc_reasons(qc_paths), visual_qc)
+    rows = pd.concat([rows, _no_speech_rows(bundle, no_speech)], ignore_index=True) if no_speech else rows
+    meta = _meta(bundle, manifest, media, differences, allow_mismatch, segment_cfg, asr_cfg, how, pseudo_word)
+    return _write(bundle, out, rows, meta)
+
+
+def predict_manifest(bundle: Bundle | str | os.PathLike, manifest: str | os.PathLike, out: str | os.PathLike,
+                     work: str | os.PathLike | None = None, allow_mismatch: bool = False,
+                     overrides: dict | None = None, threads: int = 1, progress: bool = True, **kwargs) -> pd.DataFrame:
+    """:func:`predict` on a manifest."""
+    return predict(bundle, out, manifest=manifest, work=work, allow_mismatch=allow_mismatch, overrides=overrides,
+                   threads=threads, progress=progress, **kwargs)
+
+
+def _meta(bundle: Bundle, manifest, media, differences, allow_mismatch, segment_cfg, asr_cfg, how,
+          pseudo_word=None) -> dict:
+    from polysent import asr
+
     meta = {"bundle": str(bundle.path), "model": bundle.meta["model"]["name"], "task": bundle.task,
-            "manifest": str(manifest), "feature_differences": differences, "allow_mismatch": allow_mismatch}
+            "manifest": None if manifest is None else str(manifest), "media": None if media is None else str(media),
+            "feature_differences": differences, "allow_mismatch": allow_mismatch,
+            "transcripts": how | {"asr": asr.provenance(asr_cfg)}}
+    if media is not None:
+        meta["segmentation"] = segment_cfg
+    if how.get("pseudo_words"):
+        meta["transcripts"]["pseudo_word_seconds"] = pseudo_word
+    return meta
+
+
+def _write(bundle: Bundle, out: Path, rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
     if out.suffix == ".parquet":
         io.write_parquet(out, pa.Table.from_pandas(rows, preserve_index=False), provenance=meta)
     else:
         io.write_csv(out, rows)
         io.write_json(out.with_name(out.name + ".json"), meta)
-    log.info("%d segment(s) predicted, %d without a prediction -> %s", int(rows["reason"].isna().sum()),
+    log.info("%d segment(s) predicted, %d row(s) with a reason -> %s", int(rows[_outputs(bundle)[0]].notna().sum()),
              int(rows["reason"].notna().sum()), out)
     return rows
 
 
-def _output_rows(bundle: Bundle, frame: pd.DataFrame, preds: pd.DataFrame, reasons: dict[str, str]) -> pd.DataFrame:
+def _outputs(bundle: Bundle) -> list[str]:
+    return ["prediction"] if bundle.task == "sentiment" else list(bundle.meta["labels"]["outputs"])
+
+
+def _no_speech_rows(bundle: Bundle, videos: list[dict]) -> pd.DataFrame:
+    """One row per video in which no segment was found (no prediction, the reason)."""
+    columns = ["segment_id", "video_id", "start", "end", *_outputs(bundle), "reason"]
+    rows = [{"segment_id": None, "video_id": v["video_id"], "start": np.nan, "end": np.nan,
+             **{c: np.nan for c in _outputs(bundle)}, "reason": v["reason"]} for v in videos]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _output_rows(bundle: Bundle, frame: pd.DataFrame, preds: pd.DataFrame, reasons: dict[str, str],
+                 visual_qc: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per manifest segment; ``visual_qc`` (segment -> "visual: no face ...") marks faceless
+    segments: for a visual-only model there is then nothing to predict from, for another model the
+    prediction stands on its other modalities (the visual input is the training mean) and says so."""
     outputs = bundle.meta["labels"]["outputs"]
     rows = frame[["segment_id", "video_id", "start", "end"]].copy()
     merged = rows.merge(preds.drop(columns=["video_id", "lang"], errors="ignore"), on="segment_id", how="left")
     for col in outputs:
         if col not in merged.columns:
             merged[col] = np.nan
+    faceless = {sid: r for sid, r in (visual_qc or {}).items() if "visual" in bundle.modalities}
+    if bundle.modalities == ("visual",):
+        merged.loc[merged["segment_id"].isin(set(faceless)), outputs] = np.nan
     found = merged["reason"] if "reason" in merged.columns else pd.Series([None] * len(merged))
     missing = merged[outputs[0]].isna()
     merged["reason"] = [
-        (r if isinstance(r, str) else reasons.get(sid, "not in the feature store")) if miss else None
+        (r if isinstance(r, str) else reasons.get(sid, "not in the feature store")) if miss
+        else (f"{faceless[sid]} (predicted from the other modalities)" if sid in faceless else None)
         for sid, r, miss in zip(merged["segment_id"], found, missing)
     ]
     if bundle.task == "sentiment":
@@ -256,21 +480,76 @@ def _output_rows(bundle: Bundle, frame: pd.DataFrame, preds: pd.DataFrame, reaso
 # ---------------------------------------------------------------------------------------- CLI
 
 
+RUN_NAME = re.compile(r"^(?P<exp>[A-Za-z0-9][A-Za-z0-9_.+-]*)/seed(?P<seed>\d+)$")
+
+
+def bundle_source(bundle: str, experiments: dict | None) -> str:
+    """The bundle folder a ``predict.<name>.bundle`` names: a run of the workflow ("{exp}/seed{n}",
+    bundled by rule bundle) or a folder path as given."""
+    m = RUN_NAME.match(bundle)
+    if m and m["exp"] in (experiments or {}):
+        return f"results/runs/{m['exp']}/seed{m['seed']}/bundle"
+    return bundle
+
+
+def workflow_entry(config: dict, name: str) -> dict:
+    """The (schema-completed) ``predict.<name>`` entry of a workflow config; a missing one is named."""
+    entries = config.get("predict") or {}
+    if name not in entries:
+        raise PredictError(f"results/predict/{name}.csv: no predict.{name} entry in the config "
+                           f"(configured: {sorted(entries)})")
+    return entries[name]
+
+
+def workflow_inputs(config: dict, name: str) -> dict[str, str]:
+    """Rule predict's inputs: ``bundle`` (a run's bundle folder or the given one), ``manifest``/``media``."""
+    entry = workflow_entry(config, name)
+    found = {"bundle": bundle_source(entry["bundle"], config.get("experiments"))}
+    found.update({k: entry[k] for k in ("manifest", "media") if entry.get(k)})
+    return found
+
+
+def entry_settings(entry: dict | None = None) -> dict:
+    """A ``predict.<name>`` config entry with the schema's defaults filled in (validated)."""
+    from polysent.config import complete
+
+    return complete({"bundle": "-", **(entry or {})}, "predict", "entry")
+
+
 def add_cli(sub) -> None:
-    p = sub.add_parser("predict", help="predict new videos (manifest with segments and transcripts) with a bundle")
+    d = entry_settings()
+    p = sub.add_parser("predict", help="predict new videos (a manifest, one video or a folder) with a bundle")
     p.add_argument("--bundle", required=True, help="bundle folder (polysent bundle)")
-    p.add_argument("--manifest", required=True,
-                   help="Parquet/CSV manifest with segment_id, video_id, lang, start, end, transcript, video_path")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifest", help="Parquet/CSV manifest with segment_id, video_id, lang, start, end, "
+                     "video_path (transcript optional)")
+    src.add_argument("--media", help="one video/audio file or a folder of them (segments found from pauses)")
+    p.add_argument("--lang", default=None, help="language of --media (default: the bundle's evaluation language)")
     p.add_argument("--out", required=True, help="predictions (.csv or .parquet)")
     p.add_argument("--work", default=None, help="folder for the intermediate stage files (default: next to --out)")
+    p.add_argument("--asr-model", default=None,
+                   help="local Whisper model directory: transcribes segments without a transcript")
+    p.add_argument("--segment", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"segmentation setting (repeat; defaults {d['segment']}, see polysent.segment)")
+    p.add_argument("--pseudo-word", type=float, default=d["pseudo_word"],
+                   help="text-free bundle without transcripts: pseudo-word length in seconds "
+                   f"(default {d['pseudo_word']})")
     p.add_argument("--allow-feature-mismatch", action="store_true",
                    help="predict although the features differ from the bundle's (recorded in the metadata)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=d["threads"])
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
-    rows = predict_manifest(args.bundle, args.manifest, args.out, args.work, args.allow_feature_mismatch,
-                            threads=args.threads)
-    print(f"{len(rows)} segment(s), {int(rows['reason'].isna().sum())} predicted -> {args.out}")
+    segment_cfg = {}
+    for item in args.segment:
+        key, _, value = item.partition("=")
+        if not value:
+            raise SystemExit(f"--segment expects KEY=VALUE, got {item!r}")
+        segment_cfg[key] = float(value)
+    asr_cfg = {"backend": "whisper", "model": args.asr_model} if args.asr_model else {}
+    rows = predict(args.bundle, args.out, manifest=args.manifest, media=args.media, lang=args.lang, work=args.work,
+                   allow_mismatch=args.allow_feature_mismatch, segment_cfg=segment_cfg, asr_cfg=asr_cfg,
+                   pseudo_word=args.pseudo_word, threads=args.threads)
+    print(f"{len(rows)} row(s), {int(rows['reason'].isna().sum())} predicted without a note -> {args.out}")
     return 0
