@@ -9,8 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from polysent.imports import ImportGraph
 
 LIBRARY = REPO / "src" / "polysent"
@@ -159,9 +159,7 @@ def test_rule_scripts_see_the_shared_modules():
     scripts that use them."""
     graph = ImportGraph(LIBRARY)
     acoustic = graph.closure(REPO / "scripts" / "acoustic.py")
-    assert {"__init__.py", "runlog.py", "features/__init__.py", "features/acoustic.py"} <= set(
-        acoustic
-    )
+    assert {"__init__.py", "runlog.py", "features/__init__.py", "features/acoustic.py"} <= set(acoustic)
     assert "models/__init__.py" not in acoustic
     assert "report/tables.py" in graph.closure(REPO / "scripts" / "report_table1.py")
 

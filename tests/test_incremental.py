@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import (
     REPO,
     SCHEMA_DIR,
@@ -34,7 +35,6 @@ from conftest import (
     snakemake,
     stage_rule_files,
 )
-
 from polysent.config import load_schema, validate_config
 from polysent.imports import ImportGraph
 
@@ -190,9 +190,7 @@ def test_param_change_reruns_only_that_stage_and_descendants(done, section, tmp_
     direct = [j for j in actual.values() if "Params have changed" in j.reason]
     assert direct, f"no job reports changed params:\n{describe_jobs(actual)}"
     outside = {j.rule for j in direct} - set(STAGES[section])
-    assert (
-        not outside
-    ), f"{tried[-1]} changed the params of rules outside stage {section!r}: {sorted(outside)}"
+    assert not outside, f"{tried[-1]} changed the params of rules outside stage {section!r}: {sorted(outside)}"
     _assert_exactly_descendants(done, actual, direct, f"{section}: {tried[-1]}")
 
 
@@ -220,10 +218,7 @@ def rule_scripts(workdir: Path) -> dict[str, Path]:
 def script_closures(workdir: Path) -> dict[str, set[str]]:
     """Rule -> library files (relative to ``workdir``) that its script imports, directly or not."""
     graph = ImportGraph(workdir / LIB_ROOT)
-    return {
-        rule: {f"{LIB_ROOT}/{m}" for m in graph.closure(script)}
-        for rule, script in rule_scripts(workdir).items()
-    }
+    return {rule: {f"{LIB_ROOT}/{m}" for m in graph.closure(script)} for rule, script in rule_scripts(workdir).items()}
 
 
 def library_modules(workdir: Path) -> list[str]:

@@ -124,9 +124,7 @@ class ImportGraph:
 
     def _checked(self, module: str, node: ast.stmt, path: Path) -> str:
         if not self._is_module(module):
-            raise ImportError(
-                f"{path}:{node.lineno} imports {module}, which is not a module of {self.package_dir}"
-            )
+            raise ImportError(f"{path}:{node.lineno} imports {module}, which is not a module of {self.package_dir}")
         return module
 
     def _in_package(self, module: str) -> bool:
