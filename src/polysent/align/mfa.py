@@ -24,6 +24,7 @@ from pathlib import Path
 
 from polysent.align import AlignError, AlignerUnavailable, Segment
 from polysent.align.textgrid import read_words
+from polysent.errors import data_errors
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def collect(segments: list[Segment], out: Path) -> dict:
             continue
         try:
             results[seg.segment_id] = read_words(tg, speaker=seg.video_id)
-        except Exception as exc:
+        except data_errors() as exc:  # a malformed TextGrid is that utterance's failure
             results[seg.segment_id] = AlignError(f"unreadable TextGrid {tg}: {exc}")
     return results
 

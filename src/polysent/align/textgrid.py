@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from praatio import textgrid
+from praatio.utilities.errors import PraatioException
 
 SKIP_MARKS = {"", "sil", "sp", "<eps>"}
 
@@ -29,7 +30,10 @@ def word_tier_name(names: list[str], speaker: str | None = None) -> str:
 
 def read_words(path: str | Path, speaker: str | None = None) -> list[tuple[str, float, float]]:
     """``(word, start, end)`` of the TextGrid's words tier, non-empty marks only, in time order."""
-    tg = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
+    try:
+        tg = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
+    except (PraatioException, IndexError, KeyError) as exc:  # malformed file: a data error
+        raise ValueError(f"{path}: not a readable TextGrid ({type(exc).__name__}: {exc})") from exc
     tier = tg.getTier(word_tier_name(list(tg.tierNames), speaker))
     return [
         (e.label.strip(), float(e.start), float(e.end))

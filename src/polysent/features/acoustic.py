@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm import tqdm
 
+from polysent.errors import data_errors
 from polysent.features import (
     Segment,
     SegmentFrames,
@@ -535,7 +536,9 @@ def _process_video(
     segs: list[Segment],
     tolerance: float = 0.1,
 ):
-    """Frames for one video's segments; returns (frames, failures). Never raises.
+    """Frames for one video's segments; returns (frames, failures).
+
+    Data errors (:mod:`polysent.errors`) become failures; anything else is a bug and raises.
 
     A segment may end up to ``tolerance`` s (the media stage's ``duration_tolerance``, or one hop
     if larger) after the audio; it is then analysed up to the audio's end. Beyond that it is QC'd.
@@ -573,6 +576,14 @@ def _checked(seg_id: str, t: np.ndarray, f: np.ndarray, frames: list, failures: 
         frames.append(SegmentFrames(seg_id, t, f))
 
 
+@lru_cache(maxsize=1)
+def _data_errors() -> tuple[type[BaseException], ...]:
+    """What a bad WAV raises: decoder and librosa parameter errors besides the base data errors."""
+    from librosa.util.exceptions import LibrosaError
+
+    return data_errors(sf.SoundFileError, LibrosaError, AcousticError)
+
+
 def _per_segment(extractor, wav: str, wav_sr: int, duration: float, segs: list[Segment]):
     """``acoustic.mode: per_segment``: each segment's samples analysed on their own."""
     frames, failures = [], []
@@ -584,7 +595,7 @@ def _per_segment(extractor, wav: str, wav_sr: int, duration: float, segs: list[S
                 continue
             t, f = extractor(y)
             _checked(s.segment_id, t, f, frames, failures)
-        except Exception as err:  # one bad segment must not fail the shard
+        except _data_errors() as err:  # one bad segment must not fail the shard
             failures.append((s.segment_id, f"{type(err).__name__}: {err}"))
     return frames, failures
 
@@ -598,7 +609,7 @@ def _whole_wav(extractor, wav: str, wav_sr: int, segs: list[Segment]):
         if len(y) == 0:
             return [], [(s.segment_id, "the video's WAV has no audio samples") for s in segs]
         lo, hi, feats = extractor.spans(y)
-    except Exception as err:  # a bad WAV fails its segments, not the shard
+    except _data_errors() as err:  # a bad WAV fails its segments, not the shard
         return [], [(s.segment_id, f"{type(err).__name__}: {err}") for s in segs]
     frames, failures = [], []
     audio_end = len(y) / extractor.sr
@@ -685,7 +696,7 @@ def extract_shard(
     qc = QCLog(STAGE)
     parts: list[SegmentFrames] = []
     results = _run(tasks, threads)
-    for (vid, segs), (frames, failures) in tqdm(
+    for (vid, _segs), (frames, failures) in tqdm(
         zip(videos.items(), results),
         total=len(tasks),
         desc=f"acoustic {shard}",

@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from polysent.config import complete
+from polysent.errors import data_errors
 from polysent.features import (
     Segment,
     SegmentFrames,
@@ -178,7 +179,7 @@ def iter_frames(
 
 
 def landmarks_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[list, list]:
-    """Landmark features of one video's segments: (frames, failures). Never raises.
+    """Landmark features of one video's segments: (frames, failures); data errors become failures.
 
     Frames are fed in order to one :class:`~polysent.features.landmarks.LandmarkTracker` per
     video (``detect_every: 1`` detects on every frame); a frame outside every segment is not
@@ -200,7 +201,7 @@ def landmarks_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[lis
             ok, conf, feats = tracker(gray)
             for s in inside:
                 frames_per_seg[s.segment_id].append((t - s.start, ok, conf, feats))
-    except Exception as err:  # a bad video must not fail the shard
+    except data_errors(VideoError) as err:  # a bad video must not fail the shard
         return [], [(s.segment_id, f"{type(err).__name__}: {err}") for s in segments]
     out, failures = [], []
     dur = stream.duration
