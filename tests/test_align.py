@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from polysent.align import AlignerUnavailable, Segment, align_shard, tokenize
-from polysent.align import mfa
+from polysent.align import AlignerUnavailable, Segment, align_shard, mfa, tokenize
 from polysent.align.textgrid import read_words
 from polysent.contracts import WORDS, check
 from polysent.media import ALIGN_RATE, wav_path
@@ -94,8 +93,7 @@ def _espeak(word: str, voice: str, rate: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def spoken(tmp_path_factory):
     """A 'video' WAV with two French segments built word by word: exact word timings known."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed")
+    assert shutil.which("espeak-ng"), "espeak-ng is not on PATH: run scripts/setup.sh (make setup)"
     d = tmp_path_factory.mktemp("spoken")
     rng = np.random.default_rng(0)
     sents = ["je suis vraiment très content de ce produit", "ce film est une catastrophe totale"]
@@ -199,3 +197,140 @@ for lab in sorted(corpus.glob("*/*.lab")):
     assert set(got["segment_id"]) == {"v_0"} and got["word"].iloc[0] == "je"
     reasons = {r["segment_id"]: r["reason"] for r in qc.records}
     assert "no TextGrid" in reasons["v_1"] and "--output_format long_textgrid" in log.read_text()
+
+
+# ------------------------------------------- aeneas engines: library (forked, in memory) vs cli
+
+
+@pytest.fixture(scope="module")
+def demo_speech(tmp_path_factory):
+    """Two French and two Spanish segments voiced the way the demo corpus voices them (its
+    espeak-ng prosody, word gaps and background noise), on one 16 kHz 'video' WAV per language."""
+    import soxr
+
+    from polysent.corpus.demo import speech
+
+    d = tmp_path_factory.mktemp("demo_speech")
+    rng = np.random.default_rng(3)
+    sents = {
+        "fr": (speech.Prosody("fr+f3", 165, 55, 100), ["Aujourd'hui, je vais vous parler de ce film.",
+                                                        "Franchement, ce livre est vraiment excellent."]),
+        "es": (speech.Prosody("es+m3", 150, 40, 110), ["Hoy, voy a hablar de esta película.",
+                                                        "La verdad, este restaurante no es nada bueno."]),
+    }
+    rows = []
+    for lang, (prosody, texts) in sents.items():
+        vid, sr = f"demo_{lang}_000", speech.SAMPLE_RATE
+        pieces, t = [np.zeros(int(0.4 * sr), np.float32)], 0.4
+        for k, text in enumerate(texts):
+            start = t - 0.15
+            for w in tokenize(text):
+                x = speech.synth_word(w, prosody)
+                gap = np.zeros(int(rng.uniform(0.02, 0.12) * sr), np.float32)
+                pieces += [x, gap]
+                t += (len(x) + len(gap)) / sr
+            rows.append({"segment_id": f"{vid}_{k}", "video_id": vid, "lang": lang, "transcript": text,
+                         "start": start, "end": t + 0.1})
+            pieces.append(np.zeros(int(0.5 * sr), np.float32))
+            t += 0.5
+        track = speech.add_noise(np.concatenate(pieces), rng, 25.0)
+        out = wav_path(d, vid, ALIGN_RATE)
+        out.parent.mkdir(parents=True)
+        _write_wav(out, soxr.resample(track, sr, ALIGN_RATE).astype(np.float32))
+    return d, pd.DataFrame(rows)
+
+
+def _aeneas(engine: str, **settings) -> dict:
+    return {"backend": "aeneas", "aeneas": {"engine": engine, **settings}}
+
+
+def test_library_engine_gives_the_cli_engines_words(demo_speech, tmp_path):
+    """The in-memory path (no ffprobe/ffmpeg, soxr resampling of the synthetic wave) reproduces
+    aeneas' own command line word for word on demo-voiced French and Spanish."""
+    media, manifest = demo_speech
+    cli, qc_cli = align_shard(manifest, media, _aeneas("cli"), tmp_path / "cli", threads=2)
+    lib, qc_lib = align_shard(manifest, media, _aeneas("library"), tmp_path / "lib", threads=2)
+    assert len(qc_cli) == len(qc_lib) == 0
+    assert cli.num_rows == sum(len(tokenize(t)) for t in manifest["transcript"])
+    assert lib.equals(cli), pd.concat([cli.to_pandas(), lib.to_pandas()], axis=1)
+
+
+def test_library_engine_is_deterministic_whatever_the_worker_count(demo_speech, tmp_path):
+    """espeak-ng keeps state between utterances; a fork per segment must make each segment's
+    result independent of order and workers: same input -> byte-identical words Parquet."""
+    from polysent.io import write_parquet
+
+    media, manifest = demo_speech
+    blobs = []
+    for k, (threads, order) in enumerate([(1, manifest), (3, manifest.iloc[::-1]), (2, manifest)]):
+        table, qc = align_shard(order, media, _aeneas("library"), tmp_path / f"w{k}", threads=threads)
+        assert len(qc) == 0
+        write_parquet(tmp_path / f"words{k}.parquet", table, provenance={"stage": "align"})
+        blobs.append((tmp_path / f"words{k}.parquet").read_bytes())
+    assert blobs[0] == blobs[1] == blobs[2]
+
+
+def test_hung_crashed_and_failing_segments_become_qc_records(demo_speech, tmp_path, monkeypatch):
+    """A segment whose child hangs is killed at the timeout and retried, one whose child dies is
+    retried, one that raises is not; all three end in QC and the others are aligned as usual."""
+    import os
+    import time
+
+    from polysent.align import aeneas_backend
+
+    media, manifest = demo_speech
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    real = aeneas_backend.align_words_library
+
+    def misbehaving(wav, words, lang, cfg):  # runs in the forked child
+        stem = Path(wav).stem
+        with open(attempts / stem, "a") as f:
+            f.write("x")
+        if stem == "demo_fr_000_1":
+            time.sleep(120)
+        if stem == "demo_es_000_0":
+            os._exit(3)
+        if stem == "demo_es_000_1":
+            raise ValueError("no voice today")
+        return real(wav, words, lang, cfg)
+
+    monkeypatch.setattr(aeneas_backend, "align_words_library", misbehaving)
+    t0 = time.monotonic()
+    table, qc = align_shard(manifest, media, _aeneas("library", timeout=3.0, retries=1), tmp_path / "w", threads=2)
+    assert time.monotonic() - t0 < 60
+    assert set(table.column("segment_id").to_pylist()) == {"demo_fr_000_0"}
+    reasons = {r["segment_id"]: r["reason"] for r in qc.records}
+    assert "timed out after 3.0 s" in reasons["demo_fr_000_1"]
+    assert "died (exit code 3)" in reasons["demo_es_000_0"]
+    assert "ValueError: no voice today" in reasons["demo_es_000_1"]
+    tries = {p.name: len(p.read_text()) for p in attempts.iterdir()}
+    assert tries == {"demo_fr_000_0": 1, "demo_fr_000_1": 2, "demo_es_000_0": 2, "demo_es_000_1": 1}
+
+
+def test_library_engine_converts_a_clip_that_is_not_16k_pcm16(spoken, tmp_path):
+    """Clips are read directly only when they are what cut_segments writes; another rate goes
+    through aeneas' own ffmpeg conversion and still aligns."""
+    import soundfile as sf
+
+    from polysent.align.aeneas_backend import align_words
+
+    media, manifest, truth = spoken
+    row = manifest.iloc[0]
+    y, sr = sf.read(wav_path(media, "v", ALIGN_RATE), dtype="float32")
+    clip = y[int(row.start * sr) : int(row.end * sr)]
+    import librosa
+
+    _write_wav(tmp_path / "c22.wav", librosa.resample(clip, orig_sr=sr, target_sr=22050), sr=22050)
+    got = align_words(tmp_path / "c22.wav", tokenize(row.transcript), "fr")
+    want = truth[truth["segment_id"] == row.segment_id]
+    assert [w for w, _, _ in got] == tokenize(row.transcript)
+    assert np.median(np.abs(np.array([s for _, s, _ in got]) - want["start"].to_numpy())) < 0.05
+
+
+def test_unknown_language_is_a_qc_record_not_a_crash(spoken, tmp_path):
+    media, manifest, _ = spoken
+    man = manifest.iloc[:2].assign(lang=["fr", "xx"])
+    table, qc = align_shard(man, media, {"backend": "aeneas"}, tmp_path)
+    assert set(table.column("segment_id").to_pylist()) == {"v_0"}
+    assert "no aeneas/espeak-ng language for 'xx'" in {r["segment_id"]: r["reason"] for r in qc.records}["v_1"]
