@@ -572,7 +572,7 @@ def _probe_lines(root: Path, capsys, *args) -> tuple[int, dict[str, str]]:
     by_video = {}
     for line in out[1:]:
         where, _, message = line.strip().partition(": ")
-        by_video[Path(message.split(" ")[1]).stem] = (where, message)
+        by_video[Path(message.split(" ")[2]).stem] = (where, message)
     return rc, out, by_video
 
 
@@ -595,7 +595,7 @@ def test_probe_names_each_bad_media_file_by_row_and_path(probed_corpus, capsys, 
     where, message = by_video[video]
     line = 2 + list(PROBED).index(video)  # header is line 1
     assert where == f"{probed_corpus / 'm.csv'}:{line}"
-    assert message.startswith(f"video_path {probed_corpus / 'media' / video}.mp4: ")
+    assert message.startswith(f"probe: video_path {probed_corpus / 'media' / video}.mp4: ")
     assert all(w.lower() in message.lower() for w in words), message
 
 
@@ -619,7 +619,10 @@ def test_corpus_stage_probe_switch_drops_each_bad_video_with_its_qc_record(probe
     bad = [v for v in PROBED if v not in ("good", "eight_khz")]
     assert sorted(qc.segment_id) == sorted(f"{v}_0" for v in bad)  # one record per dropped row
     for vid, reason in zip(qc.video_id, qc.reason):
-        assert f"media/{vid}.mp4: " in reason, reason
+        assert f"probe: video_path {probed_corpus / 'media' / vid}.mp4: " in reason, reason
+    report = pd.read_csv(tmp_path / "res/downloads.csv", keep_default_na=False).set_index("key")
+    assert sorted(report.index[~report.ok]) == sorted(bad)  # the media report agrees
+    assert report.loc["no_audio", "reason"].endswith("no audio stream") and report.loc["good", "reason"] == ""
     with pytest.raises(ManifestError, match="5 problem"):
         _build(tmp_path / "fail", _cfg(probed_corpus / "m.csv", probe=True), languages=("fr",))
 

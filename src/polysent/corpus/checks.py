@@ -379,6 +379,9 @@ def resolve(
 # --------------------------------------------------------------------------- media probed up front
 
 
+PROBE_PREFIX = "probe: "  # marks the problems found by opening the media (the media report lists them)
+
+
 def _probe_one(video: str, audio: str, last_end: float, ffprobe: str, tolerance: float) -> list[str]:
     """Problems of one video's files: the video itself, and the audio source the media stage reads."""
     source = audio or video
@@ -435,5 +438,6 @@ def probe_problems(
     problems = []
     for (vid, g), why in zip(videos, results):
         if why:
-            problems.append(Problem(str(g["_file"].iat[0]), int(g["_line"].iat[0]), "; ".join(why), video_id=vid))
+            problems.append(Problem(str(g["_file"].iat[0]), int(g["_line"].iat[0]), PROBE_PREFIX + "; ".join(why),
+                                    video_id=vid))
     return problems

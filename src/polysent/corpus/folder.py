@@ -53,6 +53,7 @@ from polysent.corpus.sharding import shard_of
 from polysent.corpus.splits import split_frame
 from polysent.corpus.checks import (
     ISO_639_1,
+    PROBE_PREFIX,
     ManifestError,
     Problem,
     check_id,
@@ -444,13 +445,15 @@ def _split_keys(frame: pd.DataFrame) -> pd.DataFrame:
 def _media_report(found: pd.DataFrame, kept: pd.DataFrame, problems: Sequence[Problem]) -> pd.DataFrame:
     """One row per video: where its media file was linked, or why it is missing or refused."""
     why = {p.video_id: p.message for p in problems
-           if p.video_id and not p.segment_id and ("media file" in p.message or "media root" in p.message)}
+           if p.video_id and not p.segment_id
+           and ("media file" in p.message or "media root" in p.message or p.message.startswith(PROBE_PREFIX))}
+    unusable = {p.video_id for p in problems if p.video_id and p.message.startswith(PROBE_PREFIX)}
     dest = dict(zip(kept["video_id"], kept["video_path"]))
     videos = found.drop_duplicates("video_id")
     return pd.DataFrame({
         "key": videos["video_id"].to_numpy(),
         "dest": [dest.get(v, "") for v in videos["video_id"]],
-        "ok": (videos["video_path"] != "").to_numpy(),
+        "ok": [p != "" and v not in unusable for v, p in zip(videos["video_id"], videos["video_path"])],
         "source": ["local" if p else "" for p in videos["video_path"]],
         "reason": [why.get(v, "") for v in videos["video_id"]],
     })
