@@ -192,3 +192,41 @@ def test_demo_stores_account_for_every_segment(tiny_run):
         assert missing <= set(qc["segment_id"]), sorted(missing - set(qc["segment_id"]))[:5]
         assert meta["dims"] == {"text": 300, "acoustic": 25, "visual": visual_dim}
         assert table.num_rows >= 0.5 * len(part)
+
+
+@pytest.mark.workflow
+def test_run_store_leaves_out_segments_blocked_by_earlier_qc_files(tiny_run, tmp_path):
+    """The stage entry point reads the earlier stages' QC files (as the store rule passes them):
+    the blocked segments get store QC rows, every other segment is stored exactly as in the DAG."""
+    from polysent.qc import QCLog
+
+    res = tiny_run / "results"
+    dag, _ = S.load_store(res / "store" / "fr.parquet")
+    dag = dag.to_pandas()
+    seg, other = dag.segment_id.iloc[0], dag.video_id[dag.video_id != dag.video_id.iloc[0]].iloc[0]
+    media, visual = QCLog("media"), QCLog("visual")
+    media.add("segment ends at 9.000 s but the audio lasts 2.000 s (tolerance 0.1 s)", seg, dag.video_id.iloc[0])
+    visual.add("no face in the whole video", None, other)  # video-level: all its segments
+    media.write(tmp_path / "qc/media/000.parquet")
+    visual.write(tmp_path / "qc/visual/000.parquet")
+    args = dict(manifest=res / "corpus/manifest.parquet", lang="fr",
+                align_paths=sorted(res.glob("align/*.parquet")), acoustic_paths=sorted(res.glob("acoustic/*.parquet")),
+                visual_paths=sorted(res.glob("visual/*.parquet")), text_path=res / "text/fr.parquet",
+                text_tr_path=None, tr_lang=None, translate_path=None)
+    S.run_store(**args, out=tmp_path / "fr.parquet", qc_path=tmp_path / "qc.parquet", cfg={},
+                prior_qc_paths=[tmp_path / "qc/media/000.parquet", tmp_path / "qc/visual/000.parquet"])
+    got = S.load_store(tmp_path / "fr.parquet")[0].to_pandas()
+    blocked = {seg} | set(dag.segment_id[dag.video_id == other])
+    assert set(got.segment_id) == set(dag.segment_id) - blocked and len(got) > 0
+    qc = pd.read_parquet(tmp_path / "qc.parquet").set_index("segment_id")["reason"]
+    assert set(qc.index) == blocked
+    assert qc[seg] == ("excluded: media QC: segment ends at 9.000 s but the audio lasts 2.000 s (tolerance 0.1 s) "
+                       "(store.exclude_qc_from)")
+    keep = dag.set_index("segment_id").loc[got.segment_id]
+    for col in ("words", "text", "visual", "acoustic"):
+        assert all(np.array_equal(np.stack(a), np.stack(b)) if len(a) else len(b) == 0
+                   for a, b in zip(got[col], keep[col])), col
+    # with exclude_qc_from: [] the same QC files block nothing
+    S.run_store(**args, out=tmp_path / "all.parquet", qc_path=tmp_path / "qc_all.parquet", cfg={"exclude_qc_from": []},
+                prior_qc_paths=[tmp_path / "qc/media/000.parquet", tmp_path / "qc/visual/000.parquet"])
+    assert set(S.load_store(tmp_path / "all.parquet")[0].column("segment_id").to_pylist()) == set(dag.segment_id)
