@@ -25,10 +25,10 @@ import io
 import math
 import os
 import re
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pandas as pd
 from tqdm import tqdm
@@ -54,7 +54,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 class ManifestError(ValueError):
     """A manifest has problems; ``problems`` lists every one (file, line, message)."""
 
-    def __init__(self, problems: Sequence["Problem"], title: str = "corpus manifest"):
+    def __init__(self, problems: Sequence[Problem], title: str = "corpus manifest"):
         # File by file, line by line: the order in which a user fixes them.
         self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
         lines = "\n".join(f"  {p}" for p in self.problems)

@@ -41,16 +41,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from polysent import contracts
-from polysent.corpus.sharding import shard_of
-from polysent.corpus.splits import split_frame
 from polysent.corpus.checks import (
     ISO_639_1,
     PROBE_PREFIX,
@@ -69,6 +67,8 @@ from polysent.corpus.checks import (
     split_problems,
     validate_rows,
 )
+from polysent.corpus.sharding import shard_of
+from polysent.corpus.splits import split_frame
 from polysent.io import write_csv, write_parquet
 from polysent.qc import QCLog
 
