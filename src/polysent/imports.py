@@ -54,6 +54,27 @@ class ImportGraph:
             todo.extend(self._imports_of(path, name) - seen)
         return sorted(self._file_of(name).relative_to(self.package_dir).as_posix() for name in seen)
 
+    def graph(self) -> dict[str, set[str]]:
+        """Module -> the package modules its code names in an import statement.
+
+        Only the named modules, not the packages whose ``__init__`` runs on the way: a package
+        that imports its submodules would otherwise form a cycle with each of them. A module that
+        imports its own package (``from polysent.align import AlignError`` inside
+        ``polysent.align.mfa``) does name it, so that back-edge is a real cycle.
+        """
+        out: dict[str, set[str]] = {}
+        for path in sorted(self.package_dir.rglob("*.py")):
+            name = self._module_name(path)
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+            is_package = path.name == "__init__.py"
+            out[name] = {
+                target
+                for node in _executed_imports(tree)
+                for target in self._targets(node, name, is_package, path)
+                if target != name
+            }
+        return out
+
     # --- resolving names to files ----------------------------------------------------------------
 
     def _file_of(self, name: str) -> Path:

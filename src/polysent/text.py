@@ -275,7 +275,7 @@ def encode_words(items: pd.DataFrame, lang: str, cfg: dict, seed: int = 0) -> pa
 
 def text_items(align: pd.DataFrame, manifest: pd.DataFrame, translations: list[pd.DataFrame], lang: str) -> pd.DataFrame:
     """Words to encode for ``lang``: aligned words of its segments + words of translations into it."""
-    from polysent.align import tokenize
+    from polysent.tokens import tokenize
 
     ids = set(manifest.loc[manifest["lang"] == lang, "segment_id"])
     src = align[align["segment_id"].isin(ids)][["segment_id", "word_idx", "word"]].copy()

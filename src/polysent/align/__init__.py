@@ -15,52 +15,26 @@ A segment that cannot be aligned is recorded in QC with the reason and is absent
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from polysent.align.base import AlignError, AlignerUnavailable, Segment
 from polysent.config import complete
 from polysent.contracts import WORDS, check
 from polysent.media import ALIGN_RATE, wav_path as media_wav_path
 from polysent.qc import QCLog, alignment_problems, screen_audio
+from polysent.tokens import tokenize
+
+# The package's API; the shared types live in polysent.align.base so the backends need not
+# import this package.
+__all__ = ["AlignError", "AlignerUnavailable", "Segment", "align_shard", "run_align", "tokenize", "words_table"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("aeneas", "mfa")
-
-# A word is a run of letters/digits, with inner apostrophes kept ("c'est", "l'homme") so that the
-# aligner, the text encoders and the store all see the same tokens.
-_WORD_RE = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
-
-
-def tokenize(text: str) -> list[str]:
-    """Words of ``text`` in order, punctuation removed, case kept (the aligners need it as written)."""
-    return [w.replace("’", "'") for w in _WORD_RE.findall(text or "")]
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One utterance to align: its audio clip (segment-relative) and words."""
-
-    segment_id: str
-    video_id: str
-    lang: str
-    words: tuple[str, ...]
-    wav: Path
-    duration: float
-
-
-class AlignError(RuntimeError):
-    """A backend could not align one segment (recorded in QC, never fatal for the shard)."""
-
-
-class AlignerUnavailable(RuntimeError):
-    """The configured aligner is not installed; the message says how to provide it."""
-
 
 def words_table(rows: list[dict]) -> pa.Table:
     """Rows ``segment_id, word_idx, word, start, end`` → a table honouring ``WORDS``."""

@@ -40,7 +40,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from polysent.align import AlignError, AlignerUnavailable, Segment
+from polysent.align.base import AlignError, AlignerUnavailable, Segment
 from polysent.config import complete
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-from polysent.align import AlignError, AlignerUnavailable, Segment
+from polysent.align.base import AlignError, AlignerUnavailable, Segment
 from polysent.align.textgrid import read_words
 from polysent.errors import data_errors
 
