@@ -58,21 +58,26 @@ class ImportGraph:
         """Module -> the package modules its code names in an import statement.
 
         Only the named modules, not the packages whose ``__init__`` runs on the way: a package
-        that imports its submodules would otherwise form a cycle with each of them. A module that
-        imports its own package (``from polysent.align import AlignError`` inside
-        ``polysent.align.mfa``) does name it, so that back-edge is a real cycle.
+        that imports its submodules would otherwise form a cycle with each of them. ``from pkg
+        import sub`` names only the submodule; a module that takes a name from its own package's
+        ``__init__`` (``from polysent.align import AlignError`` inside ``polysent.align.mfa``)
+        names the package, so that back-edge is a real cycle.
         """
         out: dict[str, set[str]] = {}
         for path in sorted(self.package_dir.rglob("*.py")):
             name = self._module_name(path)
             tree = ast.parse(path.read_bytes(), filename=str(path))
             is_package = path.name == "__init__.py"
-            out[name] = {
-                target
-                for node in _executed_imports(tree)
-                for target in self._targets(node, name, is_package, path)
-                if target != name
-            }
+            named: set[str] = set()
+            for node in _executed_imports(tree):
+                targets = set(self._targets(node, name, is_package, path))
+                if isinstance(node, ast.ImportFrom):
+                    # `from pkg import sub` names only the submodule when every name is one.
+                    module = self._absolute_from(node, name, is_package, path)
+                    if all(self._is_module(f"{module}.{a.name}") for a in node.names if a.name != "*"):
+                        targets.discard(module)
+                named |= targets
+            out[name] = named - {name}
         return out
 
     # --- resolving names to files ----------------------------------------------------------------
