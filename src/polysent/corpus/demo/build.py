@@ -4,6 +4,9 @@
 from generators seeded by ``[seed, stable id]``, so a video's content never depends on how many
 other videos there are or on the order of work. :func:`render_video` synthesizes its speech,
 writes the WAV and the mp4 (run in a process pool; the face bank is built once and inherited).
+Its speech comes from a fresh libespeak-ng state per video (:func:`.speech.video_voice`), its
+frames are crops of the speaker's exposure-adjusted, mirrored bank images (:class:`SpeakerBank`),
+so a video's bytes depend neither on the worker that renders it nor on the worker count.
 :func:`build_demo_corpus` writes
 
 * ``manifest.parquet`` (contract ``MANIFEST``), byte-identical for identical config + seed;

