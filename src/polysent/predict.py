@@ -127,13 +127,19 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
 
 
-def complete_manifest(frame: pd.DataFrame, dest: Path, where: str) -> tuple[Path, pd.DataFrame]:
-    """The manifest with optional columns filled in, written to ``dest`` as a MANIFEST store."""
-    from polysent.contracts import MANIFEST, check, manifest_schema
+def check_columns(frame: pd.DataFrame, where: str) -> None:
+    from polysent.contracts import MANIFEST
 
     need = [c for c in MANIFEST.required if c not in OPTIONAL_COLUMNS and c not in frame.columns]
     if need:
         raise PredictError(f"{where}: missing column(s) {need} (segments must be given)")
+
+
+def complete_manifest(frame: pd.DataFrame, dest: Path, where: str) -> tuple[Path, pd.DataFrame]:
+    """The manifest with optional columns filled in, written to ``dest`` as a MANIFEST store."""
+    from polysent.contracts import MANIFEST, check, manifest_schema
+
+    check_columns(frame, where)
     frame = frame.copy()
     for col, value in OPTIONAL_COLUMNS.items():
         if col not in frame.columns:
@@ -356,6 +362,7 @@ def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest
     lang = lang or bundle.meta["training"]["entry"]["eval"]
     if manifest is not None:
         where, raw, no_speech = str(manifest), read_manifest(manifest), []
+        check_columns(raw, where)
         refuse_text_without_transcripts(bundle, untranscribed(raw) if "transcript" in raw else list(raw.get(
             "segment_id", [])), asr_cfg, where)
     else:
