@@ -18,6 +18,7 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests
 
 lint: setup
+	$(BIN)/ruff check src scripts tests
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow
 
