@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import describe_jobs, planned_jobs
 
+from conftest import describe_jobs, planned_jobs
 from polysent import contracts
 from polysent.corpus.sharding import shard_ids
 from polysent.io import read_provenance

@@ -8,8 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from polysent.errors import BASE_DATA_ERRORS, data_errors
-from polysent.features import acoustic, visual
-from polysent.features import landmarks as lm
+from polysent.features import acoustic, landmarks as lm, visual
 from test_media import feature_corpus, media_dirs, shard_of_video  # noqa: F401 (fixtures)
 
 

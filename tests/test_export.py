@@ -8,8 +8,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from polysent import export as E
-from polysent import store as S
+from polysent import export as E, store as S
 from polysent.io import write_parquet
 from test_store import LABELS, _inputs
 

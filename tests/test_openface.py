@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from polysent import contracts
-from polysent.features import Segment, frames_table
-from polysent.features import openface as of
+from polysent.features import Segment, frames_table, openface as of
 from polysent.features.visual import extract_shard
 from polysent.io import read_provenance
 from test_media import write_manifest

@@ -39,8 +39,7 @@ from polysent.features import (
     stage_config,
 )
 from polysent.io import atomic_path, write_parquet
-from polysent.probe import MediaError, probe
-from polysent.probe import tool as _tool
+from polysent.probe import MediaError, probe, tool as _tool
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)

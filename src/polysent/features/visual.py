@@ -39,13 +39,13 @@ from polysent.features import (
     add_shard_args,
     frames_table,
     group_by_video,
+    landmarks as lm,
+    openface as of,
     require_shard_args,
     shard_segments,
     stage_config,
     versions,
 )
-from polysent.features import landmarks as lm
-from polysent.features import openface as of
 from polysent.io import write_parquet
 from polysent.qc import QCLog
 
