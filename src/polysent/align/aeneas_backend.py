@@ -264,8 +264,12 @@ def align_words_library(wav: str | Path, words: list[str], lang: str, cfg: dict)
 
 
 def _child(conn, seg: Segment, cfg: dict) -> None:
+    libc = ctypes.CDLL(None)
+    # A hung child must not outlive a killed aligner (Linux: SIGKILL when the parent dies).
+    if sys.platform.startswith("linux"):
+        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
     # espeak-ng draws from libc rand(); a fresh interpreter starts at seed 1, so does every child.
-    ctypes.CDLL(None).srand(1)
+    libc.srand(1)
     try:
         conn.send((True, align_words_library(seg.wav, list(seg.words), seg.lang, cfg)))
     except Exception as exc:  # a deterministic failure of this segment: QC, no retry
