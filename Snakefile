@@ -25,6 +25,7 @@ include: "workflow/rules/text.smk"
 include: "workflow/rules/store.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/runs.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/qc.smk"
 
@@ -32,6 +33,7 @@ include: "workflow/rules/qc.smk"
 # Cheap gathering rules run in the main Snakemake process, not as cluster jobs.
 localrules:
     all,
+    train_run,
     qc_summary,
     report_table1,
     report_table2,

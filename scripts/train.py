@@ -1,9 +1,11 @@
-"""Snakemake adapter of rule `train`: one experiment x seed -> results/runs/{exp}/seed{seed}/."""
+"""Snakemake adapter of rule `train`: one training group -> results/train_groups/{group}/.
 
-from pathlib import Path
+Every seed of the group is trained once in this one process and evaluated for each member
+experiment (polysent.train.run_group); rule `train_run` links the run folders to results/runs/.
+"""
 
 from polysent import runlog
-from polysent.train import run_experiment
+from polysent.train import run_group
 
 log = runlog.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 stores = {
@@ -11,12 +13,5 @@ stores = {
     for key, path in snakemake.input.items()  # noqa: F821
     if key.startswith("store_")
 }
-run_experiment(
-    stores,
-    snakemake.params.experiment,  # noqa: F821
-    snakemake.params.train,  # noqa: F821
-    seed=int(snakemake.wildcards.seed),  # noqa: F821
-    out_dir=Path(snakemake.output.metrics).parent,  # noqa: F821
-    exp_name=snakemake.wildcards.exp,  # noqa: F821
-    threads=snakemake.threads,  # noqa: F821
-)
+params = snakemake.params  # noqa: F821
+run_group(stores, params.members, params.train, params.runs, threads=snakemake.threads)  # noqa: F821

@@ -204,7 +204,8 @@ def test_cli_train(stores, tmp_path):
 
 
 def test_train_rule_runs_in_snakemake(stores, tmp_path):
-    """The `train` rule on synthetic stores in a private workflow copy (only this rule may run)."""
+    """Rules `train` + `train_run` on synthetic stores in a private workflow copy (only these may run):
+    a run outside the report is a training group of one, "{exp}.seed{seed}"."""
     wf = copy_workflow(tmp_path / "wf")
     for lang, path in stores.items():
         (wf / "results" / "store").mkdir(parents=True, exist_ok=True)
@@ -214,12 +215,14 @@ def test_train_rule_runs_in_snakemake(stores, tmp_path):
            "report": {"table1": [], "emotions": []}}  # no report rows: only this rule's target
     (wf / "config" / "test_train.yaml").write_text(yaml.safe_dump(cfg))
     target = "results/runs/mult_t/seed4/metrics.json"
-    snakemake(wf, target, "--cores", "1", "--allowed-rules", "train",
+    snakemake(wf, target, "--cores", "1", "--allowed-rules", "train", "train_run",
               "--configfile", "config/tiny.yaml", "config/test_train.yaml")
     meta = json.loads((wf / target).read_text())
     assert meta["experiment"] == "mult_t" and meta["seed"] == 4 and meta["eval_lang"] == "es"
-    assert (wf / "logs" / "train" / "mult_t" / "seed4.log").exists()
-    assert (wf / "benchmarks" / "train" / "mult_t" / "seed4.tsv").exists()
+    assert (wf / "logs" / "train" / "mult_t.seed4.log").exists()
+    assert (wf / "benchmarks" / "train" / "mult_t.seed4.tsv").exists()
+    group_copy = wf / "results" / "train_groups" / "mult_t.seed4" / "mult_t" / "seed4" / "metrics.json"
+    assert group_copy.read_bytes() == (wf / target).read_bytes()
     proc = snakemake(wf, "results/runs/nope/seed1/metrics.json", "-n", "--configfile", "config/tiny.yaml",
                      "config/test_train.yaml", check=False)
     assert proc.returncode != 0 and "unknown experiment 'nope'" in proc.stdout + proc.stderr

@@ -17,6 +17,12 @@ writes the run folder:
   window, modality, selected, prob`` (``prob``: the policy's probability of keeping the
   modality at that step); empty with the same columns for models without a policy.
 
+Training groups: experiments that differ only in ``eval`` (and label/paper/group/seeds) train
+the same model (:func:`training_key`); :func:`run_group` trains each seed of such a group once
+(:func:`train_run`) and writes every member's run folder from it (:func:`write_run`), byte for
+byte what :func:`run_experiment` writes for each alone (the workflow's rule ``train`` runs one
+group per job, see workflow/rules/train.smk).
+
 Determinism: seeds for torch/numpy/random, ``torch.use_deterministic_algorithms(True)``, a
 fixed thread count, batches drawn from ``default_rng([seed, epoch])`` without DataLoader
 workers; same config + seed gives identical ``metrics.json`` on the same machine.
@@ -24,7 +30,6 @@ workers; same config + seed gives identical ``metrics.json`` on the same machine
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
@@ -81,6 +86,14 @@ RUN_FILES = ("metrics.json", "predictions.parquet", "history.csv", "model.pt", "
 def settings_for(train_cfg: dict, exp: dict) -> dict:
     """The ``train:`` section with the experiment's ``train_overrides`` applied."""
     return deep_merge(deep_merge(DEFAULTS, train_cfg or {}), exp.get("train_overrides") or {})
+
+
+def run_settings(train_cfg: dict, exp: dict) -> dict:
+    """:func:`settings_for` plus the experiment's ``pos_weight`` (what one run trains with)."""
+    settings = settings_for(train_cfg, exp)
+    if exp.get("pos_weight") is not None:
+        settings["pos_weight"] = bool(exp.get("pos_weight"))
+    return settings
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -325,11 +338,19 @@ def run_experiment(
     threads: int | None = None,
 ) -> dict:
     """Train and evaluate one experiment with one seed; write the run folder; return metrics."""
-    out_dir = Path(out_dir)
+    trained = train_run(stores, exp, train_cfg, seed, exp_name, threads)
+    return write_run(trained, stores, exp, out_dir, exp_name)
+
+
+def train_run(stores: dict[str, str], exp: dict, train_cfg: dict, seed: int, exp_name: str = "experiment",
+              threads: int | None = None) -> dict:
+    """Seed, build the splits and the model, and train: everything of a run that ``eval`` cannot change.
+
+    Returns what :func:`write_run` needs to evaluate the selected checkpoint on the experiment
+    (or on another experiment of the same training group, see :func:`run_group`).
+    """
     exp = experiment_entry({exp_name: exp}, exp_name)
-    settings = settings_for(train_cfg, exp)
-    if exp.get("pos_weight") is not None:
-        settings["pos_weight"] = bool(exp.get("pos_weight"))
+    settings = run_settings(train_cfg, exp)
     threads = threads or settings["threads"]
     seed_everything(seed, threads)
     started = time.perf_counter()
@@ -346,6 +367,32 @@ def run_experiment(
         nce = NCEObjective(exp["nce"], model.rep_dims, **settings["nce"]).to(device)
     log.info("%s seed %d: %s (%d params) on %s", exp_name, seed, exp["model"], count_parameters(model), splits.report)
     fit = train_model(model, nce, splits, task, settings, seed, device)
+    return {"seed": seed, "settings": settings, "device": device, "task": task, "n_out": n_out, "splits": splits,
+            "model": model, "nce": nce, "fit": fit, "started": started, "key": training_key(exp), "eval": exp["eval"], "train_cfg": train_cfg}
+
+
+def write_run(trained: dict, stores: dict[str, str], exp: dict, out_dir: str | Path,
+              exp_name: str = "experiment") -> dict:
+    """Evaluate a trained run on ``exp``'s valid and test splits and write its run folder.
+
+    ``exp`` may differ from the experiment ``trained`` was trained for only in the keys that
+    do not change training (:data:`NOT_TRAINING`); its own splits are rebuilt so that its test
+    split and its sample report are its own.
+    """
+    out_dir = Path(out_dir)
+    exp = experiment_entry({exp_name: exp}, exp_name)
+    if training_key(exp) != trained["key"]:
+        raise ValueError(f"experiment {exp_name}: its training-relevant keys differ from the trained run's; "
+                         "it cannot share that training run (polysent.train.training_key)")
+    # Settings and task from this experiment's own entry: equal values, and the checkpoint's
+    # pickle then shares the same objects as a single run's (pickle memoises by identity).
+    settings, task = run_settings(trained["train_cfg"], exp), exp.get("task", "sentiment")
+    seed, device = trained["seed"], trained["device"]
+    model, nce, fit, n_out = trained["model"], trained["nce"], trained["fit"], trained["n_out"]
+    splits = trained["splits"]
+    if exp["eval"] != trained["eval"]:
+        # Same train/valid samples (deterministic, eval-independent), this experiment's test split.
+        splits = build_splits(stores, exp, seed, settings["max_len"], settings["standardize"])
     valid = evaluate(model, splits.valid, settings["eval_batch_size"], fit["task_loss"], device)
     test = evaluate(model, splits.test, settings["eval_batch_size"], fit["task_loss"], device)
     metrics = {
@@ -379,30 +426,173 @@ def run_experiment(
                      provenance={"experiment": exp_name, "seed": seed, "adaptive": bool(test["decisions"])})
     # Saved through a buffer: torch names zip members after the target file, and the
     # atomic write's temporary name would make the bytes differ between identical runs.
+    # Plain fields through one JSON round trip: pickle memoises by object identity, and whether
+    # two equal strings are one object depends on where the entry came from (a config, a group's
+    # other member), so the bytes would too.
+    plain = json.loads(json.dumps({
+        "model": exp["model"],
+        "kwargs": model_kwargs(exp, settings),
+        "dims": splits.dims,
+        "task": task,
+        "n_out": n_out,
+        "emotions": splits.emotions,
+        # how samples were prepared, so a bundle (polysent.bundle) can prepare new ones alike
+        "inputs": {k: settings[k] for k in ("max_len", "standardize", "eval_batch_size")},
+        # what the run depends on (not its label/paper/group/seeds: editing those re-runs nothing)
+        "experiment": run_entry(exp),
+        "seed": seed,
+    }))
+    tensors = {
+        "state_dict": model.state_dict(),
+        "nce_state_dict": nce.state_dict() if nce is not None else None,
+        "normalizer": splits.normalizer,
+    }
+    order = ("model", "kwargs", "dims", "task", "n_out", "emotions", "state_dict", "nce_state_dict", "normalizer",
+             "inputs", "experiment", "seed")
     checkpoint = BytesIO()
-    torch.save(
-        {
-            "model": exp["model"],
-            "kwargs": model_kwargs(exp, settings),
-            "dims": splits.dims,
-            "task": task,
-            "n_out": n_out,
-            "emotions": splits.emotions,
-            "state_dict": model.state_dict(),
-            "nce_state_dict": nce.state_dict() if nce is not None else None,
-            "normalizer": splits.normalizer,
-            # how samples were prepared, so a bundle (polysent.bundle) can prepare new ones alike
-            "inputs": {k: settings[k] for k in ("max_len", "standardize", "eval_batch_size")},
-            "experiment": exp,
-            "seed": seed,
-        },
-        checkpoint,
-    )
+    torch.save({k: plain[k] if k in plain else tensors[k] for k in order}, checkpoint)
     io.write_bytes(out_dir / "model.pt", checkpoint.getvalue())
     log.info("%s seed %d done in %.1f s: best epoch %d, test %s", exp_name, seed,
-             time.perf_counter() - started, fit["best_epoch"],
+             time.perf_counter() - trained["started"], fit["best_epoch"],
              {k: metrics["test"][k] for k in ("mae", "corr") if k in metrics["test"]})
     return metrics
+
+
+# ---------------------------------------------------------------------------- training groups
+
+# Keys of an experiment entry that never change what a run trains or writes: the report's
+# presentation (label, paper, group) and the seed list (each run has one seed).
+PRESENTATION = ("label", "paper", "group", "seeds")
+# ... and those that change only the evaluation: rows differing only in these share a training run.
+NOT_TRAINING = PRESENTATION + ("eval",)
+
+
+def run_entry(exp: dict) -> dict:
+    """The part of an experiment entry a run folder depends on (its rule params, its model.pt)."""
+    return {k: v for k, v in exp.items() if k not in PRESENTATION}
+
+
+def _with_entry_defaults(exp: dict) -> dict:
+    """``exp`` with the experiments schema's defaults filled, so that an omitted key and its
+    default spelled out give the same training key."""
+    from polysent.config import complete
+
+    return complete({"x": copy.deepcopy(exp)}, "experiments")["x"]
+
+
+def training_key(exp: dict) -> str:
+    """Canonical JSON of the training-relevant keys of an experiment entry (schema defaults filled).
+
+    Everything but :data:`NOT_TRAINING` counts (model, variation, nce, train, transaug,
+    drop_neutral, task, emotions, pos_weight, train_overrides and any key added later), so a new
+    key can only split groups, never merge two different trainings. Key order does not matter.
+    """
+    full = _with_entry_defaults(exp)
+    return json.dumps({k: v for k, v in full.items() if k not in NOT_TRAINING}, sort_keys=True,
+                      separators=(",", ":"), default=str)
+
+
+def training_groups(experiments: dict, names, seeds_of) -> dict[str, dict]:
+    """Experiments ``names`` grouped by :func:`training_key`: one training run per group and seed.
+
+    Returns ``{group_id: {"key": key, "members": {name: [seeds]}}}``; ``seeds_of(entry)`` gives an
+    experiment's seeds. The id is the group's first member name (sorted), made a valid rule-name
+    suffix; ids, members and seeds are sorted, so the result does not depend on config order.
+    """
+    by_key: dict[str, dict[str, list[int]]] = {}
+    for name in sorted(set(names)):
+        entry = experiment_entry(experiments, name)
+        by_key.setdefault(training_key(entry), {})[name] = sorted({int(s) for s in seeds_of(entry)})
+    groups: dict[str, dict] = {}
+    for key, members in sorted(by_key.items(), key=lambda kv: min(kv[1])):
+        base = "".join(c if c.isalnum() or c == "_" else "_" for c in min(members))
+        gid, n = base, 1
+        while gid in groups:  # two names that differ only in '.', '+' or '-'
+            n += 1
+            gid = f"{base}_{n}"
+        groups[gid] = {"key": key, "members": members}
+    return groups
+
+
+SINGLE_RUN = ".seed"  # "{exp}.seed{seed}": the group of one run outside every reported group
+
+
+def group_of(groups: dict, name: str, seed: int) -> str:
+    """The id of the training group that writes run folder (``name``, ``seed``).
+
+    A run of a reported group belongs to it; any other run is a group of one, ``"{exp}.seed{seed}"``
+    (reported ids hold no '.', see :func:`training_groups`).
+    """
+    for gid, group in groups.items():
+        if seed in group["members"].get(name, ()):
+            return gid
+    return f"{name}{SINGLE_RUN}{int(seed)}"
+
+
+def resolve_group(groups: dict, experiments: dict | None, gid: str) -> dict:
+    """The group ``gid``: one of ``groups`` or a group of one run named by :func:`group_of`."""
+    if gid in groups:
+        return groups[gid]
+    name, sep, seed = gid.rpartition(SINGLE_RUN)
+    if not sep or not seed.isdigit():
+        raise ValueError(f"unknown training group '{gid}' (results/train_groups/{gid}); reported groups: "
+                         f"{', '.join(sorted(groups)) or '(none)'}; a single run is '<experiment>.seed<N>'")
+    entry = experiment_entry(experiments, name)
+    return {"key": training_key(entry), "members": {name: [int(seed)]}}
+
+
+def group_seeds(group: dict) -> list[int]:
+    """Every seed some member of ``group`` runs with (each is trained once)."""
+    return sorted({s for seeds in group["members"].values() for s in seeds})
+
+
+def group_runs(group: dict, group_dir: str) -> list[dict]:
+    """One ``{experiment, seed, out_dir}`` per run folder of ``group``, under ``group_dir`` (rule params)."""
+    return [
+        {"experiment": name, "seed": seed, "out_dir": f"{group_dir}/{name}/seed{seed}"}
+        for name, seeds in group["members"].items()
+        for seed in seeds
+    ]
+
+
+def group_store_inputs(experiments: dict, group: dict, pattern: str = "results/store/{lang}.parquet") -> dict:
+    """``store_<lang>`` -> store path for every language a member of ``group`` trains or evaluates on."""
+    out: dict[str, str] = {}
+    for name in group["members"]:
+        out.update(store_inputs(experiments, name, pattern))
+    return dict(sorted(out.items()))
+
+
+def run_group(
+    stores: dict[str, str],
+    members: dict[str, dict],
+    train_cfg: dict,
+    runs: list[dict],
+    threads: int | None = None,
+) -> list[dict]:
+    """Train each seed of a training group once and write every member's run folder from it.
+
+    ``members``: name -> experiment entry (all with the same :func:`training_key`);
+    ``runs``: ``{"experiment", "seed", "out_dir"}`` per run folder to write. The folders are
+    byte-identical to :func:`run_experiment` of each (experiment, seed): the training is the
+    same (it depends only on the training key and the seed) and evaluation is deterministic.
+    """
+    keys = {name: training_key(experiment_entry(members, name)) for name in members}
+    if len(set(keys.values())) > 1:
+        raise ValueError(f"experiments {sorted(members)} do not share their training-relevant keys; "
+                         "they cannot form one training group")
+    unknown = sorted({r["experiment"] for r in runs} - set(members))
+    if unknown:
+        raise ValueError(f"runs name experiment(s) {unknown} outside the group {sorted(members)}")
+    results = []
+    for seed in sorted({int(r["seed"]) for r in runs}):
+        of_seed = sorted((r for r in runs if int(r["seed"]) == seed), key=lambda r: r["experiment"])
+        first = of_seed[0]["experiment"]
+        trained = train_run(stores, members[first], train_cfg, seed, first, threads)
+        for r in of_seed:
+            results.append(write_run(trained, stores, members[r["experiment"]], r["out_dir"], r["experiment"]))
+        del trained  # free the model and samples before the next seed
+    return results
 
 
 # ---------------------------------------------------------------------------------------- CLI

@@ -1,40 +1,84 @@
-# Stage 'train': one run per experiment x seed (polysent.train.run_experiment).
-# results/runs/{exp}/seed{seed}/ holds metrics.json, predictions.parquet, history.csv, model.pt and
-# decisions.parquet (AdaMML policy decisions on the eval set; empty for models without a policy).
+# Stage 'train': results/runs/{exp}/seed{seed}/ holds metrics.json, predictions.parquet,
+# history.csv, model.pt and decisions.parquet (AdaMML policy decisions on the eval set; empty for
+# models without a policy).
+#
+# Rows that differ only in `eval` (and label/paper/group/seeds) train the same model, so the
+# reported experiments (config["report"]) are grouped by their training-relevant keys
+# (polysent.train.training_key). Rule `train` runs ONE training group in one job and one process
+# (polysent.train.run_group): each seed is trained once and evaluated for every member, and the
+# run folders (byte-identical to one training per folder) go to results/train_groups/{group}/;
+# rule `train_run` (workflow/rules/runs.smk, local, no torch) links each to results/runs/.
+# A group is named after its first member (sorted); any other run folder asked for (a seed or an
+# experiment outside the report) is a group of one, named "{exp}.seed{seed}". The group's params
+# are its members' run entries (polysent.train.run_entry: no label/paper/group/seeds), so editing
+# a label re-runs no training and editing one experiment re-runs only its group.
 # The report stage asks for the runs it tabulates, so nothing is added to FINAL_TARGETS here.
-# SLURM: `resources: gpu` comes from train.gpus (0 on the demo); profiles/slurm can raise it per
-# rule (set-resources: train: {gpu: 1}) together with `train.device: cuda`.
+# SLURM: one group is one job; `resources: gpu` comes from train.gpus (0 on the demo);
+# profiles/slurm raises it (set-resources: train: {gpu: 1}) together with `train.device: cuda`.
 from polysent import train as polysent_train
+from polysent.config import check_experiments as _check_experiments
+from polysent.report import tables as _report_tables
+
+TRAIN_EXPERIMENTS = config.get("experiments") or {}
+_TRAIN_REPORTED = [
+    name
+    for what in ("table1", "emotions")
+    for name in _report_tables.select(TRAIN_EXPERIMENTS, config["report"], what)
+]
+_check_experiments(config, _TRAIN_REPORTED)
+TRAIN_GROUPS = polysent_train.training_groups(
+    TRAIN_EXPERIMENTS,
+    _TRAIN_REPORTED,
+    lambda entry: _report_tables.seeds_of(entry, config["report"]),
+)
+TRAIN_GROUP_DIR = "results/train_groups/{group}"
 
 
 wildcard_constraints:
     exp=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    group=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
 
 
 rule train:
     input:
-        # store_<lang>: the feature stores of the experiment's training and evaluation languages
-        unpack(lambda w: polysent_train.store_inputs(config.get("experiments"), w.exp)),
+        # store_<lang>: the feature stores of the members' training and evaluation languages
+        unpack(
+            lambda w: polysent_train.group_store_inputs(
+                TRAIN_EXPERIMENTS,
+                polysent_train.resolve_group(TRAIN_GROUPS, TRAIN_EXPERIMENTS, w.group),
+            )
+        ),
         lib=lib_for("scripts/train.py"),
     output:
-        metrics="results/runs/{exp}/seed{seed}/metrics.json",
-        predictions="results/runs/{exp}/seed{seed}/predictions.parquet",
-        history="results/runs/{exp}/seed{seed}/history.csv",
-        model="results/runs/{exp}/seed{seed}/model.pt",
-        decisions="results/runs/{exp}/seed{seed}/decisions.parquet",
+        directory(TRAIN_GROUP_DIR),
     log:
-        "logs/train/{exp}/seed{seed}.log",
+        "logs/train/{group}.log",
     benchmark:
-        "benchmarks/train/{exp}/seed{seed}.tsv"
+        "benchmarks/train/{group}.tsv"
     conda:
         "../../envs/polysent.yaml"
     threads: config["train"]["threads"]
     resources:
         mem_mb=config["train"]["mem_mb"],
-        runtime=config["train"]["runtime"],
+        # train.runtime is per training run; a group trains each of its seeds once
+        runtime=lambda w: config["train"]["runtime"]
+        * len(
+            polysent_train.group_seeds(
+                polysent_train.resolve_group(TRAIN_GROUPS, TRAIN_EXPERIMENTS, w.group)
+            )
+        ),
         gpu=config["train"]["gpus"],
     params:
-        experiment=lambda w: polysent_train.experiment_entry(config.get("experiments"), w.exp),
+        members=lambda w: {
+            name: polysent_train.run_entry(TRAIN_EXPERIMENTS[name])
+            for name in polysent_train.resolve_group(TRAIN_GROUPS, TRAIN_EXPERIMENTS, w.group)[
+                "members"
+            ]
+        },
+        runs=lambda w: polysent_train.group_runs(
+            polysent_train.resolve_group(TRAIN_GROUPS, TRAIN_EXPERIMENTS, w.group),
+            TRAIN_GROUP_DIR.format(group=w.group),
+        ),
         train=slice_of("train"),
     script:
         "../../scripts/train.py"

@@ -1,0 +1,29 @@
+# Run folders at their usual place: results/runs/{exp}/seed{seed}/ is linked (or copied) from
+# the training group that wrote it (rule `train`, workflow/rules/train.smk). A local rule with
+# no heavy imports: the torch start-up is paid once per group, not per run folder.
+
+
+rule train_run:
+    input:
+        group=lambda w: TRAIN_GROUP_DIR.format(
+            group=polysent_train.group_of(TRAIN_GROUPS, w.exp, int(w.seed))
+        ),
+        lib=lib_for("scripts/train_run.py"),
+    output:
+        metrics="results/runs/{exp}/seed{seed}/metrics.json",
+        predictions="results/runs/{exp}/seed{seed}/predictions.parquet",
+        history="results/runs/{exp}/seed{seed}/history.csv",
+        model="results/runs/{exp}/seed{seed}/model.pt",
+        decisions="results/runs/{exp}/seed{seed}/decisions.parquet",
+    log:
+        "logs/train_run/{exp}/seed{seed}.log",
+    conda:
+        "../../envs/polysent.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    params:
+        source=lambda w, input: f"{input.group}/{w.exp}/seed{w.seed}",
+    script:
+        "../../scripts/train_run.py"
