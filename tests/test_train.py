@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO, SCHEMA_DIR, copy_workflow, snakemake
 from polysent.config import load_schema, validate_config
 from polysent.data import synthetic_store_table
-from polysent.train import DEFAULTS, RUN_FILES, run_experiment
+from polysent.train import RUN_FILES, run_experiment, settings_for
 
 DIMS = {"text": 10, "visual": 4, "acoustic": 5}
 TRAIN = {
@@ -160,13 +160,14 @@ def test_nce_with_transaug_trains(stores, tmp_path):
     assert np.isfinite(pd.read_csv(tmp_path / "history.csv")["train_loss"]).all()
 
 
-def test_train_schema_defaults_match_the_code():
+def test_partial_train_settings_get_the_schema_defaults():
     schema = load_schema(SCHEMA_DIR)["properties"]["train"]["properties"]
-    for key, value in DEFAULTS.items():
-        if key in ("nce", "models"):
-            continue
-        assert schema[key]["default"] == value, key
-    assert {k: v["default"] for k, v in schema["nce"]["properties"].items()} == DEFAULTS["nce"]
+    settings = settings_for({"max_epochs": 3}, {"train_overrides": {"nce": {"tau": 0.5}}})
+    assert settings["max_epochs"] == 3 and settings["nce"]["tau"] == 0.5
+    for key, spec in schema.items():
+        if "default" in spec and key not in ("max_epochs", "nce", "models"):
+            assert settings[key] == spec["default"], key
+    assert settings["nce"]["dim"] == schema["nce"]["properties"]["dim"]["default"]
 
 
 def test_experiment_entries_validate_and_fill_defaults():

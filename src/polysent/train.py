@@ -45,7 +45,7 @@ import pyarrow as pa
 import torch
 
 from polysent import io
-from polysent.config import deep_merge
+from polysent.config import complete, deep_merge
 from polysent.data import MODALITIES, Splits, batches, build_splits
 from polysent.metrics import emotion_metrics, json_safe, sentiment_metrics
 from polysent.models import NCEObjective, build_model, count_parameters
@@ -54,38 +54,14 @@ from polysent.models.heads import TaskLoss, positive_weights
 log = logging.getLogger("polysent.train")
 
 # Defaults of the ``train:`` config section (the schema repeats them with descriptions).
-DEFAULTS = {
-    "max_epochs": 40,
-    "min_epochs": 1,
-    "patience": 8,
-    "batch_size": 32,
-    "eval_batch_size": 256,
-    "optimizer": None,
-    "lr": None,
-    "weight_decay": None,
-    "grad_clip": 1.0,
-    "plateau_patience": None,
-    "early_stopping": None,
-    "max_len": 50,
-    "standardize": True,
-    "threads": 1,
-    "device": "cpu",
-    "select_sentiment": "mae",
-    "select_emotion": "loss",
-    "nce": {"dim": 64, "tau": 0.1, "weight": 1.0},
-    "models": {},
-    "gpus": 0,
-    "mem_mb": 2000,
-    "runtime": 60,
-}
 # (better-is-higher) for each selection metric
 SELECTION = {"mae": False, "loss": False, "corr": True, "macro_f1": True}
 RUN_FILES = ("metrics.json", "predictions.parquet", "history.csv", "model.pt", "decisions.parquet")
 
 
 def settings_for(train_cfg: dict, exp: dict) -> dict:
-    """The ``train:`` section with the experiment's ``train_overrides`` applied."""
-    return deep_merge(deep_merge(DEFAULTS, train_cfg or {}), exp.get("train_overrides") or {})
+    """The ``train:`` section with the experiment's ``train_overrides`` applied, schema defaults filled."""
+    return complete(deep_merge(train_cfg or {}, exp.get("train_overrides") or {}), "train")
 
 
 def run_settings(train_cfg: dict, exp: dict) -> dict:
