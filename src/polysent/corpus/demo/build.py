@@ -32,8 +32,7 @@ import pyarrow as pa
 
 import polysent
 from polysent import contracts
-from polysent.corpus.demo import labels as lab
-from polysent.corpus.demo import speech, video
+from polysent.corpus.demo import labels as lab, speech, video
 from polysent.corpus.demo.face import FaceBank, cutaway_images
 from polysent.corpus.demo.text import Concept, choose_concept, load_lexicon, words_of
 from polysent.corpus.sharding import shard_of
