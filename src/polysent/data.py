@@ -36,6 +36,7 @@ padding stays exactly 0.
 
 from __future__ import annotations
 
+import functools
 import logging
 import zlib
 from dataclasses import dataclass, field
@@ -214,7 +215,17 @@ def sample_videos(samples: list[Sample], fraction: float, seed: int, lang: str, 
 
 
 UNITS = {"segments": lambda s: s.segment_id, "videos": lambda s: s.video_id}
-SUBSET_DEFAULTS = {"unit": "segments", "subset_seed": 0, "valid": "whole"}
+
+
+@functools.lru_cache(maxsize=1)
+def subset_defaults() -> dict:
+    """Defaults of a few-shot spec's optional keys, read from the experiments schema."""
+    from polysent.config import load_schema, schema_dir
+
+    entry = load_schema(schema_dir())["properties"]["experiments"]["additionalProperties"]
+    alternatives = entry["properties"]["train"]["additionalProperties"]["oneOf"]
+    spec = next(a for a in alternatives if a.get("type") == "object")
+    return {k: v["default"] for k, v in spec["properties"].items() if "default" in v}
 
 
 def sample_units(samples: list[Sample], unit: str, n: int, seed: int, lang: str, what: str) -> list[Sample]:
@@ -231,12 +242,13 @@ def subset_spec(lang: str, value) -> dict:
     """A ``train:`` value as a full few-shot spec (``count`` or ``fraction``, ``unit``,
     ``subset_seed``, ``valid``); a bare number is ``{fraction: value}``."""
     spec = dict(value) if isinstance(value, dict) else {"fraction": value}
-    unknown = sorted(set(spec) - {"fraction", "count", *SUBSET_DEFAULTS})
+    optional = subset_defaults()
+    unknown = sorted(set(spec) - {"fraction", "count", *optional})
     if unknown:
-        raise DataError(f"train.{lang}: unknown key(s) {unknown}; allowed: fraction, count, {', '.join(SUBSET_DEFAULTS)}")
+        raise DataError(f"train.{lang}: unknown key(s) {unknown}; allowed: fraction, count, {', '.join(optional)}")
     if ("fraction" in spec) == ("count" in spec):
         raise DataError(f"train.{lang}: give exactly one of 'fraction' and 'count', got {value!r}")
-    spec = {**SUBSET_DEFAULTS, **spec}
+    spec = {**optional, **spec}
     if "fraction" in spec and not 0.0 <= float(spec["fraction"]) <= 1.0:
         raise DataError(f"fraction for {lang} must be within [0, 1], got {spec['fraction']}")
     if "count" in spec and (not isinstance(spec["count"], int) or spec["count"] < 0):
