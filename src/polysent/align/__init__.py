@@ -24,6 +24,7 @@ import pyarrow as pa
 from polysent.align.base import AlignError, AlignerUnavailable, Segment
 from polysent.config import complete
 from polysent.contracts import WORDS, check
+from polysent.errors import data_errors
 from polysent.media import ALIGN_RATE, wav_path as media_wav_path
 from polysent.qc import QCLog, alignment_problems, screen_audio
 from polysent.tokens import tokenize
@@ -60,7 +61,7 @@ def cut_segments(manifest: pd.DataFrame, media_dir: Path, clip_dir: Path, qc: QC
             continue
         try:
             audio, sr = sf.read(wav_path, dtype="float32", always_2d=True)
-        except Exception as exc:  # unreadable media is a per-video QC record, not a shard failure
+        except data_errors(sf.SoundFileError) as exc:  # unreadable media: a per-video QC record
             for sid in rows["segment_id"]:
                 qc.add(f"unreadable audio {wav_path}: {exc}", sid, video_id)
             continue
@@ -142,7 +143,7 @@ def align_shard(
             if isinstance(res, Exception):
                 raise res
             words = check_words(seg, res)
-        except Exception as exc:
+        except data_errors(AlignError) as exc:  # the backend's failure or unusable words
             qc.add(f"{backend}: {exc}", seg.segment_id, seg.video_id)
             continue
         implausible = alignment_problems(len(seg.words), words, plausibility)

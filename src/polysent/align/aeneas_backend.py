@@ -42,6 +42,7 @@ from pathlib import Path
 
 from polysent.align.base import AlignError, AlignerUnavailable, Segment
 from polysent.config import complete
+from polysent.errors import data_errors
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def _one_cli(args):
     seg, cfg = args
     try:
         return seg.segment_id, align_words_cli(seg.wav, list(seg.words), seg.lang, cfg)
-    except Exception as exc:  # one bad segment must not fail the shard: it goes to QC
+    except data_errors() as exc:  # one bad segment must not fail the shard: it goes to QC
         return seg.segment_id, AlignError(f"{type(exc).__name__}: {exc}")
 
 

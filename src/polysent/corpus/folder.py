@@ -69,6 +69,7 @@ from polysent.corpus.checks import (
 )
 from polysent.corpus.sharding import shard_of
 from polysent.corpus.splits import split_frame
+from polysent.errors import data_errors
 from polysent.io import write_csv, write_parquet
 from polysent.qc import QCLog
 
@@ -184,7 +185,7 @@ def read_manifest_file(path: str | os.PathLike, columns: dict | None = None) -> 
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(path)
-        except Exception as err:  # noqa: BLE001 - any reader error is reported, not raised
+        except data_errors() as err:  # not Parquet, truncated, unreadable: reported, not raised
             return pd.DataFrame(), [Problem(file, None, f"cannot read Parquet: {err}")]
         frame = frame.rename(columns=rename)
         frame["_file"] = file
