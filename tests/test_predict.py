@@ -186,10 +186,14 @@ def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
     folder.mkdir()
     (folder / "talk.mp4").write_bytes((tiny_run / demo["video_path"]).read_bytes())
     synthetic_video(folder / "quiet.mp4", SILENCE, 3)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=black:s=64x64:r=15:d=2", "-an", "-c:v", "mpeg4", str(folder / "mute.mp4")], check=True)
     rows = predict(bundle, tmp_path / "p.csv", media=folder, work=tmp_path / "work", progress=False)
     quiet = rows[rows["video_id"] == "quiet"]
     assert len(quiet) == 1 and quiet["segment_id"].isna().all() and quiet["prediction"].isna().all()
     assert quiet["reason"].iloc[0].startswith("segment: no speech found")
+    mute = rows[rows["video_id"] == "mute"]  # no audio stream at all
+    assert len(mute) == 1 and mute["prediction"].isna().all() and mute["reason"].iloc[0].startswith("media: ffmpeg")
     talk = rows[rows["video_id"] == "talk"]
     assert len(talk) >= 1 and talk["reason"].isna().all() and np.isfinite(talk["prediction"]).all()
     assert (talk["start"].diff().dropna() > 0).all() and (talk["end"] > talk["start"]).all()

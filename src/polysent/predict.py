@@ -369,7 +369,7 @@ def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest
         videos = find_media(media)
         where = str(media)
         refuse_text_without_transcripts(bundle, [v.stem for v in videos], asr_cfg, where)
-    cfgs_by_lang = {}
+    cfgs_by_lang, differences = {}, []
 
     def check(langs):
         diffs = []
@@ -382,9 +382,9 @@ def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest
         differences = check([lang])
         raw, no_speech = segment_media(videos, lang, work, segment_cfg, MEDIA_DEFAULTS, progress)
     _, frame = complete_manifest(raw, work / "manifest.parquet", where) if len(raw) else (None, None)
-    if frame is None:
+    if frame is None:  # an empty manifest, or no speech in any video
         return _write(bundle, out, _no_speech_rows(bundle, no_speech), _meta(
-            bundle, manifest, media, [], allow_mismatch, segment_cfg, asr_cfg, {}))
+            bundle, manifest, media, differences, allow_mismatch, segment_cfg, asr_cfg, {}))
     if manifest is not None:
         differences = check(sorted(frame["lang"].unique()))
     missing = untranscribed(frame)
