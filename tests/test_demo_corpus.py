@@ -19,7 +19,7 @@ import pytest
 
 from conftest import REPO, SCHEMA_DIR
 from polysent import contracts
-from polysent.config import deep_merge, validate_config
+from polysent.config import validate_config
 from polysent.corpus.demo import build, face, speech, text
 from polysent.corpus.demo.labels import annotate
 from polysent.io import read_provenance
@@ -101,7 +101,7 @@ def test_parallel_templates_render_in_every_language():
             assert "{" not in s and "  " not in s and s[0].isupper() and s.endswith("."), (c, lang, s)
     # One concept, four translations; gender agreement follows each language's noun.
     c = text.Concept("eval_is", "film", "good", "very", False)
-    assert [lex.render(c, l) for l in ("fr", "es", "pt", "de")] == [
+    assert [lex.render(c, lang) for lang in ("fr", "es", "pt", "de")] == [
         "Ce film est très bon.", "Esta película es muy buena.", "Este filme é muito bom.", "Dieser Film ist sehr gut."
     ]  # fmt: skip
     neg = text.Concept("eval_is", "hotel", "bad", "none", True)
@@ -392,7 +392,7 @@ def _ffprobe(path: Path) -> dict:
 
 def test_videos_have_stated_fps_size_duration_and_audio(small):
     m = pd.read_parquet(small / "manifest.parquet")
-    for vid, g in m.groupby("video_id"):
+    for _vid, g in m.groupby("video_id"):
         info = _ffprobe(small / g["video_path"].iloc[0])
         streams = {s["codec_type"]: s for s in info["streams"]}
         v, a = streams["video"], streams["audio"]

@@ -40,7 +40,7 @@ def test_tiny_corpus_outputs(tiny_corpus):
     assert (per_lang == demo["videos_per_language"]).all()
     assert (m.groupby("video_id").size() == demo["segments_per_video"]["min"]).all()
     assert m.groupby("video_id")["split"].nunique().max() == 1
-    for lang, g in m.groupby("lang"):
+    for _lang, g in m.groupby("lang"):
         assert g.groupby("split")["video_id"].nunique().to_dict() == {"train": 8, "valid": 1, "test": 1}
     assert set(m["shard"]) <= set(range(cfg["shards"]))
     for path in set(m["video_path"]) | set(m["audio_path"]):

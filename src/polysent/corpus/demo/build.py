@@ -112,7 +112,7 @@ def plan_corpus(cfg: dict, languages: list[str], seed: int, resources_dir: str |
     """Every random choice of the corpus, cheap and in a fixed order (see module doc)."""
     resources_dir = str(resources_dir)
     check_config(cfg)
-    unknown = [l for l in languages if l not in ALL_LANGS]
+    unknown = [lang for lang in languages if lang not in ALL_LANGS]
     if unknown:
         raise ValueError(
             f"the demo corpus has no lexicon for {unknown}; it supports {list(ALL_LANGS)} "
@@ -191,7 +191,7 @@ def _plan_segment(seg_id, lang, speaker, lex, emo_models, cfg, st, sp, seed) -> 
         silence_after=silence,
         word_gaps=gaps,
         cutaway=cutaway,
-        translations={l: lex.render(concept, l) for l in ALL_LANGS},
+        translations={lang: lex.render(concept, lang) for lang in ALL_LANGS},
     )
 
 
@@ -480,8 +480,8 @@ def _write_tables(plans, results, cfg, seed, shards, manifest_path, word_truth_p
             t["amplitude"].append(seg.prosody.amplitude)
             t["n_frames"].append(per["n_frames"])
             t["n_cutaway_frames"].append(per["n_cutaway_frames"])
-            for l in ALL_LANGS:
-                t[f"text_{l}"].append(seg.translations[l])
+            for lang in ALL_LANGS:
+                t[f"text_{lang}"].append(seg.translations[lang])
         for w in res["words"]:
             for k in contracts.WORDS.required:
                 words[k].append(w[k])
@@ -533,6 +533,6 @@ TRUTH_SCHEMA = pa.schema(
         ("n_frames", pa.int32()),
         ("n_cutaway_frames", pa.int32()),
     ]
-    + [(f"text_{l}", pa.string()) for l in ALL_LANGS]
+    + [(f"text_{lang}", pa.string()) for lang in ALL_LANGS]
 )
 TRUTH_COLUMNS = TRUTH_SCHEMA.names
