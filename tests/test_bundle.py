@@ -16,7 +16,6 @@ from polysent import io
 from polysent.bundle import BundleError, FeatureMismatch, check_features, feature_settings, load_bundle, make_bundle
 from polysent.data import synthetic_store_table
 from polysent.train import run_experiment
-
 from test_train import DIMS, TRAIN
 
 ACOUSTIC_CFG = {"backend": "librosa", "librosa": {"n_fft": 2048, "hop_length": 512}}

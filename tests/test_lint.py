@@ -1,6 +1,6 @@
-"""The workflow is lint-clean (issue 8, item 7): `snakemake --lint` and `snakefmt --check`.
+"""The workflow and the code are lint-clean: `snakemake --lint`, `snakefmt --check`, `ruff check`.
 
-Both run on a private copy, exactly as in `make lint`, and print every finding on failure.
+The Snakemake checks run on a private copy, exactly as in `make lint`; each prints every finding on failure.
 """
 
 from __future__ import annotations
@@ -41,3 +41,19 @@ def test_snakefmt_check_is_clean(workflow_copy):
         + proc.stdout[-6000:]
         + proc.stderr[-3000:]
     )
+
+
+RUFF = Path(sys.executable).with_name("ruff")
+
+
+def test_ruff_check_is_clean():
+    """The Python code passes the linter configured in pyproject.toml, as in `make lint`."""
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [str(RUFF), "check", "--no-cache", "--output-format", "concise", "src", "scripts", "tests"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, "ruff check found problems (`make lint`):\n" + proc.stdout[-6000:]
