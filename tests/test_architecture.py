@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import graphlib
 
 from conftest import REPO
@@ -32,3 +33,42 @@ def test_cycle_detection_catches_a_package_back_edge(tmp_path):
     except graphlib.CycleError:
         return
     raise AssertionError("the back-edge pkg.sub.backend -> pkg.sub was not reported")
+
+
+def _module_level_default_dicts(path) -> list[str]:
+    """Names of module-level dicts in ``path`` whose name says they hold defaults."""
+    found = []
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        value = getattr(node, "value", None)
+        for target in targets:
+            if isinstance(target, ast.Name) and "DEFAULT" in target.id.upper() and isinstance(value, ast.Dict):
+                where = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+                found.append(f"{where}:{node.lineno} {target.id}")
+    return found
+
+
+def test_defaults_live_only_in_the_schemas():
+    """Settings' defaults are in workflow/schemas/config/*.yaml (read via polysent.config), never
+    repeated as a module-level dict that can drift from them."""
+    found = [hit for path in sorted(SRC.rglob("*.py")) for hit in _module_level_default_dicts(path)]
+    assert not found, "module-level default dicts (use polysent.config.complete/schema_defaults): " + ", ".join(found)
+
+
+def test_the_default_dict_check_sees_one(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("X = 1\nDEFAULTS = {'a': 1}\nlimit_defaults: dict = {'b': 2}\n")
+    assert [h.split()[-1] for h in _module_level_default_dicts(module)] == ["DEFAULTS", "limit_defaults"]
+
+
+def test_cli_subcommands_see_the_schema_defaults():
+    """A stage CLI given a partial config gets the same settings the workflow's rule would."""
+    from polysent.config import validate_config
+    from polysent.features import stage_config
+
+    full = validate_config({"languages": ["fr"]}, SRC.parents[1] / "workflow" / "schemas")
+    for section in ("media", "acoustic", "visual", "align", "text", "translate", "store", "train"):
+        assert stage_config(section, None, ()) == full[section], section
+    partial = stage_config("acoustic", None, ["librosa.n_fft=1024"])
+    assert partial["librosa"]["n_fft"] == 1024
+    assert partial["librosa"]["hop_length"] == full["acoustic"]["librosa"]["hop_length"]

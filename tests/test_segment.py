@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from polysent.segment import DEFAULTS, SegmentError, segment_file, segment_rows, speech_segments
+from polysent.segment import SegmentError, defaults, segment_file, segment_rows, speech_segments
 
 SR = 16000
 TOLERANCE = 0.02  # seconds: the documented accuracy of an edge with the default frames
@@ -88,9 +88,9 @@ def test_padding_widens_but_stops_at_file_ends_and_pause_midpoints():
     assert padded[0][0] == 0.0 and padded[-1][1] == pytest.approx(duration, abs=1e-3)
     mid = (raw[0][1] + raw[1][0]) / 2
     assert padded[0][1] == pytest.approx(mid, abs=1e-3) and padded[1][0] == pytest.approx(mid, abs=1e-3)
-    small = speech_segments(y, SR, {"padding": DEFAULTS["padding"]})
-    assert small[0][1] == pytest.approx(raw[0][1] + DEFAULTS["padding"], abs=1e-3)
-    assert small[1][0] == pytest.approx(raw[1][0] - DEFAULTS["padding"], abs=1e-3)
+    small = speech_segments(y, SR, {"padding": defaults()["padding"]})
+    assert small[0][1] == pytest.approx(raw[0][1] + defaults()["padding"], abs=1e-3)
+    assert small[1][0] == pytest.approx(raw[1][0] - defaults()["padding"], abs=1e-3)
 
 
 def test_silence_and_noise_floor_only_give_no_segment():
@@ -143,5 +143,5 @@ def test_schema_defaults_are_the_segmenters_and_asrs():
     from polysent.predict import entry_settings
 
     entry = entry_settings()
-    assert entry["segment"] == DEFAULTS
-    assert entry["asr"] == asr.DEFAULTS
+    assert entry["segment"] == defaults()
+    assert entry["asr"] == asr.defaults()

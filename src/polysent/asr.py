@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from polysent.config import schema_defaults
+
 log = logging.getLogger("polysent.asr")
 
 SAMPLE_RATE = 16000  # what Whisper's feature extractor expects
-DEFAULTS = {"backend": "none", "model": None, "chunk": 30.0, "max_new_tokens": 128}
 BACKENDS = ("none", "whisper")
 
 
@@ -33,8 +34,13 @@ class ASRError(ValueError):
     """ASR cannot run; the message names the model directory or setting."""
 
 
+def defaults() -> dict:
+    """The ASR settings' defaults (schema ``predict.<name>.asr``)."""
+    return schema_defaults("predict", "*", "asr")
+
+
 def settings(cfg: dict | None) -> dict:
-    out = {**DEFAULTS, **(cfg or {})}
+    out = {**defaults(), **(cfg or {})}
     if out["backend"] not in BACKENDS:
         raise ASRError(f"asr.backend {out['backend']!r} is not one of {list(BACKENDS)}")
     if out["backend"] == "whisper" and not out["model"]:

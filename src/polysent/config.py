@@ -123,6 +123,15 @@ def complete(slice_: dict | None, *path: str) -> dict:
     return node
 
 
+def schema_defaults(*path: str) -> dict:
+    """The ``default:`` of each setting at ``path`` in the schema; ``"*"`` steps into the entry
+    schema of a mapping keyed by name (``"predict", "*", "segment"``)."""
+    node = load_schema(schema_dir())
+    for key in path:
+        node = node["additionalProperties"] if key == "*" else node["properties"][key]
+    return {k: v["default"] for k, v in node.get("properties", {}).items() if "default" in v}
+
+
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a syntax error names the file, line and column (Snakemake's own does not)."""
     try:

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm import tqdm
 
+from polysent.config import complete
 from polysent.features import (
     Segment,
     add_shard_args,
@@ -56,15 +57,6 @@ INDEX_SCHEMA = pa.schema(
         ("source_duration", pa.float64()),
     ]
 )
-
-DEFAULTS = {
-    "sample_rates": [16000, 22050],
-    "duration_tolerance": 0.1,
-    "ffmpeg": "ffmpeg",
-    "ffprobe": "ffprobe",
-    "timeout": 600,
-}
-
 
 def probe_duration(
     path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: float = 120
@@ -200,7 +192,7 @@ def build_shard(
     progress: bool = True,
 ) -> pa.Table:
     """Media stage for one shard: WAVs + ``index.parquet`` in ``out_dir``, QC to ``qc_path``."""
-    cfg = {**DEFAULTS, **(cfg or {})}
+    cfg = complete(cfg, "media")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     videos = group_by_video(shard_segments(manifest, shard))
@@ -230,7 +222,7 @@ def build_shard(
 
 
 def ffmpeg_version(cfg: dict | None = None) -> str:
-    cfg = {**DEFAULTS, **(cfg or {})}
+    cfg = complete(cfg, "media")
     try:
         out = subprocess.run(
             [_tool(cfg["ffmpeg"]), "-version"], capture_output=True, text=True, timeout=30

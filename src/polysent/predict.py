@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from polysent import io
 from polysent.bundle import Bundle, Difference, check_features, load_bundle
+from polysent.config import complete
 
 log = logging.getLogger("polysent.predict")
 
@@ -72,7 +73,8 @@ def stage_configs(bundle: Bundle, lang: str, overrides: dict | None = None) -> d
     then caught by the feature check.
     """
     from polysent.config import deep_merge
-    from polysent.media import DEFAULTS as MEDIA_DEFAULTS
+
+    media_defaults = complete({}, "media")
 
     ref = _reference(bundle, lang)
     missing = [s for s in ("align", "acoustic", "visual", "text", "store") if not ref.get(s)]
@@ -90,7 +92,7 @@ def stage_configs(bundle: Bundle, lang: str, overrides: dict | None = None) -> d
     if "mode" in acoustic:  # where frames are computed (whole WAV or per segment), when recorded
         cfgs["acoustic"]["mode"] = acoustic["mode"]
     rates = sorted({ALIGN_RATE, int(acoustic.get("sample_rate") or ALIGN_RATE)})
-    cfgs["media"] = {**MEDIA_DEFAULTS, "sample_rates": rates}
+    cfgs["media"] = {**media_defaults, "sample_rates": rates}
     for stage, extra in (overrides or {}).items():
         cfgs[stage] = deep_merge(cfgs[stage], extra)
     return cfgs
@@ -345,7 +347,7 @@ def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest
     text-free bundle without ASR, pseudo-words of about ``pseudo_word`` seconds.
     """
     from polysent import asr, segment
-    from polysent.media import DEFAULTS as MEDIA_DEFAULTS
+    media_defaults = complete({}, "media")
 
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     out = Path(out)
@@ -380,7 +382,7 @@ def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest
 
     if manifest is None:  # the feature check comes before segmentation, the first compute
         differences = check([lang])
-        raw, no_speech = segment_media(videos, lang, work, segment_cfg, MEDIA_DEFAULTS, progress)
+        raw, no_speech = segment_media(videos, lang, work, segment_cfg, media_defaults, progress)
     _, frame = complete_manifest(raw, work / "manifest.parquet", where) if len(raw) else (None, None)
     if frame is None:  # an empty manifest, or no speech in any video
         return _write(bundle, out, _no_speech_rows(bundle, no_speech), _meta(
@@ -390,7 +392,7 @@ def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest
     missing = untranscribed(frame)
     how = {"transcribed": 0, "pseudo_words": 0}
     if missing and asr_cfg["backend"] != "none":
-        frame = transcribe(frame, missing, asr_cfg, work, MEDIA_DEFAULTS, progress)
+        frame = transcribe(frame, missing, asr_cfg, work, media_defaults, progress)
         how["transcribed"], missing = len(missing), []
     elif missing:  # text-free bundle (refused above otherwise)
         how["pseudo_words"] = len(missing)

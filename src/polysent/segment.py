@@ -36,15 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULTS = {
-    "top_db": 35.0,  # dB below the loudest frame that still counts as sound
-    "floor_dbfs": -55.0,  # absolute level (dBFS) below which a frame is silence regardless
-    "frame": 0.025,  # analysis frame length, seconds
-    "hop": 0.010,  # frame step, seconds
-    "min_silence": 0.30,  # shorter pauses do not split a segment, seconds
-    "min_segment": 0.25,  # shorter segments (after merging) are dropped, seconds
-    "padding": 0.10,  # added on both sides of each segment, seconds
-}
+from polysent.config import schema_defaults
+
+
+def defaults() -> dict:
+    """The segmentation settings' defaults (schema ``predict.<name>.segment``, documented there):
+    top_db, floor_dbfs (dBFS), frame/hop/min_silence/min_segment/padding (seconds)."""
+    return schema_defaults("predict", "*", "segment")
 
 
 class SegmentError(ValueError):
@@ -52,12 +50,13 @@ class SegmentError(ValueError):
 
 
 def settings(cfg: dict | None = None) -> dict:
-    """``DEFAULTS`` with ``cfg`` on top; an unknown key or a bad value is named."""
+    """:func:`defaults` with ``cfg`` on top; an unknown key or a bad value is named."""
     cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - set(DEFAULTS))
+    base = defaults()
+    unknown = sorted(set(cfg) - set(base))
     if unknown:
-        raise SegmentError(f"unknown segmentation setting(s) {unknown}; known: {sorted(DEFAULTS)}")
-    out = {**DEFAULTS, **{k: float(v) for k, v in cfg.items()}}
+        raise SegmentError(f"unknown segmentation setting(s) {unknown}; known: {sorted(base)}")
+    out = {**base, **{k: float(v) for k, v in cfg.items()}}
     for key in ("frame", "hop"):
         if not out[key] > 0:
             raise SegmentError(f"segmentation setting {key} must be > 0 seconds, got {out[key]}")
@@ -166,7 +165,7 @@ def add_cli(sub) -> None:
     p = sub.add_parser("segment", help="find speech segments in an audio file from pauses (silence)")
     p.add_argument("audio", help="audio file (e.g. the WAV of polysent media)")
     p.add_argument("--out", default=None, help="CSV to write (default: stdout)")
-    for key, value in DEFAULTS.items():
+    for key, value in defaults().items():
         p.add_argument(f"--{key.replace('_', '-')}", type=float, default=value, dest=key,
                        help=f"see polysent.segment (default {value})")
     p.set_defaults(func=_cli)
@@ -175,7 +174,7 @@ def add_cli(sub) -> None:
 def _cli(args) -> int:
     from polysent import io
 
-    rows = segment_rows(Path(args.audio).stem, segment_file(args.audio, {k: getattr(args, k) for k in DEFAULTS}))
+    rows = segment_rows(Path(args.audio).stem, segment_file(args.audio, {k: getattr(args, k) for k in defaults()}))
     fields = ["segment_id", "video_id", "start", "end"]
     if args.out:
         import pandas as pd

@@ -587,7 +587,7 @@ def add_cli(sub) -> None:
 
 
 def _cli(args) -> int:
-    import yaml
+    from polysent.config import check_experiments, read_yaml, schema_dir, validate_config
 
     stores = {}
     for item in args.store:
@@ -595,10 +595,15 @@ def _cli(args) -> int:
         if not path:
             raise SystemExit(f"--store expects LANG=PATH, got {item!r}")
         stores[lang] = path
-    config = yaml.safe_load(Path(args.config).read_text()) or {}
+    # Validated like the workflow's config, so a CLI run trains with the same (schema) defaults;
+    # a file holding only experiments is given the languages of its --store arguments.
+    config = read_yaml(args.config) or {}
+    config.setdefault("languages", sorted(stores))
+    validate_config(config, schema_dir())
     exps = config.get("experiments") or {}
     if args.experiment not in exps:
         raise SystemExit(f"experiment {args.experiment!r} not in {args.config}; have {sorted(exps)}")
+    check_experiments(config, [args.experiment])
     metrics = run_experiment(stores, exps[args.experiment], config.get("train") or {}, args.seed,
                              args.out, exp_name=args.experiment, threads=args.threads)
     print(json.dumps(json_safe(metrics["test"]), indent=2, sort_keys=True))
