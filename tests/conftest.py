@@ -150,3 +150,18 @@ def listed_rules(workdir: Path, *args: str) -> set[str]:
     """Rules the workflow defines for this config (``snakemake --list-rules``)."""
     out = snakemake(workdir, "--list-rules", *args).stdout
     return {line.strip() for line in out.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Hub offline flags, and any TCP/UDP connect fails: a model must load from local files only."""
+    import socket
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+    def no_network(self, *args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)

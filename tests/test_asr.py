@@ -13,19 +13,6 @@ MERGES = [("b", "o"), ("bo", "n"), ("j", "o"), ("jo", "u"), ("jou", "r")]
 SPECIAL = ["<|endoftext|>", "<|startoftranscript|>", "<|transcribe|>", "<|notimestamps|>"]
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Hub offline flags, and any TCP/UDP connect fails: ASR must only read local files."""
-    import socket
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-    def no_network(self, *args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
 
 
 def tiny_whisper(path):

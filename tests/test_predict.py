@@ -161,18 +161,6 @@ SILENCE = "anullsrc=r=16000:cl=mono"
 BURSTS = "aevalsrc='0.3*sin(2*PI*220*t)*between(mod(t,1.5),0.2,1.1)':s=16000"  # 0.9 s tones every 1.5 s
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    import socket
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-    def no_network(self, *args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
 
 
 def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):

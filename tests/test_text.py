@@ -68,19 +68,6 @@ BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
               "the", "film", "is", "not", "very", "good", "bad", "excel", "##ente"]
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Hub offline flags, and any TCP/UDP connect fails: the encoder must only read local files."""
-    import socket
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-    def no_network(self, *args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
 
 
 def tiny_bert(path, max_positions=64, dtype=None):

@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 import torch
 
 from polysent import io
+from polysent.cliargs import key_values
 from polysent.data import MODALITIES, Sample, apply_normalizer, batches, samples_from_table
 
 log = logging.getLogger("polysent.bundle")
@@ -462,11 +463,6 @@ def add_cli(sub) -> None:
 
 
 def _cli(args) -> int:
-    stores = {}
-    for item in args.store:
-        lang, _, path = item.partition("=")
-        if not path:
-            raise SystemExit(f"--store expects LANG=PATH, got {item!r}")
-        stores[lang] = path
+    stores = key_values(args.store, "--store", "LANG=PATH")
     print(make_bundle(args.run, stores, args.out))
     return 0

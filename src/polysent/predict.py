@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from polysent import io
 from polysent.bundle import Bundle, Difference, check_features, load_bundle
+from polysent.cliargs import key_values
 from polysent.config import complete
 
 log = logging.getLogger("polysent.predict")
@@ -550,12 +551,7 @@ def add_cli(sub) -> None:
 
 
 def _cli(args) -> int:
-    segment_cfg = {}
-    for item in args.segment:
-        key, _, value = item.partition("=")
-        if not value:
-            raise SystemExit(f"--segment expects KEY=VALUE, got {item!r}")
-        segment_cfg[key] = float(value)
+    segment_cfg = {k: float(v) for k, v in key_values(args.segment, "--segment").items()}
     asr_cfg = {"backend": "whisper", "model": args.asr_model} if args.asr_model else {}
     rows = predict(args.bundle, args.out, manifest=args.manifest, media=args.media, lang=args.lang, work=args.work,
                    allow_mismatch=args.allow_feature_mismatch, segment_cfg=segment_cfg, asr_cfg=asr_cfg,

@@ -45,6 +45,7 @@ import pyarrow as pa
 import torch
 
 from polysent import io
+from polysent.cliargs import key_values
 from polysent.config import complete, deep_merge
 from polysent.data import MODALITIES, Splits, batches, build_splits
 from polysent.metrics import emotion_metrics, json_safe, sentiment_metrics
@@ -589,12 +590,7 @@ def add_cli(sub) -> None:
 def _cli(args) -> int:
     from polysent.config import check_experiments, read_yaml, schema_dir, validate_config
 
-    stores = {}
-    for item in args.store:
-        lang, _, path = item.partition("=")
-        if not path:
-            raise SystemExit(f"--store expects LANG=PATH, got {item!r}")
-        stores[lang] = path
+    stores = key_values(args.store, "--store", "LANG=PATH")
     # Validated like the workflow's config, so a CLI run trains with the same (schema) defaults;
     # a file holding only experiments is given the languages of its --store arguments.
     config = read_yaml(args.config) or {}

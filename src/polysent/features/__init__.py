@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import yaml
 
 from polysent import contracts
 
@@ -143,18 +142,10 @@ def stage_config(section: str, config_path: str | None, sets: Sequence[str] = ()
 
     Keys of ``sets`` are dotted paths inside the section (``librosa.n_fft=1024``); values are YAML.
     """
+    from polysent.cliargs import dotted_overrides
     from polysent.config import deep_merge, load_config, validate_config
 
-    overrides: dict = {}
-    for item in sets:
-        if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        node = overrides.setdefault(section, {})
-        *parents, leaf = key.strip().split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
+    overrides = dotted_overrides(sets, section)
     if config_path:
         config = load_config(config_path, schema_dir(), overrides)
     else:

@@ -47,21 +47,11 @@ def add_cli(subparsers) -> None:
 def _cli(args) -> int:
     from pathlib import Path
 
-    import yaml
-
+    from polysent.cliargs import dotted_overrides
     from polysent.config import deep_merge, load_config, validate_config
     from polysent.features import schema_dir
 
-    overrides: dict = {}
-    for item in args.set:
-        if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        node = overrides.setdefault("corpus", {}).setdefault("demo", {})
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
+    overrides = dotted_overrides(args.set, "corpus", "demo")
     schemas = schema_dir()
     if args.config:
         config = load_config(args.config, schemas, overrides)
