@@ -48,8 +48,10 @@ def test_corpus_rule_runs_on_fake_release(tmp_path, tiny_videos):
 
     # The folder source reads the manifest the moseas source produced (Parquet, video paths given).
     m.drop(columns=["split", "shard"]).to_parquet(wf / "data/my.parquet")
+    # The media sit in the moseas build's results/, outside the manifest's folder data/: allowed
+    # explicitly (they are then copied, never hard-linked).
     fcfg = {**cfg, "corpus": {"source": "folder", "folder": {
-        "manifest": "data/my.parquet", "labels": ["happiness", "relaxed"]}}}
+        "manifest": "data/my.parquet", "labels": ["happiness", "relaxed"], "allow_outside_root": True}}}
     fcfg["corpus"]["folder"]["columns"] = {}
     (wf / "config/folder.yaml").write_text(yaml.safe_dump(fcfg))
     # Paths in the Parquet are relative to the working dir; the folder source resolves them
