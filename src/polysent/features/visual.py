@@ -155,8 +155,8 @@ class FrameStream:
                         buf = proc.stdout.read(w * h)
                         if len(buf) < w * h:
                             break
-                        yield k / self.fps, np.frombuffer(buf, np.uint8).reshape(h, w)
-                        k += 1
+                        k += 1  # counted before the yield: a consumer that stops early got a frame
+                        yield (k - 1) / self.fps, np.frombuffer(buf, np.uint8).reshape(h, w)
             finally:
                 proc.stdout.close()
                 rc = proc.wait()
