@@ -165,3 +165,14 @@ def offline(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+
+
+@pytest.fixture
+def restore_torch_state():
+    """Training sets torch's thread count and deterministic mode; give the next test its defaults."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(False)

@@ -23,12 +23,7 @@ VISUAL_CFG = {"backend": "landmarks"}
 TEXT_CFG = {"encoder": "hash", "hash": {"dim": DIMS["text"]}}
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_state():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(False)
+pytestmark = pytest.mark.usefixtures("restore_torch_state")
 
 
 def store_metadata(lang, acoustic_cfg=ACOUSTIC_CFG, visual_cfg=VISUAL_CFG, shards=(0, 1)):

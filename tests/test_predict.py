@@ -13,7 +13,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from conftest import copy_finished_run, planned_jobs, snakemake
 from polysent.bundle import FeatureMismatch, load_bundle, make_bundle
@@ -24,12 +23,7 @@ RUN = "results/runs/mult_t_fr_fr/seed1"
 FEATURES = ("words", "text", "visual", "acoustic")
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_state():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(False)
+pytestmark = pytest.mark.usefixtures("restore_torch_state")
 
 
 @pytest.fixture(scope="module")

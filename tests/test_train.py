@@ -35,12 +35,7 @@ TRAIN = {
 SENTIMENT_KEYS = {"mae", "corr", "acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "n"}
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_state():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(False)
+pytestmark = pytest.mark.usefixtures("restore_torch_state")
 
 
 @pytest.fixture(scope="module")

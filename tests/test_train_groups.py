@@ -13,7 +13,6 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-import torch
 import yaml
 
 from conftest import REPO, SCHEMA_DIR, copy_finished_run, describe_jobs, planned_jobs
@@ -29,29 +28,8 @@ from polysent.train import (
     training_groups,
     training_key,
 )
+from test_train import DIMS, TRAIN
 
-DIMS = {"text": 10, "visual": 4, "acoustic": 5}
-TRAIN = {
-    "max_epochs": 3,
-    "patience": 2,
-    "batch_size": 16,
-    "lr": 0.01,
-    "max_len": 8,
-    "threads": 1,
-    "models": {
-        "mctn": {"hidden": 6, "reg_hidden": 6},
-        "multilogue": {"d_g": 6, "d_p": 6, "d_e": 6, "d_h": 6},
-        "adamml_clstm": {
-            "window": 3,
-            "policy_feat": 6,
-            "policy_hidden": 6,
-            "uni_hidden": 6,
-            "uni_dim": 6,
-            "fusion_hidden": 6,
-            "dense": 6,
-        },
-    },
-}
 TINY = ("--configfile", "config/tiny.yaml")
 BASE = {
     "model": "mctn",
@@ -66,12 +44,7 @@ BASE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_state():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(False)
+pytestmark = pytest.mark.usefixtures("restore_torch_state")
 
 
 # --- the training key ----------------------------------------------------------------------------

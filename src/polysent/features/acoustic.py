@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,6 +65,7 @@ from polysent.features import (
     versions,
 )
 from polysent.io import read_provenance, write_parquet
+from polysent.pool import map_in_order
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -695,25 +695,7 @@ def extract_shard(
 
 def _run(tasks: list[tuple], threads: int):
     """Process videos in a pool of ``threads`` processes (inline for one), results in task order."""
-    if threads <= 1 or len(tasks) <= 1:
-        return (_process_video(*t) for t in tasks)
-    pool = ProcessPoolExecutor(min(threads, len(tasks)), initializer=_single_thread_blas)
-    futures = [pool.submit(_process_video, *t) for t in tasks]
-
-    def gen():
-        try:
-            for f in futures:
-                yield f.result()
-        finally:
-            pool.shutdown()
-
-    return gen()
-
-
-def _single_thread_blas() -> None:
-    # One process per core: nested BLAS/OpenMP threads would only oversubscribe.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+    return map_in_order(_process_video, tasks, threads)
 
 
 def extract_file(path: str | os.PathLike, cfg: dict, start: float = 0.0, end: float | None = None):

@@ -24,7 +24,6 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +46,7 @@ from polysent.features import (
     versions,
 )
 from polysent.io import write_parquet
+from polysent.pool import map_in_order
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -331,21 +331,7 @@ def extract_shard(
 
 def _run(tasks, threads: int, cfg: dict):
     # OpenFace is multi-threaded itself; landmark extraction is one core per process.
-    if threads <= 1 or len(tasks) <= 1 or cfg.get("backend") == "openface":
-        return (_process_video(*t) for t in tasks)
-    from polysent.features.acoustic import _single_thread_blas
-
-    pool = ProcessPoolExecutor(min(threads, len(tasks)), initializer=_single_thread_blas)
-    futures = [pool.submit(_process_video, *t) for t in tasks]
-
-    def gen():
-        try:
-            for f in futures:
-                yield f.result()
-        finally:
-            pool.shutdown()
-
-    return gen()
+    return map_in_order(_process_video, tasks, 1 if cfg.get("backend") == "openface" else threads)
 
 
 # ---------------------------------------------------------------------------------------------
