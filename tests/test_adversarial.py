@@ -63,8 +63,15 @@ def _cfg(path: Path, **kw) -> dict:
     return {"manifest": str(path), "media_root": "media", "extensions": [".mp4"], "on_invalid": "fail", **kw}
 
 
-def _build(tmp_path: Path, cfg: dict, languages=("fr", "es")):
+def _build(tmp_path: Path, cfg: dict, languages=None):
+    """Build the folder corpus; by default for those of fr, es that the manifest has rows of (a
+    configured language without rows is its own case: test_language_without_usable_segments_stops)."""
     out = tmp_path / "res"
+    if languages is None:
+        manifest = Path(cfg["manifest"])
+        rows = pd.read_parquet(manifest) if manifest.suffix == ".parquet" else pd.read_csv(manifest, dtype=str)
+        present = set(rows["lang"].dropna().astype(str)) if "lang" in rows else set()
+        languages = [lang for lang in ("fr", "es") if lang in present] or ["fr", "es"]
     table = folder.build(cfg, list(languages), 1, 2, out / "manifest.parquet", out / "qc.parquet",
                          out / "media", out_downloads=out / "downloads.csv")
     return table.to_pandas(), pd.read_parquet(out / "qc.parquet")
@@ -670,3 +677,17 @@ def test_tiny_dag_writes_only_below_results_logs_benchmarks(tiny_run):
             assert (tiny_run / row.wav).is_file()
     qc = pd.concat([pd.read_parquet(p) for p in (tiny_run / "results/qc/align").glob("*.parquet")])
     assert not qc.reason.str.contains("no audio for video").any()
+
+
+def test_language_without_usable_segments_stops(tmp_path):
+    """languages: [fr, es] where every es row is invalid (or absent): a stop naming es at the corpus
+    stage, with the dropped rows in QC, instead of an empty es store found 18 jobs later."""
+    rows = [["f_0", "vf", "fr", "0", "1", "bonjour", "1"], ["e_0", "ve", "es", "1", "0", "hola", "1"]]
+    cfg = _cfg(_corpus(tmp_path / "c", rows), on_invalid="drop")
+    with pytest.raises(ManifestError) as err:
+        _build(tmp_path, cfg, languages=("fr", "es"))
+    assert "es: 0 usable segments" in str(err.value) and "fr:" not in str(err.value)
+    qc = pd.read_parquet(tmp_path / "res" / "qc.parquet")
+    assert qc.segment_id.tolist() == ["e_0"]  # the evidence is written before the stop
+    with pytest.raises(ManifestError, match="it: 0 usable segments"):
+        _build(tmp_path, cfg, languages=("fr", "it"))

@@ -417,6 +417,16 @@ def build(
                             f"{cfg['min_success_rate']:.0%} of the videos are usable)")
     if frame.empty:
         raise ManifestError([Problem(str(path), None, "no usable segment left")], title=title)
+    # A configured language without a usable segment would build an empty store and fail only at
+    # training, many jobs later: stop here, with the dropped rows' QC written as evidence.
+    unusable = [lang for lang in languages if not (frame["lang"] == lang).any()]
+    if unusable:
+        qc.write(out_qc)
+        raise ManifestError(
+            [Problem(str(path), None, f"{lang}: 0 usable segments (in `languages`; see {out_qc} for "
+                     "dropped rows, or remove it from `languages`)") for lang in unusable],
+            title=title,
+        )
     frame = link_videos(frame, cfg, path.parent, media_dir)
     if out_downloads is not None:
         write_csv(out_downloads, _media_report(found, frame, problems))
