@@ -95,11 +95,16 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
+@functools.lru_cache(maxsize=8)
+def _validator(schema_dir: str):
+    """One validator per schema folder: validation never changes the schema (defaults are copied
+    into the instance), so library code may call :func:`complete` per video without re-reading it."""
+    return _DefaultingValidator(_load_schema(schema_dir))
+
+
 def validate_config(config: dict[str, Any], schema_dir: str | Path) -> dict[str, Any]:
     """Validate ``config`` in place (filling defaults) and return it; raise ConfigError listing all problems."""
-    schema = load_schema(schema_dir)
-    validator = _DefaultingValidator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(_validator(str(Path(schema_dir).resolve())).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         lines = "\n".join(f"  - {_describe(e)}" for e in errors)
         raise ConfigError(f"invalid polysent config ({len(errors)} problem(s)):\n{lines}")
