@@ -17,7 +17,6 @@ import yaml
 
 from conftest import REPO, SCHEMA_DIR, copy_finished_run, describe_jobs, planned_jobs
 from polysent.config import deep_merge, validate_config
-from polysent.data import synthetic_store_table
 from polysent.train import (
     RUN_FILES,
     group_of,
@@ -28,7 +27,7 @@ from polysent.train import (
     training_groups,
     training_key,
 )
-from test_train import DIMS, TRAIN
+from test_train import TRAIN, stores  # noqa: F401 (fixture)
 
 TINY = ("--configfile", "config/tiny.yaml")
 BASE = {
@@ -158,19 +157,6 @@ def test_seeds_union_and_single_run_groups():
 
 
 # --- one process per group, byte-identical run folders ------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stores")
-    paths = {}
-    for lang, other in (("fr", "es"), ("es", "fr")):
-        paths[lang] = str(root / f"{lang}.parquet")
-        pq.write_table(
-            synthetic_store_table(lang, n_videos=10, segments_per_video=4, dims=DIMS, max_words=8, tr_lang=other),
-            paths[lang],
-        )
-    return paths
 
 
 @pytest.mark.parametrize(
