@@ -17,7 +17,6 @@ features and (landmarks) NaN confidence. Segments without any frame are recorded
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -47,6 +46,7 @@ from polysent.features import (
 )
 from polysent.io import write_parquet
 from polysent.pool import map_in_order
+from polysent.probe import probe
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -56,45 +56,6 @@ STAGE = "visual"
 
 class VideoError(RuntimeError):
     pass
-
-
-def video_info(path: str | os.PathLike) -> dict:
-    """Width, height (after rotation), nominal fps and duration of the first video stream."""
-    cmd = [
-        "ffprobe",
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "stream=width,height,avg_frame_rate,r_frame_rate,duration:stream_side_data=rotation:"
-        "stream_tags=rotate:format=duration",
-        "-of",
-        "json",
-        str(path),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise VideoError(f"ffprobe cannot read {path}: {proc.stderr.strip()[-300:]}")
-    info = json.loads(proc.stdout or "{}")
-    if not info.get("streams"):
-        raise VideoError(f"{path} has no video stream")
-    st = info["streams"][0]
-    w, h = int(st["width"]), int(st["height"])
-    rot = st.get("tags", {}).get("rotate") or next(
-        (sd.get("rotation") for sd in st.get("side_data_list", []) if "rotation" in sd), 0
-    )
-    if int(float(rot)) % 180:  # ffmpeg auto-rotates on decode
-        w, h = h, w
-    num, den = (st.get("avg_frame_rate") or st.get("r_frame_rate") or "0/1").split("/")
-    fps = float(num) / float(den) if float(den) else 0.0
-    dur = st.get("duration") or info.get("format", {}).get("duration")
-    return {
-        "width": w,
-        "height": h,
-        "fps": fps,
-        "duration": float(dur) if dur not in (None, "N/A") else float("nan"),
-    }
 
 
 def _scale_filter(max_side: int | None) -> str:
@@ -365,7 +326,7 @@ def _cli(args) -> int:
         raise SystemExit("give INPUT and OUTPUT (single file) or --manifest ... (shard mode)")
     if cfg.get("backend") == "openface":
         of.check_available(cfg.get("openface", {}))
-    end = args.end if args.end is not None else video_info(args.input)["duration"]
+    end = args.end if args.end is not None else probe(args.input).duration
     seg = Segment(
         args.segment_id or Path(args.input).stem,
         Path(args.input).stem,
