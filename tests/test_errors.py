@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -86,3 +87,135 @@ def test_visual_bug_fails_the_stage_and_bad_data_is_qc(feature_corpus, tmp_path,
     _visual_shard(feature_corpus, tmp_path)
     reasons = pq.read_table(tmp_path / "qc.parquet").column("reason").to_pylist()
     assert reasons and any("ValueError: injected bad frame" in r for r in reasons)
+
+
+# --- the remaining handlers: download (yt-dlp, one fetch job), the aeneas child, segment's reader
+
+
+class _FakeYoutubeDL:
+    """Stands in for yt_dlp.YoutubeDL; ``download`` raises ``error`` (set per test)."""
+
+    error: Exception = RuntimeError("unset")
+    calls = 0
+
+    def __init__(self, opts):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def download(self, urls):
+        type(self).calls += 1
+        raise type(self).error
+
+
+def _youtube(tmp_path, monkeypatch, error):
+    import yt_dlp
+
+    from polysent.config import complete
+    from polysent.corpus.download import fetch_youtube
+
+    monkeypatch.setattr(_FakeYoutubeDL, "error", error)
+    monkeypatch.setattr(_FakeYoutubeDL, "calls", 0)
+    monkeypatch.setattr(yt_dlp, "YoutubeDL", _FakeYoutubeDL)
+    settings = {**complete({}, "corpus", "moseas", "download"), "retries": 2, "backoff_base_s": 0.0,
+                "backoff_max_s": 0.0}
+    return fetch_youtube("http://127.0.0.1:9/v.mp4", tmp_path / "v.mp4", {}, settings, sleep=lambda s: None)
+
+
+def test_youtube_bug_fails_and_post_processing_error_is_retried(tmp_path, monkeypatch):
+    from yt_dlp.utils import PostProcessingError
+
+    from polysent.corpus.download import DownloadFailed
+
+    with pytest.raises(TypeError, match="injected bug"):
+        _youtube(tmp_path, monkeypatch, TypeError("injected bug"))
+    assert _FakeYoutubeDL.calls == 1  # a bug is not retried either
+
+    with pytest.raises(DownloadFailed, match="PostProcessingError: ffmpeg could not merge") as err:
+        _youtube(tmp_path, monkeypatch, PostProcessingError("ffmpeg could not merge"))
+    assert _FakeYoutubeDL.calls == 3 and not err.value.permanent  # 1 + retries
+
+
+def test_fetch_job_bug_fails_the_run_and_disk_error_is_an_outcome(tmp_path, monkeypatch):
+    from polysent.config import complete
+    from polysent.corpus.download import Fetcher, Job
+
+    settings = {**complete({}, "corpus", "moseas", "download"), "retries": 0, "concurrency": 2}
+    src = tmp_path / "src.mp4"
+    src.write_bytes(b"media bytes")
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    jobs = [Job("x", str(tmp_path / "blocker" / "x.mp4"), [{"kind": "local", "location": str(src)}]),
+            Job("a", str(tmp_path / "a.mp4"), [{"kind": "local", "location": str(src)}])]
+    out = Fetcher(settings).run(jobs)  # the blocker: FileExistsError, a data (disk) error
+    assert not out[0].ok and "FileExistsError" in out[0].reason
+    assert out[1].ok and (tmp_path / "a.mp4").read_bytes() == b"media bytes"
+
+    def broken(self, job):
+        raise TypeError("injected bug")
+
+    monkeypatch.setattr(Fetcher, "_run_one", broken)
+    with pytest.raises(TypeError, match="injected bug"):
+        Fetcher(settings).run(jobs)
+
+
+def _aeneas_segments(tmp_path):
+    from polysent.align.base import Segment
+
+    good = tmp_path / "good.wav"
+    good.write_text("not a wav file, but this test never reads it")
+    text_as_wav = tmp_path / "text.wav"
+    text_as_wav.write_text("a text file named .wav")
+    return [Segment("s_good", "v", "fr", ("bonjour",), good, 1.0),
+            Segment("s_text", "v", "fr", ("bonjour",), text_as_wav, 1.0)]
+
+
+def test_aeneas_child_bug_fails_the_stage_and_unreadable_clip_is_qc(tmp_path, monkeypatch):
+    from polysent.align import aeneas_backend
+    from polysent.align.base import AlignError
+
+    real = aeneas_backend.align_words_library
+
+    def broken_on_good(wav, words, lang, cfg):  # runs in the forked child
+        if Path(wav).name == "good.wav":
+            raise TypeError("injected bug")
+        return real(wav, words, lang, cfg)
+
+    monkeypatch.setattr(aeneas_backend, "align_words_library", broken_on_good)
+    cfg = {"engine": "library", "timeout": 60.0, "retries": 0}
+    with pytest.raises(TypeError, match="injected bug") as err:
+        aeneas_backend.align_segments(_aeneas_segments(tmp_path), cfg, threads=1)
+    assert isinstance(err.value.__cause__, aeneas_backend.ChildTraceback)
+    assert "broken_on_good" in str(err.value.__cause__)  # the child's traceback comes along
+
+    def data_error_on_good(wav, words, lang, cfg):
+        if Path(wav).name == "good.wav":
+            raise ValueError("injected empty transcript")
+        return real(wav, words, lang, cfg)
+
+    monkeypatch.setattr(aeneas_backend, "align_words_library", data_error_on_good)
+    res = aeneas_backend.align_segments(_aeneas_segments(tmp_path), cfg, threads=2)
+    assert isinstance(res["s_good"], AlignError) and "ValueError: injected empty transcript" in str(res["s_good"])
+    # The real reader on a text file: libsndfile's error, a QC record, not a crash.
+    assert isinstance(res["s_text"], AlignError) and "LibsndfileError" in str(res["s_text"]), res["s_text"]
+
+
+def test_segment_reader_bug_propagates_and_unreadable_file_is_a_segment_error(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from polysent import segment
+
+    bad = tmp_path / "text.wav"
+    bad.write_text("a text file named .wav")
+    with pytest.raises(segment.SegmentError, match="text.wav: cannot read audio"):
+        segment.read_mono(bad)
+
+    def broken(*args, **kwargs):
+        raise TypeError("injected bug")
+
+    monkeypatch.setattr(sf, "read", broken)
+    with pytest.raises(TypeError, match="injected bug"):
+        segment.read_mono(bad)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from polysent.config import schema_defaults
+from polysent.errors import data_errors
 
 
 def defaults() -> dict:
@@ -141,7 +142,7 @@ def read_mono(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise SegmentError(f"{path}: no such audio file")
     try:
         y, sr = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as err:  # libsndfile's error types vary between versions
+    except data_errors(sf.SoundFileError) as err:  # libsndfile's errors, a truncated or odd file
         raise SegmentError(f"{path}: cannot read audio ({err})") from err
     return y.mean(axis=1), int(sr)
 

@@ -32,10 +32,12 @@ import importlib.util
 import json
 import logging
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -264,6 +266,35 @@ def align_words_library(wav: str | Path, words: list[str], lang: str, cfg: dict)
     return _words_from_fragments(wav, words, fragments, cfg)
 
 
+def _library_data_errors() -> tuple[type[BaseException], ...]:
+    """What a bad clip or transcript raises inside :func:`align_words_library`.
+
+    aeneas' audio errors, its task errors (``ExecuteTask`` wraps whatever fails while it runs
+    into ``ExecuteTaskExecutionError``), libsndfile's, and ours (fragment count, language).
+    """
+    import soundfile as sf
+    from aeneas.audiofile import (
+        AudioFileConverterError,
+        AudioFileNotInitializedError,
+        AudioFileProbeError,
+        AudioFileUnsupportedFormatError,
+    )
+    from aeneas.executetask import ExecuteTaskExecutionError, ExecuteTaskInputError
+
+    return data_errors(
+        AlignError, sf.SoundFileError, AudioFileConverterError, AudioFileNotInitializedError,
+        AudioFileProbeError, AudioFileUnsupportedFormatError, ExecuteTaskExecutionError,
+        ExecuteTaskInputError,
+    )
+
+
+class ChildTraceback(Exception):
+    """The traceback of an exception raised in an aligner child, attached as its ``__cause__``."""
+
+    def __str__(self) -> str:
+        return "\n" + self.args[0]
+
+
 def _child(conn, seg: Segment, cfg: dict) -> None:
     libc = ctypes.CDLL(None)
     # A hung child must not outlive a killed aligner (Linux: SIGKILL when the parent dies).
@@ -271,11 +302,23 @@ def _child(conn, seg: Segment, cfg: dict) -> None:
         libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
     # espeak-ng draws from libc rand(); a fresh interpreter starts at seed 1, so does every child.
     libc.srand(1)
+    expected = _library_data_errors()
     try:
         conn.send((True, align_words_library(seg.wav, list(seg.words), seg.lang, cfg)))
-    except Exception as exc:  # a deterministic failure of this segment: QC, no retry
+    except expected as exc:  # a deterministic failure of this segment: QC, no retry
         conn.send((False, f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # a bug: the parent raises it (as a QC record it would pass quietly)
+        conn.send((None, _picklable(exc, traceback.format_exc())))
     conn.close()
+
+
+def _picklable(exc: Exception, tb: str):
+    """``(exception, traceback text)`` to send; a RuntimeError if the exception does not pickle."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any pickling failure: send its text instead
+        exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc, tb
 
 
 def _align_segments_library(segments: list[Segment], cfg: dict, threads: int) -> dict:
@@ -328,6 +371,10 @@ def _align_segments_library(segments: list[Segment], cfg: dict, threads: int) ->
             del running[recv]
             recv.close()
             proc.join()
+            if ok is None:  # a bug in the child: stop every child and fail with its traceback
+                _stop_all(running)
+                exc, tb = payload
+                raise exc from ChildTraceback(tb)
             if ok:
                 results[seg.segment_id] = payload
             elif retry and attempt < retries:
@@ -336,6 +383,14 @@ def _align_segments_library(segments: list[Segment], cfg: dict, threads: int) ->
             else:
                 results[seg.segment_id] = AlignError(payload)
     return results
+
+
+def _stop_all(running: dict) -> None:
+    for recv, (proc, *_rest) in list(running.items()):
+        proc.kill()
+        proc.join()
+        recv.close()
+    running.clear()
 
 
 # ----------------------------------------------------------------------------------- driver

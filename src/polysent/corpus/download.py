@@ -35,6 +35,7 @@ from pathlib import Path
 import requests
 
 from polysent.config import complete
+from polysent.errors import data_errors
 from polysent.io import write_json
 
 log = logging.getLogger("polysent.corpus.download")
@@ -363,7 +364,7 @@ def fetch_youtube(
     classifies its errors into permanent (private/removed video, 404) and transient.
     """
     import yt_dlp
-    from yt_dlp.utils import DownloadError, download_range_func
+    from yt_dlp.utils import DownloadError, YoutubeDLError, download_range_func
 
     limiter = limiter or RateLimiter(0)
     rng = rng or random.Random()
@@ -401,7 +402,7 @@ def fetch_youtube(
             last = f"yt-dlp: {text[:300]}"
             log.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, retries + 1, last)
             continue
-        except Exception as err:  # noqa: BLE001 - post-processing (ffmpeg) and the like: retry
+        except data_errors(YoutubeDLError) as err:  # post-processing (ffmpeg), network, disk: retry
             last = f"yt-dlp: {type(err).__name__}: {str(err)[:300]}"
             log.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, retries + 1, last)
             continue
@@ -444,8 +445,8 @@ class Fetcher:
     def run_one(self, job: Job) -> Outcome:
         try:
             return self._run_one(job)
-        except Exception as err:  # noqa: BLE001 - one broken job must not stop the others
-            log.exception("%s: unexpected error", job.key)
+        except data_errors() as err:  # a disk or network error in one job must not stop the others
+            log.exception("%s: failed", job.key)
             return Outcome(key=job.key, dest=job.dest, ok=False,
                            reason=f"unexpected error: {type(err).__name__}: {err}", permanent=False)
 
