@@ -7,7 +7,7 @@ with config/config.yaml's ``train:`` section on *synthetic* stores of the demo c
 with the demo's ``train.models.adamml_clstm`` (windows of 6 words, argmax at evaluation) and once
 with config/moseas.yaml's policy options on top (window 1, input gating + rescale, sampled
 decisions, fixed temperature). Prints test r / MAE / wall per run, the modality utilisation
-table (hard and expected rates, polysent.report.tables.modality_utilisation) and whether a rerun
+table (hard and expected rates, polysent.report.utilisation.modality_utilisation) and whether a rerun
 of the sampled variant writes identical decisions.
 """
 
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from polysent.data import synthetic_store_table
-from polysent.report import tables
+from polysent.report import utilisation
 from polysent.train import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def main() -> None:
             print(f"| {name} | {seed} | {m['test']['corr']:.3f} | {m['test']['mae']:.3f} | {m['best_epoch']} "
                   f"| {wall:.1f} |", flush=True)
             decisions.setdefault(name, []).append(pd.read_parquet(out / "decisions.parquet"))
-    util = tables.modality_utilisation(decisions, exps)
+    util = utilisation.modality_utilisation(decisions, exps)
     print()
     print(util.drop(columns=["setting", "label"]).to_markdown(index=False))
     name, seed = "paper_per_word_sampled", args.seeds[0]

@@ -68,7 +68,7 @@ def write_stores(workdir: Path) -> dict[str, str]:
 def demo_plan(names: list[str] | None, seeds: list[int]):
     """The demo's experiments (validated, defaults filled), train section and training groups."""
     from polysent.config import deep_merge, validate_config
-    from polysent.report import tables
+    from polysent.report import runs
     from polysent.train import training_groups
 
     config = deep_merge(
@@ -78,7 +78,7 @@ def demo_plan(names: list[str] | None, seeds: list[int]):
     config = validate_config(config, REPO / "workflow" / "schemas")
     experiments = config["experiments"]
     if not names:
-        names = tables.select(experiments, config["report"], "table1") + tables.select(
+        names = runs.select(experiments, config["report"], "table1") + runs.select(
             experiments, config["report"], "emotions"
         )
     groups = training_groups(experiments, names, lambda entry: seeds)

@@ -1,10 +1,10 @@
 """Snakemake adapter: Table 1 (+ Markdown) and the findings checks from the runs' metrics."""
 
 from polysent import runlog
-from polysent.report import tables
+from polysent.report import table1
 
 log = runlog.start(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
-table = tables.build_table1(
+table = table1.build_table1(
     list(snakemake.input.metrics),  # noqa: F821
     snakemake.params.experiments,  # noqa: F821
     snakemake.params.report,  # noqa: F821

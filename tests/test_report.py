@@ -20,7 +20,14 @@ import yaml
 from polysent import contracts
 from polysent.config import validate_config
 from polysent.io import write_parquet
-from polysent.report import figures, tables
+from polysent.report import figures
+from polysent.report.common import ReportError, describe_train, read_manifest, task_of
+from polysent.report.emotions import emotion_table
+from polysent.report.findings import findings
+from polysent.report.runs import group_by_experiment, load_metrics, parse_run_path, run_files, seeds_of, select
+from polysent.report.table1 import build_table1, table1, table1_markdown
+from polysent.report.table2 import table2
+from polysent.report.utilisation import modality_utilisation
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = REPO / "workflow" / "schemas"
@@ -166,7 +173,7 @@ def write_synthetic_manifest(path: Path, n_per_lang: int = 60) -> pd.DataFrame:
 
 def _metric_paths(root: Path, names: list[str], seeds: list[int]) -> list[str]:
     report = {"seeds": seeds}
-    return [str(root / p) for p in tables.run_files(EXPERIMENTS, names, report, "metrics.json", "results/runs")]
+    return [str(root / p) for p in run_files(EXPERIMENTS, names, report, "metrics.json", "results/runs")]
 
 
 # ----------------------------------------------------------------------------- the matrix
@@ -175,9 +182,9 @@ def _metric_paths(root: Path, names: list[str], seeds: list[int]) -> list[str]:
 def test_experiments_cover_every_row_of_the_papers_table1():
     found = {}
     for name, entry in EXPERIMENTS.items():
-        if tables.task_of(entry) != "sentiment" or not entry.get("paper"):
+        if task_of(entry) != "sentiment" or not entry.get("paper"):
             continue
-        key = (_kind(entry), tables.describe_train(entry["train"], entry.get("transaug", False)),
+        key = (_kind(entry), describe_train(entry["train"], entry.get("transaug", False)),
                entry["eval"].upper())  # fmt: skip
         assert key not in found, f"{name} duplicates {found[key]}"
         found[key] = name
@@ -187,7 +194,7 @@ def test_experiments_cover_every_row_of_the_papers_table1():
 
 def test_paper_kept_neutrals_only_for_multilogue_and_nce_rows():
     for name, entry in EXPERIMENTS.items():
-        if tables.task_of(entry) != "sentiment":
+        if task_of(entry) != "sentiment":
             continue
         expected_kept = entry["model"] == "multilogue"
         assert entry["drop_neutral"] is not expected_kept, name
@@ -200,11 +207,11 @@ def test_default_and_tiny_report_configs_validate_and_select_existing_rows():
         report = validate_config({"languages": ["fr", "es"], "report": cfg["report"]}, SCHEMA_DIR)[
             "report"
         ]
-        t1 = tables.select(EXPERIMENTS, report, "table1")
-        emo = tables.select(EXPERIMENTS, report, "emotions")
+        t1 = select(EXPERIMENTS, report, "table1")
+        emo = select(EXPERIMENTS, report, "emotions")
         assert t1 and emo
         for name in t1 + emo:
-            assert tables.seeds_of(EXPERIMENTS[name], report)
+            assert seeds_of(EXPERIMENTS[name], report)
     tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())["report"]
     assert 2 <= len(tiny["table1"]) <= 4 and len(tiny["emotions"]) == 1 and len(tiny["seeds"]) == 2
     # The default findings name rows that exist.
@@ -222,28 +229,28 @@ def test_experiment_matrix_validates_against_the_experiments_schema():
 
 
 def test_select_defaults_to_all_of_the_task_in_config_order():
-    t1 = tables.select(EXPERIMENTS, {"table1": None}, "table1")
-    assert t1 == [n for n, e in EXPERIMENTS.items() if tables.task_of(e) == "sentiment"]
-    emo = tables.select(EXPERIMENTS, {}, "emotions")
+    t1 = select(EXPERIMENTS, {"table1": None}, "table1")
+    assert t1 == [n for n, e in EXPERIMENTS.items() if task_of(e) == "sentiment"]
+    emo = select(EXPERIMENTS, {}, "emotions")
     assert emo and all(EXPERIMENTS[n]["task"] == "emotion" for n in emo)
 
 
 def test_select_rejects_unknown_and_wrong_task_names_with_hints():
-    with pytest.raises(tables.ReportError, match="did you mean 'mult_t_fr_fr'"):
-        tables.select(EXPERIMENTS, {"table1": ["mult_t_fr_frr"]}, "table1")
-    with pytest.raises(tables.ReportError, match="emotion experiment"):
-        tables.select(EXPERIMENTS, {"table1": ["emotions_mctn_fr"]}, "table1")
-    with pytest.raises(tables.ReportError, match="listed twice"):
-        tables.select(EXPERIMENTS, {"table1": ["mult_t_fr_fr", "mult_t_fr_fr"]}, "table1")
+    with pytest.raises(ReportError, match="did you mean 'mult_t_fr_fr'"):
+        select(EXPERIMENTS, {"table1": ["mult_t_fr_frr"]}, "table1")
+    with pytest.raises(ReportError, match="emotion experiment"):
+        select(EXPERIMENTS, {"table1": ["emotions_mctn_fr"]}, "table1")
+    with pytest.raises(ReportError, match="listed twice"):
+        select(EXPERIMENTS, {"table1": ["mult_t_fr_fr", "mult_t_fr_fr"]}, "table1")
 
 
 def test_run_files_use_report_seed_override():
     entry = {"seeds": [1, 2, 3]}
-    assert tables.seeds_of(entry, {"seeds": None}) == [1, 2, 3]
-    assert tables.run_files({"e": entry}, ["e"], {"seeds": [5]}, "metrics.json", "results/runs") == [
+    assert seeds_of(entry, {"seeds": None}) == [1, 2, 3]
+    assert run_files({"e": entry}, ["e"], {"seeds": [5]}, "metrics.json", "results/runs") == [
         "results/runs/e/seed5/metrics.json"
     ]
-    assert tables.parse_run_path("x/results/runs/e_1/seed12/history.csv") == ("e_1", 12)
+    assert parse_run_path("x/results/runs/e_1/seed12/history.csv") == ("e_1", 12)
 
 
 @pytest.mark.parametrize(
@@ -261,7 +268,7 @@ def test_run_files_use_report_seed_override():
     ],
 )
 def test_describe_train(train, transaug, text):
-    assert tables.describe_train(train, transaug) == text
+    assert describe_train(train, transaug) == text
 
 
 # ----------------------------------------------------------------------------- Table 1, findings
@@ -271,8 +278,8 @@ def test_table1_aggregates_over_seeds(tmp_path):
     names = ["mult_lonly_fr_fr", "mult_a_fr_fr", "adamml_dl2_fr13es_es"]
     exps = {n: EXPERIMENTS[n] for n in names}
     write_synthetic_runs(tmp_path, exps, [1, 2, 3], skill={"mult_a_fr_fr": 0})
-    runs = tables.group_by_experiment(_metric_paths(tmp_path, names, [1, 2, 3]))
-    table = tables.table1(exps, names, runs)
+    runs = group_by_experiment(_metric_paths(tmp_path, names, [1, 2, 3]))
+    table = table1(exps, names, runs)
     assert list(table["experiment"]) == names
     row = table.set_index("experiment").loc["mult_lonly_fr_fr"]
     maes = [m["test"]["mae"] for m in runs["mult_lonly_fr_fr"]]
@@ -286,7 +293,7 @@ def test_table1_aggregates_over_seeds(tmp_path):
     audio = table.set_index("experiment").loc["mult_a_fr_fr"]
     assert np.isnan(audio["r_mean"]) and "r undefined in 3/3 seeds" in audio["notes"]
     assert not audio["in_paper"] and np.isnan(audio["paper_r"])
-    md = tables.table1_markdown(table)
+    md = table1_markdown(table)
     assert "| MulT T | FR | FR | dropped |" in md and "±" in md
 
 
@@ -298,26 +305,26 @@ def test_table1_n_train_column_counts_training_segments_per_language(tmp_path):
     counts = {"adamml_dl2_fr13es_es": [{"fr": 1745, "es": 230}, {"fr": 1745, "es": 230}],
               "mult_a_fr_fr": [{"fr": 1745}, {"fr": 1702}]}  # a subset redrawn per seed shows a range
     for path in paths:
-        exp, seed = tables.parse_run_path(path)
+        exp, seed = parse_run_path(path)
         metrics = json.loads(Path(path).read_text())
         metrics["data"] = {"n_train_by_lang": counts[exp][seed - 1]}
         if exp == "mult_a_fr_fr":
             metrics["warnings"] = ["train.fr: count 2000 exceeds the 1745 training segments left after filtering"]
         Path(path).write_text(json.dumps(metrics))
-    table = tables.table1(exps, names, tables.group_by_experiment(paths)).set_index("experiment")
+    table = table1(exps, names, group_by_experiment(paths)).set_index("experiment")
     assert "count 2000 exceeds the 1745" in table.loc["mult_a_fr_fr", "notes"]
     assert table.loc["adamml_dl2_fr13es_es", "notes"] == ""
     assert table.loc["adamml_dl2_fr13es_es", "n_train"] == "FR 1745 + ES 230"
     assert table.loc["mult_a_fr_fr", "n_train"] == "FR 1702-1745"
-    assert "| n train | n test |" in tables.table1_markdown(table.reset_index())
-    assert "| FR 1745 + ES 230 | 40 |" in tables.table1_markdown(table.reset_index())
+    assert "| n train | n test |" in table1_markdown(table.reset_index())
+    assert "| FR 1745 + ES 230 | 40 |" in table1_markdown(table.reset_index())
 
 
 def test_table1_single_seed_has_empty_std(tmp_path):
     exps = {"mult_t_fr_fr": EXPERIMENTS["mult_t_fr_fr"]}
     write_synthetic_runs(tmp_path, exps, [4])
-    runs = tables.group_by_experiment(_metric_paths(tmp_path, ["mult_t_fr_fr"], [4]))
-    table = tables.table1(exps, ["mult_t_fr_fr"], runs)
+    runs = group_by_experiment(_metric_paths(tmp_path, ["mult_t_fr_fr"], [4]))
+    table = table1(exps, ["mult_t_fr_fr"], runs)
     assert np.isnan(table.loc[0, "r_std"]) and np.isfinite(table.loc[0, "r_mean"])
 
 
@@ -326,12 +333,12 @@ def test_metrics_that_disagree_with_their_folder_or_lack_keys_are_named(tmp_path
     (run,) = write_synthetic_runs(tmp_path, exps, [1])
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps({**metrics, "seed": 9}))
-    with pytest.raises(tables.ReportError, match="seed1.*|lies in mult_t_fr_fr/seed1"):
-        tables.load_metrics(run / "metrics.json")
+    with pytest.raises(ReportError, match="seed1.*|lies in mult_t_fr_fr/seed1"):
+        load_metrics(run / "metrics.json")
     del metrics["test"]["acc7"]
     (run / "metrics.json").write_text(json.dumps(metrics))
-    with pytest.raises(tables.ReportError, match=r"metrics.json 'test' lacks key\(s\) \['acc7'\]"):
-        tables.load_metrics(run / "metrics.json")
+    with pytest.raises(ReportError, match=r"metrics.json 'test' lacks key\(s\) \['acc7'\]"):
+        load_metrics(run / "metrics.json")
 
 
 def _table(rows: dict) -> pd.DataFrame:
@@ -345,7 +352,7 @@ def test_findings_comparisons_follow_metric_direction_and_flag_seed_noise():
     table = _table({"a": (0.5, 0.05, 0.6, 0.01), "b": (0.2, 0.05, 0.5, 0.01), "c": (0.22, 0.1, 0.7, 0.1)})
     spec = [{"name": "x", "claim": "a beats b", "metric": "r", "better": ["a", "c"], "than": "b"},
             {"name": "y", "claim": "a lower MAE", "metric": "mae", "better": ["a"], "than": "b"}]  # fmt: skip
-    found = tables.findings(table, spec)
+    found = findings(table, spec)
     a_b, c_b, mae = found.to_dict("records")
     assert a_b["holds"] is True and a_b["value"] == pytest.approx(0.3)
     assert "within the seed spread" not in a_b["detail"]
@@ -357,10 +364,10 @@ def test_findings_recovery_fraction_and_skips():
     table = _table({"lo": (0.2, 0.01, 1, 0), "mid": (0.35, 0.01, 1, 0), "hi": (0.4, 0.01, 1, 0)})
     spec = [{"name": "rec", "claim": "recovers", "recovery": {"low": "lo", "mid": "mid", "high": "hi"}},
             {"name": "gone", "claim": "absent", "better": ["zz"], "than": "lo"}]  # fmt: skip
-    rec, gone = tables.findings(table, spec).to_dict("records")
+    rec, gone = findings(table, spec).to_dict("records")
     assert rec["value"] == pytest.approx(0.75) and rec["holds"] is True
     assert gone["holds"] is None and "skipped" in gone["detail"] and "zz" in gone["detail"]
-    no_gap = tables.findings(_table({"lo": (0.4, 0, 1, 0), "mid": (0.3, 0, 1, 0), "hi": (0.3, 0, 1, 0)}),
+    no_gap = findings(_table({"lo": (0.4, 0, 1, 0), "mid": (0.3, 0, 1, 0), "hi": (0.3, 0, 1, 0)}),
                              spec[:1])  # fmt: skip
     assert no_gap["holds"].tolist() == [False] and "no gap" in no_gap.loc[0, "detail"]
 
@@ -371,9 +378,9 @@ def test_findings_recovery_fraction_and_skips():
 def test_table2_counts_per_emotion_and_language(tmp_path):
     path = tmp_path / "manifest.parquet"
     frame = write_synthetic_manifest(path)
-    manifest, labels = tables.read_manifest(path)
+    manifest, labels = read_manifest(path)
     assert labels == ["happiness", "relaxed"]
-    table = tables.table2(manifest, labels, threshold=0.5).set_index(["emotion", "lang"])
+    table = table2(manifest, labels, threshold=0.5).set_index(["emotion", "lang"])
     for lang in ("fr", "es"):
         part = frame[frame["lang"] == lang]
         assert table.loc[("happiness", lang), "positive"] == int((part["happiness"] > 0.5).sum())
@@ -382,7 +389,7 @@ def test_table2_counts_per_emotion_and_language(tmp_path):
     assert table.loc[("relaxed", "all"), "paper_positive"] == 5442
     # Missing labels are counted as missing, not negative.
     manifest.loc[:4, "happiness"] = np.nan
-    again = tables.table2(manifest, labels).set_index(["emotion", "lang"])
+    again = table2(manifest, labels).set_index(["emotion", "lang"])
     assert again.loc[("happiness", "all"), "missing"] == 5
     assert again.loc[("happiness", "all"), ["negative", "positive", "missing"]].sum() == len(frame)
 
@@ -391,8 +398,8 @@ def test_emotion_table_with_and_without_positive_weighting(tmp_path):
     names = ["emotions_mctn_fr", "emotions_mctn_posweight_fr"]
     exps = {n: EXPERIMENTS[n] for n in names}
     write_synthetic_runs(tmp_path, exps, [1, 2])
-    runs = tables.group_by_experiment(_metric_paths(tmp_path, names, [1, 2]))
-    table = tables.emotion_table(exps, names, runs)
+    runs = group_by_experiment(_metric_paths(tmp_path, names, [1, 2]))
+    table = emotion_table(exps, names, runs)
     assert len(table) == 2 * 4  # three emotions + macro per experiment
     assert set(table["pos_weight"]) == {True, False}
     row = table[(table["experiment"] == names[0]) & (table["emotion"] == "happiness")].iloc[0]
@@ -413,7 +420,7 @@ def test_modality_utilisation_rates():
             rows += [(seg, "test", w, "text", 1, 0.9), (seg, "test", w, "visual", int(w == 0), 0.6 - 0.2 * w),
                      (seg, "test", w, "acoustic", 0, 0.1), (seg, "valid", w, "acoustic", 1, 0.95)]  # fmt: skip
     dec = pd.DataFrame(rows, columns=["segment_id", "split", "window", "modality", "selected", "prob"])
-    util = tables.modality_utilisation({"adamml_dl2_fr_es": [dec, dec]}, EXPERIMENTS)
+    util = modality_utilisation({"adamml_dl2_fr_es": [dec, dec]}, EXPERIMENTS)
     got = util.set_index(["measure", "key"])["mean"]
     assert got[("hard_rate", "text")] == 1.0 and got[("hard_rate", "visual")] == 0.5
     assert got[("hard_rate", "acoustic")] == 0.0  # the valid split is not counted
@@ -427,13 +434,13 @@ def test_modality_utilisation_rates():
     assert set(util["setting"]) == {"FR -> ES"}
     # seeds that disagree give a spread
     other = dec.assign(prob=dec["prob"] / 2)
-    spread = tables.modality_utilisation({"adamml_dl2_fr_es": [dec, other]}, EXPERIMENTS)
+    spread = modality_utilisation({"adamml_dl2_fr_es": [dec, other]}, EXPERIMENTS)
     text = spread.set_index(["measure", "key"]).loc[("expected_rate", "text")]
     assert text["mean"] == pytest.approx(0.675) and text["std"] == pytest.approx(np.std([0.9, 0.45], ddof=1), abs=1e-4)
     for broken, match in [(dec.drop(columns="window"), "lack column"), (dec.drop(columns="prob"), "lack column"),
                           (dec.assign(prob=1.5), "outside")]:  # fmt: skip
-        with pytest.raises(tables.ReportError, match=match):
-            tables.modality_utilisation({"adamml_dl2_fr_es": [broken]}, EXPERIMENTS)
+        with pytest.raises(ReportError, match=match):
+            modality_utilisation({"adamml_dl2_fr_es": [broken]}, EXPERIMENTS)
 
 
 def _is_png(path: Path) -> bool:
@@ -457,7 +464,7 @@ def test_figures_are_written_deterministically(tmp_path):
     )
 
     def paths(filename, which=names):
-        return [str(tmp_path / p) for p in tables.run_files(EXPERIMENTS, which, report, filename, "results/runs")]
+        return [str(tmp_path / p) for p in run_files(EXPERIMENTS, which, report, filename, "results/runs")]
 
     adamml = {n: exps[n] for n in names[1:]}
     util = figures.build_modality_utilisation(
@@ -469,7 +476,7 @@ def test_figures_are_written_deterministically(tmp_path):
     assert written[(names[1], "hard_rate", "text")] == pytest.approx(0.9, abs=0.1)
     figures.build_learning_curves(paths("history.csv"), paths("metrics.json"), exps, report,
                                   str(out / "curves.png"))  # fmt: skip
-    table = tables.build_table1(paths("metrics.json"), exps, report, str(out / "t1.csv"),
+    table = build_table1(paths("metrics.json"), exps, report, str(out / "t1.csv"),
                                 str(out / "t1.md"), str(out / "f.csv"))  # fmt: skip
     assert len(table) == 3
     figures.build_scatter(paths("predictions.parquet"), str(out / "t1.csv"), report, str(out / "sc.png"))
@@ -484,6 +491,6 @@ def test_figures_are_written_deterministically(tmp_path):
 
 def test_figure_inputs_with_wrong_columns_are_named(tmp_path):
     hist = pd.DataFrame({"epoch": [1], "loss": [1.0]})
-    with pytest.raises(tables.ReportError, match=r"e/seed1 lacks column\(s\) \['train_loss', 'valid_loss'\]"):
+    with pytest.raises(ReportError, match=r"e/seed1 lacks column\(s\) \['train_loss', 'valid_loss'\]"):
         figures.learning_curves({"e": [(1, hist)]}, {}, {}, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()

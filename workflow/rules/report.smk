@@ -1,66 +1,62 @@
 # Stage 'report': the paper's tables and figures from the per-run results of the train stage.
-# Which experiments are reported (and so trained) is chosen in config["report"]; the selection
-# logic lives in polysent.report.tables so that it is unit-tested.
-from polysent.report import tables as report_tables
+# Which experiments are reported (and so trained) is chosen in config["report"] and computed once
+# in common.smk (EXPERIMENTS, REPORT_TABLE1, REPORT_EMOTIONS, REPORTED; train.smk checked them);
+# the selection logic lives in polysent.report.runs so that it is unit-tested.
+from polysent.report import runs as report_runs
 
-EXPERIMENTS = config.get("experiments") or {}
-REPORT_TABLE1 = report_tables.select(EXPERIMENTS, config["report"], "table1")
-REPORT_EMOTIONS = report_tables.select(EXPERIMENTS, config["report"], "emotions")
-# (the selected entries were checked by train.smk, included before this file)
 REPORT_ADAMML = [n for n in REPORT_TABLE1 if EXPERIMENTS[n]["model"] == "adamml_clstm"]
 
+# Report jobs run one light process over small run files; the figures' matplotlib needs more.
+REPORT_TABLE_RESOURCES = {"mem_mb": 1000, "runtime": 5}
+REPORT_FIGURE_RESOURCES = {"mem_mb": 1500, "runtime": 5}
 
-# The run files each report rule reads (plain lists: the selection is known at parse time).
-RUNS = "results/runs"
-REPORT_EMOTION_AND_TABLE1 = REPORT_TABLE1 + REPORT_EMOTIONS
-RUNS_TABLE1_METRICS = report_tables.run_files(
-    EXPERIMENTS, REPORT_TABLE1, config["report"], "metrics.json", RUNS
-)
-RUNS_TABLE1_PREDICTIONS = report_tables.run_files(
-    EXPERIMENTS, REPORT_TABLE1, config["report"], "predictions.parquet", RUNS
-)
-RUNS_EMOTIONS_METRICS = report_tables.run_files(
-    EXPERIMENTS, REPORT_EMOTIONS, config["report"], "metrics.json", RUNS
-)
-RUNS_ADAMML_DECISIONS = report_tables.run_files(
-    EXPERIMENTS, REPORT_ADAMML, config["report"], "decisions.parquet", RUNS
-)
-RUNS_ALL_HISTORIES = report_tables.run_files(
-    EXPERIMENTS, REPORT_EMOTION_AND_TABLE1, config["report"], "history.csv", RUNS
-)
-RUNS_ALL_METRICS = report_tables.run_files(
-    EXPERIMENTS, REPORT_EMOTION_AND_TABLE1, config["report"], "metrics.json", RUNS
-)
+
+def run_files(names, filename):
+    """``filename`` of every reported seed of the experiments ``names`` (a plain list: the
+    selection is known at parse time)."""
+    return report_runs.run_files(EXPERIMENTS, names, config["report"], filename, "results/runs")
+
+
+def entries(names):
+    """The experiment entries of ``names``, in their order (a params value)."""
+    return {n: EXPERIMENTS[n] for n in names}
+
+
+def report_table(path, caption, label):
+    """``path`` as a table of the HTML report, captioned by workflow/report/<caption>.rst."""
+    return report(
+        path, caption=f"../report/{caption}.rst", category="Tables", labels={"table": label}
+    )
+
+
+def report_figure(path, caption, label):
+    """``path`` as a figure of the HTML report, captioned by workflow/report/<caption>.rst."""
+    return report(
+        path, caption=f"../report/{caption}.rst", category="Figures", labels={"figure": label}
+    )
+
+
+def report_log(name):
+    return f"logs/report/{name}.log"
 
 
 rule report_table1:
     input:
-        metrics=RUNS_TABLE1_METRICS,
+        metrics=run_files(REPORT_TABLE1, "metrics.json"),
         lib=lib_for("scripts/report_table1.py"),
     output:
-        csv=report(
-            "results/table1.csv",
-            caption="../report/table1.rst",
-            category="Tables",
-            labels={"table": "Table 1"},
-        ),
+        csv=report_table("results/table1.csv", "table1", "Table 1"),
         md="results/table1.md",
-        findings=report(
-            "results/findings.csv",
-            caption="../report/findings.rst",
-            category="Tables",
-            labels={"table": "Findings"},
-        ),
+        findings=report_table("results/findings.csv", "findings", "Findings"),
     log:
-        "logs/report/table1.log",
+        report_log("table1"),
     conda:
         "../../envs/polysent.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **REPORT_TABLE_RESOURCES,
     params:
-        experiments={n: EXPERIMENTS[n] for n in REPORT_TABLE1},
+        experiments=entries(REPORT_TABLE1),
         report=slice_of("report"),
     script:
         "../../scripts/report_table1.py"
@@ -71,20 +67,14 @@ rule report_table2:
         manifest="results/corpus/manifest.parquet",
         lib=lib_for("scripts/report_table2.py"),
     output:
-        csv=report(
-            "results/table2.csv",
-            caption="../report/table2.rst",
-            category="Tables",
-            labels={"table": "Table 2"},
-        ),
+        csv=report_table("results/table2.csv", "table2", "Table 2"),
     log:
-        "logs/report/table2.log",
+        report_log("table2"),
     conda:
         "../../envs/polysent.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **REPORT_TABLE_RESOURCES,
     params:
         report=slice_of("report"),
     script:
@@ -93,25 +83,19 @@ rule report_table2:
 
 rule report_emotions:
     input:
-        metrics=RUNS_EMOTIONS_METRICS,
+        metrics=run_files(REPORT_EMOTIONS, "metrics.json"),
         lib=lib_for("scripts/report_emotions.py"),
     output:
-        csv=report(
-            "results/emotions.csv",
-            caption="../report/emotions.rst",
-            category="Tables",
-            labels={"table": "Emotion detection"},
-        ),
+        csv=report_table("results/emotions.csv", "emotions", "Emotion detection"),
     log:
-        "logs/report/emotions.log",
+        report_log("emotions"),
     conda:
         "../../envs/polysent.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **REPORT_TABLE_RESOURCES,
     params:
-        experiments={n: EXPERIMENTS[n] for n in REPORT_EMOTIONS},
+        experiments=entries(REPORT_EMOTIONS),
     script:
         "../../scripts/report_emotions.py"
 
@@ -121,20 +105,16 @@ rule report_label_distribution:
         manifest="results/corpus/manifest.parquet",
         lib=lib_for("scripts/report_label_distribution.py"),
     output:
-        png=report(
-            "results/figures/label_distribution.png",
-            caption="../report/label_distribution.rst",
-            category="Figures",
-            labels={"figure": "Label distribution"},
+        png=report_figure(
+            "results/figures/label_distribution.png", "label_distribution", "Label distribution"
         ),
     log:
-        "logs/report/label_distribution.log",
+        report_log("label_distribution"),
     conda:
         "../../envs/polysent.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
-        runtime=5,
+        **REPORT_FIGURE_RESOURCES,
     params:
         report=slice_of("report"),
     script:
@@ -143,31 +123,28 @@ rule report_label_distribution:
 
 rule report_modality_utilisation:
     input:
-        decisions=RUNS_ADAMML_DECISIONS,
+        decisions=run_files(REPORT_ADAMML, "decisions.parquet"),
         lib=lib_for("scripts/report_modality_utilisation.py"),
     output:
-        png=report(
+        png=report_figure(
             "results/figures/modality_utilisation.png",
-            caption="../report/modality_utilisation.rst",
-            category="Figures",
-            labels={"figure": "AdaMML modality utilisation"},
+            "modality_utilisation",
+            "AdaMML modality utilisation",
         ),
-        csv=report(
+        csv=report_table(
             "results/modality_utilisation.csv",
-            caption="../report/modality_utilisation.rst",
-            category="Tables",
-            labels={"table": "AdaMML modality utilisation"},
+            "modality_utilisation",
+            "AdaMML modality utilisation",
         ),
     log:
-        "logs/report/modality_utilisation.log",
+        report_log("modality_utilisation"),
     conda:
         "../../envs/polysent.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
-        runtime=5,
+        **REPORT_FIGURE_RESOURCES,
     params:
-        experiments={n: EXPERIMENTS[n] for n in REPORT_ADAMML},
+        experiments=entries(REPORT_ADAMML),
         report=slice_of("report"),
     script:
         "../../scripts/report_modality_utilisation.py"
@@ -175,26 +152,22 @@ rule report_modality_utilisation:
 
 rule report_learning_curves:
     input:
-        histories=RUNS_ALL_HISTORIES,
-        metrics=RUNS_ALL_METRICS,
+        histories=run_files(REPORTED, "history.csv"),
+        metrics=run_files(REPORTED, "metrics.json"),
         lib=lib_for("scripts/report_learning_curves.py"),
     output:
-        png=report(
-            "results/figures/learning_curves.png",
-            caption="../report/learning_curves.rst",
-            category="Figures",
-            labels={"figure": "Learning curves"},
+        png=report_figure(
+            "results/figures/learning_curves.png", "learning_curves", "Learning curves"
         ),
     log:
-        "logs/report/learning_curves.log",
+        report_log("learning_curves"),
     conda:
         "../../envs/polysent.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
-        runtime=5,
+        **REPORT_FIGURE_RESOURCES,
     params:
-        experiments={n: EXPERIMENTS[n] for n in REPORT_EMOTION_AND_TABLE1},
+        experiments=entries(REPORTED),
         report=slice_of("report"),
     script:
         "../../scripts/report_learning_curves.py"
@@ -202,45 +175,35 @@ rule report_learning_curves:
 
 rule report_scatter:
     input:
-        predictions=RUNS_TABLE1_PREDICTIONS,
-        table1="results/table1.csv",
+        predictions=run_files(REPORT_TABLE1, "predictions.parquet"),
+        table1=rules.report_table1.output.csv,
         lib=lib_for("scripts/report_scatter.py"),
     output:
-        png=report(
-            "results/figures/scatter.png",
-            caption="../report/scatter.rst",
-            category="Figures",
-            labels={"figure": "Predicted vs true"},
-        ),
+        png=report_figure("results/figures/scatter.png", "scatter", "Predicted vs true"),
     log:
-        "logs/report/scatter.log",
+        report_log("scatter"),
     conda:
         "../../envs/polysent.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
-        runtime=5,
+        **REPORT_FIGURE_RESOURCES,
     params:
         report=slice_of("report"),
     script:
         "../../scripts/report_scatter.py"
 
 
+def outputs_of(*names):
+    """Every output file of the rules ``names`` (so FINAL_TARGETS never repeats a path)."""
+    return [str(f) for name in names for f in getattr(rules, name).output]
+
+
 # The report is a default target once the experiment matrix is loaded (config/experiments.yaml).
-if REPORT_TABLE1 or REPORT_EMOTIONS:
-    FINAL_TARGETS += ["results/table2.csv", "results/figures/label_distribution.png"]
+if REPORTED:
+    FINAL_TARGETS += outputs_of("report_table2", "report_label_distribution")
 if REPORT_TABLE1:
-    FINAL_TARGETS += [
-        "results/table1.csv",
-        "results/table1.md",
-        "results/findings.csv",
-        "results/figures/learning_curves.png",
-        "results/figures/scatter.png",
-    ]
+    FINAL_TARGETS += outputs_of("report_table1", "report_learning_curves", "report_scatter")
 if REPORT_EMOTIONS:
-    FINAL_TARGETS += ["results/emotions.csv"]
+    FINAL_TARGETS += outputs_of("report_emotions")
 if REPORT_ADAMML:
-    FINAL_TARGETS += [
-        "results/figures/modality_utilisation.png",
-        "results/modality_utilisation.csv",
-    ]
+    FINAL_TARGETS += outputs_of("report_modality_utilisation")

@@ -17,20 +17,10 @@
 # profiles/slurm raises it (set-resources: train: {gpu: 1}) together with `train.device: cuda`.
 from polysent import train as polysent_train
 from polysent.config import check_experiments as _check_experiments
-from polysent.report import tables as _report_tables
 
-TRAIN_EXPERIMENTS = config.get("experiments") or {}
-_TRAIN_REPORTED = [
-    name
-    for what in ("table1", "emotions")
-    for name in _report_tables.select(TRAIN_EXPERIMENTS, config["report"], what)
-]
-_check_experiments(config, _TRAIN_REPORTED)
-TRAIN_GROUPS = polysent_train.training_groups(
-    TRAIN_EXPERIMENTS,
-    _TRAIN_REPORTED,
-    lambda entry: _report_tables.seeds_of(entry, config["report"]),
-)
+# What is trained is what the report selects (REPORTED and reported_seeds, common.smk).
+_check_experiments(config, REPORTED)
+TRAIN_GROUPS = polysent_train.training_groups(EXPERIMENTS, REPORTED, reported_seeds)
 TRAIN_GROUP_DIR = "results/train_groups/{group}"
 
 
@@ -44,8 +34,8 @@ rule train:
         # store_<lang>: the feature stores of the members' training and evaluation languages
         unpack(
             lambda w: polysent_train.group_store_inputs(
-                TRAIN_EXPERIMENTS,
-                polysent_train.resolve_group(TRAIN_GROUPS, TRAIN_EXPERIMENTS, w.group),
+                EXPERIMENTS,
+                polysent_train.resolve_group(TRAIN_GROUPS, EXPERIMENTS, w.group),
             )
         ),
         lib=lib_for("scripts/train.py"),
@@ -64,19 +54,19 @@ rule train:
         runtime=lambda w: config["train"]["runtime"]
         * len(
             polysent_train.group_seeds(
-                polysent_train.resolve_group(TRAIN_GROUPS, TRAIN_EXPERIMENTS, w.group)
+                polysent_train.resolve_group(TRAIN_GROUPS, EXPERIMENTS, w.group)
             )
         ),
         gpu=config["train"]["gpus"],
     params:
         members=lambda w: {
-            name: polysent_train.run_entry(TRAIN_EXPERIMENTS[name])
-            for name in polysent_train.resolve_group(TRAIN_GROUPS, TRAIN_EXPERIMENTS, w.group)[
+            name: polysent_train.run_entry(EXPERIMENTS[name])
+            for name in polysent_train.resolve_group(TRAIN_GROUPS, EXPERIMENTS, w.group)[
                 "members"
             ]
         },
         runs=lambda w: polysent_train.group_runs(
-            polysent_train.resolve_group(TRAIN_GROUPS, TRAIN_EXPERIMENTS, w.group),
+            polysent_train.resolve_group(TRAIN_GROUPS, EXPERIMENTS, w.group),
             TRAIN_GROUP_DIR.format(group=w.group),
         ),
         train=slice_of("train"),

@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from polysent.io import atomic_path  # noqa: E402
-from polysent.report.tables import MODALITIES, ReportError  # noqa: E402
+from polysent.report.common import MODALITIES, ReportError  # noqa: E402
 
 MODALITY_COLOURS = {"text": "#4477AA", "visual": "#228833", "acoustic": "#EE6677"}
 SEED_COLOURS = plt.get_cmap("tab10").colors
@@ -246,7 +246,7 @@ def prediction_scatter(
 
 
 def build_label_distribution(manifest_path: str, report: Mapping, png_path: str) -> pd.DataFrame:
-    from polysent.report.tables import read_manifest
+    from polysent.report.common import read_manifest
 
     manifest, _ = read_manifest(manifest_path)
     return label_distribution(
@@ -258,7 +258,8 @@ def build_modality_utilisation(
     decision_paths: list[str], experiments: Mapping, report: Mapping, png_path: str, csv_path: str
 ) -> pd.DataFrame:
     from polysent.io import write_csv
-    from polysent.report.tables import group_by_experiment, modality_utilisation
+    from polysent.report.runs import group_by_experiment
+    from polysent.report.utilisation import modality_utilisation
 
     decisions = group_by_experiment(decision_paths, loader=pd.read_parquet)
     ordered = {name: decisions[name] for name in experiments if name in decisions}
@@ -272,7 +273,8 @@ def build_learning_curves(
     history_paths: list[str], metric_paths: list[str], experiments: Mapping, report: Mapping,
     png_path: str,
 ) -> None:  # fmt: skip
-    from polysent.report.tables import load_metrics, parse_run_path, setting
+    from polysent.report.common import setting
+    from polysent.report.runs import load_metrics, parse_run_path
 
     histories = _with_seeds(history_paths, pd.read_csv)
     best: dict[str, dict[int, int]] = {}
@@ -295,7 +297,7 @@ def build_scatter(prediction_paths: list[str], table1_csv: str, report: Mapping,
 
 def _with_seeds(paths: list[str], loader) -> dict[str, list[tuple[int, pd.DataFrame]]]:
     """Load run files grouped by experiment as (seed, frame) pairs, seeds ascending."""
-    from polysent.report.tables import parse_run_path
+    from polysent.report.runs import parse_run_path
 
     grouped: dict[str, list[tuple[int, pd.DataFrame]]] = {}
     for path in paths:
