@@ -21,6 +21,7 @@ from polysent.cli import main as cli
 from polysent.corpus import folder
 from polysent.corpus.checks import ManifestError
 from polysent.media import build_shard, wav_path
+from test_moseas_support import tiny_videos  # noqa: F401 (fixture)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -691,3 +692,31 @@ def test_language_without_usable_segments_stops(tmp_path):
     assert qc.segment_id.tolist() == ["e_0"]  # the evidence is written before the stop
     with pytest.raises(ManifestError, match="it: 0 usable segments"):
         _build(tmp_path, cfg, languages=("fr", "it"))
+
+
+def test_moseas_language_without_usable_segments_stops(tmp_path, tiny_videos):
+    """corpus.source: moseas with both es videos unavailable (404): the corpus stage stops naming
+    es (not fr), with every dropped es segment in QC, instead of building an empty es store."""
+    from polysent.corpus import moseas
+    from test_moseas_support import LANG_DIR, FaultServer, moseas_config, write_fake_moseas
+
+    url = "/cache/multilingual/{language}/data/{batch}/Videos/{video_id}{ext}"
+    root = tmp_path / "moseas"
+    truth = write_fake_moseas(root)
+    language, batch = LANG_DIR["fr"]
+    fr = {vid for vid, t in truth.items() if t["lang"] == "fr"}
+    files = {f"/cache/multilingual/{language}/data/{batch}/Videos/{v}.mp4": b
+             for v, b in tiny_videos.items() if any(s.startswith(v + "_") for s in fr)}
+    out = tmp_path / "results"
+    with FaultServer(files) as srv:  # the es videos: 404
+        cfg = moseas_config(root, srv.base + url, min_success_rate=0.5)
+        with pytest.raises(ManifestError) as err:
+            moseas.build(cfg, ["fr", "es"], 5, 2, out / "corpus/manifest.parquet", out / "qc/corpus/all.parquet",
+                         out / "corpus/downloads.csv", out / "corpus/moseas_annotations.parquet",
+                         out / "corpus/media")
+    text = str(err.value)
+    assert "es: 0 usable segments" in text and "qc/corpus/all.parquet" in text and "fr:" not in text
+    assert not (out / "corpus/manifest.parquet").exists()
+    qc = pd.read_parquet(out / "qc/corpus/all.parquet")
+    es = {s for s, t in truth.items() if t["lang"] == "es"}
+    assert set(qc.segment_id) == es and qc.reason.str.startswith("media unavailable (permanent)").all()

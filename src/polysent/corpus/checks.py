@@ -81,6 +81,19 @@ class Problem:
         return self.segment_id is None and self.video_id is None
 
 
+def unusable_languages(frame: pd.DataFrame, languages: Iterable[str], where: str,
+                       out_qc: str | os.PathLike) -> list[Problem]:
+    """One fatal problem per configured language without a usable segment left in ``frame``.
+
+    Such a language would build an empty store and fail only at training, many jobs later; the
+    caller stops the corpus stage with these, after writing the dropped rows' QC to ``out_qc``.
+    """
+    present = set(frame["lang"]) if "lang" in frame else set()
+    return [Problem(where, None, f"{lang}: 0 usable segments (in `languages`; see {out_qc} for "
+                    "dropped rows, or remove it from `languages`)")
+            for lang in languages if lang not in present]
+
+
 def check_id(value: object, what: str = "id") -> str | None:
     """Why ``value`` is not a safe id (None when it is)."""
     if not isinstance(value, str) or value == "":

@@ -65,6 +65,7 @@ from polysent.corpus.checks import (
     resolved,
     safe_join,
     split_problems,
+    unusable_languages,
     validate_rows,
 )
 from polysent.corpus.sharding import shard_of
@@ -419,14 +420,9 @@ def build(
         raise ManifestError([Problem(str(path), None, "no usable segment left")], title=title)
     # A configured language without a usable segment would build an empty store and fail only at
     # training, many jobs later: stop here, with the dropped rows' QC written as evidence.
-    unusable = [lang for lang in languages if not (frame["lang"] == lang).any()]
-    if unusable:
+    if unusable := unusable_languages(frame, languages, str(path), out_qc):
         qc.write(out_qc)
-        raise ManifestError(
-            [Problem(str(path), None, f"{lang}: 0 usable segments (in `languages`; see {out_qc} for "
-                     "dropped rows, or remove it from `languages`)") for lang in unusable],
-            title=title,
-        )
+        raise ManifestError(unusable, title=title)
     frame = link_videos(frame, cfg, path.parent, media_dir)
     if out_downloads is not None:
         write_csv(out_downloads, _media_report(found, frame, problems))

@@ -36,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from polysent.corpus.checks import unusable_languages
 from polysent.corpus.download import Fetcher, Job, check_success_rate
 from polysent.corpus.folder import finish_manifest
 from polysent.corpus.splits import split_frame
@@ -381,6 +382,10 @@ def build(
         "source": "moseas", "what": "one row per MTurk annotation, attention-check answers kept"})
     check_success_rate(outcomes, float(cfg["download"]["min_success_rate"]))
     frame = frame.loc[frame["video_id"].isin(ok)].copy()
+    # A language whose segments were all dropped (invalid rows, media unavailable): stop here, the
+    # dropped rows' QC is written above.
+    if unusable := unusable_languages(frame, languages, str(cfg["root"]), out_qc):
+        raise ManifestError(unusable, title=f"CMU-MOSEAS release at {cfg['root']}")
     frame["video_path"] = [dests[v] for v in frame["video_id"]]
     frame["audio_path"] = ""
     frame["_idx"] = frame["segment_id"].str.rsplit("_", n=1).str[1].astype(int)
