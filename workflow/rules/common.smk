@@ -6,6 +6,7 @@ from pathlib import Path
 from polysent.config import validate_config
 from polysent.corpus.sharding import shard_ids
 from polysent.imports import ImportGraph
+from polysent.report import runs as report_runs
 from polysent.translate import active_pairs, pair_from, translations_into
 from snakemake.io import apply_wildcards, strip_wildcard_constraints
 
@@ -49,6 +50,20 @@ def slice_of(*keys):
     for key in keys:
         node = node[key]
     return node
+
+
+# The report selection: the experiments (config["experiments"]) that the report tabulates, and so
+# the ones trained (train.smk) and read back (report.smk). Computed here once, at parse time; the
+# selection logic is unit-tested in polysent.report.runs.
+EXPERIMENTS = config.get("experiments") or {}
+REPORT_TABLE1 = report_runs.select(EXPERIMENTS, config["report"], "table1")
+REPORT_EMOTIONS = report_runs.select(EXPERIMENTS, config["report"], "emotions")
+REPORTED = REPORT_TABLE1 + REPORT_EMOTIONS
+
+
+def reported_seeds(entry):
+    """The seeds the report asks of one experiment entry."""
+    return report_runs.seeds_of(entry, config["report"])
 
 
 # What `snakemake` builds with no target. Each stage file appends its final artifacts, so the
