@@ -66,6 +66,44 @@ def reported_seeds(entry):
     return report_runs.seeds_of(entry, config["report"])
 
 
+# Helpers of the report rules (report.smk).
+
+
+def reported_run_files(names, filename):
+    """``filename`` of every reported seed of the experiments ``names`` (a plain list: the
+    selection is known at parse time)."""
+    return report_runs.run_files(EXPERIMENTS, names, config["report"], filename, "results/runs")
+
+
+def experiment_entries(names):
+    """The experiment entries of ``names``, in their order (a params value)."""
+    return {n: EXPERIMENTS[n] for n in names}
+
+
+def report_table(path, caption, label):
+    """``path`` as a table of the HTML report, captioned by workflow/report/<caption>.rst."""
+    return report(
+        path, caption=f"../report/{caption}.rst", category="Tables", labels={"table": label}
+    )
+
+
+def report_figure(path, caption, label):
+    """``path`` as a figure of the HTML report, captioned by workflow/report/<caption>.rst."""
+    return report(
+        path, caption=f"../report/{caption}.rst", category="Figures", labels={"figure": label}
+    )
+
+
+def report_log(name):
+    """The log of report rule ``report_<name>``."""
+    return f"logs/report/{name}.log"
+
+
+def outputs_of(*names):
+    """Every output file of the rules ``names`` (so FINAL_TARGETS never repeats a path)."""
+    return [str(f) for name in names for f in getattr(rules, name).output]
+
+
 # What `snakemake` builds with no target. Each stage file appends its final artifacts, so the
 # default target is always the furthest stage that exists and no file edits another's list.
 FINAL_TARGETS = []
@@ -81,6 +119,8 @@ def all_qc_files():
     files = []
     for r in workflow.rules:
         if r.name == "qc_summary" or "qc" not in r.output.keys():
+            continue
+        if "name" in r.wildcard_names:  # a predict entry's stage jobs (predict.smk): not the corpus'
             continue
         pattern = strip_wildcard_constraints(str(r.output.qc))
         names = set(r.wildcard_names)

@@ -1,8 +1,8 @@
 # Stage 'report': the paper's tables and figures from the per-run results of the train stage.
 # Which experiments are reported (and so trained) is chosen in config["report"] and computed once
 # in common.smk (EXPERIMENTS, REPORT_TABLE1, REPORT_EMOTIONS, REPORTED; train.smk checked them);
-# the selection logic lives in polysent.report.runs so that it is unit-tested.
-from polysent.report import runs as report_runs
+# the selection logic lives in polysent.report.runs so that it is unit-tested. The rules' path and
+# report-entry helpers are in common.smk.
 
 REPORT_ADAMML = [n for n in REPORT_TABLE1 if EXPERIMENTS[n]["model"] == "adamml_clstm"]
 
@@ -11,38 +11,9 @@ REPORT_TABLE_RESOURCES = {"mem_mb": 1000, "runtime": 5}
 REPORT_FIGURE_RESOURCES = {"mem_mb": 1500, "runtime": 5}
 
 
-def run_files(names, filename):
-    """``filename`` of every reported seed of the experiments ``names`` (a plain list: the
-    selection is known at parse time)."""
-    return report_runs.run_files(EXPERIMENTS, names, config["report"], filename, "results/runs")
-
-
-def entries(names):
-    """The experiment entries of ``names``, in their order (a params value)."""
-    return {n: EXPERIMENTS[n] for n in names}
-
-
-def report_table(path, caption, label):
-    """``path`` as a table of the HTML report, captioned by workflow/report/<caption>.rst."""
-    return report(
-        path, caption=f"../report/{caption}.rst", category="Tables", labels={"table": label}
-    )
-
-
-def report_figure(path, caption, label):
-    """``path`` as a figure of the HTML report, captioned by workflow/report/<caption>.rst."""
-    return report(
-        path, caption=f"../report/{caption}.rst", category="Figures", labels={"figure": label}
-    )
-
-
-def report_log(name):
-    return f"logs/report/{name}.log"
-
-
 rule report_table1:
     input:
-        metrics=run_files(REPORT_TABLE1, "metrics.json"),
+        metrics=reported_run_files(REPORT_TABLE1, "metrics.json"),
         lib=lib_for("scripts/report_table1.py"),
     output:
         csv=report_table("results/table1.csv", "table1", "Table 1"),
@@ -56,7 +27,7 @@ rule report_table1:
     resources:
         **REPORT_TABLE_RESOURCES,
     params:
-        experiments=entries(REPORT_TABLE1),
+        experiments=experiment_entries(REPORT_TABLE1),
         report=slice_of("report"),
     script:
         "../../scripts/report_table1.py"
@@ -83,7 +54,7 @@ rule report_table2:
 
 rule report_emotions:
     input:
-        metrics=run_files(REPORT_EMOTIONS, "metrics.json"),
+        metrics=reported_run_files(REPORT_EMOTIONS, "metrics.json"),
         lib=lib_for("scripts/report_emotions.py"),
     output:
         csv=report_table("results/emotions.csv", "emotions", "Emotion detection"),
@@ -95,7 +66,7 @@ rule report_emotions:
     resources:
         **REPORT_TABLE_RESOURCES,
     params:
-        experiments=entries(REPORT_EMOTIONS),
+        experiments=experiment_entries(REPORT_EMOTIONS),
     script:
         "../../scripts/report_emotions.py"
 
@@ -123,7 +94,7 @@ rule report_label_distribution:
 
 rule report_modality_utilisation:
     input:
-        decisions=run_files(REPORT_ADAMML, "decisions.parquet"),
+        decisions=reported_run_files(REPORT_ADAMML, "decisions.parquet"),
         lib=lib_for("scripts/report_modality_utilisation.py"),
     output:
         png=report_figure(
@@ -144,7 +115,7 @@ rule report_modality_utilisation:
     resources:
         **REPORT_FIGURE_RESOURCES,
     params:
-        experiments=entries(REPORT_ADAMML),
+        experiments=experiment_entries(REPORT_ADAMML),
         report=slice_of("report"),
     script:
         "../../scripts/report_modality_utilisation.py"
@@ -152,8 +123,8 @@ rule report_modality_utilisation:
 
 rule report_learning_curves:
     input:
-        histories=run_files(REPORTED, "history.csv"),
-        metrics=run_files(REPORTED, "metrics.json"),
+        histories=reported_run_files(REPORTED, "history.csv"),
+        metrics=reported_run_files(REPORTED, "metrics.json"),
         lib=lib_for("scripts/report_learning_curves.py"),
     output:
         png=report_figure(
@@ -167,7 +138,7 @@ rule report_learning_curves:
     resources:
         **REPORT_FIGURE_RESOURCES,
     params:
-        experiments=entries(REPORTED),
+        experiments=experiment_entries(REPORTED),
         report=slice_of("report"),
     script:
         "../../scripts/report_learning_curves.py"
@@ -175,7 +146,7 @@ rule report_learning_curves:
 
 rule report_scatter:
     input:
-        predictions=run_files(REPORT_TABLE1, "predictions.parquet"),
+        predictions=reported_run_files(REPORT_TABLE1, "predictions.parquet"),
         table1=rules.report_table1.output.csv,
         lib=lib_for("scripts/report_scatter.py"),
     output:
@@ -191,11 +162,6 @@ rule report_scatter:
         report=slice_of("report"),
     script:
         "../../scripts/report_scatter.py"
-
-
-def outputs_of(*names):
-    """Every output file of the rules ``names`` (so FINAL_TARGETS never repeats a path)."""
-    return [str(f) for name in names for f in getattr(rules, name).output]
 
 
 # The report is a default target once the experiment matrix is loaded (config/experiments.yaml).
