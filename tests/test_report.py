@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from polysent.report.common import ReportError, describe_train, read_manifest, t
 from polysent.report.emotions import emotion_table
 from polysent.report.findings import findings
 from polysent.report.runs import group_by_experiment, load_metrics, parse_run_path, run_files, seeds_of, select
-from polysent.report.table1 import build_table1, table1, table1_markdown
+from polysent.report.table1 import build_table1, paper_footnotes, table1, table1_markdown
 from polysent.report.table2 import table2
 from polysent.report.utilisation import modality_utilisation
 
@@ -295,6 +296,63 @@ def test_table1_aggregates_over_seeds(tmp_path):
     assert not audio["in_paper"] and np.isnan(audio["paper_r"])
     md = table1_markdown(table)
     assert "| MulT T | FR | FR | dropped |" in md and "±" in md
+
+
+PAPER_REPO_FILE = re.compile(r"^(multilogue|mctn_adamml|models|data)/[\w.-]+\.(py|ipynb)")
+
+
+def test_paper_entries_state_protocol_and_cited_defects():
+    """The paper's Multilogue-Net and NCE rows were selected on the test split, its NCE loss lacks
+    the MIL-NCE numerator sum and its "inter" run contrasts audio with video (review 2026-12)."""
+    for name, entry in EXPERIMENTS.items():
+        paper = entry.get("paper")
+        if not paper:
+            continue
+        defects = paper.get("defects") or []
+        expected = "test-selected" if entry["model"] == "multilogue" else "unknown"
+        assert paper["protocol"] == expected, name
+        for defect in defects:
+            assert defect["what"] and PAPER_REPO_FILE.match(defect["source"]), (name, defect)
+        text = " ".join(d["what"] for d in defects)
+        assert ("test split" in text) == (paper["protocol"] == "test-selected"), name
+        assert ("numerator" in text) == bool(entry.get("nce")), name
+        assert ("audio with video" in text) == ("inter_tv" in entry.get("nce", [])), name
+
+
+def test_paper_defects_need_a_source():
+    broken = copy.deepcopy(EXPERIMENTS["mctn_ta_fr_fr"])
+    broken["paper"]["defects"] = [{"what": "something"}]
+    with pytest.raises(ValueError, match=r"experiments\.mctn_ta_fr_fr\.paper\.defects\.0: 'source'"):
+        validate_config({"languages": ["fr"], "experiments": {"mctn_ta_fr_fr": broken}}, SCHEMA_DIR)
+    broken["paper"] = {"r": 0.3, "mae": 0.5, "protocol": "best-guess"}
+    with pytest.raises(ValueError, match="paper.protocol"):
+        validate_config({"languages": ["fr"], "experiments": {"mctn_ta_fr_fr": broken}}, SCHEMA_DIR)
+
+
+def test_table1_footnotes_the_papers_values(tmp_path):
+    names = ["nce_inter_tv_fr", "multilogue_fr_fr", "mctn_ta_fr_fr", "mult_a_fr_fr", "nce_cross_tv_es"]
+    exps = {n: EXPERIMENTS[n] for n in names}
+    write_synthetic_runs(tmp_path, exps, [1])
+    table = table1(exps, names, group_by_experiment(_metric_paths(tmp_path, names, [1])))
+    numbers, texts = paper_footnotes(exps, names)
+    # numbered in order of first use; a defect shared by rows keeps its number
+    assert numbers == {"nce_inter_tv_fr": [1, 2, 3], "multilogue_fr_fr": [1], "mctn_ta_fr_fr": [4],
+                       "mult_a_fr_fr": [], "nce_cross_tv_es": [1, 2]}  # fmt: skip
+    assert "test split" in texts[0] and "numerator" in texts[1] and "audio with video" in texts[2]
+    assert "protocol unknown" in texts[3] and "multilogue/train_regression.py" in texts[0]
+    rows = table.set_index("experiment")
+    assert rows.loc["nce_inter_tv_fr", "paper_footnotes"] == "1 2 3"
+    assert rows.loc["nce_inter_tv_fr", "paper_protocol"] == "test-selected"
+    assert rows.loc["mctn_ta_fr_fr", "paper_protocol"] == "unknown"
+    assert (rows.loc["mult_a_fr_fr", "paper_protocol"], rows.loc["mult_a_fr_fr", "paper_footnotes"]) == ("", "")
+    # a csv row carries its own footnote texts (the HTML report shows the csv)
+    assert rows.loc["multilogue_fr_fr", "paper_footnote_text"] == f"[1] {texts[0]}"
+    md = table1_markdown(table, footnotes=texts)
+    assert "| 0.34[^1][^2][^3] |" in md and "| 0.52[^1][^2][^3] |" in md and "| 0.35[^4] |" in md
+    body, notes = md.split("The paper's numbers:")
+    assert [f"[^{i}]: {t}" for i, t in enumerate(texts, 1)] == [x for x in notes.split("\n") if x.startswith("[^")]
+    audio = next(line for line in body.splitlines() if "MulT A (audio only)" in line)
+    assert "[^" not in audio and "| – |" in audio  # not in the paper: no value, no footnote
 
 
 def test_table1_n_train_column_counts_training_segments_per_language(tmp_path):

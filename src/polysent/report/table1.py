@@ -1,6 +1,13 @@
 """The paper's Table 1: one row per sentiment experiment, mean ± std over seeds of Pearson r, MAE,
 Acc-2 (both conventions), F1, Acc-7, the training segments per language and the test size, next
-to the paper's r / MAE (``results/table1.csv``, ``.md``; the findings checks go with it)."""
+to the paper's r / MAE (``results/table1.csv``, ``.md``; the findings checks go with it).
+
+The paper's values carry footnotes: how the paper chose that checkpoint (``paper.protocol``; an
+``unknown`` protocol is footnoted) and the known defects of the code behind the number
+(``paper.defects``, each with its source in the paper's repository), so that a gap between a
+polysent row and the paper is read next to its likely cause. Footnotes are numbered in order of
+first use down the table; a defect shared by several rows keeps one number.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,13 @@ from polysent.report.common import (
 from polysent.report.findings import findings, findings_markdown
 from polysent.report.runs import group_by_experiment
 
+# The footnote of a paper value whose selection protocol neither the paper nor its code states.
+UNKNOWN_PROTOCOL = {
+    "what": "selection protocol unknown: neither the paper nor its published code says on which "
+    "split this checkpoint was chosen",
+    "source": "",
+}
+
 
 def group_of(entry: Mapping[str, Any]) -> str:
     """The block of the paper's Table 1 a row belongs to (the entry's ``group`` when set)."""
@@ -34,13 +48,45 @@ def group_of(entry: Mapping[str, Any]) -> str:
     return "Baseline Models"
 
 
+def notes_of_paper(entry: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The footnotes of an experiment's paper values: the protocol's (when unknown), then the
+    defects in config order; none for a row that is not in the paper."""
+    paper = entry.get("paper") or {}
+    if not paper:
+        return []
+    notes = [UNKNOWN_PROTOCOL] if (paper.get("protocol") or "unknown") == "unknown" else []
+    return notes + [dict(d) for d in paper.get("defects") or []]
+
+
+def footnote_text(note: Mapping[str, str]) -> str:
+    return f"{note['what']} ({note['source']})" if note.get("source") else note["what"]
+
+
+def paper_footnotes(
+    experiments: Mapping[str, Mapping], names: list[str]
+) -> tuple[dict[str, list[int]], list[str]]:
+    """Footnote numbers per experiment and the footnote texts (number i is ``texts[i - 1]``)."""
+    texts: list[str] = []
+    numbers: dict[str, list[int]] = {}
+    for name in names:
+        numbers[name] = []
+        for text in map(footnote_text, notes_of_paper(experiments[name])):
+            if text not in texts:
+                texts.append(text)
+            numbers[name].append(texts.index(text) + 1)
+    return numbers, texts
+
+
 def table1(
     experiments: Mapping[str, Mapping], names: list[str], runs: Mapping[str, list[dict]]
 ) -> pd.DataFrame:
     """Table 1: one row per experiment in ``names``, metrics aggregated over its runs.
 
-    ``runs[name]`` is the list of that experiment's metrics dicts (one per seed).
+    ``runs[name]`` is the list of that experiment's metrics dicts (one per seed). The paper's
+    protocol and footnotes are columns (``paper_protocol``, ``paper_footnotes`` = the numbers,
+    ``paper_footnote_text`` = the numbered texts, so that each csv row stands alone).
     """
+    numbers, texts = paper_footnotes(experiments, names)
     rows = []
     for name in names:
         entry = experiments[name]
@@ -68,6 +114,9 @@ def table1(
             raise ReportError(f"table1: runs of '{name}' have different test sizes {sizes}")
         row["n_test"] = sizes[0]
         row["n_train"] = describe_n_train(metrics)
+        row["paper_protocol"] = (paper.get("protocol") or "unknown") if paper else ""
+        row["paper_footnotes"] = " ".join(map(str, numbers[name]))
+        row["paper_footnote_text"] = " ".join(f"[{i}] {texts[i - 1]}" for i in numbers[name])
         notes = []
         for key, stem in SENTIMENT_METRICS.items():
             mean, std, undefined = mean_std([to_float(m["test"][key]) for m in metrics])
@@ -83,9 +132,9 @@ def table1(
     order = [
         "experiment", "group", "label", "model", "train", "eval", "drop_neutral", "in_paper",
         "seeds", "n_seeds", "n_train", "n_test", "r_mean", "r_std", "paper_r", "mae_mean", "mae_std",
-        "paper_mae", "acc2_has0_mean", "acc2_has0_std", "acc2_non0_mean", "acc2_non0_std",
+        "paper_mae", "paper_protocol", "paper_footnotes", "acc2_has0_mean", "acc2_has0_std", "acc2_non0_mean", "acc2_non0_std",
         "f1_has0_mean", "f1_has0_std", "f1_non0_mean", "f1_non0_std", "acc7_mean", "acc7_std",
-        "notes",
+        "notes", "paper_footnote_text",
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=order).round(4)
 
@@ -104,8 +153,19 @@ def describe_n_train(metrics: list[dict]) -> str:
     return " + ".join(parts)
 
 
-def table1_markdown(table: pd.DataFrame, found: pd.DataFrame | None = None) -> str:
-    """Markdown rendering of Table 1 (and the findings), for a README or a quick look."""
+def _marked(value: float, numbers: str) -> str:
+    """A paper value with its footnote marks, ``"0.35[^1][^2]"`` (GitHub-flavoured footnotes)."""
+    return fmt_plain(value) + "".join(f"[^{n}]" for n in str(numbers).split())
+
+
+def table1_markdown(
+    table: pd.DataFrame, found: pd.DataFrame | None = None, footnotes: list[str] | None = None
+) -> str:
+    """Markdown rendering of Table 1 (and the findings), for a README or a quick look.
+
+    ``footnotes`` are the texts of the paper values' footnote numbers (:func:`paper_footnotes`);
+    they are listed under the table.
+    """
     head = (
         "| Group | Model / variation | Train | Eval | Neutrals | r ↑ | paper r | MAE ↓ | paper MAE "
         "| Acc-2 (has0) | Acc-2 (non0) | F1 (non0) | Acc-7 | n train | n test | seeds |"
@@ -124,16 +184,20 @@ def table1_markdown(table: pd.DataFrame, found: pd.DataFrame | None = None) -> s
     for _, row in table.iterrows():
         neutrals = "dropped" if row["drop_neutral"] else "kept"
         label = str(row["label"]).replace("|", "\\|")  # "L_cross(T|V)" inside a table cell
+        marks = row["paper_footnotes"] if "paper_footnotes" in row else ""
         lines.append(
             f"| {row['group']} | {label} | {row['train']} | {row['eval']} | {neutrals} "
-            f"| {fmt_pm(row['r_mean'], row['r_std'])} | {fmt_plain(row['paper_r'])} "
-            f"| {fmt_pm(row['mae_mean'], row['mae_std'])} | {fmt_plain(row['paper_mae'])} "
+            f"| {fmt_pm(row['r_mean'], row['r_std'])} | {_marked(row['paper_r'], marks)} "
+            f"| {fmt_pm(row['mae_mean'], row['mae_std'])} | {_marked(row['paper_mae'], marks)} "
             f"| {fmt_pm(row['acc2_has0_mean'], row['acc2_has0_std'])} "
             f"| {fmt_pm(row['acc2_non0_mean'], row['acc2_non0_std'])} "
             f"| {fmt_pm(row['f1_non0_mean'], row['f1_non0_std'])} "
             f"| {fmt_pm(row['acc7_mean'], row['acc7_std'])} | {row['n_train'] or '–'} | {row['n_test']} "
             f"| {row['n_seeds']} |"
         )
+    if footnotes:
+        lines += ["", "The paper's numbers:", ""]
+        lines += [f"[^{i}]: {text}" for i, text in enumerate(footnotes, 1)]
     notes = table[table["notes"].astype(str) != ""]
     for _, row in notes.iterrows():
         lines.append(f"\n*{row['experiment']}*: {row['notes']}")
@@ -153,10 +217,10 @@ def build_table1(
     (rule report_table1)."""
     from polysent.io import write_csv, write_text
 
-    runs = group_by_experiment(metric_paths)
-    table = table1(experiments, list(experiments), runs)
+    names = list(experiments)
+    table = table1(experiments, names, group_by_experiment(metric_paths))
     found = findings(table, report.get("findings") or [])
     write_csv(csv_path, table)
     write_csv(findings_path, found)
-    write_text(md_path, table1_markdown(table, found))
+    write_text(md_path, table1_markdown(table, found, paper_footnotes(experiments, names)[1]))
     return table
