@@ -6,6 +6,16 @@
 * ``emotion``: one logit per label, multi-label binary cross-entropy (paper §5.4, eq. 8), with
   optional positive-class weights ``n_neg / n_pos`` per label from the training split, the
   "weight adjustment" the paper reports as a precision/recall trade-off.
+
+Where this follows the paper's text, where code, and why: the losses are the paper's text,
+per model — MAE for MCTN (§6.1.1, eq. 11), MulT (§6.1.3) and AdaMML (§5.2, "MAE is used to
+train"; its code's ``mae_loss``), MSE for Multilogue-Net (§6.1.2, the ``MaskedMSELoss`` of its
+code) and for the NCE rows built on it ("max MSE + L_cross + L_inter"), BCE for emotions (eq. 8).
+The text does not say how the sentiment output is bounded: Multilogue-Net's ``3·tanh`` is its code
+(``multilogue/model.py:171`` ``active_num * tanh``, 3 for T + V + A; ``model_nce.py:157``
+``3 * tanh``), the other models are unbounded as their official code. The text names positive
+weighting without a formula; ``n_neg / n_pos`` is the usual ``pos_weight`` of
+``BCEWithLogitsLoss`` (the emotion code is not in the paper's repository).
 """
 
 from __future__ import annotations

@@ -26,6 +26,28 @@ time step"). As in MCTN, no decoder teacher forcing: each step reads only its at
 
 Inference needs only the source modality: in eval mode no translation is run and the other
 modalities are never read.
+
+Where this follows the paper's text, where code, and why
+--------------------------------------------------------
+* **The paper's text** (§6.1.1) decides what it states: attention Seq2Seq translation S → T,
+  translation and cycle MSE (eqs. 9-10), a prediction RNN read at its final step and a linear
+  output, the MAE sentiment loss and ``L = Lp + λt·Lt + λc·Lc`` (eqs. 11-12) with λ = 0.5
+  bimodal / 0.3 trimodal, the zero-padded common feature space, the hierarchical model whose
+  second Seq2Seq "cyclically" translates the level-1 embedding to T', and the shared-encoder
+  variant. The level-2 cycle therefore stays although the official code has "no cycle phase" at
+  level 2 (hainow/MCTN ``seq2seq/mctn_models.py:114``): the paper describes one, and Table 1's
+  MCTN row is bimodal, where both agree.
+* **The official code** (hainow/MCTN) fills what the text leaves open: encoder/decoder and
+  prediction-LSTM sizes (H = 32, ``config/moseas.yaml``), the LSTM attention decoder without
+  teacher forcing, inference from the source alone. It is the published model that the paper
+  names as its baseline, and its sizes are documented, so its numbers can be compared.
+* **The paper's code** (``mctn_adamml/mctn.py`` of
+  ameliakuang/Multimodal-Multilingual-Sentiment-Analysis-for-Videos) is *not* followed: a
+  2-layer BiLSTM encoder of 256 per direction, a two-cell decoder of 512 with 128-d keys, a
+  2-layer BiLSTM prediction RNN of 128 with a GELU MLP, λ = 0.3, MSEs averaged over padded steps,
+  and only the shared-encoder trimodal wiring. Its training loop and checkpoint selection are not
+  published, so its Table 1 number cannot be tied to a configuration (Table 1 footnotes it as
+  protocol unknown); polysent keeps MCTN as published and lists the difference here.
 """
 
 from __future__ import annotations

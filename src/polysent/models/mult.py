@@ -19,6 +19,14 @@ Any subset of modalities works. With a single modality there is no crossmodal pa
 transformer runs on that modality's projected sequence. That is a plain text-only transformer,
 *not* MulT's text-only variant (Table 1 labels it "text-only transformer").
 
+Where this follows the paper's text, where code, and why: the paper's text (§6.1.3) decides what
+it states — the crossmodal and memory transformers of Tsai et al., Adam at 1e-3 (the model's
+``optim_defaults``), plateau LR reduction with "a tolerance of 20", the MAE loss, word-aligned
+inputs run in the unaligned model (the crossmodal attention sees every word of the other
+modality; the paper pads to 100 steps, polysent keeps ``train.max_len`` words, 50 in
+``config/moseas.yaml``). The paper's repository has no MulT
+code, so everything else comes from the official code, the reference the paper cites.
+
 Where polysent follows the official code (yaohungt/Multimodal-Transformer ``src/models.py``,
 and thuiar/MMSA ``MULT.py``) rather than the paper's text, which does not say: the attention
 dropout of a crossmodal transformer is keyed by its **source** modality (``attn_dropout`` for
