@@ -3,7 +3,8 @@
     .venv/bin/python scripts/bench_models.py [--sizes paper|demo] [--threads 1] [--steps 5] [--models mult]
 
 Shapes: B=32 segments, L=50 words, text 300 / visual 35 / acoustic 25 (the paper's GloVe,
-OpenFace AUs and librosa features). A step is forward + backward + Adam update with the model's
+OpenFace AUs and librosa features); Multilogue-Net on the utterance axis reads the 32 segments as
+4 videos of 8 (its recurrence runs over 8 utterances, the word-axis ablation over 50 words). A step is forward + backward + Adam update with the model's
 auxiliary losses (MCTN translation/cycle, AdaMML decision loss); the median over ``--steps``
 timed steps after one warm-up step is reported. ``--sizes demo`` uses config/config.yaml's
 `train.models` (the 2-core demo sizes) instead of the paper sizes (the models' defaults).
@@ -29,12 +30,17 @@ from polysent.models.heads import TaskLoss
 
 REPO = Path(__file__).resolve().parents[1]
 DIMS = {"text": 300, "visual": 35, "acoustic": 25}
+SEGMENTS_PER_VIDEO = 8  # Multilogue's utterance axis: a batch of B segments is B / 8 videos
 CASES = [
     ("mctn", {"modalities": ["text", "acoustic"]}, []),
     ("mctn", {"modalities": ["text", "acoustic", "visual"], "variant": "hierarchical"}, []),
     ("mctn", {"modalities": ["text", "acoustic", "visual"], "variant": "shared_encoder"}, []),
-    ("multilogue", {}, []),
-    ("multilogue", {}, ["cross_tv", "inter_tv"]),
+    # the paper's utterance axis (default): B segments = B/8 videos of 8 segments
+    ("multilogue", {"time_axis": "utterance"}, []),
+    ("multilogue", {"time_axis": "utterance"}, ["cross_tv", "inter_tv"]),
+    # the word-axis ablation: the recurrence over the L words of each segment
+    ("multilogue", {"time_axis": "word"}, []),
+    ("multilogue", {"time_axis": "word"}, ["cross_tv", "inter_tv"]),
     ("mult", {}, []),
     ("mult", {"targets": ["text"]}, []),  # the official --lonly: L<-A, L<-V + text memory
     ("mult", {"modalities": ["text"]}, []),  # text-only transformer (no crossmodal attention)
@@ -53,6 +59,9 @@ def batch(B: int, L: int, seed: int = 0) -> dict:
     for m in DIMS:  # translations for NCE: another draw, same shapes
         out[f"{m}_tr"] = torch.randn(B, L, DIMS[m], generator=g) * mask[..., None]
     out["mask_tr"], out["tr_index"] = mask, torch.arange(B)
+    # rows as videos of SEGMENTS_PER_VIDEO consecutive segments (read by Multilogue's utterance axis only)
+    out["video_index"] = torch.arange(B) // SEGMENTS_PER_VIDEO
+    out["video_pos"] = torch.arange(B) % SEGMENTS_PER_VIDEO
     return out
 
 

@@ -31,7 +31,8 @@ VARIANTS = [
     ("mctn", {"modalities": ["text", "acoustic"]}),
     ("mctn", {"modalities": ["text", "acoustic", "visual"], "variant": "hierarchical"}),
     ("mctn", {"modalities": ["text", "acoustic", "visual"], "variant": "shared_encoder"}),
-    ("multilogue", {}),
+    ("multilogue", {}),  # the utterance axis: make_batch's rows are segments of videos of 3
+    ("multilogue", {"time_axis": "word"}),
     ("mult", {}),
     ("mult", {"modalities": ["text"]}),
     ("mult", {"targets": ["text"]}),  # MulT --lonly: L<-A, L<-V still read audio and video
@@ -55,6 +56,9 @@ def make_batch(B=6, L=7, seed=0, lengths=None):
     batch = {m: torch.randn(B, L, d, generator=g) * mask.unsqueeze(-1) for m, d in DIMS.items()}
     batch["mask"] = mask
     batch["y"] = (torch.rand(B, generator=g) * 5 - 2.5)
+    # rows as consecutive segments of videos of 3 (only Multilogue's utterance axis reads these)
+    batch["video_index"] = torch.arange(B) // 3
+    batch["video_pos"] = torch.arange(B) % 3
     return batch
 
 
@@ -240,15 +244,19 @@ def test_info_nce_groups_remove_false_negatives():
     assert grouped < plain
 
 
-def test_nce_objective_on_multilogue_matched_vs_shuffled_translations():
-    """After a few NCE steps on matched pairs, matched translations score far below shuffled ones."""
-    model = make("multilogue")
-    batch = make_batch(B=8, L=6)
+@pytest.mark.parametrize("time_axis", ["utterance", "word"])
+def test_nce_objective_on_multilogue_matched_vs_shuffled_translations(time_axis):
+    """After a few NCE steps on matched pairs, matched translations score far below shuffled ones
+    (utterance axis: T2|V1 from the model's translated_reps, the V1 states reused)."""
+    model = make("multilogue", time_axis=time_axis)
+    batch = make_batch(B=9, L=6)
     for m in DIMS:  # translation: the same segment with small perturbations (another "language")
         batch[f"{m}_tr"] = batch[m] + 0.1 * torch.randn_like(batch[m]) * batch["mask"].unsqueeze(-1)
     batch["mask_tr"] = batch["mask"]
-    batch["tr_index"] = torch.arange(8)
-    shuffled = dict(batch, tr_index=torch.roll(torch.arange(8), 1))
+    batch["tr_index"] = torch.arange(9)
+    # each translation paired with a segment of another video (make_batch: videos of 3 rows):
+    # on the utterance axis a neighbour's translation shares the video context, a weak negative
+    shuffled = dict(batch, tr_index=torch.roll(torch.arange(9), 3))
     nce = NCEObjective(["cross_tv", "inter_tv"], model.rep_dims, dim=8, tau=0.1)
     opt = torch.optim.Adam(list(model.parameters()) + list(nce.parameters()), lr=1e-2)
     for _ in range(15):

@@ -42,7 +42,7 @@ import torch
 
 from polysent import io
 from polysent.cliargs import key_values
-from polysent.data import MODALITIES, Sample, apply_normalizer, batches, samples_from_table
+from polysent.data import MODALITIES, Sample, apply_normalizer, batches, in_given_order, samples_from_table
 
 log = logging.getLogger("polysent.bundle")
 
@@ -347,15 +347,18 @@ class Bundle:
         changes the order of float sums, so the last bit of a prediction could differ from the run's.
         """
         self.model.eval()
-        out = []
+        out, parts = [], []
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
-            for _, batch in batches(samples, self.meta["inputs"]["eval_batch_size"]):
+            # whole videos per batch for a model over a video's utterances (polysent.train.batch_unit)
+            unit = getattr(self.model, "batch_unit", "segment")
+            for part, batch in batches(samples, self.meta["inputs"]["eval_batch_size"], unit=unit):
                 out.append(self.model(batch)["pred"].numpy())
+                parts.append(part)
         finally:
             torch.set_num_threads(previous)
-        return np.concatenate(out, 0) if out else np.zeros((0, self.meta["model"]["n_out"]), np.float32)
+        return in_given_order(samples, parts, out) if out else np.zeros((0, self.meta["model"]["n_out"]), np.float32)
 
     def predict_table(self, table: pa.Table, where: str = "<table>") -> pa.Table:
         """One row per store row: ``segment_id, video_id, lang, <outputs>, reason``.

@@ -453,7 +453,8 @@ def _pad(seqs: list[np.ndarray], length: int, dim: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def collate(samples: list[Sample], pad_to: int | None = None, translations: bool = True) -> dict:
+def collate(samples: list[Sample], pad_to: int | None = None, translations: bool = True,
+            sequences: bool = False) -> dict:
     """Post-padded batch: ``text``/``visual``/``acoustic`` (B, L, D), ``mask`` (B, L) 1 = word.
 
     With ``translations``, the NCE positive of every sample that has a translation is found:
@@ -463,6 +464,14 @@ def collate(samples: list[Sample], pad_to: int | None = None, translations: bool
       point at both, so one forward pass serves the task loss and the NCE pair;
     * otherwise the translations are batched separately (``text_tr``, ..., ``mask_tr``) with
       ``tr_index`` giving their originals' rows, so a model never runs on an empty sequence.
+
+    With ``sequences`` (batches of whole videos, :func:`batches` with ``unit="video"``) the rows
+    also say which video sequence they belong to: ``video_index`` (B,) numbers the sequences in
+    order of first appearance and ``video_pos`` (B,) is the row's place in its sequence, rows
+    keeping their order. A sequence is one video's segments of one language: a video's TransAug
+    translations form a sequence of their own (the video in the other language). Every original
+    with a translation then also gets its translation batched separately (``tr_index`` covers
+    them all, TransAug or not): an utterance model builds the translated video from them.
     """
     L = max(s.length for s in samples)
     L = max(L, pad_to or 0)
@@ -473,6 +482,8 @@ def collate(samples: list[Sample], pad_to: int | None = None, translations: bool
     batch["mask"] = torch.from_numpy(mask)
     batch["y"] = torch.tensor([s.y for s in samples], dtype=torch.float32)
     batch["emotions"] = torch.from_numpy(np.stack([s.emotions for s in samples]).astype(np.float32))
+    if sequences:
+        batch["video_index"], batch["video_pos"] = _sequence_positions(samples)
     if not translations:
         return batch
     row_of = {s.segment_id: i for i, s in enumerate(samples)}
@@ -480,7 +491,7 @@ def collate(samples: list[Sample], pad_to: int | None = None, translations: bool
              if s.tr is not None and not s.augmented]
     batch["pair_index"] = torch.tensor([i for i, j in pairs if j is not None], dtype=torch.long)
     batch["pair_rows"] = torch.tensor([j for i, j in pairs if j is not None], dtype=torch.long)
-    tr_idx = [i for i, j in pairs if j is None]
+    tr_idx = [i for i, j in pairs if j is None or sequences]
     batch["tr_index"] = torch.tensor(tr_idx, dtype=torch.long)
     if tr_idx:
         trs = [samples[i].tr for i in tr_idx]
@@ -503,23 +514,86 @@ def translated_batch(batch: dict) -> dict | None:
     return out
 
 
+def _sequence_positions(samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``video_index`` and ``video_pos`` of :func:`collate`'s rows."""
+    index: dict[tuple, int] = {}
+    counts: list[int] = []
+    vi, vp = [], []
+    for s in samples:
+        key = (s.video_id, s.lang, s.augmented)
+        k = index.setdefault(key, len(index))
+        if k == len(counts):
+            counts.append(0)
+        vi.append(k)
+        vp.append(counts[k])
+        counts[k] += 1
+    return torch.tensor(vi, dtype=torch.long), torch.tensor(vp, dtype=torch.long)
+
+
+BATCH_UNITS = ("segment", "video")
+
+
 def batches(samples: list[Sample], batch_size: int, rng: np.random.Generator | None = None,
-            translations: bool = False):
+            translations: bool = False, unit: str = "segment"):
     """Yield ``(samples, collated batch)``; shuffled with ``rng`` when given (training).
 
-    A TransAug sample always lands in the same batch as its original (they are shuffled as one
-    unit), so the pair is available to NCE without a second forward pass; a batch then holds up
-    to ``batch_size`` originals plus their translations.
+    ``unit="segment"``: a TransAug sample always lands in the same batch as its original (they
+    are shuffled as one unit), so the pair is available to NCE without a second forward pass; a
+    batch then holds up to ``batch_size`` originals plus their translations.
+
+    ``unit="video"`` (a model over a video's utterances, ``model.batch_unit``): the unit is a
+    whole video with its TransAug translations, its samples in their given order (store order =
+    time order). Videos are packed, in (shuffled) order, while the batch holds at most
+    ``batch_size`` original segments; a longer video is a batch of its own, never split. The
+    batch carries ``video_index``/``video_pos`` (:func:`collate`). Batches follow the units, so
+    when a video's samples are not contiguous in ``samples`` the yielded order differs from the
+    given one: :func:`in_given_order` restores it.
     """
+    if unit not in BATCH_UNITS:
+        raise ValueError(f"batch unit must be one of {list(BATCH_UNITS)}, got {unit!r}")
     units: dict[str, list[int]] = {}
     for i, s in enumerate(samples):
-        key = s.segment_id.split("#tr-")[0] if s.augmented else s.segment_id
+        if unit == "video":
+            key = s.video_id
+        else:
+            key = s.segment_id.split("#tr-")[0] if s.augmented else s.segment_id
         units.setdefault(key, []).append(i)
     groups = list(units.values())
     order = np.arange(len(groups)) if rng is None else rng.permutation(len(groups))
-    for start in range(0, len(groups), batch_size):
-        part = [samples[i] for g in order[start : start + batch_size] for i in groups[g]]
-        yield part, collate(part, translations=translations)
+    if unit == "segment":
+        for start in range(0, len(groups), batch_size):
+            part = [samples[i] for g in order[start : start + batch_size] for i in groups[g]]
+            yield part, collate(part, translations=translations)
+        return
+    for chunk in _pack(groups, order, samples, batch_size):
+        part = [samples[i] for g in chunk for i in groups[g]]
+        yield part, collate(part, translations=translations, sequences=True)
+
+
+def _pack(groups: list[list[int]], order, samples: list[Sample], batch_size: int):
+    """Consecutive runs of ``groups`` (in ``order``) holding at most ``batch_size`` originals each."""
+    chunk, size = [], 0
+    for g in order:
+        n = sum(not samples[i].augmented for i in groups[g])
+        if chunk and size + n > batch_size:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(g)
+        size += n
+    if chunk:
+        yield chunk
+
+
+def in_given_order(samples: list[Sample], parts: list[list[Sample]], outputs: list[np.ndarray]) -> np.ndarray:
+    """Per-batch ``outputs`` (rows of ``parts``, as :func:`batches` yielded them) in ``samples`` order."""
+    if not outputs:
+        return np.zeros((0,), np.float32)
+    stacked = np.concatenate(outputs, 0)
+    position = {id(s): i for i, s in enumerate(samples)}
+    rows = np.fromiter((position[id(s)] for part in parts for s in part), dtype=np.int64, count=len(stacked))
+    out = np.empty_like(stacked)
+    out[rows] = stacked
+    return out
 
 
 # ------------------------------------------------------------------------- synthetic stores

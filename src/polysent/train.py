@@ -47,7 +47,7 @@ import torch
 from polysent import io
 from polysent.cliargs import key_values
 from polysent.config import complete, deep_merge
-from polysent.data import MODALITIES, Splits, batches, build_splits
+from polysent.data import MODALITIES, Splits, batches, build_splits, in_given_order
 from polysent.metrics import emotion_metrics, json_safe, sentiment_metrics
 from polysent.models import NCEObjective, build_model, count_parameters
 from polysent.models.heads import TaskLoss, positive_weights
@@ -98,19 +98,27 @@ def evaluate(model, samples, batch_size, task_loss, device) -> dict:
     model.eval()
     if not samples:
         return {"pred": np.zeros((0, task_loss_outputs(model)), np.float32), "loss": float("nan"), "decisions": []}
-    preds, decisions, total = [], [], 0.0
-    for part, batch in batches(samples, batch_size):
+    preds, parts, decisions, total = [], [], [], 0.0
+    for part, batch in batches(samples, batch_size, unit=batch_unit(model)):
         batch = _to(batch, device)
         out = model(batch)
         total += float(task_loss(out["pred"], batch)) * len(part)
         preds.append(out["pred"].cpu().numpy())
+        parts.append(part)
         if "decisions" in out:
             d = out["decisions"].cpu().numpy()
             p = out["policy_probs"].cpu().numpy()
             wm = out["window_mask"].cpu().numpy()
             for i, s in enumerate(part):
                 decisions.append((s, d[i][wm[i] > 0], p[i][wm[i] > 0]))
-    return {"pred": np.concatenate(preds, 0), "loss": total / len(samples), "decisions": decisions}
+    # batches of whole videos may visit the samples in another order: predictions in ``samples`` order
+    return {"pred": in_given_order(samples, parts, preds), "loss": total / len(samples), "decisions": decisions}
+
+
+def batch_unit(model) -> str:
+    """What a batch keeps whole for ``model``: ``segment`` (every model) or ``video`` (a model over a
+    video's utterances, e.g. Multilogue-Net on the utterance axis); see :func:`polysent.data.batches`."""
+    return getattr(model, "batch_unit", "segment")
 
 
 def task_loss_outputs(model) -> int:
@@ -173,7 +181,8 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
         rng = np.random.default_rng([seed, epoch])
         total, count = 0.0, 0
         with_tr = nce is not None and nce.needs_translation
-        for part, batch in batches(splits.train, settings["batch_size"], rng, translations=with_tr):
+        for part, batch in batches(splits.train, settings["batch_size"], rng, translations=with_tr,
+                                   unit=batch_unit(model)):
             batch = _to(batch, device)
             out = model(batch)
             loss = task_loss(out["pred"], batch)

@@ -8,9 +8,16 @@ Terms (``NCEObjective(terms=...)``):
 
 * ``cross_tv`` — L^cross(T|V) = L(T1|V1, T2|V1): the base model's text-conditioned-on-video
   representation ``reps["t|v"]`` of the original segment against the same representation of its
-  translation. The translation is the aligned translated sample (translated text T2 with the
-  *same* video V1 re-timed over its words), so T2|V1 is conditioned on the same video.
-  Positive: the segment and its own translation; negatives: the other segments' translations.
+  translation. Positive: the segment and its own translation; negatives: the other segments'
+  translations. How T2|V1 is conditioned on the same video depends on the base model:
+
+  - a model with ``reuses_video_states`` (Multilogue-Net on the utterance axis, the paper's NCE
+    base) computes it with :meth:`translated_reps` from the forward pass of T1|V1: the video's
+    segments with their translated texts, attended to **the same V1 states** (computed once, as
+    the paper's code, ``U_context = textf1``), also when TransAug puts the translated sample in
+    the batch (that sample then serves the task loss and ``inter_tv`` only);
+  - any other model runs the aligned translated sample (translated text T2 with the video V1
+    re-timed over its words) through the model, or takes it from the batch (TransAug).
 * ``cross_ta`` — the same with audio (``reps["t|a"]``).
 * ``inter_tv`` — L^inter(T, V): the pooled text representation ``reps["text"]`` against the
   pooled visual representation ``reps["visual"]`` of the same sample, over every sample of the
@@ -76,15 +83,24 @@ class NCEObjective(nn.Module):
     def forward(self, model: nn.Module, batch: dict, out: dict) -> dict[str, torch.Tensor]:
         losses = {}
         out_tr, idx = None, batch.get("tr_index")
+        # A model that conditions the translation on the original's own video states (Multilogue
+        # on the utterance axis) computes T2|V1 itself from ``out``; any other runs the translated
+        # sample through the model (or finds it in the batch, TransAug).
+        shared = bool(getattr(model, "reuses_video_states", False))
         if self.needs_translation and idx is not None and idx.numel():
-            tr = translated_batch(batch)
-            out_tr = model(tr) if tr is not None else None
+            if shared:
+                out_tr = {"reps": model.translated_reps(batch, out)}
+            else:
+                tr = translated_batch(batch)
+                out_tr = model(tr) if tr is not None else None
         pair_index, pair_rows = batch.get("pair_index"), batch.get("pair_rows")
         for term in self.terms:
             k1, k2 = TERMS[term]
             if term.startswith("cross"):
                 a, b = [], []
-                if pair_index is not None and pair_index.numel():  # translation in the batch
+                # translation in the batch (TransAug); with shared video states its pair comes
+                # from ``out_tr`` instead (``tr_index`` then covers every translation)
+                if not shared and pair_index is not None and pair_index.numel():
                     a.append(out["reps"][k1][pair_index])
                     b.append(out["reps"][k2][pair_rows])
                 if out_tr is not None:  # translation run separately
