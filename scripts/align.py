@@ -5,11 +5,7 @@ from polysent.align import run_align
 
 log = runlog.start(snakemake.log[0])
 run_align(
-    manifest=snakemake.input.manifest,
+    **runlog.shard_job(snakemake),
     media_dir=snakemake.input.media,
-    shard=snakemake.wildcards.shard,
     out=snakemake.output.words,
-    qc_path=snakemake.output.qc,
-    cfg=snakemake.params.cfg,
-    threads=snakemake.threads,
 )

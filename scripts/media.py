@@ -5,10 +5,6 @@ from polysent.media import build_shard
 
 log = runlog.start(snakemake.log[0])
 build_shard(
-    manifest=snakemake.input.manifest,
-    shard=snakemake.wildcards.shard,
+    **runlog.shard_job(snakemake),
     out_dir=snakemake.output.wavs,
-    qc_path=snakemake.output.qc,
-    cfg=snakemake.params.cfg,
-    threads=snakemake.threads,
 )

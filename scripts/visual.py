@@ -5,10 +5,6 @@ from polysent.features.visual import extract_shard
 
 log = runlog.start(snakemake.log[0])
 extract_shard(
-    manifest=snakemake.input.manifest,
-    shard=snakemake.wildcards.shard,
+    **runlog.shard_job(snakemake),
     out=snakemake.output.frames,
-    qc_path=snakemake.output.qc,
-    cfg=snakemake.params.cfg,
-    threads=snakemake.threads,
 )

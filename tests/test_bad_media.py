@@ -19,7 +19,7 @@ from polysent import contracts
 from polysent.corpus.demo.video import encode
 from polysent.features import acoustic, visual
 from polysent.media import build_shard
-from test_media import face_frame, shard_of_video, speech, write_manifest
+from test_media import corpus_folders, face_frame, shard_of_video, speech, write_manifest
 
 FPS, SIZE = 10, 256
 BAD = ["truncated", "no_audio", "empty_audio", "black"]
@@ -33,9 +33,7 @@ def _video(path: Path, wav: Path | None, seconds: float, black: bool = False) ->
 
 @pytest.fixture(scope="module")
 def bad_corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("bad_media")
-    media = root / "results" / "corpus" / "media" / "fr"
-    media.mkdir(parents=True)
+    root, media = corpus_folders(tmp_path_factory, "bad_media")
     wav = speech(root / "speech.wav", "Bonjour, je suis très content de cette vidéo aujourd'hui.")
     seconds = sf.info(str(wav)).duration
     good = _video(media / "good.mp4", wav, seconds)

@@ -172,3 +172,101 @@ def test_shards_are_stable_and_spread():
     assert shard_ids(3) == ["000", "001", "002"]
     # Adding videos never moves existing ones.
     assert [shard_of(v, 4) for v in ids[:100]] == first[:100]
+
+
+def _metrics(**overrides):
+    metrics = {"experiment": "mult_t_fr_fr", "seed": 1, "model": "mult", "task": "sentiment",
+               "valid": {"mae": 1.0}, "test": {"mae": 1.1, "n": 4}}
+    return {k: v for k, v in {**metrics, **overrides}.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (_metrics(seed="1"), "key 'seed' is str, expected int"),
+        (_metrics(seed=True), "key 'seed' is bool, expected int"),
+        (_metrics(test=None), "missing key 'test'"),
+        ([_metrics()], "top level is list"),
+    ],
+)
+def test_metrics_reader_rejects_a_mismatched_file_naming_it(tmp_path, content, message):
+    path = tmp_path / "mult_t_fr_fr" / "seed1" / "metrics.json"
+    io.write_json(path, content)
+    with pytest.raises(contracts.ContractError) as err:
+        contracts.read_metrics(path)
+    assert str(err.value).startswith(f"{path}: not a valid metrics file") and message in str(err.value)
+
+
+def test_metrics_reader_reads_a_valid_file_and_names_a_corrupt_one(tmp_path):
+    path = tmp_path / "metrics.json"
+    io.write_json(path, _metrics())
+    assert contracts.read_metrics(path) == _metrics()
+    path.write_text(path.read_text()[:20])  # a job killed mid-write by something else than polysent
+    with pytest.raises(io.CorruptFileError, match=f"file {path} is corrupt or not a JSON file.*delete it"):
+        contracts.read_metrics(path)
+
+
+def _predictions(**overrides):
+    table = pa.table({"segment_id": ["a", "b"], "lang": ["fr", "fr"], "split": ["valid", "test"],
+                      "y_true": pa.array([1.0, -1.0], pa.float32()),
+                      "y_pred": pa.array([0.5, -0.5], pa.float32())})
+    for name, column in overrides.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
+
+
+def _decisions(**overrides):
+    table = pa.table({"segment_id": ["a"], "split": ["test"], "window": pa.array([0], pa.int32()),
+                      "modality": ["text"], "selected": pa.array([1], pa.int8()),
+                      "prob": pa.array([0.9], pa.float32())})
+    for name, column in overrides.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
+
+
+@pytest.mark.parametrize(
+    "reader, table, message",
+    [
+        (contracts.read_predictions, _predictions(y_pred=pa.array([0.5, -0.5], pa.float64())),
+         "extra column 'y_pred' is double, expected one of float"),
+        (contracts.read_predictions, _predictions().drop_columns(["split"]), "missing column 'split' (string)"),
+        (contracts.read_decisions, _decisions(selected=pa.array([True])), "column 'selected' is bool, expected int8"),
+    ],
+    ids=["predictions-type", "predictions-missing", "decisions-type"],
+)
+def test_run_table_readers_reject_a_mismatched_file_naming_it(tmp_path, reader, table, message):
+    path = tmp_path / "run.parquet"
+    io.write_parquet(path, table)
+    with pytest.raises(contracts.ContractError) as err:
+        reader(path)
+    assert str(err.value).startswith(f"{path}: not a valid") and message in str(err.value)
+
+
+def test_run_table_readers_read_valid_files_and_name_corrupt_ones(tmp_path):
+    for reader, table in ((contracts.read_predictions, _predictions()), (contracts.read_decisions, _decisions())):
+        path = tmp_path / "run.parquet"
+        io.write_parquet(path, table)
+        assert reader(path).equals(table)
+        path.write_bytes(path.read_bytes()[:50])
+        with pytest.raises(io.CorruptFileError, match=f"file {path} is corrupt"):
+            reader(path)
+
+
+def test_shard_job_fits_every_shard_stage_entry_point():
+    """scripts/{media,acoustic,visual,align}.py pass runlog.shard_job(snakemake) to their stage:
+    each entry point must take exactly those names (a renamed parameter fails here, not in a job)."""
+    import inspect
+    from types import SimpleNamespace
+
+    from polysent import runlog
+    from polysent.align import run_align
+    from polysent.features.acoustic import extract_shard as acoustic_shard
+    from polysent.features.visual import extract_shard as visual_shard
+    from polysent.media import build_shard
+
+    job = SimpleNamespace(input=SimpleNamespace(manifest="m.parquet"), wildcards=SimpleNamespace(shard="003"),
+                          output=SimpleNamespace(qc="qc.parquet"), params=SimpleNamespace(cfg={"k": 1}), threads=4)
+    args = runlog.shard_job(job)
+    assert args == {"manifest": "m.parquet", "shard": "003", "qc_path": "qc.parquet", "cfg": {"k": 1}, "threads": 4}
+    for stage in (build_shard, acoustic_shard, visual_shard, run_align):
+        assert set(args) <= set(inspect.signature(stage).parameters), stage.__module__

@@ -20,7 +20,7 @@ import soundfile as sf
 from polysent import contracts
 from polysent.cli import main as cli_main
 from polysent.corpus.sharding import shard_of
-from polysent.media import build_shard, extract_wav, probe_duration, wav_path
+from polysent.media import build_shard, extract_wav, index_path, probe_duration, read_index, wav_path
 
 N_SHARDS = 2
 
@@ -82,12 +82,18 @@ def write_manifest(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def corpus_folders(tmp_path_factory, name: str) -> tuple[Path, Path]:
+    """A fresh root in the workflow's layout and its corpus media folder (results/corpus/media/fr)."""
+    root = tmp_path_factory.mktemp(name)
+    media = root / "results" / "corpus" / "media" / "fr"
+    media.mkdir(parents=True)
+    return root, media
+
+
 @pytest.fixture(scope="session")
 def feature_corpus(tmp_path_factory) -> Path:
     """A tiny corpus in the workflow's layout (results/corpus/...), manifest paths relative to it."""
-    root = tmp_path_factory.mktemp("feature_corpus")
-    media = root / "results" / "corpus" / "media" / "fr"
-    media.mkdir(parents=True)
+    root, media = corpus_folders(tmp_path_factory, "feature_corpus")
     wav_a = speech(root / "a.wav", "Bonjour, je suis très content de cette vidéo.")
     wav_b = speech(root / "b.wav", "Ce film est vraiment mauvais, je ne le recommande pas.")
     make_video(media / "vid_a.mp4", wav_a, 3.0, blank=set(range(10, 15)))
@@ -197,7 +203,7 @@ def test_shard_index_qc_and_duration_check(feature_corpus, media_dirs):
         )["gone_0"]
     )
 
-    index = pq.read_table(media_dirs[shard_of_video("vid_a")] / "index.parquet").to_pandas()
+    index = read_index(media_dirs[shard_of_video("vid_a")]).to_pandas()  # checks MEDIA_INDEX
     a = index[index.video_id == "vid_a"].sort_values("sample_rate")
     assert list(a.sample_rate) == [16000, 22050]
     shard_dir = Path("results/media") / shard_of_video("vid_a")
@@ -208,6 +214,52 @@ def test_shard_index_qc_and_duration_check(feature_corpus, media_dirs):
         assert info.samplerate == row.sample_rate and abs(info.duration - row.duration) < 1e-6
         assert row.source.endswith("vid_a.mp4") and row.source_duration > 2.5
     assert "gone" not in set(index.video_id)
+
+
+def _index(**overrides) -> pa.Table:
+    row = {"video_id": "vid_a", "sample_rate": 16000, "wav": "results/media/000/wav/vid_a/16000.wav",
+           "duration": 3.0, "source": "vid_a.mp4", "source_duration": 3.0}
+    table = pa.Table.from_pylist([row], schema=contracts.MEDIA_INDEX.schema())
+    for name, column in overrides.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("sample_rate", "column 'sample_rate' is int64, expected int32"),
+        ("wav", "missing column 'wav' (string)"),
+        ("truncate", "is corrupt or not a Parquet file"),
+    ],
+)
+def test_the_media_index_reader_rejects_a_mismatched_or_corrupt_index_naming_it(tmp_path, damage, message):
+    """read_index is the one reader of the media index (the acoustic stage reads it there too)."""
+    from polysent.features.acoustic import extract_shard
+    from polysent.io import CorruptFileError
+
+    media_dir = tmp_path / "media" / "000"
+    path = index_path(media_dir)
+    if damage == "sample_rate":
+        table = _index(sample_rate=pa.array([16000], pa.int64()))
+    else:
+        table = _index().drop_columns(["wav"]) if damage == "wav" else _index()
+    media_dir.mkdir(parents=True)
+    pq.write_table(table, path)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:100])
+    manifest = write_manifest(tmp_path / "manifest.parquet",
+                              [{"segment_id": "vid_a_0", "video_id": "vid_a", "start": 0, "end": 1,
+                                "video_path": "vid_a.mp4"}])
+    shard = shard_of("vid_a", N_SHARDS)
+    error = CorruptFileError if damage == "truncate" else contracts.ContractError
+    for read in (lambda: read_index(media_dir),
+                 lambda: extract_shard(manifest, media_dir, shard, tmp_path / "a.parquet",
+                                       tmp_path / "qc.parquet", progress=False)):
+        with pytest.raises(error) as err:
+            read()
+        assert str(path) in str(err.value) and message in str(err.value)
+    assert not (tmp_path / "a.parquet").exists()
 
 
 def test_source_audio_path_is_preferred(tmp_path, feature_corpus):

@@ -166,8 +166,55 @@ def test_load_store_round_trip_and_contract(tmp_path):
         and m2["dims"] == meta["dims"]
     )
     write_parquet(tmp_path / "bad.parquet", table.drop_columns(["text_tr"]))
-    with pytest.raises(ValueError, match="missing columns \\['text_tr'\\]"):
+    with pytest.raises(ValueError, match="bad.parquet: not a valid feature_store store: missing column 'text_tr'"):
         S.load_store(tmp_path / "bad.parquet")
+
+
+def _store_table():
+    man, words, ac, vis, text, text_tr = _inputs()
+    return S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})[0]
+
+
+@pytest.mark.parametrize(
+    "damage, messages",
+    [
+        (lambda t: t.set_column(t.schema.get_field_index("sentiment"), "sentiment",
+                                t.column("sentiment").cast(pa.float64())),
+         ["column 'sentiment' is double, expected float"]),
+        (lambda t: t.set_column(t.schema.get_field_index("visual"), "visual",
+                                pa.array([[[0.0]]] * t.num_rows, pa.list_(pa.list_(pa.float64())))),
+         ["column 'visual' is list<", "double>>, expected list<fixed_size_list<float32>>"]),
+        (lambda t: pa.concat_tables([t, t.slice(0, 1)]), ["duplicate segment_id values: ['s1']"]),
+    ],
+    ids=["label-type", "sequence-type", "duplicate-segment"],
+)
+def test_every_store_reader_rejects_a_mismatched_store_naming_it(tmp_path, damage, messages):
+    """The store's readers (training's data.load_store, export's and the bundle's store.load_store)
+    check contracts.FEATURE_STORE and name the file; the writer refuses such a table too."""
+    from polysent import contracts, data
+
+    path = tmp_path / "fr.parquet"
+    write_parquet(path, damage(_store_table()))
+    for reader in (S.load_store, data.load_store):
+        with pytest.raises(contracts.ContractError) as err:
+            reader(path)
+        assert str(err.value).startswith(f"{path}: ")
+        assert all(m in str(err.value) for m in messages)
+    with pytest.raises(contracts.ContractError) as err:
+        contracts.check(damage(_store_table()), contracts.FEATURE_STORE, "out.parquet")
+    assert str(err.value).startswith("out.parquet: ") and messages[-1] in str(err.value)
+
+
+def test_a_corrupt_store_is_named_with_the_way_out(tmp_path):
+    from polysent import data
+    from polysent.io import CorruptFileError
+
+    path = tmp_path / "fr.parquet"
+    write_parquet(path, _store_table())
+    path.write_bytes(path.read_bytes()[:200])
+    for reader in (S.load_store, data.load_store):
+        with pytest.raises(CorruptFileError, match=f"file {path} is corrupt.*delete it and re-run"):
+            reader(path)
 
 
 @pytest.mark.workflow

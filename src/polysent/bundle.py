@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from polysent import io
+from polysent import contracts, io
 from polysent.cliargs import key_values
 from polysent.data import MODALITIES, Sample, apply_normalizer, batches, in_given_order, samples_from_table
 
@@ -174,6 +174,8 @@ def _sha256(path: Path) -> str:
 
 
 def _store_meta(path: Path) -> tuple[dict, int]:
+    """Provenance and row count of a feature store whose schema honours its contract (no data read)."""
+    contracts.check_schema(io.read_schema(path), contracts.FEATURE_STORE, str(path))
     meta = io.read_provenance(path)
     return meta, pq.ParquetFile(path).metadata.num_rows
 
@@ -219,7 +221,7 @@ def make_bundle(run_dir: str | os.PathLike, stores: dict[str, str | os.PathLike]
         raise BundleError(f"{run_dir}: no store given for language(s) {missing} of the experiment "
                           f"(train {sorted(exp['train'])}, eval {exp['eval']})")
     metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    metrics = contracts.read_metrics(metrics_path) if metrics_path.exists() else {}
     provenance, store_files, names = {}, {}, None
     for lang in langs:
         path = Path(stores[lang])

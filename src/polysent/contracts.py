@@ -3,12 +3,14 @@
 A contract fixes the required columns and their Arrow types; stores may carry extra columns
 (named feature columns in frame stores, one column per emotion label in the manifest) which are
 checked by pattern. :func:`check` raises :class:`ContractError` naming the file and the column.
+The runs' ``metrics.json`` has a key contract (:class:`JsonContract`, :func:`read_json`).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -34,6 +36,8 @@ class Contract:
     notes: dict[str, str] = field(default_factory=dict)
     # Columns of per-row vectors: fixed_size_list<float32>[D], any D (the width is data).
     vectors: tuple[str, ...] = ()
+    # Columns of per-row vector sequences (one vector per word): list<fixed_size_list<float32>[D]>.
+    sequences: tuple[str, ...] = ()
 
     def schema(self) -> pa.Schema:
         """Arrow schema of the required columns (for writers that build an empty table)."""
@@ -120,6 +124,80 @@ TEXT_VECTORS = Contract(
     vectors=("vector",),
 )
 
+# One row per (video, sample rate) of the media stage's WAVs (results/media/{shard}/index.parquet).
+MEDIA_INDEX = Contract(
+    name="media_index",
+    required={
+        "video_id": pa.string(),
+        "sample_rate": pa.int32(),
+        "wav": pa.string(),
+        "duration": pa.float64(),
+        "source": pa.string(),
+        "source_duration": pa.float64(),
+    },
+)
+
+# The word-aligned feature store (polysent.store): one row per segment; float32 label columns.
+FEATURE_STORE = Contract(
+    name="feature_store",
+    required={
+        "segment_id": pa.string(),
+        "video_id": pa.string(),
+        "lang": pa.string(),
+        "split": pa.string(),
+        "sentiment": pa.float32(),
+        "words": pa.list_(pa.string()),
+        "tr_lang": pa.string(),
+        "words_tr": pa.list_(pa.string()),
+    },
+    extra_types=(pa.float32(),),
+    unique=("segment_id",),
+    sequences=("text", "visual", "acoustic", "text_tr", "visual_tr", "acoustic_tr"),
+)
+
+# A run's predictions (results/runs/{exp}/seed{seed}/predictions.parquet): y_true/y_pred for
+# sentiment, true_<label>/prob_<label> for emotions, all float32.
+PREDICTIONS = Contract(
+    name="predictions",
+    required={"segment_id": pa.string(), "lang": pa.string(), "split": pa.string()},
+    extra_types=(pa.float32(),),
+)
+
+# A run's AdaMML policy decisions (decisions.parquet; no rows for models without a policy).
+DECISIONS = Contract(
+    name="decisions",
+    required={
+        "segment_id": pa.string(),
+        "split": pa.string(),
+        "window": pa.int32(),
+        "modality": pa.string(),
+        "selected": pa.int8(),
+        "prob": pa.float32(),
+    },
+)
+
+
+@dataclass(frozen=True)
+class JsonContract:
+    """Required top-level keys of a JSON file and the Python type of each value."""
+
+    name: str
+    required: dict[str, type | tuple[type, ...]]
+
+
+# A run's metrics (results/runs/{exp}/seed{seed}/metrics.json, polysent.train).
+METRICS = JsonContract(
+    name="metrics",
+    required={
+        "experiment": str,
+        "seed": int,
+        "model": str,
+        "task": str,
+        "valid": dict,
+        "test": dict,
+    },
+)
+
 
 def manifest_schema(label_columns: list[str]) -> pa.Schema:
     """Arrow schema of a manifest with the given label columns (float32 each)."""
@@ -137,6 +215,9 @@ def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
     """Types equal up to offset width: pandas 3 hands Arrow ``large_string`` for every str column."""
     if pa.types.is_large_string(actual):
         actual = pa.string()
+    # list<item: T> and list<element: T> (Parquet's name for the item) are the same list
+    if pa.types.is_list(actual) and pa.types.is_list(expected):
+        return _same_type(actual.value_type, expected.value_type)
     return actual == expected
 
 
@@ -154,14 +235,29 @@ def check_schema(schema: pa.Schema, contract: Contract, where: str) -> None:
         dtype = schema.field(name).type
         if not (pa.types.is_fixed_size_list(dtype) and dtype.value_type == pa.float32()):
             problems.append(f"column '{name}' is {dtype}, expected fixed_size_list<float32>")
+    for name in contract.sequences:
+        if name not in schema.names:
+            problems.append(f"missing column '{name}' (list<fixed_size_list<float32>>)")
+        elif not _is_sequence(schema.field(name).type):
+            problems.append(
+                f"column '{name}' is {schema.field(name).type}, "
+                "expected list<fixed_size_list<float32>>"
+            )
     for f in schema:
-        if f.name in contract.required or f.name in contract.vectors:
+        if f.name in contract.required or f.name in contract.vectors or f.name in contract.sequences:
             continue
         if contract.extra_types and not any(_same_type(f.type, t) for t in contract.extra_types):
             allowed = ", ".join(map(str, contract.extra_types))
             problems.append(f"extra column '{f.name}' is {f.type}, expected one of {allowed}")
     if problems:
         raise ContractError(f"{where}: not a valid {contract.name} store: " + "; ".join(problems))
+
+
+def _is_sequence(dtype: pa.DataType) -> bool:
+    if not (pa.types.is_list(dtype) or pa.types.is_large_list(dtype)):
+        return False
+    inner = dtype.value_type
+    return pa.types.is_fixed_size_list(inner) and inner.value_type == pa.float32()
 
 
 def check(table: pa.Table, contract: Contract, where: str = "<table>") -> pa.Table:
@@ -209,6 +305,7 @@ def project(contract: Contract, columns: list[str]) -> Contract:
         extra_types=contract.extra_types,
         unique=tuple(c for c in contract.unique if c in columns),
         vectors=tuple(c for c in contract.vectors if c in columns),
+        sequences=tuple(c for c in contract.sequences if c in columns),
     )
 
 
@@ -230,3 +327,44 @@ def read(path: str | os.PathLike, contract: Contract, columns: list[str] | None 
     for col in part.unique:
         _check_unique(table, col, str(path))
     return table
+
+
+def check_json(obj: Any, contract: JsonContract, where: str = "<json>") -> dict:
+    """Check that ``obj`` is an object with ``contract``'s keys, each of its type."""
+    if not isinstance(obj, dict):
+        raise ContractError(f"{where}: not a valid {contract.name} file: top level is {type(obj).__name__}")
+    problems = []
+    for key, kind in contract.required.items():
+        if key not in obj:
+            problems.append(f"missing key '{key}'")
+        # bool is an int to Python, but a seed of `true` is a broken file
+        elif not isinstance(obj[key], kind) or (isinstance(obj[key], bool) and bool not in _types(kind)):
+            expected = " or ".join(t.__name__ for t in _types(kind))
+            problems.append(f"key '{key}' is {type(obj[key]).__name__}, expected {expected}")
+    if problems:
+        raise ContractError(f"{where}: not a valid {contract.name} file: " + "; ".join(problems))
+    return obj
+
+
+def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def read_json(path: str | os.PathLike, contract: JsonContract) -> dict:
+    """Read a JSON file and check it against ``contract`` (corrupt JSON names the file)."""
+    return check_json(io.read_json(path), contract, where=str(path))
+
+
+def read_metrics(path: str | os.PathLike) -> dict:
+    """A run's ``metrics.json``, checked (the one reader of the file)."""
+    return read_json(path, METRICS)
+
+
+def read_predictions(path: str | os.PathLike) -> pa.Table:
+    """A run's ``predictions.parquet``, checked (the one reader of the file)."""
+    return read(path, PREDICTIONS)
+
+
+def read_decisions(path: str | os.PathLike) -> pa.Table:
+    """A run's ``decisions.parquet``, checked (the one reader of the file)."""
+    return read(path, DECISIONS)

@@ -121,6 +121,19 @@ def _missing_columns(path: str | os.PathLike, columns: list[str]) -> list[str]:
     return [c for c in columns if c not in names]
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """``json.loads`` of a file whose parse failures name the file and the way out."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptFileError(
+            f"file {path} is corrupt or not a JSON file ({type(exc).__name__}: {exc}); "
+            "if it is a workflow output, delete it and re-run"
+        ) from None
+
+
 def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
     """The provenance dict written by :func:`write_parquet` (empty if none)."""
     meta = read_schema(path).metadata or {}

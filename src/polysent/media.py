@@ -26,16 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm import tqdm
 
 from polysent.config import complete
+from polysent.contracts import MEDIA_INDEX, check, read
 from polysent.features import (
     Segment,
+    add_file_args,
     add_shard_args,
     group_by_video,
-    require_shard_args,
+    shard_mode,
     shard_segments,
     stage_config,
 )
@@ -47,16 +48,6 @@ log = logging.getLogger(__name__)
 
 STAGE = "media"
 
-INDEX_SCHEMA = pa.schema(
-    [
-        ("video_id", pa.string()),
-        ("sample_rate", pa.int32()),
-        ("wav", pa.string()),
-        ("duration", pa.float64()),
-        ("source", pa.string()),
-        ("source_duration", pa.float64()),
-    ]
-)
 
 def probe_duration(
     path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: float = 120
@@ -210,9 +201,9 @@ def build_shard(
             for seg_id, reason in failures:
                 qc.add(reason, segment_id=seg_id, video_id=vid)
                 log.warning("%s/%s: %s", vid, seg_id, reason)
-    index = pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
+    index = check(pa.Table.from_pylist(rows, schema=MEDIA_INDEX.schema()), MEDIA_INDEX)
     write_parquet(
-        out_dir / "index.parquet",
+        index_path(out_dir),
         index,
         provenance={"stage": STAGE, "tool": "ffmpeg", "params": cfg, "ffmpeg": ffmpeg_version(cfg)},
     )
@@ -232,8 +223,14 @@ def ffmpeg_version(cfg: dict | None = None) -> str:
         return "unknown"
 
 
+def index_path(media_dir: str | os.PathLike) -> Path:
+    """The media index of one shard's media folder."""
+    return Path(media_dir) / "index.parquet"
+
+
 def read_index(media_dir: str | os.PathLike) -> pa.Table:
-    return pq.read_table(Path(media_dir) / "index.parquet")
+    """The media index of ``media_dir``, checked against ``contracts.MEDIA_INDEX`` (its one reader)."""
+    return read(index_path(media_dir), MEDIA_INDEX)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,8 +245,7 @@ def add_cli(subparsers) -> None:
         "Shard: polysent media --manifest results/corpus/manifest.parquet --shard 000 "
         "--out-dir results/media/000 --qc results/qc/media/000.parquet.",
     )
-    p.add_argument("input", nargs="?", help="video or audio file (single-file mode)")
-    p.add_argument("output", nargs="?", help="WAV to write (single-file mode)")
+    add_file_args(p, "video or audio file (single-file mode)", "WAV to write (single-file mode)")
     p.add_argument("--sr", type=int, default=16000, help="sample rate in Hz (single file; 16000)")
     add_shard_args(
         p, {"--out-dir": "output folder for WAVs and index.parquet"}, "parallel ffmpeg processes"
@@ -259,13 +255,10 @@ def add_cli(subparsers) -> None:
 
 def _cli(args) -> int:
     cfg = stage_config("media", args.config, args.set)
-    if args.manifest:
-        require_shard_args(args, "out_dir")
+    if shard_mode(args, "out_dir"):
         index = build_shard(args.manifest, args.shard, args.out_dir, args.qc, cfg, args.threads)
         print(f"{index.num_rows} WAVs in {args.out_dir}")
         return 0
-    if not (args.input and args.output):
-        raise SystemExit("give INPUT and OUTPUT (single file) or --manifest/--shard (shard mode)")
     src_dur = probe_duration(args.input, cfg["ffprobe"])
     dur = extract_wav(args.input, args.output, args.sr, cfg["ffmpeg"], cfg["timeout"])
     print(f"{args.output}: {dur:.3f} s at {args.sr} Hz (source {src_dur:.3f} s)")

@@ -34,3 +34,18 @@ def start(log_path: str | os.PathLike | None = None, level: int = logging.INFO) 
         where += f", SLURM_JOB_ID={os.environ['SLURM_JOB_ID']}"
     log.info("job started: %s", where)
     return log
+
+
+def shard_job(snakemake) -> dict:
+    """The arguments every per-shard stage (media, acoustic, visual, align) takes from its job.
+
+    Their rules share one convention (``input.manifest``, the ``{shard}`` wildcard, ``output.qc``,
+    ``params.cfg``, ``threads``); it is mapped onto the library's parameter names here, once.
+    """
+    return {
+        "manifest": snakemake.input.manifest,
+        "shard": snakemake.wildcards.shard,
+        "qc_path": snakemake.output.qc,
+        "cfg": snakemake.params.cfg,
+        "threads": snakemake.threads,
+    }

@@ -39,7 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from polysent.config import complete
-from polysent.io import PROVENANCE_KEY, read_parquet
+from polysent.contracts import FEATURE_STORE, check, read
+from polysent.io import PROVENANCE_KEY
 from polysent.qc import QCLog, read_qc
 
 log = logging.getLogger(__name__)
@@ -100,20 +101,19 @@ def _seq_array(seqs: list[np.ndarray], dim: int) -> pa.Array:
 
 
 def store_schema(labels: list[str], dims: dict[str, int]) -> pa.Schema:
+    """The store's Arrow schema in its column order; types from ``contracts.FEATURE_STORE``."""
+    types = FEATURE_STORE.required
+
     def seq(d):
         return pa.list_(pa.list_(pa.float32(), d))
 
     fields = [
-        ("segment_id", pa.string()),
-        ("video_id", pa.string()),
-        ("lang", pa.string()),
-        ("split", pa.string()),
-        ("sentiment", pa.float32()),
+        *[(c, types[c]) for c in ("segment_id", "video_id", "lang", "split", "sentiment")],
         *[(c, pa.float32()) for c in labels],
-        ("words", pa.list_(pa.string())),
+        ("words", types["words"]),
         *[(m, seq(dims[m])) for m in MODALITIES],
-        ("tr_lang", pa.string()),
-        ("words_tr", pa.list_(pa.string())),
+        ("tr_lang", types["tr_lang"]),
+        ("words_tr", types["words_tr"]),
         *[(f"{m}_tr", seq(dims[m])) for m in MODALITIES],
     ]
     return pa.schema(fields)
@@ -284,17 +284,13 @@ def _vec_dim(text: pd.DataFrame, fallback) -> int:
 def load_store(path: str | os.PathLike) -> tuple[pa.Table, dict]:
     """Read a feature store: (Arrow table, metadata dict with dims/feature_names/provenance).
 
-    Checks the fixed layout (columns, fixed-size dims from the metadata, equal per-row lengths
-    of words/text/visual/acoustic) so a consumer fails here with the file and segment named.
+    Checks the contract (``contracts.FEATURE_STORE``: columns and types, one row per segment)
+    and equal per-row lengths of words/text/visual/acoustic, so a consumer fails here with the
+    file and segment named.
     """
-    table = read_parquet(path)
+    table = read(path, FEATURE_STORE)
     raw = (table.schema.metadata or {}).get(PROVENANCE_KEY)
     meta = json.loads(raw) if raw else {}
-    need = ["segment_id", "video_id", "lang", "split", "sentiment", "words", *MODALITIES,
-            "tr_lang", "words_tr", *[f"{m}_tr" for m in MODALITIES]]
-    missing = [c for c in need if c not in table.column_names]
-    if missing:
-        raise ValueError(f"{path}: not a feature store, missing columns {missing}")
     n_words = pc.list_value_length(table.column("words"))
     n_tr = pc.list_value_length(table.column("words_tr"))
     for m in MODALITIES:
@@ -333,7 +329,7 @@ def run_store(manifest, lang: str, align_paths, acoustic_paths, visual_paths, te
     ``prior_qc_paths``: QC files of earlier stages; segments with a record of a stage in
     ``cfg['exclude_qc_from']`` are left out (:func:`blocking_records`).
     """
-    from polysent.contracts import FRAMES, MANIFEST, TEXT_VECTORS, VISUAL_FRAMES, WORDS, label_columns, read
+    from polysent.contracts import FRAMES, MANIFEST, TEXT_VECTORS, VISUAL_FRAMES, WORDS, label_columns
     from polysent.io import write_parquet
 
     man_t = read(manifest, MANIFEST)
@@ -370,5 +366,5 @@ def run_store(manifest, lang: str, align_paths, acoustic_paths, visual_paths, te
         "text_tr": [text_tr_path] if text_tr_path else [],
         "translate": [translate_path] if translate_path else [],
     })
-    write_parquet(out, table, provenance=meta)
+    write_parquet(out, check(table, FEATURE_STORE, str(out)), provenance=meta)
     qc.write(qc_path)

@@ -169,6 +169,12 @@ def add_config_args(parser) -> None:
     )
 
 
+def add_file_args(parser, input_help: str, output_help: str) -> None:
+    """Single-file mode: the positional INPUT and OUTPUT (optional, as shard mode takes neither)."""
+    parser.add_argument("input", nargs="?", help=input_help)
+    parser.add_argument("output", nargs="?", help=output_help)
+
+
 def add_segment_args(parser) -> None:
     """Single-file mode: which span of the input is the segment, and its id."""
     parser.add_argument("--start", type=float, default=0.0, help="segment start in seconds")
@@ -196,3 +202,14 @@ def require_shard_args(args, *names: str) -> None:
     missing = [n for n in ("shard", *names, "qc") if getattr(args, n) is None]
     if missing:
         raise SystemExit(f"shard mode needs --{', --'.join(m.replace('_', '-') for m in missing)}")
+
+
+def shard_mode(args, *names: str) -> bool:
+    """True in shard mode (--manifest; then the shard flags ``names`` are required), False in
+    single-file mode (then INPUT and OUTPUT are)."""
+    if args.manifest:
+        require_shard_args(args, *names)
+        return True
+    if not (args.input and args.output):
+        raise SystemExit("give INPUT and OUTPUT (single file) or --manifest/--shard (shard mode)")
+    return False

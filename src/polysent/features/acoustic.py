@@ -46,7 +46,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm import tqdm
 
@@ -55,11 +54,12 @@ from polysent.errors import data_errors
 from polysent.features import (
     Segment,
     SegmentFrames,
+    add_file_args,
     add_segment_args,
     add_shard_args,
     frames_table,
     group_by_video,
-    require_shard_args,
+    shard_mode,
     shard_segments,
     stage_config,
     versions,
@@ -434,22 +434,10 @@ def _rect_stft(y: np.ndarray, n_fft: int, hop: int, dtype) -> np.ndarray:
     return scipy.fft.rfft(frames, axis=-1).astype(dtype, copy=False).T
 
 
-@lru_cache(maxsize=64)
-def constant_q(
-    sr: float,
-    hop_length: int,
-    n_bins: int,
-    bins_per_octave: int,
-    tuning: float,
-    fmin: float,
-    dtype: str,
-) -> ConstantQ:
-    """The :class:`ConstantQ` for one parameter set, built once per process.
-
-    ``tuning`` is part of the key: an estimated tuning (``acoustic.librosa.tuning: null``) is on a
-    0.01-bin grid, so videos (or segments) with the same estimate share one bank.
-    """
-    return ConstantQ(sr, hop_length, n_bins, bins_per_octave, tuning, fmin, dtype)
+# The ConstantQ of one parameter set (ConstantQ's arguments, dtype as a string), built once per
+# process. ``tuning`` is part of the key: an estimated tuning (``acoustic.librosa.tuning: null``)
+# is on a 0.01-bin grid, so videos (or segments) with the same estimate share one bank.
+constant_q = lru_cache(maxsize=64)(ConstantQ)
 
 
 def make_extractor(cfg: dict):
@@ -633,13 +621,14 @@ def extract_shard(
     """Acoustic stage for one shard: frames to ``out`` (contract FRAMES), failures to ``qc_path``."""
     import json
 
+    from polysent.media import index_path, read_index
+
     cfg = cfg or {"backend": "librosa"}
     cfg_key = json.dumps(cfg, sort_keys=True)
     extractor = _cached_extractor(cfg_key)
     videos = group_by_video(shard_segments(manifest, shard))
-    index_path = Path(media_dir) / "index.parquet"
-    index = pq.read_table(index_path).to_pylist()
-    tolerance = read_provenance(index_path).get("params", {}).get("duration_tolerance", 0.1)
+    index = read_index(media_dir).to_pylist()
+    tolerance = read_provenance(index_path(media_dir)).get("params", {}).get("duration_tolerance", 0.1)
     by_video: dict[str, list[dict]] = {}
     for r in index:
         by_video.setdefault(r["video_id"], []).append(r)
@@ -726,8 +715,7 @@ def add_cli(subparsers) -> None:
         "[--set backend=opensmile]. Shard: polysent acoustic --manifest M --media-dir "
         "results/media/000 --shard 000 --out results/acoustic/000.parquet --qc Q.",
     )
-    p.add_argument("input", nargs="?", help="audio or video file (single-file mode)")
-    p.add_argument("output", nargs="?", help="frames Parquet to write")
+    add_file_args(p, "audio or video file (single-file mode)", "frames Parquet to write")
     add_segment_args(p)
     add_shard_args(
         p, {"--media-dir": "the media stage's folder for this shard", "--out": "frames Parquet"}
@@ -737,15 +725,12 @@ def add_cli(subparsers) -> None:
 
 def _cli(args) -> int:
     cfg = stage_config("acoustic", args.config, args.set)
-    if args.manifest:
-        require_shard_args(args, "media_dir", "out")
+    if shard_mode(args, "media_dir", "out"):
         table = extract_shard(
             args.manifest, args.media_dir, args.shard, args.out, args.qc, cfg, args.threads
         )
         print(f"{table.num_rows} frames -> {args.out}")
         return 0
-    if not (args.input and args.output):
-        raise SystemExit("give INPUT and OUTPUT (single file) or --manifest ... (shard mode)")
     t, f, extractor = extract_file(args.input, cfg, args.start, args.end)
     seg_id = args.segment_id or Path(args.input).stem
     table = frames_table([SegmentFrames(seg_id, t, f)], extractor.names)

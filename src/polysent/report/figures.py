@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from polysent import contracts  # noqa: E402
 from polysent.io import atomic_path  # noqa: E402
 from polysent.report.common import MODALITIES, ReportError  # noqa: E402
 
@@ -290,7 +291,7 @@ def build_learning_curves(
 
 def build_scatter(prediction_paths: list[str], table1_csv: str, report: Mapping, png_path: str) -> None:
     table = pd.read_csv(table1_csv)
-    predictions = _with_seeds(prediction_paths, pd.read_parquet)
+    predictions = _with_seeds(prediction_paths, lambda p: contracts.read_predictions(p).to_pandas())
     ordered = {n: predictions[n] for n in table["experiment"] if n in predictions}
     prediction_scatter(ordered, table, png_path, int(report.get("dpi", 110)))
 

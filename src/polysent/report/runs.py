@@ -9,12 +9,12 @@ stage writes it to ``{root}/{exp}/seed{seed}/`` (``metrics.json``, ``predictions
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from polysent import contracts
 from polysent.report.common import SENTIMENT_METRICS, ReportError, task_of
 
 # ----------------------------------------------------------------------------- run selection
@@ -101,15 +101,13 @@ def parse_run_path(path: str | Path) -> tuple[str, int]:
 
 
 def load_metrics(path: str | Path) -> dict[str, Any]:
-    """Read one run's metrics.json and check the keys the report uses."""
+    """Read one run's metrics.json (its contract checked by ``contracts.read_metrics``) and
+    check the keys the report uses."""
     path = Path(path)
     try:
-        metrics = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        metrics = contracts.read_metrics(path)
+    except OSError as exc:
         raise ReportError(f"{path}: cannot read metrics: {exc}") from exc
-    missing = [k for k in ("experiment", "seed", "task", "test") if k not in metrics]
-    if missing:
-        raise ReportError(f"{path}: metrics.json lacks key(s) {missing}")
     exp, seed = parse_run_path(path)
     if metrics["experiment"] != exp or int(metrics["seed"]) != seed:
         raise ReportError(
