@@ -145,10 +145,12 @@ def run_stage(module, manifest, shards, tmp: Path, cfg: dict, name: str) -> tupl
 
 
 def segments_and_wavs(manifest, shards, tmp: Path) -> tuple[list[dict], dict[str, str]]:
+    from polysent.media import read_index
+
     segs = pq.read_table(manifest).to_pylist()
     wavs = {}
     for s in shards:
-        for r in pq.read_table(tmp / f"media/{s}/index.parquet").to_pylist():
+        for r in read_index(tmp / f"media/{s}").to_pylist():
             if int(r["sample_rate"]) == 22050:
                 wavs[r["video_id"]] = r["wav"]
     return [s for s in segs if s["video_id"] in wavs], wavs

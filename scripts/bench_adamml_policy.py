@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
+from polysent.contracts import read_decisions
 from polysent.data import synthetic_store_table
 from polysent.report import utilisation
 from polysent.train import run_experiment
@@ -71,7 +72,7 @@ def main() -> None:
             wall = time.perf_counter() - t0
             print(f"| {name} | {seed} | {m['test']['corr']:.3f} | {m['test']['mae']:.3f} | {m['best_epoch']} "
                   f"| {wall:.1f} |", flush=True)
-            decisions.setdefault(name, []).append(pd.read_parquet(out / "decisions.parquet"))
+            decisions.setdefault(name, []).append(read_decisions(out / "decisions.parquet").to_pandas())
     util = utilisation.modality_utilisation(decisions, exps)
     print()
     print(util.drop(columns=["setting", "label"]).to_markdown(index=False))
