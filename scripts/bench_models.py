@@ -11,7 +11,8 @@ timed steps after one warm-up step is reported. ``--sizes demo`` uses config/con
 ``--table1 DIR`` instead trains every experiment of config/experiments.yaml once (one seed) with
 config/config.yaml's `train:` section on *synthetic* stores of the demo corpus's size (38 videos x
 4-5 segments per language, 14 visual dims), and reports the wall time per run and in total: the
-budget check for "Table 1 x 3 seeds in minutes on 2 cores".
+budget check for "Table 1 x 3 seeds in minutes on 2 cores" (``--experiments`` picks rows,
+``--time-axis utterance|word`` sets Multilogue-Net's time axis for them).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def time_case(name, variation, nce_terms, sizes, B, L, steps):
     return n, statistics.median(times)
 
 
-def table1(workdir: Path, threads: int, models=None) -> None:
+def table1(workdir: Path, threads: int, models=None, experiments_only=None, time_axis=None) -> None:
     import pyarrow.parquet as pq
 
     from polysent.data import synthetic_store_table
@@ -98,6 +99,8 @@ def table1(workdir: Path, threads: int, models=None) -> None:
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     experiments = yaml.safe_load((REPO / "config" / "experiments.yaml").read_text())["experiments"]
+    if time_axis:  # Multilogue-Net's time axis for every multilogue row (utterance | word ablation)
+        config["train"].setdefault("models", {}).setdefault("multilogue", {})["time_axis"] = time_axis
     stores = {}
     for lang, other in (("fr", "es"), ("es", "fr")):
         stores[lang] = workdir / f"{lang}.parquet"
@@ -105,17 +108,19 @@ def table1(workdir: Path, threads: int, models=None) -> None:
                                       dims={"text": 300, "visual": 14, "acoustic": 25},
                                       emotions=("confident", "happiness", "relaxed"))
         pq.write_table(table, stores[lang])
-    print("| experiment | model | epochs run | wall (s) |")
-    print("|---|---|---:|---:|")
+    print("| experiment | model | epochs run | wall (s) | test MAE |")
+    print("|---|---|---:|---:|---:|")
     total = 0.0
     for name, exp in experiments.items():
-        if models and exp["model"] not in models:
+        if (models and exp["model"] not in models) or (experiments_only and name not in experiments_only):
             continue
         t0 = time.perf_counter()
         m = run_experiment(stores, exp, config["train"], 1, workdir / name, exp_name=name, threads=threads)
         dt = time.perf_counter() - t0
         total += dt
-        print(f"| {name} | {exp['model']} | {m['epochs_run']} | {dt:.1f} |", flush=True)
+        mae = m["test"].get("mae")
+        print(f"| {name} | {exp['model']} | {m['epochs_run']} | {dt:.1f} | {mae if mae is None else f'{mae:.3f}'} |",
+              flush=True)
     print(f"| **total, 1 seed** | | | **{total:.0f}** |")
 
 
@@ -129,10 +134,13 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=None, help="only these models' cases (e.g. mult)")
     ap.add_argument("--table1", type=Path, default=None, metavar="DIR",
                     help="time one seed of every config/experiments.yaml row on demo-sized synthetic stores")
+    ap.add_argument("--experiments", nargs="+", default=None, help="--table1: only these rows")
+    ap.add_argument("--time-axis", choices=["utterance", "word"], default=None,
+                    help="--table1: Multilogue-Net's time axis for the multilogue rows (default: the schema's)")
     args = ap.parse_args()
     if args.table1:
         args.table1.mkdir(parents=True, exist_ok=True)
-        return table1(args.table1, args.threads, args.models)
+        return table1(args.table1, args.threads, args.models, args.experiments, args.time_axis)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     sizes = {}

@@ -28,6 +28,10 @@ What an experiment trains and evaluates on (:func:`build_splits`):
   Whether or not it is on, every sample carries its translation so NCE can use it as the
   positive pair.
 
+Batches (:func:`batches`) are of segments, or of whole videos for a model over a video's
+utterances (``model.batch_unit == "video"``, Multilogue-Net's default axis): videos are packed up
+to ``batch_size`` original segments, and the rows say which video sequence they belong to.
+
 Features are standardised per dimension with training statistics (valid words only), so the
 25 librosa dimensions (spectral contrast in dB) and the 300 text dimensions train on one scale;
 NaN/inf (e.g. a word without a detected face) become the training mean (0 after scaling), and

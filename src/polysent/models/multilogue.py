@@ -14,7 +14,11 @@
   (one row per segment, its words, plus ``video_index``/``video_pos``), and the model returns
   one prediction per segment row, so evaluation, ``predictions.parquet``, bundles and
   ``polysent predict`` stay per segment. The task loss over those rows is the original's
-  masked per-utterance loss (padding utterances never produce a row).
+  masked per-utterance loss (padding utterances never produce a row). A video's sequence holds
+  the segments of the split that are used: ``drop_neutral`` and a few-shot subset drawn by
+  segments remove segments from it (the paper's code slices segments too), ``max_len`` truncates
+  the words a segment's mean is taken over. The video's TransAug translations are a sequence of
+  their own (the video in the other language).
 * ``word`` — a labelled **ablation** (polysent's pre-2026-12 model, unchanged): the same cells
   recur over the *words of one segment* (reference option (b)), the bimodal attention relates
   two modalities word by word, and the segment's score comes from the masked mean over its words
