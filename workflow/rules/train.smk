@@ -61,9 +61,7 @@ rule train:
     params:
         members=lambda w: {
             name: polysent_train.run_entry(EXPERIMENTS[name])
-            for name in polysent_train.resolve_group(TRAIN_GROUPS, EXPERIMENTS, w.group)[
-                "members"
-            ]
+            for name in polysent_train.resolve_group(TRAIN_GROUPS, EXPERIMENTS, w.group)["members"]
         },
         runs=lambda w: polysent_train.group_runs(
             polysent_train.resolve_group(TRAIN_GROUPS, EXPERIMENTS, w.group),
