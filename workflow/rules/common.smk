@@ -120,7 +120,8 @@ def all_qc_files():
     for r in workflow.rules:
         if r.name == "qc_summary" or "qc" not in r.output.keys():
             continue
-        if "name" in r.wildcard_names:  # a predict entry's stage jobs (predict.smk): not the corpus'
+        # a predict entry's stage jobs (predict.smk) check new videos, not the corpus
+        if "name" in r.wildcard_names:
             continue
         pattern = strip_wildcard_constraints(str(r.output.qc))
         names = set(r.wildcard_names)
