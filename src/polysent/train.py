@@ -23,6 +23,10 @@ the same model (:func:`training_key`); :func:`run_group` trains each seed of suc
 byte what :func:`run_experiment` writes for each alone (the workflow's rule ``train`` runs one
 group per job, see workflow/rules/train.smk).
 
+Batches: of segments, or of whole videos for a model that declares ``batch_unit = "video"``
+(Multilogue-Net on its default utterance axis, :func:`batch_unit`); evaluation puts the
+predictions back in sample order, so every output stays one row per segment.
+
 Determinism: seeds for torch/numpy/random, ``torch.use_deterministic_algorithms(True)``, a
 fixed thread count, batches drawn from ``default_rng([seed, epoch])`` without DataLoader
 workers; same config + seed gives identical ``metrics.json`` on the same machine.
