@@ -531,7 +531,59 @@ def test_plausibility_defaults_come_from_the_schema():
 
     assert complete(None, "align", "plausibility") == {
         "max_words_per_second": 8, "min_loudness_dbfs": -60, "max_zero_length_share": 0.5,
-        "max_missing_word_share": 0.2}
+        "max_missing_word_share": 0.2, "min_language_share": None,
+        "language_candidates": ["de", "en", "es", "fr", "it", "pt"]}
+
+
+GERMAN = "ich bin wirklich sehr zufrieden mit diesem produkt"  # SPOKEN in German, labelled fr
+
+
+def _language_case(plausibility_shard, tmp_path, monkeypatch, **plausibility):
+    """'good' (French) and 'swapped' (a German transcript under lang fr) on the same speech; the
+    aligner (MFA's entry point, replaced) records which segments reach it."""
+    from polysent.align import align_shard, mfa
+
+    reached = []
+
+    def aligns(segments, cfg, workdir, threads):
+        reached.extend(seg.segment_id for seg in segments)
+        return {seg.segment_id: [(w, 0.1 * i, 0.1 * i + 0.08) for i, w in enumerate(seg.words)]
+                for seg in segments}
+
+    monkeypatch.setattr(mfa, "align_segments", aligns)
+    root, manifest = plausibility_shard
+    good = manifest[manifest.segment_id == "good"]
+    rows = pd.concat([good, good.assign(segment_id="swapped", transcript=GERMAN)], ignore_index=True)
+    table, qc = align_shard(rows, root, {"backend": "mfa", "plausibility": plausibility}, tmp_path)
+    return set(table.column("segment_id").to_pylist()), {r["segment_id"]: r["reason"] for r in qc.records}, reached
+
+
+def test_transcript_in_another_language_is_a_qc_record_when_the_check_is_on(plausibility_shard, tmp_path,
+                                                                             monkeypatch):
+    kept, qc, reached = _language_case(plausibility_shard, tmp_path, monkeypatch, min_language_share=0.5)
+    assert kept == {"good"} and reached == ["good"]  # checked before aligning
+    reason = qc["swapped"]
+    assert reason.startswith("transcript looks like another language: ") and "guessed language 'de'" in reason
+    share = float(reason.split(": ")[1].split("%")[0]) / 100
+    assert share < 0.5 and "known to the 'fr' dictionary" in reason
+    assert "align.plausibility.min_language_share = 0.5" in reason
+
+
+def test_language_check_is_off_by_default(plausibility_shard, tmp_path, monkeypatch):
+    kept, qc, reached = _language_case(plausibility_shard, tmp_path, monkeypatch)
+    assert kept == {"good", "swapped"} and not qc
+
+
+def test_language_check_guesses_among_close_languages_and_spares_unknown_words():
+    from polysent.config import complete
+    from polysent.langcheck import language_problem
+
+    cfg = {**complete(None, "align", "plausibility"), "min_language_share": 0.5}
+    assert language_problem("la película es muy buena".split(), "es", cfg) is None
+    assert "guessed language 'pt'" in language_problem("o filme é muito bom".split(), "es", cfg)
+    # Names and numbers no dictionary knows: no other language explains them better, no record.
+    assert language_problem(["Xqzwv", "Brrtk", "1234"], "fr", cfg) is None
+    assert language_problem([], "fr", cfg) is None
 
 
 # --------------------------------------------------------------------------- 4. media probed up front

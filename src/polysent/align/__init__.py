@@ -25,6 +25,7 @@ from polysent.align.base import AlignError, AlignerUnavailable, Segment
 from polysent.config import complete
 from polysent.contracts import WORDS, check
 from polysent.errors import data_errors
+from polysent.langcheck import screen_language
 from polysent.media import ALIGN_RATE, wav_path as media_wav_path
 from polysent.qc import QCLog, alignment_problems, screen_audio
 from polysent.tokens import tokenize
@@ -124,6 +125,7 @@ def align_shard(
     # so a runaway transcript or a silent clip never reaches the aligner.
     plausibility = complete(cfg.get("plausibility"), "align", "plausibility")
     segments = screen_audio(segments, plausibility, qc)
+    segments = screen_language(segments, plausibility, qc)  # optional, off by default
     if backend == "aeneas":
         from polysent.align import aeneas_backend
 
