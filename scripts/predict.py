@@ -1,20 +1,9 @@
-"""Snakemake adapter: a bundle's predictions on the new videos of one predict entry (see polysent.predict)."""
+"""Snakemake adapter: a bundle's predictions from the stores of one predict entry (see polysent.predict)."""
 
 from polysent import runlog
-from polysent.predict import predict
+from polysent.predict import write_predictions
 
 log = runlog.start(snakemake.log[0])
-entry = snakemake.params.entry
-predict(
-    snakemake.input.bundle,
-    snakemake.output.csv,
-    manifest=snakemake.input.get("manifest"),
-    media=snakemake.input.get("media"),
-    lang=entry["lang"],
-    work=snakemake.output.work,
-    allow_mismatch=entry["allow_feature_mismatch"],
-    segment_cfg=entry["segment"],
-    asr_cfg=entry["asr"],
-    pseudo_word=entry["pseudo_word"],
-    threads=snakemake.threads,
-)
+inp = snakemake.input
+stores = {key.removeprefix("store_"): path for key, path in inp.items() if key.startswith("store_")}
+write_predictions(inp.bundle, inp.manifest, inp.corpus, stores, list(inp.qc), snakemake.output.csv)

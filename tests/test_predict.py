@@ -1,6 +1,6 @@
 """`polysent predict` on the tiny workflow run: a bundle of one of its runs, fed the run's own
 valid/test videos as "new" videos, rebuilds their features exactly and reproduces the run's
-predictions (from the library, the CLI and the workflow's predict target); other feature
+predictions (from the library and the CLI; the workflow's target: test_predict_workflow.py); other feature
 settings are refused before any compute. Media without a manifest: segments from pauses,
 transcripts from a tiny local Whisper (sockets blocked) or, for a text-free model, none; a
 text model without transcripts is refused; no speech / no face give rows with a reason."""
@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import copy_finished_run, planned_jobs, snakemake
 from polysent.bundle import FeatureMismatch, load_bundle, make_bundle
 from polysent.predict import PredictError, predict, predict_manifest
 from test_asr import tiny_whisper
@@ -221,31 +220,3 @@ def test_asr_transcribes_a_faceless_video_for_a_trimodal_model(tiny_run, tmp_pat
     assert transcripts.str.len().gt(0).all() and all(set(t.replace(" ", "")) <= set("bonjur") for t in transcripts)
     meta = json.loads(pq.read_schema(tmp_path / "p.parquet").metadata[b"polysent"])
     assert meta["transcripts"]["transcribed"] == 3 and meta["transcripts"]["asr"]["backend"] == "whisper"
-
-
-# ------------------------------------------------------------------------ the workflow target
-
-
-def test_predict_target_in_the_workflow_reproduces_the_run(tiny_run, tmp_path):
-    """`snakemake results/predict/rt.csv` with `bundle: {exp}/seed{n}`: only the bundle and the
-    prediction run (the finished DAG is reused), and the run's test/valid videos get its predictions."""
-    wf = copy_finished_run(tiny_run, tmp_path / "wf")
-    new_videos(tiny_run, wf / "new.csv")
-    (wf / "predict.yaml").write_text("predict:\n  rt: {bundle: mult_t_fr_fr/seed1, manifest: new.csv}\n")
-    args = ("--configfile", "config/tiny.yaml", "predict.yaml", "--", "results/predict/rt.csv")
-    jobs = planned_jobs(wf, *args)
-    assert sorted(j.rule for j in jobs.values()) == ["bundle", "predict"], jobs
-    snakemake(wf, "--cores", "2", *args)
-    rows = pd.read_csv(wf / "results/predict/rt.csv")
-    want = pd.read_parquet(wf / RUN / "predictions.parquet")
-    got = rows.set_index("segment_id").loc[want["segment_id"]]
-    assert got["reason"].isna().all()
-    np.testing.assert_allclose(got["prediction"], want["y_pred"], rtol=0, atol=1e-5)
-    assert (wf / RUN / "bundle" / "bundle.json").exists()
-    meta = json.loads((wf / "results/predict/rt.csv.json").read_text())
-    assert meta["bundle"] == f"{RUN}/bundle" and meta["model"] == "mult"
-    assert (wf / "logs/predict/rt.log").exists() and (wf / "benchmarks/predict/rt.tsv").exists()
-    # an unknown name is refused at DAG build with the configured names
-    proc = snakemake(wf, "-n", "--configfile", "config/tiny.yaml", "predict.yaml", "--", "results/predict/nope.csv",
-                     check=False)
-    assert proc.returncode != 0 and "no predict.nope entry in the config (configured: ['rt'])" in proc.stdout + proc.stderr

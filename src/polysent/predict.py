@@ -5,6 +5,11 @@ videos). media → acoustic / visual → align → text → store run with the s
 workflow's rules call, configured from the **bundle's** feature settings (:func:`stage_configs`),
 into a work folder; then the bundle's model predicts the store.
 
+Two paths share these functions: :func:`predict` (``polysent predict``) runs every stage in
+one process; the workflow's ``results/predict/{name}.csv`` runs them as cached Snakemake jobs
+of the stage rules themselves (:func:`write_corpus` → the stage rules → :func:`write_words`
+→ :func:`write_predictions`; workflow/rules/predict.smk). Both write the same rows and metadata.
+
 Order of work:
 
 1. segments: the manifest's (labels, split and shard are optional for new videos), or, for
@@ -35,6 +40,8 @@ import json
 import logging
 import os
 import re
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +61,7 @@ ALIGN_RATE = 16000  # the aligners' sample rate (polysent.align reads the 16 kHz
 # Manifest columns a new video may leave out, and what they become (labels are never used).
 OPTIONAL_COLUMNS = {"sentiment": 0.0, "split": "test", "shard": 0, "audio_path": "", "transcript": ""}
 MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".wav", ".flac", ".mp3", ".m4a", ".ogg")
+SHARD_STAGES = ("media", "acoustic", "visual", "align")  # run per shard, for every language
 PSEUDO_WORD = "_"  # the token of a pseudo-word (text-free bundles: the text vector is never read)
 
 
@@ -138,8 +146,8 @@ def check_columns(frame: pd.DataFrame, where: str) -> None:
         raise PredictError(f"{where}: missing column(s) {need} (segments must be given)")
 
 
-def complete_manifest(frame: pd.DataFrame, dest: Path, where: str) -> tuple[Path, pd.DataFrame]:
-    """The manifest with optional columns filled in, written to ``dest`` as a MANIFEST store."""
+def _complete(frame: pd.DataFrame, where: str) -> tuple[pd.DataFrame, pa.Table]:
+    """The manifest with optional columns filled in, as a frame and a checked MANIFEST table."""
     from polysent.contracts import MANIFEST, check, manifest_schema
 
     check_columns(frame, where)
@@ -150,8 +158,13 @@ def complete_manifest(frame: pd.DataFrame, dest: Path, where: str) -> tuple[Path
     frame["transcript"] = frame["transcript"].fillna("").astype(str)
     labels = [c for c in frame.columns if c not in MANIFEST.required and pd.api.types.is_float_dtype(frame[c])]
     schema = manifest_schema(labels)
-    frame = frame[[f.name for f in schema]]
-    table = check(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), MANIFEST, where)
+    frame = frame[[f.name for f in schema]].reset_index(drop=True)
+    return frame, check(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), MANIFEST, where)
+
+
+def complete_manifest(frame: pd.DataFrame, dest: Path, where: str) -> tuple[Path, pd.DataFrame]:
+    """The manifest with optional columns filled in, written to ``dest`` as a MANIFEST store."""
+    frame, table = _complete(frame, where)
     io.write_parquet(dest, table, provenance={"source": "predict", "manifest": where})
     return dest, frame
 
@@ -256,14 +269,16 @@ def pseudo_words(frame: pd.DataFrame, segment_ids: list[str], window: float) -> 
     return rows
 
 
-def add_pseudo_words(align_path: Path, frame: pd.DataFrame, segment_ids: list[str], window: float) -> None:
-    """Append pseudo-words for ``segment_ids`` (no transcript) to an align store, keeping its provenance."""
+def add_pseudo_words(align_path: Path, frame: pd.DataFrame, segment_ids: list[str], window: float,
+                     out: Path | None = None) -> None:
+    """Append pseudo-words for ``segment_ids`` (no transcript) to an align store, keeping its
+    provenance; written to ``out`` (default: in place)."""
     from polysent.align import words_table
 
     table = pq.read_table(align_path)
     done = set(table.column("segment_id").to_pylist())
     extra = words_table(pseudo_words(frame, [s for s in segment_ids if s not in done], window))
-    io.write_parquet(align_path, pa.concat_tables([table, extra.cast(table.schema)]),
+    io.write_parquet(out or align_path, pa.concat_tables([table, extra.cast(table.schema)]),
                      provenance=io.read_provenance(align_path))
 
 
@@ -290,12 +305,7 @@ def run_features(manifest: Path, frame: pd.DataFrame, cfgs_by_lang: dict[str, di
     from polysent import align, media, store, text
     from polysent.features import acoustic, visual
 
-    first = next(iter(cfgs_by_lang.values()))
-    for lang, cfgs in cfgs_by_lang.items():  # shard stages run once for every language
-        for stage in ("media", "acoustic", "visual", "align"):
-            if cfgs[stage] != first[stage]:
-                raise PredictError(f"the bundle's {stage} settings differ between {lang} and the other "
-                                   "languages of the manifest; predict one language at a time")
+    first = shard_stage_configs(cfgs_by_lang)  # shard stages run once for every language
     shards = sorted(int(s) for s in frame["shard"].unique())
     steps = [("media", s) for s in shards] + [(st, s) for s in shards for st in ("acoustic", "visual", "align")]
     steps += [(st, lang) for lang in sorted(cfgs_by_lang) for st in ("text", "store")]
@@ -335,32 +345,49 @@ def run_features(manifest: Path, frame: pd.DataFrame, cfgs_by_lang: dict[str, di
     return {lang: work / "store" / f"{lang}.parquet" for lang in cfgs_by_lang}, qc_paths
 
 
-def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest: str | os.PathLike | None = None,
-            media: str | os.PathLike | None = None, lang: str | None = None, work: str | os.PathLike | None = None,
-            allow_mismatch: bool = False, overrides: dict | None = None, segment_cfg: dict | None = None,
-            asr_cfg: dict | None = None, pseudo_word: float | None = None, threads: int = 1,
-            progress: bool = True) -> pd.DataFrame:
-    """Predict every segment of ``manifest``, or of the videos in ``media``, with ``bundle``; write ``out``.
+@dataclass
+class Prepared:
+    """What :func:`prepare` settled before any feature stage: the segments and how to featurise them."""
 
-    ``media`` without ``manifest``: one video or a folder; segments from :mod:`polysent.segment`
-    (``segment_cfg``), language ``lang`` (default: the bundle's evaluation language).
-    Segments without a transcript get one from ``asr_cfg`` (:mod:`polysent.asr`), or, for a
-    text-free bundle without ASR, pseudo-words of about ``pseudo_word`` seconds.
-    """
+    frame: pd.DataFrame | None  # the completed manifest (None: no segment at all)
+    cfgs_by_lang: dict[str, dict]  # stage -> config slice, per language (:func:`stage_configs`)
+    differences: list[dict]  # feature differences allowed or noted (as_dict + lang)
+    no_speech: list[dict]  # videos without any segment: video_id, reason
+    how: dict  # transcripts: counts transcribed / pseudo-word segments
+    pseudo: list[str]  # segments pooled over pseudo-words (text-free bundle, no transcript)
+    segment_cfg: dict
+    asr_cfg: dict
+    pseudo_word: float
+    where: str
+
+
+def shard_stage_configs(cfgs_by_lang: dict[str, dict]) -> dict[str, dict]:
+    """The media/acoustic/visual/align configs, which must be one for all languages (they run per shard)."""
+    first = next(iter(cfgs_by_lang.values()))
+    for lang, cfgs in cfgs_by_lang.items():
+        for stage in SHARD_STAGES:
+            if cfgs[stage] != first[stage]:
+                raise PredictError(f"the bundle's {stage} settings differ between {lang} and the other "
+                                   "languages of the manifest; predict one language at a time")
+    return {stage: first[stage] for stage in SHARD_STAGES}
+
+
+def prepare(bundle: Bundle, work: Path, manifest: str | os.PathLike | None = None,
+            media: str | os.PathLike | None = None, lang: str | None = None, allow_mismatch: bool = False,
+            overrides: dict | None = None, segment_cfg: dict | None = None, asr_cfg: dict | None = None,
+            pseudo_word: float | None = None, progress: bool = True) -> Prepared:
+    """Everything before the feature stages: inputs read, the feature check (before any compute),
+    segmentation and ASR where needed. Shared by :func:`predict` (the CLI's one-process path)
+    and rule ``predict_corpus`` (:func:`write_corpus`, the workflow's cached path)."""
     from polysent import asr, segment
-    media_defaults = complete({}, "media")
 
-    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-    out = Path(out)
-    if out.suffix not in (".csv", ".parquet"):
-        raise PredictError(f"output {out}: use a .csv or .parquet name")
+    media_defaults = complete({}, "media")
     if (manifest is None) == (media is None):
         raise PredictError("give either a manifest (segments, transcripts optional) or media (a video or a folder)")
     pseudo_word = entry_settings()["pseudo_word"] if pseudo_word is None else float(pseudo_word)
     if not pseudo_word > 0:
         raise PredictError(f"pseudo_word must be > 0 seconds, got {pseudo_word}")
     segment_cfg, asr_cfg = segment.settings(segment_cfg), asr.settings(asr_cfg)
-    work = Path(work) if work is not None else out.parent / f".{out.stem}.work"
     work.mkdir(parents=True, exist_ok=True)
     lang = lang or bundle.meta["training"]["entry"]["eval"]
     if manifest is not None:
@@ -379,27 +406,70 @@ def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest
         for code in langs:
             cfgs_by_lang[code] = stage_configs(bundle, code, overrides)
             diffs += [d.as_dict() | {"lang": code} for d in precheck(bundle, cfgs_by_lang[code], code, allow_mismatch)]
+        if cfgs_by_lang:
+            shard_stage_configs(cfgs_by_lang)
         return diffs
 
     if manifest is None:  # the feature check comes before segmentation, the first compute
         differences = check([lang])
         raw, no_speech = segment_media(videos, lang, work, segment_cfg, media_defaults, progress)
-    _, frame = complete_manifest(raw, work / "manifest.parquet", where) if len(raw) else (None, None)
-    if frame is None:  # an empty manifest, or no speech in any video
-        return _write(bundle, out, _no_speech_rows(bundle, no_speech), _meta(
-            bundle, manifest, media, differences, allow_mismatch, segment_cfg, asr_cfg, {}))
-    if manifest is not None:
-        differences = check(sorted(frame["lang"].unique()))
-    missing = untranscribed(frame)
+    frame = _complete(raw, where)[0] if len(raw) else None
     how = {"transcribed": 0, "pseudo_words": 0}
+    prepared = Prepared(frame, cfgs_by_lang, differences, no_speech, how, [], segment_cfg, asr_cfg, pseudo_word,
+                        where)
+    if frame is None:  # an empty manifest, or no speech in any video
+        return prepared
+    if manifest is not None:
+        prepared.differences = check(sorted(frame["lang"].unique()))
+    missing = untranscribed(frame)
     if missing and asr_cfg["backend"] != "none":
         frame = transcribe(frame, missing, asr_cfg, work, media_defaults, progress)
         how["transcribed"], missing = len(missing), []
     elif missing:  # text-free bundle (refused above otherwise)
         how["pseudo_words"] = len(missing)
-    man_path, frame = complete_manifest(frame, work / "manifest.parquet", where)
-    stores, qc_paths = run_features(man_path, frame, cfgs_by_lang, work, threads, progress,
-                                    pseudo=(missing, pseudo_word))
+    prepared.frame, prepared.pseudo = _complete(frame, where)[0], missing
+    return prepared
+
+
+def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest: str | os.PathLike | None = None,
+            media: str | os.PathLike | None = None, lang: str | None = None, work: str | os.PathLike | None = None,
+            allow_mismatch: bool = False, overrides: dict | None = None, segment_cfg: dict | None = None,
+            asr_cfg: dict | None = None, pseudo_word: float | None = None, threads: int = 1,
+            progress: bool = True) -> pd.DataFrame:
+    """Predict every segment of ``manifest``, or of the videos in ``media``, with ``bundle``; write ``out``.
+
+    The one-process path (``polysent predict``): every stage runs here, into ``work``. The
+    workflow's ``results/predict/{name}.csv`` runs the same functions as cached stage jobs.
+    ``media`` without ``manifest``: one video or a folder; segments from :mod:`polysent.segment`
+    (``segment_cfg``), language ``lang`` (default: the bundle's evaluation language).
+    Segments without a transcript get one from ``asr_cfg`` (:mod:`polysent.asr`), or, for a
+    text-free bundle without ASR, pseudo-words of about ``pseudo_word`` seconds.
+    """
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    out = Path(out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise PredictError(f"output {out}: use a .csv or .parquet name")
+    work = Path(work) if work is not None else out.parent / f".{out.stem}.work"
+    prepared = prepare(bundle, work, manifest, media, lang, allow_mismatch, overrides, segment_cfg, asr_cfg,
+                       pseudo_word, progress)
+    stores, qc_paths = {}, []
+    if prepared.frame is not None:
+        man_path, _ = complete_manifest(prepared.frame, work / "manifest.parquet", prepared.where)
+        stores, qc_paths = run_features(man_path, prepared.frame, prepared.cfgs_by_lang, work, threads, progress,
+                                        pseudo=(prepared.pseudo, prepared.pseudo_word))
+    rows, differences = predict_rows(bundle, prepared.frame, stores, qc_paths, prepared.no_speech,
+                                     prepared.differences, allow_mismatch)
+    return _write(bundle, out, rows, _meta(bundle, manifest, media, differences, allow_mismatch, prepared))
+
+
+def predict_rows(bundle: Bundle, frame: pd.DataFrame | None, stores: dict[str, Path], qc_paths: list[Path],
+                 no_speech: list[dict], differences: list[dict], allow_mismatch: bool,
+                 ) -> tuple[pd.DataFrame, list[dict]]:
+    """The output rows from the finished stores (each checked against the bundle again) and the
+    stages' QC files (reasons), plus one row per video without speech; and the differences."""
+    differences = list(differences)
+    if frame is None:
+        return _no_speech_rows(bundle, no_speech), differences
     parts = []
     for code, path in stores.items():
         table, store_diffs = bundle.predict_store(path, lang=code, allow_mismatch=allow_mismatch)
@@ -407,11 +477,10 @@ def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest
                         if d.as_dict() | {"lang": code} not in differences]
         parts.append(table.to_pandas())
     preds = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["segment_id"])
-    visual_qc = _qc_reasons([p for p in qc_paths if p.parent.name == "visual"])
+    visual_qc = _qc_reasons([p for p in qc_paths if Path(p).parent.name == "visual"])
     rows = _output_rows(bundle, frame, preds, _qc_reasons(qc_paths), visual_qc)
     rows = pd.concat([rows, _no_speech_rows(bundle, no_speech)], ignore_index=True) if no_speech else rows
-    meta = _meta(bundle, manifest, media, differences, allow_mismatch, segment_cfg, asr_cfg, how, pseudo_word)
-    return _write(bundle, out, rows, meta)
+    return rows, differences
 
 
 def predict_manifest(bundle: Bundle | str | os.PathLike, manifest: str | os.PathLike, out: str | os.PathLike,
@@ -422,11 +491,16 @@ def predict_manifest(bundle: Bundle | str | os.PathLike, manifest: str | os.Path
                    threads=threads, progress=progress, **kwargs)
 
 
-def _meta(bundle: Bundle, manifest, media, differences, allow_mismatch, segment_cfg, asr_cfg, how,
-          pseudo_word=None) -> dict:
+def _meta(bundle: Bundle, manifest, media, differences, allow_mismatch, prepared: Prepared) -> dict:
+    return _meta_of(str(bundle.path), bundle, manifest, media, differences, allow_mismatch, prepared.segment_cfg,
+                    prepared.asr_cfg, prepared.how, prepared.pseudo_word)
+
+
+def _meta_of(bundle_path: str, bundle: Bundle, manifest, media, differences, allow_mismatch, segment_cfg, asr_cfg,
+             how, pseudo_word) -> dict:
     from polysent import asr
 
-    meta = {"bundle": str(bundle.path), "model": bundle.meta["model"]["name"], "task": bundle.task,
+    meta = {"bundle": bundle_path, "model": bundle.meta["model"]["name"], "task": bundle.task,
             "manifest": None if manifest is None else str(manifest), "media": None if media is None else str(media),
             "feature_differences": differences, "allow_mismatch": allow_mismatch,
             "transcripts": how | {"asr": asr.provenance(asr_cfg)}}
@@ -487,6 +561,143 @@ def _output_rows(bundle: Bundle, frame: pd.DataFrame, preds: pd.DataFrame, reaso
     return merged[["segment_id", "video_id", "start", "end", *outputs, "reason"]]
 
 
+# ------------------------------------------------------ the workflow's cached path (predict.smk)
+# results/predict/{name}/: rule predict_corpus (write_corpus) settles the segments and writes the
+# bundle's stage settings; the stage rules themselves (`use rule ... as predict_<stage>`) build
+# media → acoustic / visual → align per shard, rule predict_words adds pseudo-words, text and
+# store per language; rule predict (write_predictions) applies the model. Each job is cached
+# by Snakemake like the main DAG's.
+
+
+def predict_dir(name: str) -> str:
+    return f"results/predict/{name}"
+
+
+def stage_setting(settings: str | os.PathLike, stage: str, lang: str | None = None) -> dict | str:
+    """A predict stage job's config slice, from the ``settings.json`` that rule predict_corpus
+    writes from the bundle (the bundle's settings, never the workflow's feature config).
+
+    Snakemake evaluates params at DAG build, when the file may not be written yet (or is about
+    to be rewritten), and again just before the job runs; until then this is a placeholder.
+    """
+    path = Path(settings)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    found = (data.get("shard_stages") or {}).get(stage) if stage in SHARD_STAGES else \
+        ((data.get("languages") or {}).get(lang) or {}).get(stage)
+    return found if found is not None else f"<{stage} settings for {lang or 'all'} from {settings} (not written yet)>"
+
+
+def _bundle_eval_language(config: dict, entry: dict) -> str:
+    m = RUN_NAME.match(entry["bundle"])
+    experiments = config.get("experiments") or {}
+    if m and m["exp"] in experiments:
+        return experiments[m["exp"]]["eval"]
+    desc = Path(entry["bundle"]) / "bundle.json"
+    if not desc.exists():
+        raise PredictError(f"predict bundle {entry['bundle']}: neither a configured experiment's run "
+                           f"({{exp}}/seed{{n}}) nor a bundle folder (no {desc})")
+    return json.loads(desc.read_text())["training"]["entry"]["eval"]
+
+
+def workflow_languages(config: dict, name: str) -> list[str]:
+    """The languages of the stores a predict entry needs, known at DAG build: those of its
+    manifest, or the ``lang`` of its media (default: the bundle's evaluation language)."""
+    entry = workflow_entry(config, name)
+    if entry.get("manifest"):
+        frame = read_manifest(entry["manifest"])
+        check_columns(frame, entry["manifest"])
+        return sorted(frame["lang"].astype(str).unique())
+    return [entry.get("lang") or _bundle_eval_language(config, entry)]
+
+
+def workflow_paths(name: str, shards: list[str], langs: list[str]) -> dict:
+    """The files of one predict entry's stages: the stores (by language) and the QC files in the
+    order the one-process path reads them (the first stage's reason of a segment wins)."""
+    root = predict_dir(name)
+    qc = [f"{root}/qc/media/{s}.parquet" for s in shards]
+    qc += [f"{root}/qc/{st}/{s}.parquet" for s in shards for st in ("acoustic", "visual", "align")]
+    qc += [f"{root}/qc/{st}/{lang}.parquet" for lang in langs for st in ("text", "store")]
+    return {"stores": {f"store_{lang}": f"{root}/store/{lang}.parquet" for lang in langs}, "qc": qc}
+
+
+def _empty_frame() -> pd.DataFrame:
+    return pd.DataFrame({"segment_id": pd.Series(dtype=str), "video_id": pd.Series(dtype=str),
+                         "lang": pd.Series(dtype=str), "start": pd.Series(dtype=float),
+                         "end": pd.Series(dtype=float), "video_path": pd.Series(dtype=str)})
+
+
+def write_corpus(bundle_path: str | os.PathLike, entry: dict, n_shards: int, languages: list[str],
+                 out_manifest: str | os.PathLike, out_settings: str | os.PathLike, out_corpus: str | os.PathLike,
+                 manifest: str | os.PathLike | None = None, media: str | os.PathLike | None = None,
+                 progress: bool = False) -> Prepared:
+    """Rule predict_corpus: :func:`prepare` (feature check first, then segmentation / ASR), then
+
+    * ``out_manifest``: the segments as a corpus manifest (the ``folder`` source's format),
+      sharded by video id like the corpus stage (:func:`polysent.corpus.sharding.shard_of`);
+    * ``out_settings``: the bundle's config slice of every stage (:func:`stage_setting`); only
+      these are inputs of the stage jobs, so they re-run when the settings do, not otherwise;
+    * ``out_corpus``: what the output's metadata needs (differences, transcripts, videos
+      without speech, pseudo-word segments).
+
+    ``languages`` are the ones the DAG planned stores for (:func:`workflow_languages`).
+    """
+    from polysent.corpus.sharding import shard_of
+
+    bundle = load_bundle(bundle_path)
+    out_manifest = Path(out_manifest)
+    out_manifest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".speech.", dir=out_manifest.parent) as tmp:  # WAVs for segment/ASR
+        prepared = prepare(bundle, Path(tmp), manifest, media, entry.get("lang"), entry["allow_feature_mismatch"],
+                           None, entry["segment"], entry["asr"], entry["pseudo_word"], progress)
+    found = sorted(prepared.frame["lang"].unique()) if prepared.frame is not None else []
+    if any(code not in languages for code in found):
+        raise PredictError(f"{prepared.where}: languages {found}, but the workflow planned stores for "
+                           f"{sorted(languages)}")
+    frame = prepared.frame if prepared.frame is not None else _complete(_empty_frame(), prepared.where)[0]
+    frame = frame.assign(shard=np.array([shard_of(v, n_shards) for v in frame["video_id"]], dtype="int32"))
+    complete_manifest(frame, out_manifest, prepared.where)
+    cfgs = {code: prepared.cfgs_by_lang.get(code) or stage_configs(bundle, code) for code in languages}
+    eval_lang = bundle.meta["training"]["entry"]["eval"]
+    io.write_json(out_settings, {  # settings only: another bundle with the same ones reuses the features
+        "shard_stages": shard_stage_configs(cfgs or {eval_lang: stage_configs(bundle, eval_lang)}),
+        "languages": {code: {"text": c["text"], "store": c["store"]} for code, c in cfgs.items()},
+    })
+    io.write_json(out_corpus, {
+        "bundle": str(bundle_path), "manifest": None if manifest is None else str(manifest),
+        "media": None if media is None else str(media), "allow_mismatch": entry["allow_feature_mismatch"],
+        "differences": prepared.differences, "no_speech": prepared.no_speech, "transcripts": prepared.how,
+        "pseudo_words": {"segments": prepared.pseudo, "window": prepared.pseudo_word},
+        "segmentation": prepared.segment_cfg, "asr": prepared.asr_cfg,
+    })
+    return prepared
+
+
+def write_words(align_path: str | os.PathLike, manifest: str | os.PathLike, corpus: str | os.PathLike,
+                shard: str | int, out: str | os.PathLike) -> None:
+    """Rule predict_words: one shard's aligned words, plus pseudo-words for its segments without a
+    transcript (text-free bundle; :func:`pseudo_words`); a plain copy when there are none."""
+    info = json.loads(Path(corpus).read_text())["pseudo_words"]
+    frame = pd.read_parquet(manifest)
+    in_shard = set(frame.loc[frame["shard"] == int(shard), "segment_id"])
+    add_pseudo_words(Path(align_path), frame, [s for s in info["segments"] if s in in_shard], info["window"],
+                     out=Path(out))
+
+
+def write_predictions(bundle_path: str | os.PathLike, manifest: str | os.PathLike, corpus: str | os.PathLike,
+                      stores: dict[str, str], qc_paths: list[str], out: str | os.PathLike) -> pd.DataFrame:
+    """Rule predict: the finished stores checked against the bundle again and predicted, one row
+    per segment as :func:`predict` writes them (same rows, reasons and metadata)."""
+    bundle = load_bundle(bundle_path)
+    info = json.loads(Path(corpus).read_text())
+    frame = pd.read_parquet(manifest)
+    rows, differences = predict_rows(bundle, frame if len(frame) else None, {k: Path(v) for k, v in stores.items()},
+                                     [Path(p) for p in qc_paths], info["no_speech"], info["differences"],
+                                     info["allow_mismatch"])
+    meta = _meta_of(info["bundle"], bundle, info["manifest"], info["media"], differences, info["allow_mismatch"],
+                    info["segmentation"], info["asr"], info["transcripts"], info["pseudo_words"]["window"])
+    return _write(bundle, Path(out), rows, meta)
+
+
 # ---------------------------------------------------------------------------------------- CLI
 
 
@@ -512,7 +723,7 @@ def workflow_entry(config: dict, name: str) -> dict:
 
 
 def workflow_inputs(config: dict, name: str) -> dict[str, str]:
-    """Rule predict's inputs: ``bundle`` (a run's bundle folder or the given one), ``manifest``/``media``."""
+    """Rule predict_corpus's inputs: ``bundle`` (a run's bundle folder or the given one), ``manifest``/``media``."""
     entry = workflow_entry(config, name)
     found = {"bundle": bundle_source(entry["bundle"], config.get("experiments"))}
     found.update({k: entry[k] for k in ("manifest", "media") if entry.get(k)})
