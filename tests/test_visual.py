@@ -181,6 +181,8 @@ def test_visual_store_bytes_are_deterministic(tmp_path, feature_corpus):
 # (p99 <= 0.05), i.e. the noise detect-every-frame carries anyway.
 TRACK_P99, TRACK_MAX, TRACK_SEGMENT_MEAN = 0.07, 0.2, 0.03
 TRACKING = {"detect_every": 10}
+# Optical flow between predictor frames (the fast demo setting), same tolerance
+FLOW = {"detect_every": 10, "predict_every": 10, "flow_max_error": 0.5, "decoder": "bundled"}
 
 
 @pytest.fixture(scope="module")
@@ -228,10 +230,15 @@ def _run_videos(videos, cfg):
     return out
 
 
-def test_tracking_equals_detection_within_tolerance(demo_videos):
+@pytest.fixture(scope="module")
+def detected(demo_videos):
+    return _run_videos(demo_videos[0], {"detect_every": 1})
+
+
+@pytest.mark.parametrize("cfg", [TRACKING, FLOW], ids=["box", "flow"])
+def test_tracking_equals_detection_within_tolerance(demo_videos, detected, cfg):
     videos, *_ = demo_videos
-    detected = _run_videos(videos, {"detect_every": 1})
-    tracked = _run_videos(videos, TRACKING)
+    tracked = _run_videos(videos, cfg)
     diffs, seg_diffs = [], []
     for seg_id, d in detected.items():
         t = tracked[seg_id]
@@ -249,9 +256,10 @@ def test_tracking_equals_detection_within_tolerance(demo_videos):
     np.testing.assert_array_less(np.max(seg_diffs, axis=0), TRACK_SEGMENT_MEAN)
 
 
-def test_cutaway_frames_stay_faceless_when_tracking(demo_videos):
+@pytest.mark.parametrize("cfg", [TRACKING, FLOW], ids=["box", "flow"])
+def test_cutaway_frames_stay_faceless_when_tracking(demo_videos, cfg):
     videos, cut, video_fps, _ = demo_videos
-    tracked = _run_videos(videos, TRACKING)
+    tracked = _run_videos(videos, cfg)
     cut_frames = set(zip(cut.video_id, cut.frame))
     n_cut = n_face = n_face_ok = 0
     for vid, segs in videos.items():
@@ -343,9 +351,10 @@ def test_detect_every_one_is_the_per_frame_extractor():
         np.testing.assert_array_equal(a[2], b[2])
 
 
-def test_tracking_is_deterministic(demo_videos):
+@pytest.mark.parametrize("cfg", [TRACKING, FLOW], ids=["box", "flow"])
+def test_tracking_is_deterministic(demo_videos, cfg):
     videos, *_ = demo_videos
-    one, two = _run_videos(videos, TRACKING), _run_videos(videos, TRACKING)
+    one, two = _run_videos(videos, cfg), _run_videos(videos, cfg)
     for seg_id, f in one.items():
         np.testing.assert_array_equal(f.features, two[seg_id].features)
         np.testing.assert_array_equal(f.success, two[seg_id].success)
@@ -357,3 +366,95 @@ def test_landmark_defaults_are_the_schema_defaults():
 
     defaults = validate_config({"languages": ["fr"]}, schema_dir())["visual"]["landmarks"]
     assert lm.LandmarkTracker({}).cfg == defaults
+
+
+# ---------------------------------------------------------------------------------------------
+# Optical flow between predictor frames (predict_every > 1) and the bundled decoder
+
+
+def test_flow_carries_most_demo_frames(demo_videos):
+    """On a demo video most tracked frames are flow frames, and some fall back to the predictor."""
+    from polysent.features.visual import FrameStream, ffmpeg_binary
+
+    videos, *_ = demo_videos
+    path = next(iter(videos.values()))[0].video_path
+    tracker = lm.LandmarkTracker(FLOW)
+    for _, gray in FrameStream(path, 10.0, 1e9, 720, ffmpeg_binary("bundled")):
+        tracker(gray)
+    c = tracker.counts
+    assert c["flow"] > c["track"] > 0 and c["flow_failed"] > 0, c
+    assert c["flow_failed"] <= c["track"]  # a failed flow frame goes to the predictor
+
+
+def test_flow_falls_back_to_detection_on_a_cut():
+    tracker = lm.LandmarkTracker({**FLOW, "detect_every": 100})
+    modes = []
+    for gray in _frames():
+        ok, conf, feats = tracker(gray)
+        modes.append(tracker.mode)
+        assert ok == np.isfinite(feats).all() and ok == np.isfinite(conf)
+    assert modes == ["detect", "flow", "flow", "detect", "still", "still", "detect", "flow", "flow"]
+
+
+def test_flow_forward_backward_failure_falls_back_to_the_predictor():
+    """A noisy copy of the frame: flow passes a lenient check, and falls back under a strict one."""
+    face = np.asarray(face_frame(224).mean(axis=2), np.uint8)
+    noise = np.random.default_rng(0).normal(0, 12, face.shape)
+    noisy = np.clip(face + noise, 0, 255).astype(np.uint8)
+    for max_error, expected in ((1e-4, "track"), (5.0, "flow")):
+        tracker = lm.LandmarkTracker({**FLOW, "detect_every": 100, "flow_max_error": max_error})
+        tracker(face)
+        box = tracker._tracked_box()
+        ok, _, feats = tracker(noisy)
+        assert ok and tracker.mode == expected, max_error
+        assert tracker.counts["flow_failed"] == (expected == "track")
+        predicted = lm.geometry(tracker.extractor.landmarks(noisy, box), 224)
+        if expected == "track":  # the fallback is exactly the predictor from the tracked box
+            np.testing.assert_array_equal(feats, predicted)
+        else:  # flow: not the predictor's integer points, but close to them
+            assert not np.array_equal(feats, predicted)
+            np.testing.assert_allclose(feats, predicted, atol=0.1)
+
+
+def test_flow_points_follow_a_shift_and_reject_a_lost_point():
+    face = np.asarray(face_frame(224).mean(axis=2), np.uint8)
+    ex = lm.LandmarkExtractor()
+    pts = ex.landmarks(face, ex.detect(face)[0])
+    shifted = np.roll(face, (2, 3), axis=(0, 1))  # 3 px right, 2 px down
+    moved = lm.flow_points(face, shifted, pts, max_error=0.5, window=9)
+    assert moved is not None
+    np.testing.assert_allclose(np.median(moved - pts, axis=0), [3, 2], atol=0.1)
+    blanked = shifted.copy()
+    x, y = np.rint(pts[48]).astype(int) + [3, 2]  # hide a mouth corner (a geometry point)
+    blanked[y - 8 : y + 8, x - 8 : x + 8] = 128
+    assert lm.flow_points(face, blanked, pts, max_error=0.5, window=9) is None
+
+
+def test_bundled_decoder_gives_the_system_decoder_frames(demo_videos, monkeypatch):
+    from polysent.features import visual
+
+    videos, *_ = demo_videos
+    path = next(iter(videos.values()))[0].video_path
+    bundled = visual.ffmpeg_binary("bundled")
+    assert bundled != "ffmpeg" and "imageio_ffmpeg" in bundled
+    one = [g for _, g in visual.FrameStream(path, 10.0, 1e9, 720, "ffmpeg")]
+    two = [g for _, g in visual.FrameStream(path, 10.0, 1e9, 720, bundled)]
+    assert len(one) == len(two) > 50
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))
+    # without the package the system ffmpeg decodes
+    visual.ffmpeg_binary.cache_clear()
+    monkeypatch.setitem(__import__("sys").modules, "imageio_ffmpeg", None)
+    try:
+        assert visual.ffmpeg_binary("bundled") == "ffmpeg"
+    finally:
+        visual.ffmpeg_binary.cache_clear()
+
+
+def test_predict_every_one_is_box_tracking():
+    """predict_every: 1 (the schema default) never runs optical flow."""
+    a = lm.LandmarkTracker({"detect_every": 100})
+    b = lm.LandmarkTracker({"detect_every": 100, "predict_every": 1, "decoder": "bundled"})
+    for gray in _frames():
+        fa, fb = a(gray), b(gray)
+        assert a.mode == b.mode != "flow"
+        np.testing.assert_array_equal(fa[2], fb[2])
