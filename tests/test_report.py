@@ -349,7 +349,7 @@ def test_table1_footnotes_the_papers_values(tmp_path):
     assert rows.loc["multilogue_fr_fr", "paper_footnote_text"] == f"[1] {texts[0]}"
     md = table1_markdown(table, footnotes=texts)
     assert "| 0.34[^1][^2][^3] |" in md and "| 0.52[^1][^2][^3] |" in md and "| 0.35[^4] |" in md
-    body, notes = md.split("The paper's numbers:")
+    body, notes = md.split("Footnotes on the paper's values")
     assert [f"[^{i}]: {t}" for i, t in enumerate(texts, 1)] == [x for x in notes.split("\n") if x.startswith("[^")]
     audio = next(line for line in body.splitlines() if "MulT A (audio only)" in line)
     assert "[^" not in audio and "| – |" in audio  # not in the paper: no value, no footnote

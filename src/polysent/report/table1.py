@@ -37,6 +37,12 @@ UNKNOWN_PROTOCOL = {
 }
 
 
+PAPER_FOOTNOTES_HEADING = (
+    "Footnotes on the paper's values (sources: files of the paper's repository, "
+    "github.com/ameliakuang/Multimodal-Multilingual-Sentiment-Analysis-for-Videos):"
+)
+
+
 def group_of(entry: Mapping[str, Any]) -> str:
     """The block of the paper's Table 1 a row belongs to (the entry's ``group`` when set)."""
     if entry.get("group"):
@@ -55,7 +61,7 @@ def notes_of_paper(entry: Mapping[str, Any]) -> list[dict[str, str]]:
     if not paper:
         return []
     notes = [UNKNOWN_PROTOCOL] if (paper.get("protocol") or "unknown") == "unknown" else []
-    return notes + [dict(d) for d in paper.get("defects") or []]
+    return notes + list(paper.get("defects") or [])
 
 
 def footnote_text(note: Mapping[str, str]) -> str:
@@ -196,7 +202,7 @@ def table1_markdown(
             f"| {row['n_seeds']} |"
         )
     if footnotes:
-        lines += ["", "The paper's numbers:", ""]
+        lines += ["", PAPER_FOOTNOTES_HEADING, ""]
         lines += [f"[^{i}]: {text}" for i, text in enumerate(footnotes, 1)]
     notes = table[table["notes"].astype(str) != ""]
     for _, row in notes.iterrows():
