@@ -68,6 +68,8 @@ EXPERIMENTS = {
     "mult_emotion": {"model": "mult", "task": "emotion", "emotions": ["happiness", "sadness"],
                      "train": {"fr": 1.0, "es": 0.3}, "eval": "es"},
     "adamml": {"model": "adamml_clstm", "train": {"es": 1.0}, "eval": "fr"},
+    "multilogue_word": {"model": "multilogue", "variation": {"time_axis": "word"}, "train": {"fr": 1.0},
+                        "eval": "fr"},
 }
 
 
@@ -227,3 +229,14 @@ def test_cli_bundle(runs, stores, tmp_path):
     rc = main(["bundle", "--run", str(runs["adamml"]), "--store", f"fr={stores['fr']}",
                "--store", f"es={stores['es']}", "--out", str(tmp_path / "b")])
     assert rc == 0 and load_bundle(tmp_path / "b").meta["model"]["name"] == "adamml_clstm"
+
+
+def test_bundle_without_time_axis_loads_the_word_axis_model(runs, stores, tmp_path):
+    """Bundles made before Multilogue-Net's `time_axis` existed hold the word-axis model."""
+    path = make_bundle(runs["multilogue_word"], stores, tmp_path / "b")
+    desc = path / "bundle.json"
+    meta = json.loads(desc.read_text())
+    assert meta["model"]["kwargs"]["time_axis"] == "word"
+    del meta["model"]["kwargs"]["time_axis"]
+    desc.write_text(json.dumps(meta))
+    assert load_bundle(path).model.time_axis == "word"

@@ -424,8 +424,11 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"{weights_path}: SHA-256 differs from bundle.json's (file changed or truncated)")
     saved = torch.load(weights_path, map_location="cpu", weights_only=True)
     spec = meta["model"]
-    model = build_model(spec["name"], meta["features"]["dims"], n_out=spec["n_out"], task=meta["task"],
-                        **spec["kwargs"])
+    kwargs = dict(spec["kwargs"])
+    if spec["name"] == "multilogue":
+        # bundles made before `time_axis` existed hold the word-axis model (same weights, both axes)
+        kwargs.setdefault("time_axis", "word")
+    model = build_model(spec["name"], meta["features"]["dims"], n_out=spec["n_out"], task=meta["task"], **kwargs)
     model.load_state_dict(saved["state_dict"])
     model.eval()
     normalizer = None
