@@ -314,6 +314,81 @@ def test_speaker_bank_frames_equal_per_frame_lut_and_flip(small, mirrored):
         np.testing.assert_array_equal(sb.frame(*idx, dx, dy), expected)
 
 
+def _planes(frame) -> list[np.ndarray]:
+    return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes]
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_speaker_bank_yuv_frames_are_the_rgb_frames_converted(small, mirrored):
+    """What the encoder gets: the RGB frame in BT.601 I420; exposure as the same gain in YUV."""
+    from polysent.corpus.demo import video
+
+    bank = face.FaceBank.cached(224, 12, 5, (0.0, 3.0))
+    yuv = build.BankYuv(bank)
+    rng = np.random.default_rng(3)
+    for brightness in (1.0, 1.07, 0.88):
+        sb = build.SpeakerBank(bank, brightness, mirrored, yuv)
+        for _ in range(12):
+            idx = [int(rng.integers(n)) for n in bank.images.shape[:4]]
+            dx, dy = (int(v) for v in rng.integers(-5, 6, 2))  # odd offsets: the other chroma phases
+            rgb = np.ascontiguousarray(sb.frame(*idx, dx, dy))
+            luma, u, v = video.rgb_to_yuv(rgb)
+            expected = [luma, video.subsample_chroma(u, 0, 0), video.subsample_chroma(v, 0, 0)]
+            got = _planes(sb.frame_i420(*idx, dx, dy))
+            if brightness == 1.0:
+                for e, g in zip(expected, got):
+                    np.testing.assert_array_equal(g, e)
+            else:  # rounding of the LUT before or after the conversion; RGB clipping at 255
+                unclipped = rgb.max(-1) < 255
+                assert np.abs(got[0].astype(int) - expected[0])[unclipped].max() <= 1
+        assert sb.frame_i420(*idx, dx, dy) is sb.frame_i420(*idx, dx, dy)  # a repeated frame is reused
+    # Reference values of the conversion (BT.601 limited range): black, white, pure red.
+    luma, u, v = video.rgb_to_yuv(np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0]]], np.uint8))
+    assert luma.tolist() == [[16, 235, 81]]  # red: 16 + 0.2568 · 255 = 81.48
+    np.testing.assert_allclose(u[0], [128, 128, 90.2], atol=0.1)
+    np.testing.assert_allclose(v[0], [128, 128, 240], atol=0.1)
+
+
+def test_mp4_writer_bytes_do_not_depend_on_earlier_encodes(small, tmp_path):
+    """x264 through PyAV reads stale heap memory: without video.deterministic_heap the same input
+    gave other bytes later in the same process (mbtree + B-frames, frames like the demo's)."""
+    from polysent.corpus.demo import video
+
+    bank = face.FaceBank.cached(224, 12, 5, (0.0, 3.0))
+
+    def frames(seed):
+        rng = np.random.default_rng(seed)
+        sb = build.SpeakerBank(bank, float(rng.uniform(0.9, 1.1)), bool(seed % 2))
+        idx = [[int(rng.integers(n)) for n in bank.images.shape[:4]] for _ in range(6)]
+        return [sb.frame_i420(*idx[k // 12], int(rng.integers(-3, 4)), int(rng.integers(-3, 4))) for k in range(72)]
+
+    audio = np.random.default_rng(0).normal(0.0, 0.05, 22050 * 6).astype(np.float32)
+
+    def encode(name, content):
+        writer = video.Mp4Writer(tmp_path / name, 224, 12, audio, 22050)
+        for frame in content:
+            writer.write_frame(frame)
+        writer.close()
+        return (tmp_path / name).read_bytes()
+
+    a, b = frames(1), frames(2)
+    first = encode("a1.mp4", a)
+    others = [encode(f"b{i}.mp4", b) for i in range(4)]
+    again = [encode(f"a{i}.mp4", a) for i in range(2, 5)]
+    assert all(x == first for x in again)
+    assert len(set(others)) == 1 and others[0] != first
+    with av_open(tmp_path / "a1.mp4") as c:
+        kinds = sorted(s.codec_context.name for s in c.streams)
+        n_video = sum(1 for _ in c.decode(video=0))
+    assert kinds == ["aac", "h264"] and n_video == 72
+
+
+def av_open(path):
+    import av
+
+    return av.open(str(path))
+
+
 def test_library_speech_starts_each_video_as_the_command_line_does():
     """First word of a video: the CLI's samples; a video's words: the same whatever came before."""
     fr = speech.Prosody("fr+f3", 171, 52, 104)

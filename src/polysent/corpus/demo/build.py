@@ -33,7 +33,7 @@ import pyarrow as pa
 import polysent
 from polysent import contracts
 from polysent.corpus.demo import labels as lab, speech, video
-from polysent.corpus.demo.face import FaceBank, cutaway_images
+from polysent.corpus.demo.face import FaceBank, cutaway_images, neutral_face
 from polysent.corpus.demo.text import Concept, choose_concept, load_lexicon, words_of
 from polysent.corpus.sharding import shard_of
 from polysent.corpus.splits import assign_splits
@@ -198,12 +198,13 @@ def _plan_segment(seg_id, lang, speaker, lex, emo_models, cfg, st, sp, seed) -> 
 # --- rendering (runs in worker processes) ---------------------------------------------------
 
 _BANK: FaceBank | None = None
+_BANK_YUV: BankYuv | None = None
 _CUTAWAYS: list[np.ndarray] | None = None
 
 
 def _init_worker(bank: FaceBank, cutaways: list[np.ndarray]) -> None:
-    global _BANK, _CUTAWAYS
-    _BANK, _CUTAWAYS = bank, cutaways
+    global _BANK, _BANK_YUV, _CUTAWAYS
+    _BANK, _BANK_YUV, _CUTAWAYS = bank, BankYuv(bank), cutaways
 
 
 def render_video(plan: VideoPlan, media_dir: str, cfg: dict, seed: int) -> dict:
@@ -272,17 +273,22 @@ def render_video(plan: VideoPlan, media_dir: str, cfg: dict, seed: int) -> dict:
     )
     cut_img = cutaway_imgs[int(rng.integers(len(cutaway_imgs)))]
 
-    speaker_bank = SpeakerBank(bank, plan.speaker["brightness"], plan.speaker["mirrored"])
-
-    def frames():
-        for i in range(n_frames):
-            if sched.cutaway[i]:
-                yield cut_img
-            else:
-                yield speaker_bank.frame(sched.smile_i[i], sched.blink_i[i], sched.mouth_i[i], sched.roll_i[i], sched.dx[i], sched.dy[i])
+    speaker_bank = SpeakerBank(bank, plan.speaker["brightness"], plan.speaker["mirrored"], _BANK_YUV)
+    cut_frame = _cutaway_frame(cut_img)
+    heard = speech.to_int16(track).astype(np.float32) / 32768.0  # the WAV's samples, as AAC
 
     with atomic_path(mp4_path, suffix=".mp4") as tmp:
-        video.encode(tmp, wav_path, frames(), bank.size, fps, crf=cfg["crf"])
+        writer = video.Mp4Writer(tmp, bank.size, fps, heard, sr, crf=cfg["crf"])
+        try:
+            for i in range(n_frames):
+                if sched.cutaway[i]:
+                    writer.write_frame(cut_frame)
+                else:
+                    writer.write_frame(
+                        speaker_bank.frame_i420(sched.smile_i[i], sched.blink_i[i], sched.mouth_i[i], sched.roll_i[i], sched.dx[i], sched.dy[i])
+                    )  # fmt: skip
+        finally:
+            writer.close()
 
     t = np.arange(n_frames) / fps
     per_seg = []
@@ -317,13 +323,26 @@ class SpeakerBank:
     video uses is converted the first time it is needed (a video uses a few dozen of the bank's
     images for hundreds of frames) and every frame is a crop of it. The frames are the same
     pixels: the crop of the mirrored padded image starts at ``pad - dx`` instead of ``pad + dx``.
+
+    :meth:`frame_i420` is what the renderer encodes: the same crop from the bank image's YUV
+    planes (:class:`BankYuv`, converted once per worker, not per video), the exposure applied as
+    the same gain in YUV (luma about black 16, chroma about neutral 128: RGB ``× brightness`` is
+    exactly that, up to rounding and where RGB would clip at 255).
     """
 
-    def __init__(self, bank: FaceBank, brightness: float, mirrored: bool):
+    def __init__(self, bank: FaceBank, brightness: float, mirrored: bool, yuv: BankYuv | None = None):
         self.bank = bank
         self.lut = np.clip(np.rint(np.arange(256) * brightness), 0, 255).astype(np.uint8)
+        levels = np.arange(256, dtype=np.float64)
+        self.lut_luma = np.clip(np.rint(16 + brightness * (levels - 16)), 0, 255).astype(np.uint8)
+        self.lut_chroma = np.clip(np.rint(128 + brightness * (levels - 128)), 0, 255).astype(np.uint8)
         self.mirrored = mirrored
+        self.yuv = yuv if yuv is not None else BankYuv(bank)
         self._images: dict[tuple[int, int, int, int], np.ndarray] = {}
+        self._luma: dict[tuple[int, int, int, int], np.ndarray] = {}
+        self._chroma: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._last_key: tuple | None = None
+        self._last_frame = None
 
     def image(self, smile_i: int, blink_i: int, mouth_i: int, roll_i: int) -> np.ndarray:
         key = (int(smile_i), int(blink_i), int(mouth_i), int(roll_i))
@@ -338,6 +357,70 @@ class SpeakerBank:
         p, size = self.bank.pad, self.bank.size
         x0 = p - dx if self.mirrored else p + dx
         return self.image(smile_i, blink_i, mouth_i, roll_i)[p + dy : p + dy + size, x0 : x0 + size]
+
+    def frame_i420(self, smile_i: int, blink_i: int, mouth_i: int, roll_i: int, dx: int, dy: int):
+        """:meth:`frame` as an I420 ``av.VideoFrame`` (see the class doc); a frame equal to the
+        previous one is the same object (the encoder copies what it is given)."""
+        key = (int(smile_i), int(blink_i), int(mouth_i), int(roll_i), int(dx), int(dy))
+        if key == self._last_key:
+            return self._last_frame
+        p, size, half = self.bank.pad, self.bank.size, self.bank.size // 2
+        y0 = p + dy
+        x0 = p - dx if self.mirrored else p + dx
+        image = key[:4]
+        luma = self._luma.get(image)
+        if luma is None:
+            luma = self._luma[image] = self.lut_luma[self.yuv.luma(image, self.mirrored)]
+        phase = (image, y0 % 2, x0 % 2)
+        chroma = self._chroma.get(phase)
+        if chroma is None:
+            u, v = self.yuv.chroma(image, self.mirrored, y0 % 2, x0 % 2)
+            chroma = self._chroma[phase] = (self.lut_chroma[u], self.lut_chroma[v])
+        cy, cx = y0 // 2, x0 // 2
+        u, v = chroma
+        frame = video.yuv_frame(
+            luma[y0 : y0 + size, x0 : x0 + size], u[cy : cy + half, cx : cx + half], v[cy : cy + half, cx : cx + half]
+        )
+        self._last_key, self._last_frame = key, frame
+        return frame
+
+
+class BankYuv:
+    """The face bank's images in YUV: luma, and 4:2:0 chroma per phase and orientation, on demand.
+
+    A pure function of the bank, so one per worker process serves every video it renders (a
+    bank image is converted at most once per worker instead of once per video that shows it).
+    """
+
+    def __init__(self, bank: FaceBank):
+        self.bank = bank
+        self._planes: dict[tuple[int, int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._chroma: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _yuv(self, image: tuple[int, int, int, int]):
+        planes = self._planes.get(image)
+        if planes is None:
+            planes = self._planes[image] = video.rgb_to_yuv(self.bank.images[image])
+        return planes
+
+    def luma(self, image: tuple[int, int, int, int], mirrored: bool) -> np.ndarray:
+        luma = self._yuv(image)[0]
+        return luma[:, ::-1] if mirrored else luma
+
+    def chroma(self, image: tuple[int, int, int, int], mirrored: bool, py: int, px: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (image, mirrored, py, px)
+        out = self._chroma.get(key)
+        if out is None:
+            _, u, v = self._yuv(image)
+            if mirrored:
+                u, v = u[:, ::-1], v[:, ::-1]
+            out = self._chroma[key] = (video.subsample_chroma(u, py, px), video.subsample_chroma(v, py, px))
+        return out
+
+
+def _cutaway_frame(rgb: np.ndarray):
+    luma, u, v = video.rgb_to_yuv(rgb)
+    return video.yuv_frame(luma, video.subsample_chroma(u, 0, 0), video.subsample_chroma(v, 0, 0))
 
 
 def _render_star(args):
@@ -362,21 +445,40 @@ def build_demo_corpus(
     workers: int = 1,
 ) -> pa.Table:
     """Synthesize the whole demo corpus and write its four tables; return the manifest."""
-    plans = plan_corpus(cfg, languages, seed, resources_dir)
-    n_seg = sum(len(p.segments) for p in plans)
-    log.info("demo corpus: %d videos, %d segments, languages %s", len(plans), n_seg, languages)
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread per process: the renderers are already one process per core, and on a
+    # busy 2-core machine OpenBLAS's spinning helper threads made the face bank's small solves
+    # (Delaunay transforms) cost up to 0.9 CPU s a map instead of ~15 ms. Forked workers inherit it.
+    with threadpool_limits(limits=1):
+        return _build(
+            cfg, languages, seed, shards, resources_dir, manifest_path, word_truth_path, truth_path,
+            cutaways_path, media_dir, qc_path, workers,
+        )  # fmt: skip
+
+
+def _build(cfg, languages, seed, shards, resources_dir, manifest_path, word_truth_path, truth_path,
+           cutaways_path, media_dir, qc_path, workers) -> pa.Table:  # fmt: skip
     face = cfg["face"]
-    cut_imgs = cutaway_images(cfg["frame_size"])
-    media_dir = str(media_dir)
-    jobs = [(p, media_dir, cfg, seed) for p in plans]
     bank_args = (cfg["frame_size"], face["pad_px"], face["smile_levels"], tuple(face["roll_degrees"]))
     ctx = multiprocessing.get_context("fork")  # workers inherit the bank instead of unpickling it
     if workers > 1:
+        # The serial start overlapped: one worker loads dlib and finds the neutral face, another
+        # prepares the cutaway pictures, while this process plans the corpus; then the pool
+        # warps the bank's smile levels.
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            bank = FaceBank.cached(*bank_args, map_fn=pool.map)
+            neutral = None if FaceBank.is_cached(*bank_args) else pool.submit(neutral_face, *bank_args[:2])
+            cut_future = pool.submit(cutaway_images, cfg["frame_size"])
+            plans = _plan_and_log(cfg, languages, seed, resources_dir)
+            bank = FaceBank.cached(*bank_args, map_fn=pool.map, neutral=neutral.result if neutral else None)
+            cut_imgs = cut_future.result()
     else:
+        plans = _plan_and_log(cfg, languages, seed, resources_dir)
         bank = FaceBank.cached(*bank_args)
+        cut_imgs = cutaway_images(cfg["frame_size"])
     log.info("face bank: %s frames", bank.images.shape[:4])
+    media_dir = str(media_dir)
+    jobs = [(p, media_dir, cfg, seed) for p in plans]
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(bank, cut_imgs)) as pool:
             results = list(pool.map(_render_star, jobs, chunksize=1))
@@ -397,6 +499,13 @@ def build_demo_corpus(
     return manifest
 
 
+def _plan_and_log(cfg, languages, seed, resources_dir) -> list[VideoPlan]:
+    plans = plan_corpus(cfg, languages, seed, resources_dir)
+    n_seg = sum(len(p.segments) for p in plans)
+    log.info("demo corpus: %d videos, %d segments, languages %s", len(plans), n_seg, languages)
+    return plans
+
+
 def _provenance(cfg: dict, seed: int, shards: int, languages_seen: list[str]) -> dict:
     return {
         "backend": BACKEND,
@@ -404,7 +513,7 @@ def _provenance(cfg: dict, seed: int, shards: int, languages_seen: list[str]) ->
         "source": "demo",
         "polysent": polysent.__version__,
         "espeak_ng": _tool_version(["espeak-ng", "--version"]),
-        "ffmpeg": _tool_version(["ffmpeg", "-version"]),
+        "encoder": video.pyav_version(),
         "seed": seed,
         "shards": shards,
         "languages": languages_seen,

@@ -313,9 +313,14 @@ class FaceBank:
         smile_levels: int = 9,
         roll_degrees: tuple[float, ...] = (-3.0, 0.0, 3.0),
         map_fn=map,
+        neutral=None,
     ) -> FaceBank:
-        """Warp every expression; ``map_fn`` (e.g. a process pool's ``map``) spreads smile levels."""
-        img, pts = neutral_face(size, pad)
+        """Warp every expression; ``map_fn`` (e.g. a process pool's ``map``) spreads smile levels.
+
+        ``neutral``: a callable returning :func:`neutral_face` ``(size, pad)``, e.g. the result of
+        a pool worker that loaded dlib while this process did other work (default: call it here).
+        """
+        img, pts = neutral() if neutral is not None else neutral_face(size, pad)
         smiles = np.linspace(-1.0, 1.0, smile_levels)
         rolls = np.asarray(roll_degrees, dtype=float)
         jobs = [(img, pts, float(s), tuple(rolls)) for s in smiles]
@@ -324,13 +329,23 @@ class FaceBank:
         return cls(bank, smiles, BLINK_LEVELS, MOUTH_LEVELS, rolls, size, pad, pts)
 
     @classmethod
-    def cached(cls, size: int, pad: int, smile_levels: int, roll_degrees: tuple[float, ...], map_fn=map) -> FaceBank:
+    def cached(
+        cls, size: int, pad: int, smile_levels: int, roll_degrees: tuple[float, ...], map_fn=map, neutral=None
+    ) -> FaceBank:
         """:meth:`build`, reusing the last bank built in this process with the same parameters."""
-        key = (size, pad, smile_levels, tuple(float(r) for r in roll_degrees))
+        key = cls.cache_key(size, pad, smile_levels, roll_degrees)
         if key not in _BANK_CACHE:
             _BANK_CACHE.clear()  # one bank (tens of MB) at most
-            _BANK_CACHE[key] = cls.build(size, pad, smile_levels, key[3], map_fn=map_fn)
+            _BANK_CACHE[key] = cls.build(size, pad, smile_levels, key[3], map_fn=map_fn, neutral=neutral)
         return _BANK_CACHE[key]
+
+    @staticmethod
+    def cache_key(size: int, pad: int, smile_levels: int, roll_degrees: tuple[float, ...]) -> tuple:
+        return (size, pad, smile_levels, tuple(float(r) for r in roll_degrees))
+
+    @classmethod
+    def is_cached(cls, size: int, pad: int, smile_levels: int, roll_degrees: tuple[float, ...]) -> bool:
+        return cls.cache_key(size, pad, smile_levels, roll_degrees) in _BANK_CACHE
 
     def smile_index(self, smile: float) -> int:
         return int(np.argmin(np.abs(self.smile_levels - smile)))

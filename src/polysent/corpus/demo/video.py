@@ -13,13 +13,27 @@ plain superfast drops them and nearly doubles the file of these almost static sh
 ~0.22 instead of ~0.32 CPU s of ffmpeg for the video stream, at +16 % video bytes for the same
 CRF, and ~0.05 instead of ~0.25 CPU s of AAC (the WAV, not the mp4's AAC, is what the audio
 stages read). ultrafast would save another ~0.04 s but drops CABAC and deblocking (files ~2×).
+
+In-process encoding (issue 13, second round): the demo renderer no longer starts an ffmpeg
+process per video. :class:`Mp4Writer` encodes through PyAV (the pinned ``av`` wheel bundles its
+own libavcodec/libx264), fed I420 frames the renderer cuts from bank images converted to YUV once
+(:func:`rgb_to_yuv`, :func:`subsample_chroma`), and the very samples of the WAV as AAC. That drops
+the process start-up (~0.09 s a video), the pipe and swscale's RGB→YUV (~0.06 s), and at
+32 kb/s mono the AAC costs half of 64 kb/s: the mp4's audio is only there so the file plays (every
+audio stage reads the WAV; ``media.py`` takes the manifest's ``audio_path``). PyAV is a pinned
+dependency, not an optional one: one encoder, one set of bytes. :func:`encode` (the ffmpeg
+command line, RGB frames + a WAV file, optional padding) stays for the media tests and
+``scripts/bench_features.py``, which build odd files (no audio, padded audio) with it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -169,3 +183,194 @@ def encode(
     err = proc.stderr.read().decode(errors="replace")
     if proc.wait() != 0:
         raise EncodeError(f"ffmpeg failed to encode {out_path}: {err.strip()[-2000:]}")
+
+
+# --- in-process encoding (PyAV) ---------------------------------------------------------------
+
+# BT.601, limited ("TV") range: what ffmpeg's rgb24 -> yuv420p conversion uses by default and
+# what players assume for an untagged SD stream.
+_YUV_FROM_RGB = np.array(
+    [[0.256788, 0.504129, 0.097906], [-0.148223, -0.290993, 0.439216], [0.439216, -0.367788, -0.071427]],
+    dtype=np.float32,
+)
+_YUV_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float32)
+AUDIO_BITRATE = 32_000  # mono speech for playback only; the audio stages read the WAV
+_BITEXACT = 0x800000  # AV_CODEC_FLAG_BITEXACT: no encoder version strings in the stream
+
+
+def rgb_to_yuv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h, w, 3) uint8 RGB -> luma (h, w) uint8 and full-resolution chroma U, V (h, w) float32.
+
+    Elementwise products and sums, not a matrix product: BLAS may sum in an order that depends
+    on the arrays' memory alignment, and a last-bit difference flips a rounding (a video's bytes
+    would then depend on what its worker rendered before). Limited range keeps every value
+    inside [16, 240], so rounding is a cast of value + 0.5.
+    """
+    r, g, b = (rgb[..., c].astype(np.float32) for c in range(3))
+    (yr, yg, yb), (ur, ug, ub), (vr, vg, vb) = _YUV_FROM_RGB
+    luma = (r * yr + g * yg + b * yb + (_YUV_OFFSET[0] + 0.5)).astype(np.uint8)
+    u = r * ur + g * ug + b * ub + _YUV_OFFSET[1]
+    v = r * vr + g * vg + b * vb + _YUV_OFFSET[2]
+    return luma, u, v
+
+
+def subsample_chroma(plane: np.ndarray, py: int, px: int) -> np.ndarray:
+    """4:2:0 chroma of a full-resolution plane: the mean of each 2×2 block starting at (py, px).
+
+    A frame cut at (y0, x0) from a bigger image has the chroma ``subsample_chroma(c, y0 % 2,
+    x0 % 2)[y0 // 2 :, x0 // 2 :]`` (cropped to half the frame), so a renderer converts an image
+    once per phase instead of once per frame. Rounded half up (chroma lies in [16, 240]).
+    """
+    h, w = plane.shape
+    c = plane[py : py + (h - py) // 2 * 2, px : px + (w - px) // 2 * 2]
+    total = c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]
+    return (total * 0.25 + 0.5).astype(np.uint8)
+
+
+def yuv_frame(luma: np.ndarray, u: np.ndarray, v: np.ndarray):
+    """An I420 ``av.VideoFrame`` with these planes (luma h×w, chroma h/2×w/2), copied in place."""
+    import av
+
+    h, w = luma.shape
+    frame = av.VideoFrame(w, h, "yuv420p")
+    for plane, values in zip(frame.planes, (luma, u, v)):
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        rows[:, : plane.width] = values
+    return frame
+
+
+class Mp4Writer:
+    """H.264 (x264, one thread) + AAC mp4 written in-process; identical input gives identical bytes.
+
+    ``samples`` (float in [-1, 1], mono, ``sample_rate``; None: no audio stream) are the whole
+    audio track, encoded at once; its packets are muxed between the video's as the frames reach
+    them, so the file interleaves the two streams. :meth:`write_frame` takes I420 frames
+    (:func:`yuv_frame`), :meth:`close` flushes x264 and the audio left and finishes the file.
+    """
+
+    AUDIO_CHUNK = 1024  # samples per AAC frame
+
+    def __init__(
+        self,
+        path,
+        size: int,
+        fps: int,
+        samples: np.ndarray | None = None,
+        sample_rate: int | None = None,
+        crf: int = 23,
+        preset: str = "superfast",
+        x264_params: str | None = "mbtree=1:rc-lookahead=10",
+        audio_bitrate: int = AUDIO_BITRATE,
+    ):
+        import av
+
+        self._av = av
+        self.path = str(path)
+        self.fps = fps
+        self._heap = deterministic_heap()
+        self._heap.__enter__()
+        self.samples = None if samples is None else np.ascontiguousarray(samples, dtype=np.float32)
+        self.sample_rate = sample_rate
+        try:
+            self.container = av.open(
+                self.path, "w", format="mp4",
+                options={"movflags": "+faststart"}, container_options={"fflags": "+bitexact"},
+            )  # fmt: skip
+            opts = {"preset": preset, "crf": str(crf), **({"x264-params": x264_params} if x264_params else {})}
+            self.video = self.container.add_stream("libx264", rate=fps, options=opts)
+            self.video.width = self.video.height = size
+            self.video.pix_fmt = "yuv420p"
+            self.video.time_base = Fraction(1, fps)
+            self.video.codec_context.thread_count = 1  # x264's threads would change the bytes
+            self.video.codec_context.flags |= _BITEXACT
+            self.audio = None
+            if self.samples is not None:
+                self.audio = self.container.add_stream("aac", rate=sample_rate, options={"aac_coder": "fast"})
+                self.audio.layout = "mono"
+                self.audio.bit_rate = audio_bitrate
+                self.audio.codec_context.flags |= _BITEXACT
+        except (av.error.FFmpegError, ValueError) as exc:
+            self._heap.__exit__(None, None, None)
+            raise EncodeError(f"cannot open {self.path} for H.264/AAC encoding: {exc}") from exc
+        self.n_frames = 0
+        # The whole track is encoded first (one tight loop, the AAC encoder's state stays hot) and
+        # its packets muxed as the video reaches them.
+        self._audio_packets = self._encode_audio() if self.audio is not None else []
+
+    def write_frame(self, frame) -> None:
+        """Encode one I420 ``av.VideoFrame``; the same object may come again (its pts is reset)."""
+        frame.pts = self.n_frames
+        self.n_frames += 1
+        self.container.mux(self.video.encode(frame))
+        self._mux_audio_until(Fraction(self.n_frames, self.fps))
+
+    def _encode_audio(self) -> list:
+        """All AAC packets of the track, encoded before any video frame (see the class doc)."""
+        x, chunk, packets = self.samples, self.AUDIO_CHUNK, []
+        for start in range(0, len(x), chunk):
+            frame = self._av.AudioFrame.from_ndarray(x[None, start : start + chunk], format="fltp", layout="mono")
+            frame.sample_rate = self.sample_rate
+            frame.pts = start
+            packets += self.audio.encode(frame)
+        packets += self.audio.encode(None)
+        return packets
+
+    def _mux_audio_until(self, seconds: Fraction | None) -> None:
+        """Mux the audio packets that start before ``seconds`` (None: all that are left)."""
+        while self._audio_packets and (
+            seconds is None or self._audio_packets[0].pts * self._audio_packets[0].time_base < seconds
+        ):
+            self.container.mux(self._audio_packets.pop(0))
+
+    def close(self) -> None:
+        try:
+            self.container.mux(self.video.encode(None))
+            self._mux_audio_until(None)
+        finally:
+            self.container.close()
+            self._heap.__exit__(None, None, None)
+
+
+_M_PERTURB = -6  # glibc mallopt parameter: fill every malloc'd block with a fixed byte
+
+
+@contextmanager
+def deterministic_heap():
+    """Inside: glibc hands out heap memory filled with a fixed byte instead of old contents.
+
+    Why: libx264 (through PyAV, mbtree + B-frames) reads some memory it has not written, so in
+    a long-lived process its output changed from one file to the next (same frames, same
+    settings: 4 different streams in 10 encodes). In a fresh process, as with one ffmpeg per
+    video before, the heap starts the same and so did the bytes. With the heap's garbage made
+    constant the same input gives the same file whatever the process did before (tests check
+    it across runs and worker counts). Costs no measurable time; a no-op where glibc's
+    ``mallopt`` is missing (there the corpus tests would show a difference).
+    """
+    mallopt = _mallopt()
+    if mallopt is None:
+        yield
+        return
+    mallopt(_M_PERTURB, 0x5A)
+    try:
+        yield
+    finally:
+        mallopt(_M_PERTURB, int(os.environ.get("MALLOC_PERTURB_", "0") or 0))
+
+
+def _mallopt():
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return None
+
+
+def pyav_version() -> str:
+    """PyAV and the libavcodec it bundles, for provenance."""
+    try:
+        import av
+    except ImportError:
+        return "missing"
+    major, minor, micro = av.library_versions["libavcodec"]
+    return f"PyAV {av.__version__} (libavcodec {major}.{minor}.{micro})"
