@@ -1,7 +1,8 @@
-"""Visual stage (landmarks backend): today's code against the tracking path, side by side.
+"""Visual stage (landmarks backend): baseline, box tracking and optical flow, side by side.
 
     .venv/bin/python scripts/bench_visual.py [--videos-per-language 4] [--repeat 3]
-        [--baseline-rev 989217c] [--corpus DIR] [--detect-every N]
+        [--baseline-rev 989217c] [--corpus DIR] [--detect-every N] [--predict-every K]
+        [--flow-max-error PX] [--decoder bundled]
 
 Inputs: demo videos synthesized for the run (``polysent demo`` with ``config/config.yaml``'s
 corpus settings and ``--videos-per-language`` videos per language; 224x224, 15 fps, with
@@ -11,7 +12,11 @@ face-less cutaways), or the corpus in ``--corpus`` (a folder with ``manifest.par
 * ``baseline``: ``polysent.features.visual.landmarks_video`` as it was at ``--baseline-rev``
   (loaded from git: ffprobe + multi-threaded ffmpeg, dlib detection on every frame);
 * ``detect every frame``: today's decoder, ``detect_every: 1``;
-* ``tracking``: today's decoder, ``detect_every: N`` (default: ``config/config.yaml``'s value).
+* ``today``: ``landmarks_video`` as it was at ``--today-rev`` (loaded from git), the demo's
+  ``detect_every: N`` box tracking with the shape predictor on every frame;
+* ``flow``: ``detect_every: N`` plus ``predict_every: K`` (Lucas-Kanade optical flow between
+  predictor frames, forward-backward check ``--flow-max-error``) and ``decoder`` (default: the
+  static ffmpeg of ``imageio-ffmpeg``).
 
 All three run in this one process, one after the other inside each repeat (so load changes hit
 them alike), on one core (BLAS pinned; ffmpeg decodes single-threaded in the new path and with
@@ -62,15 +67,19 @@ def git_show(rev: str, path: str) -> str:
 
 def load_baseline(rev: str) -> types.ModuleType:
     """``polysent.features.visual`` (and its ``landmarks``) as of ``rev``, as a private module."""
-    lm = types.ModuleType("_baseline_landmarks")
+    tag = "".join(c if c.isalnum() else "_" for c in rev)
+    lm = types.ModuleType(f"_landmarks_{tag}")
     exec(compile(git_show(rev, "src/polysent/features/landmarks.py"), f"{rev}:landmarks.py", "exec"), lm.__dict__)  # fmt: skip
     sys.modules[lm.__name__] = lm
     src = git_show(rev, "src/polysent/features/visual.py")
-    line = "from polysent.features import landmarks as lm"
-    if line not in src:
+    vis = types.ModuleType(f"_visual_{tag}")
+    line, item = "from polysent.features import landmarks as lm", "    landmarks as lm,\n"
+    if line in src:
+        code = src.replace(line, f"import {lm.__name__} as lm")
+    elif item in src:  # imported in a parenthesised list: rebind lm after the module's imports
+        code = src.replace(item, "") + f"\nimport {lm.__name__} as lm\n"
+    else:
         raise SystemExit(f"{rev}: visual.py does not import landmarks as expected")
-    vis = types.ModuleType("_baseline_visual")
-    code = src.replace(line, "import _baseline_landmarks as lm")
     exec(compile(code, f"{rev}:visual.py", "exec"), vis.__dict__)
     return vis
 
@@ -156,28 +165,48 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos-per-language", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--baseline-rev", default="989217c", help="git revision of today's code")
+    ap.add_argument("--baseline-rev", default="989217c", help="git revision of the detect-every-frame baseline")
     ap.add_argument("--corpus", type=Path, help="existing corpus folder (default: synthesize)")
-    ap.add_argument("--detect-every", type=int, help="default: config/config.yaml's value")
+    ap.add_argument("--today-rev", default="8f74411", help="git revision of the box tracker")
+    ap.add_argument("--detect-every", type=int, default=10)
+    ap.add_argument("--predict-every", type=int, default=10)
+    ap.add_argument("--flow-max-error", type=float, default=0.5)
+    ap.add_argument("--decoder", default="bundled", choices=["system", "bundled"])
     args = ap.parse_args()
 
     from polysent.config import complete
-    from polysent.features import landmarks as lm
     from polysent.features.visual import landmarks_video
 
     demo_cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())["visual"]["landmarks"]
-    every = args.detect_every or int(demo_cfg["detect_every"])
+    every = args.detect_every
     base_cfg = {k: v for k, v in demo_cfg.items() if k in ("fps", "max_side", "upsample")}
+    flow_keys = ("predict_every", "flow_max_error", "flow_window", "decoder")
+    plain = {k: v for k, v in demo_cfg.items() if k not in flow_keys}
+    flow_cfg = {
+        **demo_cfg,
+        "detect_every": every,
+        "predict_every": args.predict_every,
+        "flow_max_error": args.flow_max_error,
+        "decoder": args.decoder,
+    }
+    flow_name = (
+        f"flow, detect_every {every}, predict_every {args.predict_every}, "
+        f"flow_max_error {args.flow_max_error}, decoder {args.decoder}"
+    )
     variants = {
         "baseline": (load_baseline(args.baseline_rev).landmarks_video, base_cfg),
-        "detect every frame": (landmarks_video, {**demo_cfg, "detect_every": 1}),
-        f"tracking, detect_every {every}": (landmarks_video, {**demo_cfg, "detect_every": every}),
+        "detect every frame": (landmarks_video, {**plain, "detect_every": 1}),
+        f"today ({args.today_rev}), detect_every {every}": (
+            load_baseline(args.today_rev).landmarks_video, {**plain, "detect_every": every}
+        ),
+        flow_name: (landmarks_video, flow_cfg),
     }
     with tempfile.TemporaryDirectory() as tmp:
         corpus = args.corpus or demo_corpus(Path(tmp) / "corpus", args.videos_per_language)
         per_video = videos(corpus)
         order = [s.segment_id for segs in per_video.values() for s in segs]
-        lm._dlib_models()  # model load is not part of any variant
+        for fn, _ in variants.values():  # model load is not part of any variant
+            fn.__globals__["lm"]._dlib_models()
         cpu: dict[str, list[float]] = {k: [] for k in variants}
         results: dict[str, dict] = {}
         for _ in range(args.repeat):
@@ -192,20 +221,7 @@ def main() -> None:
     fps = {k: n_frames / v for k, v in med.items()}
     ok_b, f_b = stacked(results["baseline"], order)
     ok_1, f_1 = stacked(results["detect every frame"], order)
-    ok_t, f_t = stacked(results[list(variants)[2]], order)
     same = bool((ok_b == ok_1).all() and np.array_equal(f_b, f_1, equal_nan=True))
-    both = ok_1 & ok_t
-    diff = np.abs(f_t[both] - f_1[both])
-    seg_diff = np.array(
-        [
-            np.abs(
-                np.nanmean(results[list(variants)[2]][s].features, 0)
-                - np.nanmean(results["detect every frame"][s].features, 0)
-            )
-            for s in order
-            if results["detect every frame"][s].success.any()
-        ]
-    )
 
     load = os.getloadavg()
     print(
@@ -215,9 +231,10 @@ def main() -> None:
     )
     print(
         f"command: .venv/bin/python scripts/bench_visual.py --videos-per-language "
-        f"{args.videos_per_language} --repeat {args.repeat} --baseline-rev {args.baseline_rev}"
-        + (f" --detect-every {args.detect_every}" if args.detect_every else "")
-        + "\n"
+        f"{args.videos_per_language} --repeat {args.repeat} --baseline-rev {args.baseline_rev} "
+        f"--today-rev {args.today_rev} "
+        f"--detect-every {every} --predict-every {args.predict_every} --flow-max-error "
+        f"{args.flow_max_error} --decoder {args.decoder}\n"
     )
     print("| variant | CPU s (median) | frames/s per core | vs baseline | faces | cutaway frames with a face |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -228,18 +245,41 @@ def main() -> None:
             f"{int(ok.sum())}/{n_frames} | {cuts[k][1]}/{cuts[k][0]} |"
         )
     print(f"\ndetect-every-frame store identical to the baseline's: {same}")
-    print(f"success agreement tracking vs detect-every-frame: {(ok_t == ok_1).mean():.4f}")
-    print(f"all runs (s): { {k: [round(x, 2) for x in v] for k, v in cpu.items()} }\n")
+    print(f"all runs (s): { {k: [round(x, 2) for x in v] for k, v in cpu.items()} }")
+    for name in list(variants)[2:]:
+        feature_table(name, results, order, noise)
+
+
+def feature_table(name: str, results: dict, order: list[str], noise: np.ndarray) -> None:
+    """|variant - detect every frame| per feature on frames where both found a face."""
+    ok_1, f_1 = stacked(results["detect every frame"], order)
+    ok_t, f_t = stacked(results[name], order)
+    both = ok_1 & ok_t
+    diff = np.abs(f_t[both] - f_1[both])
+    seg_diff = np.array(
+        [
+            np.abs(
+                np.nanmean(results[name][s].features, 0)
+                - np.nanmean(results["detect every frame"][s].features, 0)
+            )
+            for s in order
+            if results["detect every frame"][s].success.any()
+        ]
+    )
+    from polysent.features import landmarks as lm
+
+    print(f"\n{name} vs detect every frame: success agreement {(ok_t == ok_1).mean():.4f}\n")
     print("| feature | median abs diff | p99 | max | segment-mean max | 2-px box shift p99 |")
     print("|---|---:|---:|---:|---:|---:|")
-    for i, name in enumerate(lm.FEATURES):
+    for i, feat in enumerate(lm.FEATURES):
         print(
-            f"| {name} | {np.median(diff[:, i]):.4f} | {np.percentile(diff[:, i], 99):.4f} | "
+            f"| {feat} | {np.median(diff[:, i]):.4f} | {np.percentile(diff[:, i], 99):.4f} | "
             f"{diff[:, i].max():.4f} | {seg_diff[:, i].max():.4f} | "
             f"{np.percentile(noise[:, i], 99):.4f} |"
         )
     print(
-        f"| all features | {np.median(diff):.4f} | {np.percentile(diff, 99):.4f} | "
+        f"| all features (worst p99: {lm.FEATURES[int(np.percentile(diff, 99, axis=0).argmax())]}) "
+        f"| {np.median(diff):.4f} | {np.percentile(diff, 99, axis=0).max():.4f} | "
         f"{diff.max():.4f} | {seg_diff.max():.4f} | {np.percentile(noise, 99):.4f} |"
     )
 
