@@ -11,7 +11,8 @@ processes, as rule corpus_demo runs it), alternating which goes first.
 
 Per run it records the wall time and the CPU time (the process and all its children: ffmpeg,
 espeak-ng) of the ``build_demo_corpus`` call, the SHA-256 of the manifest and of every media
-file, and the manifest's per-language segment counts and label distribution. It prints the
+file, whether every mp4 holds one H.264 and one AAC stream and decodes (opened with PyAV after
+the timed call), and the manifest's per-language segment counts and label distribution. It prints the
 medians, the segments/s ratio new/old (wall and CPU), whether each tree's manifest and media
 are byte-identical across its runs, and whether the planned content (segments, transcripts,
 labels, splits) is the same for both trees. Prints a Markdown row for docs/BENCHMARKS.md.
@@ -88,6 +89,19 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def playable(mp4: Path) -> bool:
+    """One H.264 and one AAC stream, and the first video frame decodes (ffprobe's view, in-process)."""
+    import av
+
+    try:
+        with av.open(str(mp4)) as c:
+            codecs = sorted(st.codec_context.name for st in c.streams)
+            next(c.decode(video=0))
+        return codecs == ["aac", "h264"]
+    except (av.error.FFmpegError, StopIteration):
+        return False
+
+
 def run_once(tree: Path, out: Path, configfile: str, overrides: dict, workers: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -109,6 +123,7 @@ def run_once(tree: Path, out: Path, configfile: str, overrides: dict, workers: i
     r["media_sha"] = hashlib.sha256("".join(f"{p.relative_to(out)}:{sha(p)}\n" for p in media).encode()).hexdigest()
     r["mp4_mib"] = sum(p.stat().st_size for p in media if p.suffix == ".mp4") / 2**20
     r["wav_mib"] = sum(p.stat().st_size for p in media if p.suffix == ".wav") / 2**20
+    r["playable"] = all(playable(p) for p in media if p.suffix == ".mp4")
     r["per_lang"] = m.groupby("lang").size().to_dict()
     # What planning decides (must not change with the speed work): ids, texts, labels, splits.
     planned = m[["segment_id", "lang", "split", "transcript", "sentiment"]].to_csv(index=False)
@@ -161,6 +176,7 @@ def main() -> int:
     cpu_rate = {n: statistics.median(r["segments"] / r["cpu"] for r in runs[n]) for n in runs}
     same = {n: len({(r["manifest_sha"], r["media_sha"]) for r in runs[n]}) == 1 for n in runs}
     same_plan = len({r["planned_sha"] for n in runs for r in runs[n]}) == 1
+    play = {n: all(r["playable"] for r in runs[n]) for n in runs}
     print()
     print(f"machine: {os.cpu_count()} CPUs ({cpu_name()}), Python {platform.python_version()}, load1 {os.getloadavg()[0]:.1f} at end")
     print(f"segments per language: old {runs['old'][0]['per_lang']}, new {runs['new'][0]['per_lang']}")
@@ -168,17 +184,21 @@ def main() -> int:
     print(
         "| config | workers | segments | old s (median) | new s (median) | segments/s old → new | ratio (wall) "
         "| ratio (CPU s per segment) | mp4 MiB old → new | manifest + media identical across runs (old, new) "
-        "| same planned segments, texts, labels |"
+        "| same planned segments, texts, labels | every mp4 H.264 + AAC, decodes (old, new) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {args.configfile} | {args.workers} | {seg} | {med('old', 'wall'):.1f} | {med('new', 'wall'):.1f} | "
         f"{rate['old']:.2f} → {rate['new']:.2f} | {rate['new'] / rate['old']:.2f}× | "
         f"{cpu_rate['new'] / cpu_rate['old']:.2f}× | {med('old', 'mp4_mib'):.0f} → {med('new', 'mp4_mib'):.0f} | "
-        f"{'yes' if same['old'] else 'NO'}, {'yes' if same['new'] else 'NO'} ({args.repeat} runs each) | "
-        f"{'yes' if same_plan else 'NO'} |"
+        f"{'yes' if same['old'] else 'NO'}, {'yes' if same['new'] else 'NO'} ({args.repeat} runs each; new manifest "
+        f"sha256 {runs['new'][0]['manifest_sha'][:12]}…) | "
+        f"{'yes' if same_plan else 'NO'} | "
+        f"{'yes' if play['old'] else 'NO'}, {'yes' if play['new'] else 'NO'} |"
     )
-    return 0 if same["new"] and same_plan else 1
+    print(f"wall s per run: old {[round(r['wall'], 1) for r in runs['old']]}, new {[round(r['wall'], 1) for r in runs['new']]}")
+    print(f"CPU s per run: old {[round(r['cpu'], 1) for r in runs['old']]}, new {[round(r['cpu'], 1) for r in runs['new']]}")
+    return 0 if same["new"] and same_plan and play["new"] else 1
 
 
 if __name__ == "__main__":

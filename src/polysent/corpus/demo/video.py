@@ -1,4 +1,4 @@
-"""Per-frame face state of a demo video and its H.264/AAC encoding with ffmpeg.
+"""Per-frame face state of a demo video and its H.264/AAC encoding (PyAV in-process; ffmpeg CLI).
 
 :func:`frame_schedule` turns a video's timeline (segments, words, cutaways) into one bank index
 tuple per frame: the smile follows the segment's visual latent (eased in and out, resting
@@ -18,10 +18,13 @@ In-process encoding (issue 13, second round): the demo renderer no longer starts
 process per video. :class:`Mp4Writer` encodes through PyAV (the pinned ``av`` wheel bundles its
 own libavcodec/libx264), fed I420 frames the renderer cuts from bank images converted to YUV once
 (:func:`rgb_to_yuv`, :func:`subsample_chroma`), and the very samples of the WAV as AAC. That drops
-the process start-up (~0.09 s a video), the pipe and swscale's RGB→YUV (~0.06 s), and at
-32 kb/s mono the AAC costs half of 64 kb/s: the mp4's audio is only there so the file plays (every
-audio stage reads the WAV; ``media.py`` takes the manifest's ``audio_path``). PyAV is a pinned
-dependency, not an optional one: one encoder, one set of bytes. :func:`encode` (the ffmpeg
+the process start-up (~0.09 s a video), the pipe and swscale's RGB→YUV (~0.06 s). The AAC is
+32 kb/s mono instead of 64 (half the audio bytes, about the same CPU: ~2 ms per second of audio):
+the mp4's audio is only there so the file plays (every audio stage reads the WAV; ``media.py``
+takes the manifest's ``audio_path``). x264 keeps its settings: ``partitions=none``,
+``weightp=0``, ``scenecut=0`` saved ≤ 10 % of x264's time (within the loaded machine's noise) for
+a lower PSNR. PyAV is a pinned dependency, not an optional one: one encoder, one set of bytes
+(:func:`deterministic_heap` says what that took). :func:`encode` (the ffmpeg
 command line, RGB frames + a WAV file, optional padding) stays for the media tests and
 ``scripts/bench_features.py``, which build odd files (no audio, padded audio) with it.
 """
