@@ -131,6 +131,86 @@ def test_choose_concept_tracks_the_text_latent():
     assert lex.score(text.choose_concept(lex, 0.1, rng, 0.45, 0.35)) == 0  # inside the neutral band
 
 
+def _content_words(sentence: str) -> set[str]:
+    return {w.lower() for w in text.words_of(sentence) if len(w) >= 4}  # skip articles, copulas
+
+
+def test_every_idiom_is_rendered_in_every_language_with_its_own_words():
+    lex = text.load_lexicon(str(RESOURCES), build.ALL_LANGS)
+    assert sum(lex.score(c) > 0 for c in lex.idiom_candidates()) >= 12 * len(lex.evaluative)
+    assert sum(lex.score(c) < 0 for c in lex.idiom_candidates()) >= 12 * len(lex.evaluative)
+    vocab = {}
+    for lang in build.ALL_LANGS:
+        assert set(lex.language(lang)["idioms"]) == set(lex.idioms)
+        vocab[lang] = {w for i in lex.idioms for w in _content_words(lex.language(lang)["idioms"][i])}
+    # No idiom content word is shared with another language's idioms or compositional sentences:
+    # a model trained on one language has never seen them.
+    for lang in build.ALL_LANGS:
+        for other in set(build.ALL_LANGS) - {lang}:
+            seen = vocab[other] | {
+                w for c in lex.candidates() for n in lex.nouns
+                for w in _content_words(lex.render(text.Concept(c.template, n, c.adjective, c.intensifier, c.negated), other))
+            }  # fmt: skip
+            assert not vocab[lang] & seen, (lang, other, vocab[lang] & seen)
+
+
+def test_idiom_score_equals_the_replaced_expression():
+    lex = text.load_lexicon(str(RESOURCES), build.ALL_LANGS)
+    for c in lex.idiom_candidates():
+        plain = text.Concept(c.template, "film", c.adjective, c.intensifier, c.negated)
+        idiom = text.Concept(c.template, "film", c.adjective, c.intensifier, c.negated, c.idiom)
+        assert lex.score(idiom) == lex.score(plain) != 0
+        assert idiom.key != plain.key and idiom.key.startswith(plain.key)
+        for lang in build.ALL_LANGS:
+            said = lex.render(idiom, lang)
+            assert said != lex.render(plain, lang)
+            assert lex.language(lang)["idioms"][c.idiom] in said
+
+
+def test_missing_idiom_is_named(tmp_path):
+    for f in RESOURCES.glob("*.yaml"):
+        (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    es = (tmp_path / "es.yaml").read_text(encoding="utf-8")
+    (tmp_path / "es.yaml").write_text(es.replace("  drag: es un rollo\n", ""), encoding="utf-8")
+    with pytest.raises(text.LexiconError, match=r"es\.yaml.*idioms: missing \['drag'\]"):
+        text.load_lexicon(str(tmp_path), ("fr", "es"))
+
+
+def _segment_draws(lex, share, n=3000, **kw):
+    """Concepts for ``n`` segment streams, and each stream's next draw after the choice."""
+    concepts, after = [], []
+    for i in range(n):
+        rng = build.rng_for(5, "segment", i)
+        target = float(rng.uniform(-3, 3))
+        concepts.append((target, text.choose_concept(lex, target, rng, 0.45, 0.35, **kw)))
+        after.append(rng.random())
+    return concepts, after
+
+
+@pytest.mark.parametrize("share", [0.1, 0.24, 0.6])
+def test_idioms_appear_at_the_configured_rate_and_track_the_latent(share):
+    lex = text.load_lexicon(str(RESOURCES), ("fr",))
+    concepts, _ = _segment_draws(lex, share, idiom_share=share)
+    evaluative = [(t, c) for t, c in concepts if c.adjective]
+    rate = np.mean([bool(c.idiom) for _, c in evaluative])
+    assert abs(rate - share) < 4 * np.sqrt(share * (1 - share) / len(evaluative)), rate
+    targets, scores = zip(*[(t, lex.score(c)) for t, c in evaluative if c.idiom])
+    assert np.corrcoef(targets, scores)[0, 1] > 0.85  # idioms carry the sentiment as words do
+
+
+def test_idiom_share_zero_keeps_todays_texts_and_idioms_leave_other_draws_alone():
+    lex = text.load_lexicon(str(RESOURCES), build.ALL_LANGS)
+    today, after_today = _segment_draws(lex, 0.0)
+    zero, after_zero = _segment_draws(lex, 0.0, idiom_share=0.0)
+    some, after_some = _segment_draws(lex, 0.5, idiom_share=0.5)
+    assert today == zero and after_today == after_zero
+    assert [lex.render(c, "fr") for _, c in today] == [lex.render(c, "fr") for _, c in zero]
+    assert after_some == after_today  # labels, prosody, pauses drawn later are unchanged
+    changed = [(a, b) for (_, a), (_, b) in zip(today, some) if a != b]
+    assert changed and all(b.idiom and not a.idiom for a, b in changed)
+    assert _segment_draws(lex, 0.5, idiom_share=0.5) == (some, after_some)  # same seed, same corpus
+
+
 def test_lexicon_errors_name_file_and_ids(tmp_path):
     for name in ("lexicon.yaml", "emotions.yaml", "fr.yaml"):
         (tmp_path / name).write_text((RESOURCES / name).read_text(encoding="utf-8"), encoding="utf-8")

@@ -6,12 +6,20 @@ id. A :class:`Concept` (template, noun, adjective, intensifier, negation) theref
 sentences in fr/es/pt/de that translate one another, and its lexicon score is the sentiment the
 text carries. :func:`choose_concept` picks the concept whose score is close to a target (the
 segment's text latent), so the text modality carries the sentiment signal.
+
+Idioms: with probability ``idiom_share`` an evaluative concept is instead rendered by a
+language-specific idiom ("c'est le pied", "está de lujo"). An idiom id in ``lexicon.yaml`` names
+the compositional expression it is equivalent to, so its score is that expression's score; each
+language renders it with its own idiom, which shares no words with the other languages. The idiom
+draw uses its own random stream, so ``idiom_share: 0`` leaves every other draw, and the texts,
+exactly as without idioms.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,11 +50,14 @@ class Concept:
     adjective: str = ""
     intensifier: str = "none"
     negated: bool = False
+    idiom: str = ""  # idiom id rendering the (adjective, intensifier, negated) expression, if any
 
     @property
     def key(self) -> str:
         neg = "neg" if self.negated else "pos"
-        return "|".join([self.template, self.noun, self.adjective or "-", self.intensifier, neg])
+        parts = [self.template, self.noun, self.adjective or "-", self.intensifier, neg]
+        # Only idiomatic concepts get the extra field, so keys without idioms are today's keys.
+        return "|".join(parts + ([f"idiom={self.idiom}"] if self.idiom else []))
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class Lexicon:
     evaluative: tuple[str, ...]
     neutral: tuple[str, ...]
     languages: dict[str, dict]
+    idioms: dict[str, dict] = field(default_factory=dict)  # id -> equivalent expression
 
     def score(self, c: Concept) -> float:
         """Sentiment the sentence carries on the [-3, 3] scale (0 for neutral templates)."""
@@ -70,16 +82,20 @@ class Lexicon:
 
     def render(self, c: Concept, lang: str) -> str:
         spec = self.language(lang)
+        noun = spec["nouns"][c.noun]
+        slots = {k: noun[k] for k in ("dem", "def", "acc", "dem_acc")}
+        if c.idiom:
+            tpl = spec["idiom_templates"][c.template]
+            idiom = spec["idioms"][c.idiom]
+            slots["idiom"] = idiom[noun["gender"]] if isinstance(idiom, dict) else idiom
+            return _sentence(tpl.format(**slots))
         tpl = spec["templates"][c.template]
         if isinstance(tpl, dict):
             tpl = tpl["neg" if c.negated else "pos"]
-        noun = spec["nouns"][c.noun]
-        slots = {k: noun[k] for k in ("dem", "def", "acc", "dem_acc")}
         if c.adjective:
             slots["adj"] = spec["adjectives"][c.adjective][noun["gender"]]
             slots["int"] = spec["intensifiers"][c.intensifier]
-        text = re.sub(r"\s+", " ", tpl.format(**slots)).strip()
-        return text[0].upper() + text[1:]
+        return _sentence(tpl.format(**slots))
 
     def language(self, lang: str) -> dict:
         try:
@@ -105,6 +121,19 @@ class Lexicon:
                             continue
                         out.append(Concept(tpl, "", adj, inten, neg))
         return out
+
+    def idiom_candidates(self) -> list[Concept]:
+        """One concept per (evaluative template, idiom): the idiomatic counterparts of ``candidates``."""
+        return [
+            Concept(tpl, "", e["adjective"], e["intensifier"], bool(e["negated"]), idiom)
+            for tpl in self.evaluative
+            for idiom, e in self.idioms.items()
+        ]
+
+
+def _sentence(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[0].upper() + text[1:]
 
 
 @lru_cache(maxsize=8)
@@ -132,6 +161,7 @@ def load_lexicon(resources_dir: str, languages: tuple[str, ...]) -> Lexicon:
         evaluative=tuple(base["templates"]["evaluative"]),
         neutral=tuple(base["templates"]["neutral"]),
         languages=langs,
+        idioms=base.get("idioms") or {},
     )
 
 
@@ -158,28 +188,75 @@ def _check_language(spec: dict, base: dict, where: Path) -> None:
         t = (spec.get("templates") or {}).get(tpl)
         if t is not None and not (isinstance(t, dict) and {"pos", "neg"} <= set(t)):
             problems.append(f"templates.{tpl}: evaluative templates need 'pos' and 'neg' variants")
+    problems += _idiom_problems(spec, base)
     if "voice" not in spec:
         problems.append("missing 'voice' (espeak-ng voice name)")
     if problems:
         raise LexiconError(f"{where}: " + "; ".join(sorted(set(problems))))
 
 
+def _idiom_problems(spec: dict, base: dict) -> list[str]:
+    """Every idiom id of lexicon.yaml is a valid expression and is rendered in ``spec``."""
+    idioms = base.get("idioms") or {}
+    if not idioms:
+        return []
+    problems = []
+    for idiom, e in idioms.items():
+        if e.get("adjective") not in base["adjectives"] or e.get("intensifier") not in base["intensifiers"]:
+            problems.append(f"idioms.{idiom}: unknown adjective/intensifier {e}")
+    missing = [i for i in idioms if i not in (spec.get("idioms") or {})]
+    if missing:
+        problems.append(f"idioms: missing {missing}")
+    frames = spec.get("idiom_templates") or {}
+    missing = [t for t in base["templates"]["evaluative"] if t not in frames]
+    if missing:
+        problems.append(f"idiom_templates: missing {missing}")
+    return problems
+
+
+def _boltzmann_pick(lex: Lexicon, cands: list[Concept], target: float, temperature: float, rng) -> Concept:
+    scores = np.array([lex.score(c) for c in cands])
+    logits = -((scores - target) ** 2) / max(temperature, 1e-6)
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    return cands[rng.choice(len(cands), p=p)]
+
+
+def _idiom_stream(rng: np.random.Generator) -> np.random.Generator:
+    """A generator seeded from ``rng``'s current state without advancing it.
+
+    The idiom draws must not consume ``rng``: the segment's later draws (labels, prosody, pauses)
+    then stay the same whatever ``idiom_share`` is, and 0 reproduces the corpus without idioms.
+    """
+    state = repr(rng.bit_generator.state).encode()
+    words = np.frombuffer(hashlib.blake2b(state + b"/idiom", digest_size=16).digest(), dtype=np.uint32)
+    return np.random.default_rng(words)
+
+
 def choose_concept(
-    lex: Lexicon, target: float, rng: np.random.Generator, neutral_band: float, temperature: float
+    lex: Lexicon,
+    target: float,
+    rng: np.random.Generator,
+    neutral_band: float,
+    temperature: float,
+    idiom_share: float = 0.0,
 ) -> Concept:
     """A concept whose lexicon score is near ``target``.
 
     |target| below ``neutral_band`` gives a neutral (factual) sentence; otherwise an evaluative
     concept is drawn with probability ∝ exp(-(score - target)² / temperature), so the text
-    tracks the latent without being a deterministic function of it.
+    tracks the latent without being a deterministic function of it. With probability
+    ``idiom_share`` the evaluative concept is an idiom instead, drawn by the same rule among the
+    idioms (from a separate stream, see :func:`_idiom_stream`).
     """
     noun = lex.nouns[rng.integers(len(lex.nouns))]
     if abs(target) < neutral_band:
         return Concept(lex.neutral[rng.integers(len(lex.neutral))], noun)
-    cands = lex.candidates()
-    scores = np.array([lex.score(c) for c in cands])
-    logits = -((scores - target) ** 2) / max(temperature, 1e-6)
-    p = np.exp(logits - logits.max())
-    p /= p.sum()
-    c = cands[rng.choice(len(cands), p=p)]
+    if idiom_share > 0 and lex.idioms:
+        irng = _idiom_stream(rng)  # before the draw below, so it does not depend on its outcome
+        if irng.random() < idiom_share:
+            c = _boltzmann_pick(lex, lex.idiom_candidates(), target, temperature, irng)
+            _boltzmann_pick(lex, lex.candidates(), target, temperature, rng)  # keep rng's draws
+            return Concept(c.template, noun, c.adjective, c.intensifier, c.negated, c.idiom)
+    c = _boltzmann_pick(lex, lex.candidates(), target, temperature, rng)
     return Concept(c.template, noun, c.adjective, c.intensifier, c.negated)
