@@ -205,7 +205,7 @@ def test_idiom_share_zero_keeps_todays_texts_and_idioms_leave_other_draws_alone(
     some, after_some = _segment_draws(lex, 0.5, idiom_share=0.5)
     assert today == zero and after_today == after_zero
     assert [lex.render(c, "fr") for _, c in today] == [lex.render(c, "fr") for _, c in zero]
-    assert after_some == after_today  # labels, prosody, pauses drawn later are unchanged
+    assert after_some == after_today  # the segment's later draws (labels, prosody) are unchanged
     changed = [(a, b) for (_, a), (_, b) in zip(today, some) if a != b]
     assert changed and all(b.idiom and not a.idiom for a, b in changed)
     assert _segment_draws(lex, 0.5, idiom_share=0.5) == (some, after_some)  # same seed, same corpus

@@ -225,8 +225,8 @@ def _boltzmann_pick(lex: Lexicon, cands: list[Concept], target: float, temperatu
 def _idiom_stream(rng: np.random.Generator) -> np.random.Generator:
     """A generator seeded from ``rng``'s current state without advancing it.
 
-    The idiom draws must not consume ``rng``: the segment's later draws (labels, prosody, pauses)
-    then stay the same whatever ``idiom_share`` is, and 0 reproduces the corpus without idioms.
+    The idiom draws must not consume ``rng``: the segment's later draws (labels, prosody) then
+    stay the same whatever ``idiom_share`` is, and 0 reproduces the corpus without idioms.
     """
     state = repr(rng.bit_generator.state).encode()
     words = np.frombuffer(hashlib.blake2b(state + b"/idiom", digest_size=16).digest(), dtype=np.uint32)
