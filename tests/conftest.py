@@ -138,7 +138,8 @@ def stage_rule_files() -> dict[str, Path]:
     return {p.stem: p for p in sorted(rules_dir.glob("*.smk")) if p.stem != "common"}
 
 
-_RULE_DEF = re.compile(r"^[ \t]*(?:rule|checkpoint) (\w+):", re.M)
+# `rule x:` / `checkpoint x:`, and `use rule y as x with:` (the predict stage's reused rules)
+_RULE_DEF = re.compile(r"^[ \t]*(?:rule|checkpoint|use rule \w+ as) (\w+)(?: with)?:", re.M)
 
 
 def rules_in(smk: Path) -> list[str]:
