@@ -639,3 +639,19 @@ def test_cli_builds_a_corpus(tmp_path):
     m = pd.read_parquet(tmp_path / "manifest.parquet")
     assert set(m["lang"]) == {"fr", "es"} and Path(m["video_path"].iloc[0]).is_file()
     assert m["video_path"].iloc[0].startswith(str(tmp_path))
+
+
+def test_idiom_share_reaches_the_planned_corpus_and_changes_only_the_text():
+    def plans(share):
+        cfg = demo_config({"videos_per_language": 30, "text": {"idiom_share": share}})
+        return [s for v in build.plan_corpus(cfg["corpus"]["demo"], ["fr", "es"], 3, RESOURCES) for s in v.segments]
+
+    none, some, every = plans(0.0), plans(0.24), plans(1.0)
+    assert not any(s.concept.idiom for s in none)
+    for a, b in zip(none, every, strict=True):  # labels and latents do not depend on the wording
+        assert (a.segment_id, a.latent, a.sentiment, a.latent_audio, a.latent_visual) == \
+            (b.segment_id, b.latent, b.sentiment, b.latent_audio, b.latent_visual)
+    opinion = [s for s in some if s.concept.adjective]
+    rate = np.mean([bool(s.concept.idiom) for s in opinion])
+    assert len(opinion) > 150 and abs(rate - 0.24) < 4 * np.sqrt(0.24 * 0.76 / len(opinion)), rate
+    assert all(s.concept.idiom for s in every if s.concept.adjective)

@@ -156,7 +156,8 @@ def _plan_segment(seg_id, lang, speaker, lex, emo_models, cfg, st, sp, seed) -> 
     zt = lab.modality_latent(rng, z, st["text"])
     za = lab.modality_latent(rng, z, st["audio"])
     zv = lab.modality_latent(rng, z, st["visual"])
-    concept = choose_concept(lex, zt, rng, cfg["text"]["neutral_band"], cfg["text"]["temperature"])
+    concept = choose_concept(lex, zt, rng, cfg["text"]["neutral_band"], cfg["text"]["temperature"],
+                             idiom_share=cfg["text"]["idiom_share"])
     transcript = lex.render(concept, lang)
     words = words_of(transcript)
     sentiment = lab.annotate(rng, z, cfg["labels"]["annotators"], cfg["labels"]["annotator_sd"])
