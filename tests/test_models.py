@@ -8,14 +8,7 @@ import torch.nn.functional as F
 from polysent.models import MODELS, NCEObjective, build_model, count_parameters, info_nce
 from polysent.models.heads import TaskLoss, positive_weights
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: threads only add contention on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 DIMS = {"text": 12, "visual": 5, "acoustic": 4}

@@ -20,17 +20,9 @@ from polysent.models import NCEObjective, build_model, count_parameters
 from polysent.train import run_experiment
 from test_train import DIMS, TRAIN, stores  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.usefixtures("restore_torch_state")
+pytestmark = pytest.mark.usefixtures("restore_torch_state", "one_torch_thread")
 
 TINY = {"d_g": 8, "d_p": 8, "d_e": 8, "d_h": 8, "dropout": 0.0, "rec_dropout": 0.0}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make(time_axis="utterance", **kw):
