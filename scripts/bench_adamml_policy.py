@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from polysent.contracts import read_decisions
-from polysent.data import synthetic_store_table
 from polysent.report import utilisation
+from polysent.synthetic import synthetic_store_table
 from polysent.train import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]

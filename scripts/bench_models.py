@@ -94,7 +94,7 @@ def time_case(name, variation, nce_terms, sizes, B, L, steps):
 def table1(workdir: Path, threads: int, models=None, experiments_only=None, time_axis=None) -> None:
     import pyarrow.parquet as pq
 
-    from polysent.data import synthetic_store_table
+    from polysent.synthetic import synthetic_store_table
     from polysent.train import run_experiment
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

@@ -47,7 +47,7 @@ else:
 def write_stores(workdir: Path) -> dict[str, str]:
     import pyarrow.parquet as pq
 
-    from polysent.data import synthetic_store_table
+    from polysent.synthetic import synthetic_store_table
 
     stores = {}
     for lang, other in (("fr", "es"), ("es", "fr")):

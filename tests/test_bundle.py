@@ -14,7 +14,7 @@ import torch
 
 from polysent import io
 from polysent.bundle import BundleError, FeatureMismatch, check_features, feature_settings, load_bundle, make_bundle
-from polysent.data import synthetic_store_table
+from polysent.synthetic import synthetic_store_table
 from polysent.train import run_experiment
 from test_train import DIMS, TRAIN
 

@@ -13,8 +13,8 @@ from polysent.data import (
     collate,
     read_store,
     sample_videos,
-    synthetic_store_table,
 )
+from polysent.synthetic import synthetic_store_table
 
 DIMS = {"text": 6, "visual": 3, "acoustic": 4}
 

@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from polysent import io
-from polysent.data import Sample, batches, collate, in_given_order, synthetic_store_table, translated_sample
+from polysent.data import Sample, batches, collate, in_given_order, translated_sample
 from polysent.models import NCEObjective, build_model, count_parameters
+from polysent.synthetic import synthetic_store_table
 from polysent.train import run_experiment
 from test_train import DIMS, TRAIN, stores  # noqa: F401 (fixture)
 

@@ -13,7 +13,7 @@ import yaml
 
 from conftest import REPO, SCHEMA_DIR, copy_workflow, snakemake
 from polysent.config import load_schema, validate_config
-from polysent.data import synthetic_store_table
+from polysent.synthetic import synthetic_store_table
 from polysent.train import RUN_FILES, run_experiment, settings_for
 
 DIMS = {"text": 10, "visual": 4, "acoustic": 5}
