@@ -68,8 +68,8 @@ def write_stores(workdir: Path) -> dict[str, str]:
 def demo_plan(names: list[str] | None, seeds: list[int]):
     """The demo's experiments (validated, defaults filled), train section and training groups."""
     from polysent.config import deep_merge, validate_config
+    from polysent.experiments import training_groups
     from polysent.report import runs
-    from polysent.train import training_groups
 
     config = deep_merge(
         yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
@@ -132,7 +132,7 @@ def per_group(workdir: Path, stores, experiments, train, groups) -> float:
 
 
 def differing_files(a: Path, b: Path) -> list[str]:
-    from polysent.train import RUN_FILES
+    from polysent.runfiles import RUN_FILES
 
     out = []
     for run in sorted(p.parent for p in a.glob("*/seed*/metrics.json")):

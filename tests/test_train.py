@@ -13,8 +13,9 @@ import yaml
 
 from conftest import REPO, SCHEMA_DIR, copy_workflow, snakemake
 from polysent.config import load_schema, validate_config
+from polysent.runfiles import RUN_FILES
 from polysent.synthetic import synthetic_store_table
-from polysent.train import RUN_FILES, run_experiment, settings_for
+from polysent.train import run_experiment, settings_for
 
 DIMS = {"text": 10, "visual": 4, "acoustic": 5}
 TRAIN = {
@@ -179,7 +180,7 @@ def test_experiment_entries_validate_and_fill_defaults():
 
 
 def test_partial_entry_is_named_when_used(stores, tmp_path):
-    from polysent.train import experiment_entry
+    from polysent.experiments import experiment_entry
 
     with pytest.raises(ValueError, match=r"experiment 'x' lacks required key\(s\) \['model', 'eval'\]"):
         experiment_entry({"x": {"train": {"fr": 1.0}}}, "x")

@@ -1,7 +1,7 @@
 """Training groups (issue 13, deliverable 2, train): no identical model is trained twice.
 
 Rows that differ only in ``eval`` (and label/paper/group/seeds) share one training run per seed
-(polysent.train.training_key / training_groups); one `train` job per group trains all its seeds
+(polysent.experiments.training_key / training_groups); one `train` job per group trains all its seeds
 in one process (run_group) and its run folders are byte-identical to one run_experiment each;
 editing one experiment re-runs only its group, editing a label re-runs no training.
 """
@@ -17,16 +17,9 @@ import yaml
 
 from conftest import REPO, SCHEMA_DIR, copy_finished_run, describe_jobs, planned_jobs
 from polysent.config import deep_merge, validate_config
-from polysent.train import (
-    RUN_FILES,
-    group_of,
-    group_seeds,
-    resolve_group,
-    run_experiment,
-    run_group,
-    training_groups,
-    training_key,
-)
+from polysent.experiments import group_of, group_seeds, resolve_group, training_groups, training_key
+from polysent.runfiles import RUN_FILES
+from polysent.train import run_experiment, run_group
 from test_train import TRAIN, stores  # noqa: F401 (fixture)
 
 TINY = ("--configfile", "config/tiny.yaml")

@@ -18,7 +18,7 @@ writes the run folder:
   modality at that step); empty with the same columns for models without a policy.
 
 Training groups: experiments that differ only in ``eval`` (and label/paper/group/seeds) train
-the same model (:func:`training_key`); :func:`run_group` trains each seed of such a group once
+the same model (:func:`polysent.experiments.training_key`); :func:`run_group` trains each seed of such a group once
 (:func:`train_run`) and writes every member's run folder from it (:func:`write_run`), byte for
 byte what :func:`run_experiment` writes for each alone (the workflow's rule ``train`` runs one
 group per job, see workflow/rules/train.smk).
@@ -45,13 +45,13 @@ from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import torch
 
-from polysent import io
+from polysent import io, runfiles
 from polysent.cliargs import key_values
 from polysent.config import complete, deep_merge
 from polysent.data import MODALITIES, Splits, batches, build_splits, in_given_order
+from polysent.experiments import experiment_entry, run_entry, training_key
 from polysent.metrics import emotion_metrics, json_safe, sentiment_metrics
 from polysent.models import NCEObjective, build_model, count_parameters
 from polysent.models.heads import TaskLoss, positive_weights
@@ -61,7 +61,6 @@ log = logging.getLogger("polysent.train")
 # Defaults of the ``train:`` config section (the schema repeats them with descriptions).
 # (better-is-higher) for each selection metric
 SELECTION = {"mae": False, "loss": False, "corr": True, "macro_f1": True}
-RUN_FILES = ("metrics.json", "predictions.parquet", "history.csv", "model.pt", "decisions.parquet")
 
 
 def settings_for(train_cfg: dict, exp: dict) -> dict:
@@ -261,63 +260,6 @@ def schedule_for(model, settings: dict) -> dict:
     return out
 
 
-def _prediction_table(task, samples_by_split, preds_by_split, emotions) -> pa.Table:
-    cols: dict[str, list] = {"segment_id": [], "lang": [], "split": []}
-    for split, samples in samples_by_split.items():
-        cols["segment_id"] += [s.segment_id for s in samples]
-        cols["lang"] += [s.lang for s in samples]
-        cols["split"] += [split] * len(samples)
-    fields = {k: pa.array(v, pa.string()) for k, v in cols.items()}
-    pred = np.concatenate([preds_by_split[k] for k in samples_by_split], 0)
-    allsamp = [s for v in samples_by_split.values() for s in v]
-    if task == "sentiment":
-        fields["y_true"] = pa.array(np.array([s.y for s in allsamp], np.float32))
-        fields["y_pred"] = pa.array(pred[:, 0].astype(np.float32))
-    else:
-        truth = np.stack([s.emotions for s in allsamp]) if allsamp else np.zeros((0, len(emotions)))
-        prob = 1.0 / (1.0 + np.exp(-pred))
-        for k, label in enumerate(emotions):
-            fields[f"true_{label}"] = pa.array(truth[:, k].astype(np.float32))
-            fields[f"prob_{label}"] = pa.array(prob[:, k].astype(np.float32))
-    return pa.table(fields)
-
-
-def _history_csv(rows: list[dict]) -> str:
-    """history.csv text (the csv module: pandas would add ~0.5 s to every job's start-up)."""
-    import csv
-    import io as _io
-
-    buf = _io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else repr(v) if isinstance(v, float) else v)
-                         for k, v in row.items()})
-    return buf.getvalue()
-
-
-def _decision_table(decisions, split: str, modalities) -> pa.Table:
-    seg, win, mod, sel, prob = [], [], [], [], []
-    for s, d, p in decisions:
-        for w in range(d.shape[0]):
-            for k, m in enumerate(modalities):
-                seg.append(s.segment_id)
-                win.append(w)
-                mod.append(m)
-                sel.append(int(d[w, k] > 0.5))
-                prob.append(float(p[w, k]))
-    return pa.table(
-        {
-            "segment_id": pa.array(seg, pa.string()),
-            "split": pa.array([split] * len(seg), pa.string()),
-            "window": pa.array(win, pa.int32()),
-            "modality": pa.array(mod, pa.string()),
-            "selected": pa.array(sel, pa.int8()),
-            "prob": pa.array(prob, pa.float32()),
-        }
-    )
-
-
 def run_experiment(
     stores: dict[str, str],
     exp: dict,
@@ -373,7 +315,7 @@ def write_run(trained: dict, stores: dict[str, str], exp: dict, out_dir: str | P
     exp = experiment_entry({exp_name: exp}, exp_name)
     if training_key(exp) != trained["key"]:
         raise ValueError(f"experiment {exp_name}: its training-relevant keys differ from the trained run's; "
-                         "it cannot share that training run (polysent.train.training_key)")
+                         "it cannot share that training run (polysent.experiments.training_key)")
     # Settings and task from this experiment's own entry: equal values, and the checkpoint's
     # pickle then shares the same objects as a single run's (pickle memoises by identity).
     settings, task = run_settings(trained["train_cfg"], exp), exp.get("task", "sentiment")
@@ -406,13 +348,13 @@ def write_run(trained: dict, stores: dict[str, str], exp: dict, out_dir: str | P
     io.write_json(out_dir / "metrics.json", json_safe(metrics))
     io.write_parquet(
         out_dir / "predictions.parquet",
-        _prediction_table(task, {"valid": splits.valid, "test": splits.test},
+        runfiles.prediction_table(task, {"valid": splits.valid, "test": splits.test},
                           {"valid": valid["pred"], "test": test["pred"]}, splits.emotions),
         provenance={"experiment": exp_name, "seed": seed, "model": exp["model"]},
     )
-    io.write_text(out_dir / "history.csv", _history_csv(fit["history"]))
+    io.write_text(out_dir / "history.csv", runfiles.history_csv(fit["history"]))
     modalities = getattr(model, "modalities", MODALITIES)
-    io.write_parquet(out_dir / "decisions.parquet", _decision_table(test["decisions"], "test", modalities),
+    io.write_parquet(out_dir / "decisions.parquet", runfiles.decision_table(test["decisions"], "test", modalities),
                      provenance={"experiment": exp_name, "seed": seed, "adaptive": bool(test["decisions"])})
     # Saved through a buffer: torch names zip members after the target file, and the
     # atomic write's temporary name would make the bytes differ between identical runs.
@@ -449,108 +391,6 @@ def write_run(trained: dict, stores: dict[str, str], exp: dict, out_dir: str | P
 
 
 # ---------------------------------------------------------------------------- training groups
-
-# Keys of an experiment entry that never change what a run trains or writes: the report's
-# presentation (label, paper, group) and the seed list (each run has one seed).
-PRESENTATION = ("label", "paper", "group", "seeds")
-# ... and those that change only the evaluation: rows differing only in these share a training run.
-NOT_TRAINING = PRESENTATION + ("eval",)
-
-
-def run_entry(exp: dict) -> dict:
-    """The part of an experiment entry a run folder depends on (its rule params, its model.pt)."""
-    return {k: v for k, v in exp.items() if k not in PRESENTATION}
-
-
-def _with_entry_defaults(exp: dict) -> dict:
-    """``exp`` with the experiments schema's defaults filled, so that an omitted key and its
-    default spelled out give the same training key."""
-    from polysent.config import complete
-
-    return complete({"x": copy.deepcopy(exp)}, "experiments")["x"]
-
-
-def training_key(exp: dict) -> str:
-    """Canonical JSON of the training-relevant keys of an experiment entry (schema defaults filled).
-
-    Everything but :data:`NOT_TRAINING` counts (model, variation, nce, train, transaug,
-    drop_neutral, task, emotions, pos_weight, train_overrides and any key added later), so a new
-    key can only split groups, never merge two different trainings. Key order does not matter.
-    """
-    full = _with_entry_defaults(exp)
-    return json.dumps({k: v for k, v in full.items() if k not in NOT_TRAINING}, sort_keys=True,
-                      separators=(",", ":"), default=str)
-
-
-def training_groups(experiments: dict, names, seeds_of) -> dict[str, dict]:
-    """Experiments ``names`` grouped by :func:`training_key`: one training run per group and seed.
-
-    Returns ``{group_id: {"key": key, "members": {name: [seeds]}}}``; ``seeds_of(entry)`` gives an
-    experiment's seeds. The id is the group's first member name (sorted), made a valid rule-name
-    suffix; ids, members and seeds are sorted, so the result does not depend on config order.
-    """
-    by_key: dict[str, dict[str, list[int]]] = {}
-    for name in sorted(set(names)):
-        entry = experiment_entry(experiments, name)
-        by_key.setdefault(training_key(entry), {})[name] = sorted({int(s) for s in seeds_of(entry)})
-    groups: dict[str, dict] = {}
-    for key, members in sorted(by_key.items(), key=lambda kv: min(kv[1])):
-        base = "".join(c if c.isalnum() or c == "_" else "_" for c in min(members))
-        gid, n = base, 1
-        while gid in groups:  # two names that differ only in '.', '+' or '-'
-            n += 1
-            gid = f"{base}_{n}"
-        groups[gid] = {"key": key, "members": members}
-    return groups
-
-
-SINGLE_RUN = ".seed"  # "{exp}.seed{seed}": the group of one run outside every reported group
-
-
-def group_of(groups: dict, name: str, seed: int) -> str:
-    """The id of the training group that writes run folder (``name``, ``seed``).
-
-    A run of a reported group belongs to it; any other run is a group of one, ``"{exp}.seed{seed}"``
-    (reported ids hold no '.', see :func:`training_groups`).
-    """
-    for gid, group in groups.items():
-        if seed in group["members"].get(name, ()):
-            return gid
-    return f"{name}{SINGLE_RUN}{int(seed)}"
-
-
-def resolve_group(groups: dict, experiments: dict | None, gid: str) -> dict:
-    """The group ``gid``: one of ``groups`` or a group of one run named by :func:`group_of`."""
-    if gid in groups:
-        return groups[gid]
-    name, sep, seed = gid.rpartition(SINGLE_RUN)
-    if not sep or not seed.isdigit():
-        raise ValueError(f"unknown training group '{gid}' (results/train_groups/{gid}); reported groups: "
-                         f"{', '.join(sorted(groups)) or '(none)'}; a single run is '<experiment>.seed<N>'")
-    entry = experiment_entry(experiments, name)
-    return {"key": training_key(entry), "members": {name: [int(seed)]}}
-
-
-def group_seeds(group: dict) -> list[int]:
-    """Every seed some member of ``group`` runs with (each is trained once)."""
-    return sorted({s for seeds in group["members"].values() for s in seeds})
-
-
-def group_runs(group: dict, group_dir: str) -> list[dict]:
-    """One ``{experiment, seed, out_dir}`` per run folder of ``group``, under ``group_dir`` (rule params)."""
-    return [
-        {"experiment": name, "seed": seed, "out_dir": f"{group_dir}/{name}/seed{seed}"}
-        for name, seeds in group["members"].items()
-        for seed in seeds
-    ]
-
-
-def group_store_inputs(experiments: dict, group: dict, pattern: str = "results/store/{lang}.parquet") -> dict:
-    """``store_<lang>`` -> store path for every language a member of ``group`` trains or evaluates on."""
-    out: dict[str, str] = {}
-    for name in group["members"]:
-        out.update(store_inputs(experiments, name, pattern))
-    return dict(sorted(out.items()))
 
 
 def run_group(
@@ -617,28 +457,3 @@ def _cli(args) -> int:
                              args.out, exp_name=args.experiment, threads=args.threads)
     print(json.dumps(json_safe(metrics["test"]), indent=2, sort_keys=True))
     return 0
-
-
-# ------------------------------------------------------------------------------ rule helpers
-
-
-def experiment_entry(experiments: dict | None, name: str) -> dict:
-    """The config entry of experiment ``name``; a typo in a target path gets the list of names."""
-    experiments = experiments or {}
-    if name not in experiments:
-        raise ValueError(
-            f"unknown experiment '{name}' in results/runs/{name}/...; "
-            f"defined in config['experiments']: {', '.join(sorted(experiments)) or '(none)'}"
-        )
-    entry = experiments[name]
-    missing = [k for k in ("model", "train", "eval") if k not in (entry or {})]
-    if missing:
-        raise ValueError(f"experiment '{name}' lacks required key(s) {missing} (config['experiments'])")
-    return entry
-
-
-def store_inputs(experiments: dict | None, name: str, pattern: str = "results/store/{lang}.parquet") -> dict:
-    """``store_<lang>`` -> feature store path for the training and evaluation languages of ``name``."""
-    exp = experiment_entry(experiments, name)
-    langs = sorted(set(exp["train"]) | {exp["eval"]})
-    return {f"store_{lang}": pattern.format(lang=lang) for lang in langs}

@@ -9,7 +9,7 @@
 # (text-free bundles without transcripts); rule predict applies the model to the stores.
 # Nothing is added to FINAL_TARGETS: ask for results/predict/{name}.csv.
 from polysent import predict as polysent_predict
-from polysent import train as polysent_train
+from polysent import experiments as polysent_experiments
 
 
 wildcard_constraints:
@@ -19,7 +19,7 @@ wildcard_constraints:
 rule bundle:
     input:
         # store_<lang>: the feature stores the run was trained and evaluated on
-        unpack(lambda w: polysent_train.store_inputs(config.get("experiments"), w.exp)),
+        unpack(lambda w: polysent_experiments.store_inputs(config.get("experiments"), w.exp)),
         model="results/runs/{exp}/seed{seed}/model.pt",
         metrics="results/runs/{exp}/seed{seed}/metrics.json",
         lib=lib_for("scripts/bundle.py"),

@@ -6,7 +6,7 @@
 rule train_run:
     input:
         group=lambda w: TRAIN_GROUP_DIR.format(
-            group=polysent_train.group_of(TRAIN_GROUPS, w.exp, int(w.seed))
+            group=polysent_experiments.group_of(TRAIN_GROUPS, w.exp, int(w.seed))
         ),
         lib=lib_for("scripts/train_run.py"),
     output:

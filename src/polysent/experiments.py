@@ -1,0 +1,138 @@
+"""Experiment entries and training groups: which runs train the same model (no torch here).
+
+An experiment entry (``config/experiments.yaml``) names a model, its variation and the data
+(train/eval languages, few-shot subsets, TransAug, task). Rows that differ only in ``eval`` (and
+label/paper/group/seeds) train the same model: :func:`training_key` is the canonical form of the
+keys that matter, :func:`training_groups` groups experiments by it, and the workflow's rule
+``train`` runs one group per job (:func:`polysent.train.run_group`). This module is pure config
+logic, so the workflow imports it at DAG build without torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from polysent.config import complete
+
+# Keys of an experiment entry that never change what a run trains or writes: the report's
+# presentation (label, paper, group) and the seed list (each run has one seed).
+PRESENTATION = ("label", "paper", "group", "seeds")
+# ... and those that change only the evaluation: rows differing only in these share a training run.
+NOT_TRAINING = PRESENTATION + ("eval",)
+
+
+def run_entry(exp: dict) -> dict:
+    """The part of an experiment entry a run folder depends on (its rule params, its model.pt)."""
+    return {k: v for k, v in exp.items() if k not in PRESENTATION}
+
+
+def _with_entry_defaults(exp: dict) -> dict:
+    """``exp`` with the experiments schema's defaults filled, so that an omitted key and its
+    default spelled out give the same training key."""
+    return complete({"x": copy.deepcopy(exp)}, "experiments")["x"]
+
+
+def training_key(exp: dict) -> str:
+    """Canonical JSON of the training-relevant keys of an experiment entry (schema defaults filled).
+
+    Everything but :data:`NOT_TRAINING` counts (model, variation, nce, train, transaug,
+    drop_neutral, task, emotions, pos_weight, train_overrides and any key added later), so a new
+    key can only split groups, never merge two different trainings. Key order does not matter.
+    """
+    full = _with_entry_defaults(exp)
+    return json.dumps({k: v for k, v in full.items() if k not in NOT_TRAINING}, sort_keys=True,
+                      separators=(",", ":"), default=str)
+
+
+def training_groups(experiments: dict, names, seeds_of) -> dict[str, dict]:
+    """Experiments ``names`` grouped by :func:`training_key`: one training run per group and seed.
+
+    Returns ``{group_id: {"key": key, "members": {name: [seeds]}}}``; ``seeds_of(entry)`` gives an
+    experiment's seeds. The id is the group's first member name (sorted), made a valid rule-name
+    suffix; ids, members and seeds are sorted, so the result does not depend on config order.
+    """
+    by_key: dict[str, dict[str, list[int]]] = {}
+    for name in sorted(set(names)):
+        entry = experiment_entry(experiments, name)
+        by_key.setdefault(training_key(entry), {})[name] = sorted({int(s) for s in seeds_of(entry)})
+    groups: dict[str, dict] = {}
+    for key, members in sorted(by_key.items(), key=lambda kv: min(kv[1])):
+        base = "".join(c if c.isalnum() or c == "_" else "_" for c in min(members))
+        gid, n = base, 1
+        while gid in groups:  # two names that differ only in '.', '+' or '-'
+            n += 1
+            gid = f"{base}_{n}"
+        groups[gid] = {"key": key, "members": members}
+    return groups
+
+
+SINGLE_RUN = ".seed"  # "{exp}.seed{seed}": the group of one run outside every reported group
+
+
+def group_of(groups: dict, name: str, seed: int) -> str:
+    """The id of the training group that writes run folder (``name``, ``seed``).
+
+    A run of a reported group belongs to it; any other run is a group of one, ``"{exp}.seed{seed}"``
+    (reported ids hold no '.', see :func:`training_groups`).
+    """
+    for gid, group in groups.items():
+        if seed in group["members"].get(name, ()):
+            return gid
+    return f"{name}{SINGLE_RUN}{int(seed)}"
+
+
+def resolve_group(groups: dict, experiments: dict | None, gid: str) -> dict:
+    """The group ``gid``: one of ``groups`` or a group of one run named by :func:`group_of`."""
+    if gid in groups:
+        return groups[gid]
+    name, sep, seed = gid.rpartition(SINGLE_RUN)
+    if not sep or not seed.isdigit():
+        raise ValueError(f"unknown training group '{gid}' (results/train_groups/{gid}); reported groups: "
+                         f"{', '.join(sorted(groups)) or '(none)'}; a single run is '<experiment>.seed<N>'")
+    entry = experiment_entry(experiments, name)
+    return {"key": training_key(entry), "members": {name: [int(seed)]}}
+
+
+def group_seeds(group: dict) -> list[int]:
+    """Every seed some member of ``group`` runs with (each is trained once)."""
+    return sorted({s for seeds in group["members"].values() for s in seeds})
+
+
+def group_runs(group: dict, group_dir: str) -> list[dict]:
+    """One ``{experiment, seed, out_dir}`` per run folder of ``group``, under ``group_dir`` (rule params)."""
+    return [
+        {"experiment": name, "seed": seed, "out_dir": f"{group_dir}/{name}/seed{seed}"}
+        for name, seeds in group["members"].items()
+        for seed in seeds
+    ]
+
+
+def group_store_inputs(experiments: dict, group: dict, pattern: str = "results/store/{lang}.parquet") -> dict:
+    """``store_<lang>`` -> store path for every language a member of ``group`` trains or evaluates on."""
+    out: dict[str, str] = {}
+    for name in group["members"]:
+        out.update(store_inputs(experiments, name, pattern))
+    return dict(sorted(out.items()))
+
+
+def experiment_entry(experiments: dict | None, name: str) -> dict:
+    """The config entry of experiment ``name``; a typo in a target path gets the list of names."""
+    experiments = experiments or {}
+    if name not in experiments:
+        raise ValueError(
+            f"unknown experiment '{name}' in results/runs/{name}/...; "
+            f"defined in config['experiments']: {', '.join(sorted(experiments)) or '(none)'}"
+        )
+    entry = experiments[name]
+    missing = [k for k in ("model", "train", "eval") if k not in (entry or {})]
+    if missing:
+        raise ValueError(f"experiment '{name}' lacks required key(s) {missing} (config['experiments'])")
+    return entry
+
+
+def store_inputs(experiments: dict | None, name: str, pattern: str = "results/store/{lang}.parquet") -> dict:
+    """``store_<lang>`` -> feature store path for the training and evaluation languages of ``name``."""
+    exp = experiment_entry(experiments, name)
+    langs = sorted(set(exp["train"]) | {exp["eval"]})
+    return {f"store_{lang}": pattern.format(lang=lang) for lang in langs}
