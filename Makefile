@@ -19,11 +19,13 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check src scripts tests
+	$(BIN)/ruff format --check src scripts tests
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow
 
 fmt: setup
 	$(BIN)/snakefmt Snakefile workflow
+	$(BIN)/ruff format src scripts tests
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -75,9 +75,7 @@ def check_peer(python: str) -> str:
     """The peer's MMSA-FET version, or exit with a message saying how to install it."""
     probe = "import importlib.metadata as m, MSA_FET; print(m.version('MMSA-FET'))"
     try:
-        done = subprocess.run(
-            [python, "-c", probe], capture_output=True, text=True, timeout=300, check=False
-        )
+        done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=300, check=False)
     except (FileNotFoundError, PermissionError) as err:
         done = None
         msg = str(err)
@@ -215,9 +213,7 @@ def median(xs: list[float]) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peer-python", required=True, help="python of a venv with MMSA-FET 0.4.1")
     ap.add_argument("--videos", type=int, default=3, help="demo videos per language (fr, es)")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved runs (median reported)")
@@ -272,9 +268,7 @@ def main() -> None:
             "paper: new per-segment = today per-segment": compare_same_frames(
                 feats["paper: new per-segment"], feats["paper: today per-segment"]
             ),
-            "mmsa: new per-segment = MMSA-FET per clip": compare_same_frames(
-                feats["mmsa: new per-segment"], peer_seg
-            ),
+            "mmsa: new per-segment = MMSA-FET per clip": compare_same_frames(feats["mmsa: new per-segment"], peer_seg),
             "mmsa: new whole-WAV = MMSA-FET whole WAV (same frames)": whole_wav_reference(
                 feats["mmsa: new whole-WAV"], segs, peer_vid
             ),
@@ -292,10 +286,7 @@ def main() -> None:
         f"command: .venv/bin/python scripts/bench_acoustic.py --peer-python {args.peer_python} "
         f"--videos {args.videos} --repeat {args.repeat} --baseline-ref {args.baseline_ref}"
     )
-    print(
-        f"data: {len(wavs)} demo videos, {audio_s:.0f} s of WAV, {len(segs)} segments "
-        f"({seg_s:.0f} s)\n"
-    )
+    print(f"data: {len(wavs)} demo videos, {audio_s:.0f} s of WAV, {len(segs)} segments ({seg_s:.0f} s)\n")
     print("| setting: path | frames | CPU s (median) | all CPU s |")
     print("|---|---:|---:|---|")
     for k, v in cpu.items():

@@ -34,8 +34,14 @@ def write_stores(workdir: Path) -> dict[str, Path]:
     stores = {}
     for lang, other in (("fr", "es"), ("es", "fr")):
         stores[lang] = workdir / f"{lang}.parquet"
-        table = synthetic_store_table(lang, n_videos=38, segments_per_video=5, max_words=16, tr_lang=other,
-                                      dims={"text": 300, "visual": 14, "acoustic": 25})
+        table = synthetic_store_table(
+            lang,
+            n_videos=38,
+            segments_per_video=5,
+            max_words=16,
+            tr_lang=other,
+            dims={"text": 300, "visual": 14, "acoustic": 25},
+        )
         pq.write_table(table, stores[lang])
     return stores
 
@@ -47,8 +53,11 @@ def variants() -> dict[str, dict]:
     paper = {k: moseas[k] for k in POLICY_OPTIONS}
     return {
         "windowed_argmax": {**row, "label": "windows of words, argmax (demo default)"},
-        "paper_per_word_sampled": {**row, "variation": {**row["variation"], **paper},
-                                   "label": "per word, input gating + rescale, sampled (moseas)"},
+        "paper_per_word_sampled": {
+            **row,
+            "variation": {**row["variation"], **paper},
+            "label": "per word, input gating + rescale, sampled (moseas)",
+        },
     }
 
 
@@ -70,8 +79,11 @@ def main() -> None:
             t0 = time.perf_counter()
             m = run_experiment(stores, exp, train_cfg, seed, out, exp_name=name, threads=1)
             wall = time.perf_counter() - t0
-            print(f"| {name} | {seed} | {m['test']['corr']:.3f} | {m['test']['mae']:.3f} | {m['best_epoch']} "
-                  f"| {wall:.1f} |", flush=True)
+            print(
+                f"| {name} | {seed} | {m['test']['corr']:.3f} | {m['test']['mae']:.3f} | {m['best_epoch']} "
+                f"| {wall:.1f} |",
+                flush=True,
+            )
             decisions.setdefault(name, []).append(read_decisions(out / "decisions.parquet").to_pandas())
     util = utilisation.modality_utilisation(decisions, exps)
     print()

@@ -62,9 +62,12 @@ def boundary_errors(got: pd.DataFrame, truth: pd.DataFrame) -> dict:
     e = np.abs(j["end"] - j["end_true"]).to_numpy()
     both = np.concatenate([s, e])
     return {
-        "segments": got["segment_id"].nunique(), "words": len(j),
-        "median_ms": 1000 * np.median(both), "p90_ms": 1000 * np.percentile(both, 90),
-        "start_median_ms": 1000 * np.median(s), "end_median_ms": 1000 * np.median(e),
+        "segments": got["segment_id"].nunique(),
+        "words": len(j),
+        "median_ms": 1000 * np.median(both),
+        "p90_ms": 1000 * np.percentile(both, 90),
+        "start_median_ms": 1000 * np.median(s),
+        "end_median_ms": 1000 * np.median(e),
     }
 
 
@@ -87,8 +90,10 @@ def compare_engines(results: Path, limit: int | None, threads: int, repeat: int)
             secs[engine].append(t)
             words[engine].append(got)
     n = words["cli"][0]["segment_id"].nunique()
-    print(f"\n| aeneas engine | segments | words | median (ms) | p90 (ms) | start / end median | "
-          f"align wall, median of {repeat} (s) | segments/s | runs (s) |")
+    print(
+        f"\n| aeneas engine | segments | words | median (ms) | p90 (ms) | start / end median | "
+        f"align wall, median of {repeat} (s) | segments/s | runs (s) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     rate = {}
     for engine in ENGINES:
@@ -96,15 +101,19 @@ def compare_engines(results: Path, limit: int | None, threads: int, repeat: int)
         med = float(np.median(secs[engine]))
         rate[engine] = r["segments"] / med
         runs = ", ".join(f"{t:.1f}" for t in secs[engine])
-        print(f"| {engine} | {r['segments']} (+{n_qc[engine]} QC) | {r['words']} | {r['median_ms']:.0f} | "
-              f"{r['p90_ms']:.0f} | {r['start_median_ms']:.0f} / {r['end_median_ms']:.0f} | {med:.1f} | "
-              f"{rate[engine]:.2f} | {runs} |")
+        print(
+            f"| {engine} | {r['segments']} (+{n_qc[engine]} QC) | {r['words']} | {r['median_ms']:.0f} | "
+            f"{r['p90_ms']:.0f} | {r['start_median_ms']:.0f} / {r['end_median_ms']:.0f} | {med:.1f} | "
+            f"{rate[engine]:.2f} | {runs} |"
+        )
     same_repeats = all(w.equals(ws[0]) for ws in words.values() for w in ws)
     ratios = [c / lib for c, lib in zip(secs["cli"], secs["library"])]
-    print(f"\nlibrary / cli throughput: **{rate['library'] / rate['cli']:.1f}x** (ratio of medians; "
-          f"per repeat {', '.join(f'{x:.1f}' for x in ratios)}) on {n} segments, {threads} workers. "
-          f"{engine_difference(words['cli'][0], words['library'][0])}; each engine's words identical "
-          f"across repeats: {'yes' if same_repeats else 'NO'}.")
+    print(
+        f"\nlibrary / cli throughput: **{rate['library'] / rate['cli']:.1f}x** (ratio of medians; "
+        f"per repeat {', '.join(f'{x:.1f}' for x in ratios)}) on {n} segments, {threads} workers. "
+        f"{engine_difference(words['cli'][0], words['library'][0])}; each engine's words identical "
+        f"across repeats: {'yes' if same_repeats else 'NO'}."
+    )
 
 
 def engine_difference(cli: pd.DataFrame, lib: pd.DataFrame) -> str:
@@ -115,8 +124,10 @@ def engine_difference(cli: pd.DataFrame, lib: pd.DataFrame) -> str:
     d = np.abs(j[["start_c", "end_c"]].to_numpy() - j[["start_l", "end_l"]].to_numpy())
     moved = (d > 0) | np.isnan(d)
     segs = j.loc[moved.any(axis=1) | (j["_merge"] != "both"), "segment_id"].nunique()
-    return (f"Word tables of the two engines differ in {segs} of {cli['segment_id'].nunique()} segments: "
-            f"{int(moved.sum())} of {d.size} boundaries, by at most {1000 * np.nanmax(d):.0f} ms")
+    return (
+        f"Word tables of the two engines differ in {segs} of {cli['segment_id'].nunique()} segments: "
+        f"{int(moved.sum())} of {d.size} boundaries, by at most {1000 * np.nanmax(d):.0f} ms"
+    )
 
 
 def translation_scores(limit: int) -> dict:
@@ -129,8 +140,10 @@ def translation_scores(limit: int) -> dict:
     res = str(Path(__file__).resolve().parents[1] / "resources" / "demo")
     lex = load_lexicon(res, ("fr", "es"))
     concepts = [Concept(t, n) for t, n in itertools.product(lex.neutral, lex.nouns)]
-    concepts += [Concept(c.template, n, c.adjective, c.intensifier, c.negated)
-                 for c, n in itertools.product(lex.candidates(), lex.nouns)]
+    concepts += [
+        Concept(c.template, n, c.adjective, c.intensifier, c.negated)
+        for c, n in itertools.product(lex.candidates(), lex.nouns)
+    ]
     rng = np.random.default_rng(0)
     concepts = [concepts[i] for i in sorted(rng.choice(len(concepts), min(limit, len(concepts)), replace=False))]
     fr = [lex.render(c, "fr") for c in concepts]
@@ -154,26 +167,38 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each engine (engines section)")
     ap.add_argument("--sentences", type=int, default=2000)
-    ap.add_argument("--sections", nargs="+", default=["engines", "variants", "translation"],
-                    choices=["engines", "variants", "translation"])
+    ap.add_argument(
+        "--sections",
+        nargs="+",
+        default=["engines", "variants", "translation"],
+        choices=["engines", "variants", "translation"],
+    )
     args = ap.parse_args()
     load = os.getloadavg()[0]
-    print(f"machine: {platform.machine()}, {platform.python_version()}, {os.cpu_count()} cores, "
-          f"load average {load:.1f} at start")
+    print(
+        f"machine: {platform.machine()}, {platform.python_version()}, {os.cpu_count()} cores, "
+        f"load average {load:.1f} at start"
+    )
     if "engines" in args.sections:
         compare_engines(args.results, args.limit, args.threads, args.repeat)
     if "variants" in args.sections:
-        print("\n| aeneas settings | segments | words | median (ms) | p90 (ms) | start median | end median | s/segment |")
+        print(
+            "\n| aeneas settings | segments | words | median (ms) | p90 (ms) | start median | end median | s/segment |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for name, acfg in VARIANTS.items():
             r = align_errors(args.results, acfg, args.limit, args.threads)
-            print(f"| {name} | {r['segments']} (+{r['qc']} QC) | {r['words']} | {r['median_ms']:.0f} | "
-                  f"{r['p90_ms']:.0f} | {r['start_median_ms']:.0f} | {r['end_median_ms']:.0f} | "
-                  f"{r['s_per_segment']:.2f} |")
+            print(
+                f"| {name} | {r['segments']} (+{r['qc']} QC) | {r['words']} | {r['median_ms']:.0f} | "
+                f"{r['p90_ms']:.0f} | {r['start_median_ms']:.0f} | {r['end_median_ms']:.0f} | "
+                f"{r['s_per_segment']:.2f} |"
+            )
     if "translation" in args.sections:
         t = translation_scores(args.sentences)
-        print(f"\nApertium fr→es on {t['sentences']} demo sentences vs the demo's Spanish renderings: "
-              f"chrF {t['chrF']:.1f}, BLEU {t['BLEU']:.1f} (sacrebleu), one process call, {t['seconds']:.1f} s")
+        print(
+            f"\nApertium fr→es on {t['sentences']} demo sentences vs the demo's Spanish renderings: "
+            f"chrF {t['chrF']:.1f}, BLEU {t['BLEU']:.1f} (sacrebleu), one process call, {t['seconds']:.1f} s"
+        )
         for f, h, e in t["examples"]:
             print(f"- `{f}` → `{h}` (demo: `{e}`)")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")

@@ -143,7 +143,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, help="render processes (rule corpus_demo: its threads)")
     ap.add_argument("--configfile", default="config/config.yaml", help="relative to the repository")
     ap.add_argument("--baseline", default=BASELINE, help=f"commit of the old path (default {BASELINE[:10]})")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="corpus.demo override (top-level keys)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="corpus.demo override (top-level keys)"
+    )
     args = ap.parse_args()
     import yaml
 
@@ -178,7 +180,9 @@ def main() -> int:
     same_plan = len({r["planned_sha"] for n in runs for r in runs[n]}) == 1
     play = {n: all(r["playable"] for r in runs[n]) for n in runs}
     print()
-    print(f"machine: {os.cpu_count()} CPUs ({cpu_name()}), Python {platform.python_version()}, load1 {os.getloadavg()[0]:.1f} at end")
+    print(
+        f"machine: {os.cpu_count()} CPUs ({cpu_name()}), Python {platform.python_version()}, load1 {os.getloadavg()[0]:.1f} at end"
+    )
     print(f"segments per language: old {runs['old'][0]['per_lang']}, new {runs['new'][0]['per_lang']}")
     print(f"labels: old {runs['old'][0]['labels']}, new {runs['new'][0]['labels']}")
     print(
@@ -196,8 +200,12 @@ def main() -> int:
         f"{'yes' if same_plan else 'NO'} | "
         f"{'yes' if play['old'] else 'NO'}, {'yes' if play['new'] else 'NO'} |"
     )
-    print(f"wall s per run: old {[round(r['wall'], 1) for r in runs['old']]}, new {[round(r['wall'], 1) for r in runs['new']]}")
-    print(f"CPU s per run: old {[round(r['cpu'], 1) for r in runs['old']]}, new {[round(r['cpu'], 1) for r in runs['new']]}")
+    print(
+        f"wall s per run: old {[round(r['wall'], 1) for r in runs['old']]}, new {[round(r['wall'], 1) for r in runs['new']]}"
+    )
+    print(
+        f"CPU s per run: old {[round(r['cpu'], 1) for r in runs['old']]}, new {[round(r['cpu'], 1) for r in runs['new']]}"
+    )
     return 0 if same["new"] and same_plan and play["new"] else 1
 
 

@@ -91,9 +91,7 @@ def snakemake(wf: Path, *args: str, timeout: int = 1800) -> subprocess.Completed
     )
 
 
-def time_dry_run(
-    wf: Path, config: Path, repeat: int, targets: list[str]
-) -> tuple[list[float], int]:
+def time_dry_run(wf: Path, config: Path, repeat: int, targets: list[str]) -> tuple[list[float], int]:
     times, jobs = [], -1
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -107,9 +105,7 @@ def time_dry_run(
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--langs", nargs="+", default=["fr", "es", "pt", "de"])
     ap.add_argument("--videos", type=int, default=1000, help="videos per language")
     ap.add_argument("--segments", type=int, default=10, help="segments per video")
@@ -160,9 +156,7 @@ def main(argv=None) -> int:
         print("|---|---|---|---|---|---|")
         for state, times, n in rows:
             runs = ", ".join(f"{t:.1f}" for t in times)
-            print(
-                f"| {state} | {n_segments} | {args.shards} | {n} | {statistics.median(times):.1f} | {runs} |"
-            )
+            print(f"| {state} | {n_segments} | {args.shards} | {n} | {statistics.median(times):.1f} | {runs} |")
         worst = max(statistics.median(t) for _, t, _ in rows)
         return 0 if worst <= 60 else 1
     finally:

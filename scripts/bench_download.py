@@ -31,8 +31,16 @@ def run(files: int, mb: float, concurrency: int, seed: int) -> tuple[float, int]
     bodies = {f"/v{i}.mp4": rng.randbytes(int(mb * 2**20)) for i in range(files)}
     kinds = ["500", "reset", "truncate", "timeout"]
     faults = {p: [kinds[(i // 4) % 4]] for i, p in enumerate(bodies) if i % 4 == 0}
-    settings = {**complete({}, "corpus", "moseas", "download"), "retries": 4, "backoff_base_s": 0.05, "backoff_max_s": 0.2,
-                "read_timeout_s": 0.2, "concurrency": concurrency, "rate_per_s": 0, "chunk_bytes": 1 << 16}
+    settings = {
+        **complete({}, "corpus", "moseas", "download"),
+        "retries": 4,
+        "backoff_base_s": 0.05,
+        "backoff_max_s": 0.2,
+        "read_timeout_s": 0.2,
+        "concurrency": concurrency,
+        "rate_per_s": 0,
+        "chunk_bytes": 1 << 16,
+    }
     with tempfile.TemporaryDirectory() as tmp, FaultServer(bodies, faults=faults, stall_s=0.3) as srv:
         jobs = [Job(p, f"{tmp}{p}", [{"kind": "http", "location": srv.url(p)}]) for p in bodies]
         t0 = time.perf_counter()

@@ -194,9 +194,7 @@ def bench_visual(n_frames: int, repeat: int, tmp: Path) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="audio seconds per acoustic config")
     ap.add_argument("--frames", type=int, default=450, help="video frames for the visual benchmark")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (median reported)")
@@ -204,9 +202,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.cached_child:
         with tempfile.TemporaryDirectory() as tmp:
-            rows = bench_acoustic(
-                args.seconds, args.repeat, Path(tmp), [(CACHED_LABEL, CACHED_CONFIG)]
-            )
+            rows = bench_acoustic(args.seconds, args.repeat, Path(tmp), [(CACHED_LABEL, CACHED_CONFIG)])
         print(json.dumps(rows))
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,8 +34,9 @@ RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "demo"
 def demo_sentences() -> dict[str, list[list[str]]]:
     """Words of every distinct demo sentence, per language (parallel lists: index i translates)."""
     lex = load_lexicon(str(RESOURCES), LANGS)
-    concepts = [Concept(c.template, noun, c.adjective, c.intensifier, c.negated)
-                for c in lex.candidates() for noun in lex.nouns]
+    concepts = [
+        Concept(c.template, noun, c.adjective, c.intensifier, c.negated) for c in lex.candidates() for noun in lex.nouns
+    ]
     concepts += [Concept(tpl, noun) for tpl in lex.neutral for noun in lex.nouns]
     return {lang: [tokenize(lex.render(c, lang)) for c in concepts] for lang in LANGS}
 
@@ -60,27 +61,29 @@ def main() -> None:
     base = complete({}, "align", "plausibility")
     sentences = demo_sentences()
     n = len(sentences["fr"])
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"{n} demo sentences per language, candidates {base['language_candidates']}\n")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"{n} demo sentences per language, candidates {base['language_candidates']}\n"
+    )
     print("| bound | false positives (own language) | detected (swapped language) |")
     print("|---|---|---|")
     per_pair = {}
     for bound in args.bounds:
         cfg = {**base, "min_language_share": bound}
         fp = {lang: flagged(sentences[lang], lang, cfg) for lang in LANGS}
-        det = {(src, dst): flagged(sentences[src], dst, cfg)
-               for src, dst in itertools.permutations(LANGS, 2)}
+        det = {(src, dst): flagged(sentences[src], dst, cfg) for src, dst in itertools.permutations(LANGS, 2)}
         per_pair[bound] = det
         fp_all, det_all = sum(fp.values()), sum(det.values())
-        print(f"| {bound} | {fp_all}/{n * len(LANGS)} ({fp_all / (n * len(LANGS)):.1%}; "
-              + ", ".join(f"{k} {v}" for k, v in fp.items())
-              + f") | {det_all}/{n * len(det)} ({det_all / (n * len(det)):.1%}) |")
+        print(
+            f"| {bound} | {fp_all}/{n * len(LANGS)} ({fp_all / (n * len(LANGS)):.1%}; "
+            + ", ".join(f"{k} {v}" for k, v in fp.items())
+            + f") | {det_all}/{n * len(det)} ({det_all / (n * len(det)):.1%}) |"
+        )
     print("\nDetected per pair (sentence in X labelled Y), by bound:\n")
     print("| X -> Y | " + " | ".join(str(b) for b in args.bounds) + " |")
     print("|---|" + "---|" * len(args.bounds))
     for pair in itertools.permutations(LANGS, 2):
-        print(f"| {pair[0]} -> {pair[1]} | "
-              + " | ".join(f"{per_pair[b][pair] / n:.0%}" for b in args.bounds) + " |")
+        print(f"| {pair[0]} -> {pair[1]} | " + " | ".join(f"{per_pair[b][pair] / n:.0%}" for b in args.bounds) + " |")
     if args.manifest:
         segs = manifest_sentences(args.manifest)
         total = sum(len(v) for v in segs.values())
@@ -96,8 +99,7 @@ def main() -> None:
     for w in words:
         language_problem(w, "fr", cfg)
     per = (time.perf_counter() - t0) / len(words)
-    print(f"\nCost: {per * 1e3:.2f} ms per segment (mean over one pass of {len(words)} sentences, "
-          "dictionaries loaded)")
+    print(f"\nCost: {per * 1e3:.2f} ms per segment (mean over one pass of {len(words)} sentences, dictionaries loaded)")
 
 
 if __name__ == "__main__":

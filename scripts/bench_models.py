@@ -104,9 +104,15 @@ def table1(workdir: Path, threads: int, models=None, experiments_only=None, time
     stores = {}
     for lang, other in (("fr", "es"), ("es", "fr")):
         stores[lang] = workdir / f"{lang}.parquet"
-        table = synthetic_store_table(lang, n_videos=38, segments_per_video=5, max_words=16, tr_lang=other,
-                                      dims={"text": 300, "visual": 14, "acoustic": 25},
-                                      emotions=("confident", "happiness", "relaxed"))
+        table = synthetic_store_table(
+            lang,
+            n_videos=38,
+            segments_per_video=5,
+            max_words=16,
+            tr_lang=other,
+            dims={"text": 300, "visual": 14, "acoustic": 25},
+            emotions=("confident", "happiness", "relaxed"),
+        )
         pq.write_table(table, stores[lang])
     print("| experiment | model | epochs run | wall (s) | test MAE |")
     print("|---|---|---:|---:|---:|")
@@ -119,8 +125,10 @@ def table1(workdir: Path, threads: int, models=None, experiments_only=None, time
         dt = time.perf_counter() - t0
         total += dt
         mae = m["test"].get("mae")
-        print(f"| {name} | {exp['model']} | {m['epochs_run']} | {dt:.1f} | {mae if mae is None else f'{mae:.3f}'} |",
-              flush=True)
+        print(
+            f"| {name} | {exp['model']} | {m['epochs_run']} | {dt:.1f} | {mae if mae is None else f'{mae:.3f}'} |",
+            flush=True,
+        )
     print(f"| **total, 1 seed** | | | **{total:.0f}** |")
 
 
@@ -132,11 +140,20 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--length", type=int, default=50)
     ap.add_argument("--models", nargs="+", default=None, help="only these models' cases (e.g. mult)")
-    ap.add_argument("--table1", type=Path, default=None, metavar="DIR",
-                    help="time one seed of every config/experiments.yaml row on demo-sized synthetic stores")
+    ap.add_argument(
+        "--table1",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="time one seed of every config/experiments.yaml row on demo-sized synthetic stores",
+    )
     ap.add_argument("--experiments", nargs="+", default=None, help="--table1: only these rows")
-    ap.add_argument("--time-axis", choices=["utterance", "word"], default=None,
-                    help="--table1: Multilogue-Net's time axis for the multilogue rows (default: the schema's)")
+    ap.add_argument(
+        "--time-axis",
+        choices=["utterance", "word"],
+        default=None,
+        help="--table1: Multilogue-Net's time axis for the multilogue rows (default: the schema's)",
+    )
     args = ap.parse_args()
     if args.table1:
         args.table1.mkdir(parents=True, exist_ok=True)
@@ -146,8 +163,10 @@ def main() -> None:
     sizes = {}
     if args.sizes == "demo":
         sizes = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["train"]["models"]
-    print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"threads={args.threads}, B={args.batch}, L={args.length}, dims={DIMS}, sizes={args.sizes}")
+    print(
+        f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+        f"threads={args.threads}, B={args.batch}, L={args.length}, dims={DIMS}, sizes={args.sizes}"
+    )
     print("| model | variation | NCE | parameters | train step (median, ms) |")
     print("|---|---|---|---:|---:|")
     for name, variation, nce_terms in CASES:

@@ -197,7 +197,8 @@ def main() -> None:
         "baseline": (load_baseline(args.baseline_rev).landmarks_video, base_cfg),
         "detect every frame": (landmarks_video, {**plain, "detect_every": 1}),
         f"today ({args.today_rev}), detect_every {every}": (
-            load_baseline(args.today_rev).landmarks_video, {**plain, "detect_every": every}
+            load_baseline(args.today_rev).landmarks_video,
+            {**plain, "detect_every": every},
         ),
         flow_name: (landmarks_video, flow_cfg),
     }
@@ -258,10 +259,7 @@ def feature_table(name: str, results: dict, order: list[str], noise: np.ndarray)
     diff = np.abs(f_t[both] - f_1[both])
     seg_diff = np.array(
         [
-            np.abs(
-                np.nanmean(results[name][s].features, 0)
-                - np.nanmean(results["detect every frame"][s].features, 0)
-            )
+            np.abs(np.nanmean(results[name][s].features, 0) - np.nanmean(results["detect every frame"][s].features, 0))
             for s in order
             if results["detect every frame"][s].success.any()
         ]

@@ -65,11 +65,7 @@ def test_opensmile_egemaps_lld(voice):
     ex = OpenSmileExtractor()
     y16 = librosa.resample(voice, orig_sr=22050, target_sr=16000)
     t, f = ex(y16)
-    assert (
-        len(ex.names) == 25
-        and "Loudness_sma3" in ex.names
-        and "F0semitoneFrom27.5Hz_sma3nz" in ex.names
-    )
+    assert len(ex.names) == 25 and "Loudness_sma3" in ex.names and "F0semitoneFrom27.5Hz_sma3nz" in ex.names
     assert f.shape == (len(t), 25) and f.dtype == np.float32
     np.testing.assert_allclose(np.diff(t), 0.01, atol=1e-9)
 
@@ -116,11 +112,7 @@ def test_shard_store_contract_provenance_and_qc(feature_corpus, media_dirs):
     # Every segment missing from the stores is in QC with a reason.
     seen, qc = set(), {}
     for shard in media_dirs:
-        seen |= set(
-            pq.read_table(feature_corpus / f"out/ac{shard}.parquet")
-            .column("segment_id")
-            .to_pylist()
-        )
+        seen |= set(pq.read_table(feature_corpus / f"out/ac{shard}.parquet").column("segment_id").to_pylist())
         q = pq.read_table(feature_corpus / f"out/ac{shard}.qc.parquet").to_pylist()
         qc |= {r["segment_id"]: r["reason"] for r in q}
     assert seen == {"vid_a_0", "vid_a_1", "vid_b_0"}
@@ -133,9 +125,7 @@ def test_shard_bytes_are_deterministic(feature_corpus, media_dirs):
     cfg = {"backend": "librosa", "librosa": {"tonnetz_harmonic": False, "tonnetz_chroma": "stft"}}
     _run_shard(feature_corpus, shard, cfg, "det1")
     _run_shard(feature_corpus, shard, cfg, "det2")
-    assert (feature_corpus / "out/det1.parquet").read_bytes() == (
-        feature_corpus / "out/det2.parquet"
-    ).read_bytes()
+    assert (feature_corpus / "out/det1.parquet").read_bytes() == (feature_corpus / "out/det2.parquet").read_bytes()
 
 
 def test_missing_rate_is_resampled_and_reported(feature_corpus, media_dirs):
@@ -169,14 +159,10 @@ def test_cli_single_file(tmp_path, feature_corpus):
     table = contracts.read(out, contracts.FRAMES)
     assert set(table.column("segment_id").to_pylist()) == {"seg"}
     assert table.num_rows == 1 + int(round(1.0 * 22050)) // 512
-    assert (
-        json.loads(pq.read_schema(out).metadata[b"polysent"])["params"]["tonnetz_harmonic"] is False
-    )
+    assert json.loads(pq.read_schema(out).metadata[b"polysent"])["params"]["tonnetz_harmonic"] is False
 
 
-def test_small_overrun_within_media_tolerance_is_analysed_to_the_audio_end(
-    tmp_path, feature_corpus
-):
+def test_small_overrun_within_media_tolerance_is_analysed_to_the_audio_end(tmp_path, feature_corpus):
     """Media and acoustic agree: an end up to media.duration_tolerance past the audio is fine."""
     from polysent.media import build_shard
     from test_media import write_manifest
@@ -282,9 +268,7 @@ def test_whole_wav_slices_equal_per_segment_well_inside(long_wav, cfg, columns, 
             if margin <= t <= length - margin:
                 k = int(round(t * SR / HOP))
                 assert abs(p.time[k] - t) < 1e-6
-                np.testing.assert_allclose(
-                    row[columns], p.features[k][columns], rtol=1e-4, atol=1e-4
-                )
+                np.testing.assert_allclose(row[columns], p.features[k][columns], rtol=1e-4, atol=1e-4)
                 compared += 1
     assert compared > 100
     # Near the edges the modes do differ (zero padding vs real neighbouring audio): the
@@ -334,9 +318,7 @@ def test_constant_q_cache_is_librosa_and_keyed(voice):
         (22050, 512, 36, 0.13),
         (22050, 256, 12, -0.2),
     ):
-        ref = librosa.cqt(
-            voice, sr=sr, hop_length=hop, n_bins=7 * bpo, bins_per_octave=bpo, tuning=tuning
-        )
+        ref = librosa.cqt(voice, sr=sr, hop_length=hop, n_bins=7 * bpo, bins_per_octave=bpo, tuning=tuning)
         got = constant_q(float(sr), hop, 7 * bpo, bpo, tuning, c1, "complex64")(voice)
         assert got.shape == ref.shape
         np.testing.assert_allclose(np.abs(got), np.abs(ref), rtol=1e-4, atol=1e-5)
@@ -364,9 +346,7 @@ def test_tuning_estimate_equals_librosa(long_wav):
     for i0 in range(0, len(y) - SR, SR):
         S = np.abs(librosa.stft(y[i0 : i0 + SR]))
         for spec, bpo in ((S, 36), (S**2, 12)):
-            assert estimate_tuning(spec, SR, bpo) == librosa.estimate_tuning(
-                S=spec, sr=SR, bins_per_octave=bpo
-            )
+            assert estimate_tuning(spec, SR, bpo) == librosa.estimate_tuning(S=spec, sr=SR, bins_per_octave=bpo)
 
 
 def test_whole_wav_shard_bytes_deterministic_with_a_warm_cache(feature_corpus, media_dirs):
@@ -379,6 +359,4 @@ def test_whole_wav_shard_bytes_deterministic_with_a_warm_cache(feature_corpus, m
     _run_shard(feature_corpus, shard, cfg, "wdet1")  # builds the filter bank
     _run_shard(feature_corpus, shard, cfg, "wdet2")  # reuses it
     assert constant_q.cache_info().hits > 0
-    assert (feature_corpus / "out/wdet1.parquet").read_bytes() == (
-        feature_corpus / "out/wdet2.parquet"
-    ).read_bytes()
+    assert (feature_corpus / "out/wdet1.parquet").read_bytes() == (feature_corpus / "out/wdet2.parquet").read_bytes()

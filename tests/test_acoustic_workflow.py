@@ -30,11 +30,7 @@ def test_tiny_run_acoustic_stores(tiny_run):
         assert len(features) == 25 and features[0] == "chroma_00" and features[-1] == "tonnetz_5"
         assert all(str(table.schema.field(n).type) == "float" for n in features)
         prov = read_provenance(path)
-        assert (
-            prov["backend"] == "librosa"
-            and prov["params"]["sr"] == 22050
-            and prov["versions"]["librosa"]
-        )
+        assert prov["backend"] == "librosa" and prov["params"]["sr"] == 22050 and prov["versions"]["librosa"]
         seen |= set(table.column("segment_id").to_pylist())
         qc |= set(
             contracts.read(tiny_run / f"results/qc/acoustic/{shard}.parquet", contracts.QC)
@@ -62,6 +58,6 @@ def test_changing_one_librosa_parameter_plans_only_acoustic_and_descendants(tiny
     # with the unchanged config.
     outputs = [f"results/acoustic/{s}.parquet" for s in _shards(tiny_run)]
     forced = planned_jobs(tiny_run, "--nolock", *TINY, "--forcerun", *outputs)
-    assert set(changed) == set(
-        forced
-    ), f"planned after the change:\n{describe_jobs(changed)}\nforced acoustic:\n{describe_jobs(forced)}"
+    assert set(changed) == set(forced), (
+        f"planned after the change:\n{describe_jobs(changed)}\nforced acoustic:\n{describe_jobs(forced)}"
+    )

@@ -35,9 +35,22 @@ def _tone(path: Path, seconds: float, freq: float, sr: int = 16000) -> Path:
 
 def _media_manifest(path: Path, videos: dict[str, Path]) -> Path:
     """A built manifest (one shard) with one 0.5 s segment per video."""
-    rows = [{"segment_id": f"{vid}_0", "video_id": vid, "lang": "fr", "split": "train", "start": 0.0,
-             "end": 0.5, "transcript": "bonjour", "sentiment": np.float32(0.0), "video_path": str(src),
-             "audio_path": "", "shard": np.int32(0)} for vid, src in videos.items()]
+    rows = [
+        {
+            "segment_id": f"{vid}_0",
+            "video_id": vid,
+            "lang": "fr",
+            "split": "train",
+            "start": 0.0,
+            "end": 0.5,
+            "transcript": "bonjour",
+            "sentiment": np.float32(0.0),
+            "video_path": str(src),
+            "audio_path": "",
+            "shard": np.int32(0),
+        }
+        for vid, src in videos.items()
+    ]
     table = pa.Table.from_pylist(rows, schema=contracts.manifest_schema([]))
     pq.write_table(contracts.check(table, contracts.MANIFEST), path)
     return path
@@ -73,8 +86,16 @@ def _build(tmp_path: Path, cfg: dict, languages=None):
         rows = pd.read_parquet(manifest) if manifest.suffix == ".parquet" else pd.read_csv(manifest, dtype=str)
         present = set(rows["lang"].dropna().astype(str)) if "lang" in rows else set()
         languages = [lang for lang in ("fr", "es") if lang in present] or ["fr", "es"]
-    table = folder.build(cfg, list(languages), 1, 2, out / "manifest.parquet", out / "qc.parquet",
-                         out / "media", out_downloads=out / "downloads.csv")
+    table = folder.build(
+        cfg,
+        list(languages),
+        1,
+        2,
+        out / "manifest.parquet",
+        out / "qc.parquet",
+        out / "media",
+        out_downloads=out / "downloads.csv",
+    )
     return table.to_pandas(), pd.read_parquet(out / "qc.parquet")
 
 
@@ -104,8 +125,9 @@ def test_video_id_ending_like_a_rate_keeps_its_own_wavs(tmp_path):
     # 'v.sr22050' once wrote its 16 kHz WAV over v's 22.05 kHz one.
     videos = {"v": _tone(tmp_path / "src/v.wav", 1.0, 220), "v.sr22050": _tone(tmp_path / "src/w.wav", 2.0, 660)}
     manifest = _media_manifest(tmp_path / "m.parquet", videos)
-    index = build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet",
-                        {"sample_rates": [16000, 22050]}, progress=False).to_pandas()
+    index = build_shard(
+        manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000, 22050]}, progress=False
+    ).to_pandas()
     assert len(index) == 4 and index.wav.nunique() == 4
     assert len(pd.read_parquet(tmp_path / "qc.parquet")) == 0
     for row in index.itertuples():
@@ -131,8 +153,15 @@ def test_failed_video_cleans_up_only_its_own_files(tmp_path):
     bad.write_bytes(b"not a video at all")
     videos = {"a.b": _tone(tmp_path / "src/ab.wav", 1.0, 220), "a": bad}
     manifest = _media_manifest(tmp_path / "m.parquet", videos)
-    index = build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet",
-                        {"sample_rates": [16000, 22050]}, threads=1, progress=False).to_pandas()
+    index = build_shard(
+        manifest,
+        0,
+        tmp_path / "media",
+        tmp_path / "qc.parquet",
+        {"sample_rates": [16000, 22050]},
+        threads=1,
+        progress=False,
+    ).to_pandas()
     assert sorted(set(index.video_id)) == ["a.b"]
     for rate in (16000, 22050):
         assert wav_path(tmp_path / "media", "a.b", rate).is_file()
@@ -202,7 +231,8 @@ def test_video_in_two_splits_is_named_by_validate_manifest(tmp_path, capsys):
     assert rc == 1
     assert out.splitlines()[1] == (
         f"  {path}:5: video 'leak' is in more than one split (train at {path}:5, {path}:7; test at "
-        f"{path}:6); all segments of a video must share one split")
+        f"{path}:6); all segments of a video must share one split"
+    )
     assert len(out.splitlines()) == 2  # the good videos are fine
 
 
@@ -221,14 +251,21 @@ def test_video_in_two_splits_is_dropped_whole_under_drop(tmp_path):
 
 
 def test_speaker_in_two_splits_is_a_problem_of_each_of_its_videos(tmp_path, capsys):
-    rows = [_row("a1", "va"), _row("b1", "vb"), _row("b2", "vb", start="1", end="2"), _row("c1", "vc"),
-            _row("d1", "vd", "es")]
+    rows = [
+        _row("a1", "va"),
+        _row("b1", "vb"),
+        _row("b2", "vb", start="1", end="2"),
+        _row("c1", "vc"),
+        _row("d1", "vd", "es"),
+    ]
     rows = _with_split(rows, ["train", "test", "test", "train", "train"], ["ana", "ana", "ana", "bob", ""])
     path = _corpus(tmp_path / "c", rows, HEADER + ["split", "speaker"])
     rc, out = _validate(path, capsys)
     assert rc == 1
-    expected = (f"speaker 'ana' is in more than one split (videos train: 'va' ({path}:2); test: 'vb' "
-                f"({path}:3)); all videos of a speaker must share one split")
+    expected = (
+        f"speaker 'ana' is in more than one split (videos train: 'va' ({path}:2); test: 'vb' "
+        f"({path}:3)); all videos of a speaker must share one split"
+    )
     assert out.splitlines()[1:] == [f"  {path}:2: {expected}", f"  {path}:3: {expected}"]
     kept, qc = _build(tmp_path, _cfg(path, on_invalid="drop"))
     assert sorted(kept.segment_id) == ["c1", "d1"]
@@ -280,9 +317,11 @@ def _roots(tmp_path) -> str:
 def test_video_path_outside_the_roots_is_refused_up_front(tmp_path, outside, capsys, relative):
     given = "../elsewhere/secret.mp4" if relative else str(outside / "secret.mp4")
     path = _paths_corpus(tmp_path, "video_path", given)
-    expected = (f"{path}:5: video_path {given!r} resolves to {outside}/secret.mp4, outside the media root(s) "
-                f"{_roots(tmp_path)} (move it inside, or set corpus.folder.allow_outside_root: true to allow "
-                "paths outside)")
+    expected = (
+        f"{path}:5: video_path {given!r} resolves to {outside}/secret.mp4, outside the media root(s) "
+        f"{_roots(tmp_path)} (move it inside, or set corpus.folder.allow_outside_root: true to allow "
+        "paths outside)"
+    )
     rc, out = _validate(path, capsys)
     assert rc == 1 and out.splitlines()[1:] == [f"  {expected}"]
     assert _fails(tmp_path, _cfg(path)) == [expected]
@@ -297,7 +336,8 @@ def test_media_symlink_pointing_outside_is_refused(tmp_path, outside, capsys):
     assert out.splitlines()[1] == (
         f"  {path}:5: media file '{tmp_path}/c/media/v3.mp4' resolves to {outside}/secret.mp4, outside the "
         f"media root(s) {_roots(tmp_path)} (move it inside, or set corpus.folder.allow_outside_root: true "
-        "to allow paths outside)")
+        "to allow paths outside)"
+    )
     kept, qc = _build(tmp_path, _cfg(path, on_invalid="drop"))
     assert sorted(kept.segment_id) == ["g1", "g2", "g3"] and qc.segment_id.tolist() == ["x1"]
     assert "outside the media root" in qc.reason[0]
@@ -336,7 +376,8 @@ def test_audio_path_outside_is_refused(tmp_path, outside, capsys):
     path = _paths_corpus(tmp_path, "audio_path", "../elsewhere/secret.mp4")
     rc, out = _validate(path, capsys)
     assert rc == 1 and out.splitlines()[1].startswith(
-        f"  {path}:5: audio_path '../elsewhere/secret.mp4' resolves to {outside}/secret.mp4, outside")
+        f"  {path}:5: audio_path '../elsewhere/secret.mp4' resolves to {outside}/secret.mp4, outside"
+    )
 
 
 def test_audio_path_inside_is_linked_relative_to_the_manifest(tmp_path):
@@ -413,8 +454,9 @@ def test_folder_source_does_not_import_the_validate_cli():
     import subprocess
     import sys
 
-    code = ("import sys, polysent.corpus.folder; "
-            "assert 'polysent.corpus.validate' not in sys.modules, sorted(sys.modules)")
+    code = (
+        "import sys, polysent.corpus.folder; assert 'polysent.corpus.validate' not in sys.modules, sorted(sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -425,8 +467,9 @@ def test_config_defaults_refuse_outside_paths_and_require_the_aligner_rate():
     schemas = repo / "workflow/schemas"
     cfg = load_config(repo / "config/tiny.yaml", schemas)
     assert cfg["corpus"]["folder"]["allow_outside_root"] is False
-    assert load_config(repo / "config/tiny.yaml", schemas,
-                       {"corpus": {"folder": {"columns": {"speaker": "spk"}}}})["corpus"]["folder"]["columns"]
+    assert load_config(repo / "config/tiny.yaml", schemas, {"corpus": {"folder": {"columns": {"speaker": "spk"}}}})[
+        "corpus"
+    ]["folder"]["columns"]
     with pytest.raises(ConfigError, match="sample_rates"):
         load_config(repo / "config/tiny.yaml", schemas, {"media": {"sample_rates": [22050]}})
 
@@ -462,10 +505,18 @@ def plausibility_shard(tmp_path_factory):
     wav.parent.mkdir(parents=True)
     sf.write(wav, audio, ALIGN_RATE, subtype="PCM_16")
     runaway = " ".join(["bonjour"] * 10_000)
-    segs = {"good": (0.0, d, SPOKEN), "silence": (d + 0.2, d + 2.8, SPOKEN), "runaway": (0.0, d, runaway),
-            "quiet": (d + 3.0, 2 * d + 3.0, SPOKEN)}
-    manifest = pd.DataFrame([{"segment_id": k, "video_id": "v", "lang": "fr", "start": a, "end": b,
-                              "transcript": t} for k, (a, b, t) in segs.items()])
+    segs = {
+        "good": (0.0, d, SPOKEN),
+        "silence": (d + 0.2, d + 2.8, SPOKEN),
+        "runaway": (0.0, d, runaway),
+        "quiet": (d + 3.0, 2 * d + 3.0, SPOKEN),
+    }
+    manifest = pd.DataFrame(
+        [
+            {"segment_id": k, "video_id": "v", "lang": "fr", "start": a, "end": b, "transcript": t}
+            for k, (a, b, t) in segs.items()
+        ]
+    )
     return root, manifest
 
 
@@ -518,11 +569,17 @@ def test_aligned_words_fewer_than_transcript_words_is_a_qc_record(plausibility_s
 
     monkeypatch.setattr(mfa, "align_segments", drops_words)
     root, manifest = plausibility_shard
-    table, qc = align_shard(manifest[manifest.segment_id.isin(["good", "quiet"])], root,
-                            {"backend": "mfa", "plausibility": {"max_missing_word_share": 0.5}}, tmp_path)
+    table, qc = align_shard(
+        manifest[manifest.segment_id.isin(["good", "quiet"])],
+        root,
+        {"backend": "mfa", "plausibility": {"max_missing_word_share": 0.5}},
+        tmp_path,
+    )
     reasons = {r["segment_id"]: r["reason"] for r in qc.records}
-    assert reasons == {"good": "mfa: implausible alignment: 2 of 8 transcript words aligned (75% missing; "
-                               "bound align.plausibility.max_missing_word_share = 0.5)"}
+    assert reasons == {
+        "good": "mfa: implausible alignment: 2 of 8 transcript words aligned (75% missing; "
+        "bound align.plausibility.max_missing_word_share = 0.5)"
+    }
     assert set(table.column("segment_id").to_pylist()) == {"quiet"}
 
 
@@ -530,9 +587,13 @@ def test_plausibility_defaults_come_from_the_schema():
     from polysent.config import complete
 
     assert complete(None, "align", "plausibility") == {
-        "max_words_per_second": 8, "min_loudness_dbfs": -60, "max_zero_length_share": 0.5,
-        "max_missing_word_share": 0.2, "min_language_share": None,
-        "language_candidates": ["de", "en", "es", "fr", "it", "pt"]}
+        "max_words_per_second": 8,
+        "min_loudness_dbfs": -60,
+        "max_zero_length_share": 0.5,
+        "max_missing_word_share": 0.2,
+        "min_language_share": None,
+        "language_candidates": ["de", "en", "es", "fr", "it", "pt"],
+    }
 
 
 GERMAN = "ich bin wirklich sehr zufrieden mit diesem produkt"  # SPOKEN in German, labelled fr
@@ -547,8 +608,7 @@ def _language_case(plausibility_shard, tmp_path, monkeypatch, **plausibility):
 
     def aligns(segments, cfg, workdir, threads):
         reached.extend(seg.segment_id for seg in segments)
-        return {seg.segment_id: [(w, 0.1 * i, 0.1 * i + 0.08) for i, w in enumerate(seg.words)]
-                for seg in segments}
+        return {seg.segment_id: [(w, 0.1 * i, 0.1 * i + 0.08) for i, w in enumerate(seg.words)] for seg in segments}
 
     monkeypatch.setattr(mfa, "align_segments", aligns)
     root, manifest = plausibility_shard
@@ -558,8 +618,7 @@ def _language_case(plausibility_shard, tmp_path, monkeypatch, **plausibility):
     return set(table.column("segment_id").to_pylist()), {r["segment_id"]: r["reason"] for r in qc.records}, reached
 
 
-def test_transcript_in_another_language_is_a_qc_record_when_the_check_is_on(plausibility_shard, tmp_path,
-                                                                             monkeypatch):
+def test_transcript_in_another_language_is_a_qc_record_when_the_check_is_on(plausibility_shard, tmp_path, monkeypatch):
     kept, qc, reached = _language_case(plausibility_shard, tmp_path, monkeypatch, min_language_share=0.5)
     assert kept == {"good"} and reached == ["good"]  # checked before aligning
     reason = qc["swapped"]
@@ -598,8 +657,13 @@ def _mp4(path: Path, wav: Path | None, seconds: float) -> Path:
 
 
 PROBED = {  # video id -> what its file is; a segment of 0-1 s each (past_end: 0-4 s)
-    "good": "2 s H.264/AAC", "eight_khz": "2 s video + 8 kHz mono audio_path", "truncated": "first third",
-    "zero_byte": "empty", "text": "text named .mp4", "no_audio": "no audio stream", "past_end": "2 s, segment to 4 s",
+    "good": "2 s H.264/AAC",
+    "eight_khz": "2 s video + 8 kHz mono audio_path",
+    "truncated": "first third",
+    "zero_byte": "empty",
+    "text": "text named .mp4",
+    "no_audio": "no audio stream",
+    "past_end": "2 s, segment to 4 s",
 }
 
 
@@ -618,8 +682,13 @@ def probed_corpus(tmp_path_factory) -> Path:
     (media / "text.mp4").write_text("this is not a video\n")
     _mp4(media / "no_audio.mp4", None, 2.0)
     header = [*HEADER, "audio_path"]
-    rows = [[*_row(f"{vid}_0", vid, end="4" if vid == "past_end" else "1"),
-             "media/eight_khz.wav" if vid == "eight_khz" else ""] for vid in PROBED]
+    rows = [
+        [
+            *_row(f"{vid}_0", vid, end="4" if vid == "past_end" else "1"),
+            "media/eight_khz.wav" if vid == "eight_khz" else "",
+        ]
+        for vid in PROBED
+    ]
     rows.append([*_row("good_1", "good", start="1", end="2"), ""])
     with open(root / "m.csv", "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([header, *rows])
@@ -641,13 +710,16 @@ def test_validate_manifest_without_probe_does_not_open_media(probed_corpus, caps
     assert rc == 0 and "no problems" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("video, words", [
-    ("truncated", ["truncated (video stream:", "packets readable"]),
-    ("zero_byte", ["ffprobe cannot read", "invalid data"]),
-    ("text", ["ffprobe cannot read", "invalid data"]),
-    ("no_audio", ["no audio stream"]),
-    ("past_end", ["segments end at 4.000 s but the audio lasts 2.0"]),
-])
+@pytest.mark.parametrize(
+    "video, words",
+    [
+        ("truncated", ["truncated (video stream:", "packets readable"]),
+        ("zero_byte", ["ffprobe cannot read", "invalid data"]),
+        ("text", ["ffprobe cannot read", "invalid data"]),
+        ("no_audio", ["no audio stream"]),
+        ("past_end", ["segments end at 4.000 s but the audio lasts 2.0"]),
+    ],
+)
 def test_probe_names_each_bad_media_file_by_row_and_path(probed_corpus, capsys, video, words):
     rc, out, by_video = _probe_lines(probed_corpus, capsys, "--probe-jobs", "3")
     assert rc == 1 and out[0].startswith("5 problem(s) in the manifest")
@@ -757,15 +829,26 @@ def test_moseas_language_without_usable_segments_stops(tmp_path, tiny_videos):
     truth = write_fake_moseas(root)
     language, batch = LANG_DIR["fr"]
     fr = {vid for vid, t in truth.items() if t["lang"] == "fr"}
-    files = {f"/cache/multilingual/{language}/data/{batch}/Videos/{v}.mp4": b
-             for v, b in tiny_videos.items() if any(s.startswith(v + "_") for s in fr)}
+    files = {
+        f"/cache/multilingual/{language}/data/{batch}/Videos/{v}.mp4": b
+        for v, b in tiny_videos.items()
+        if any(s.startswith(v + "_") for s in fr)
+    }
     out = tmp_path / "results"
     with FaultServer(files) as srv:  # the es videos: 404
         cfg = moseas_config(root, srv.base + url, min_success_rate=0.5)
         with pytest.raises(ManifestError) as err:
-            moseas.build(cfg, ["fr", "es"], 5, 2, out / "corpus/manifest.parquet", out / "qc/corpus/all.parquet",
-                         out / "corpus/downloads.csv", out / "corpus/moseas_annotations.parquet",
-                         out / "corpus/media")
+            moseas.build(
+                cfg,
+                ["fr", "es"],
+                5,
+                2,
+                out / "corpus/manifest.parquet",
+                out / "qc/corpus/all.parquet",
+                out / "corpus/downloads.csv",
+                out / "corpus/moseas_annotations.parquet",
+                out / "corpus/media",
+            )
     text = str(err.value)
     assert "es: 0 usable segments" in text and "qc/corpus/all.parquet" in text and "fr:" not in text
     assert not (out / "corpus/manifest.parquet").exists()

@@ -22,7 +22,12 @@ SR = 16000
 
 def test_tokenize_keeps_inner_apostrophes_and_drops_punctuation():
     assert tokenize("Aujourd'hui, je n’aime pas ça... Vraiment?") == [
-        "Aujourd'hui", "je", "n'aime", "pas", "ça", "Vraiment"
+        "Aujourd'hui",
+        "je",
+        "n'aime",
+        "pas",
+        "ça",
+        "Vraiment",
     ]
     assert tokenize("  ") == []
 
@@ -82,8 +87,9 @@ def _espeak(word: str, voice: str, rate: int) -> np.ndarray:
     import librosa
     import soundfile as sf
 
-    raw = subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "--stdout", word],
-                         capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(rate), "--stdout", word], capture_output=True, check=True
+    ).stdout
     y, sr = sf.read(io.BytesIO(raw), dtype="float32")
     idx = np.flatnonzero(np.abs(y) > 0.01)
     y = y[idx[0] : idx[-1] + 1]
@@ -108,8 +114,16 @@ def spoken(tmp_path_factory):
             gap = np.zeros(int(rng.uniform(0.0, 0.1) * SR), np.float32)
             audio.append(gap)
             t += len(gap) / SR
-        rows.append({"segment_id": f"v_{k}", "video_id": "v", "lang": "fr",
-                     "transcript": s.capitalize() + ".", "start": seg_start, "end": t + 0.2})
+        rows.append(
+            {
+                "segment_id": f"v_{k}",
+                "video_id": "v",
+                "lang": "fr",
+                "transcript": s.capitalize() + ".",
+                "start": seg_start,
+                "end": t + 0.2,
+            }
+        )
         pad = np.zeros(int(0.6 * SR), np.float32)
         audio.append(pad)
         t += len(pad) / SR
@@ -117,10 +131,12 @@ def spoken(tmp_path_factory):
     media_wav = wav_path(d, "v", ALIGN_RATE)  # the media stage's layout
     media_wav.parent.mkdir(parents=True)
     _write_wav(media_wav, y)
-    rows.append({"segment_id": "w_0", "video_id": "w", "lang": "fr", "transcript": "bonjour",
-                 "start": 0.0, "end": 1.0})  # its video WAV is missing → QC
-    rows.append({"segment_id": "v_9", "video_id": "v", "lang": "fr", "transcript": " ... ",
-                 "start": 0.0, "end": 1.0})  # nothing to align → QC
+    rows.append(
+        {"segment_id": "w_0", "video_id": "w", "lang": "fr", "transcript": "bonjour", "start": 0.0, "end": 1.0}
+    )  # its video WAV is missing → QC
+    rows.append(
+        {"segment_id": "v_9", "video_id": "v", "lang": "fr", "transcript": " ... ", "start": 0.0, "end": 1.0}
+    )  # nothing to align → QC
     truth = pd.DataFrame(truth, columns=["segment_id", "word_idx", "word", "start", "end"])
     return d, pd.DataFrame(rows), truth
 
@@ -138,7 +154,12 @@ def test_aeneas_aligns_real_speech_within_tolerance(spoken, tmp_path):
     starts = np.abs(j["start"] - j["start_true"])
     # A uniform spread of the words over the segment would miss by far more than this.
     assert np.median(starts) < 0.05, j[["word", "start", "start_true"]]
-    assert (np.diff(got["start"].to_numpy())[got["segment_id"].iloc[1:].to_numpy() == got["segment_id"].iloc[:-1].to_numpy()] >= 0).all()
+    assert (
+        np.diff(got["start"].to_numpy())[
+            got["segment_id"].iloc[1:].to_numpy() == got["segment_id"].iloc[:-1].to_numpy()
+        ]
+        >= 0
+    ).all()
 
 
 def test_unknown_backend_is_an_error(spoken, tmp_path):
@@ -213,10 +234,14 @@ def demo_speech(tmp_path_factory):
     d = tmp_path_factory.mktemp("demo_speech")
     rng = np.random.default_rng(3)
     sents = {
-        "fr": (speech.Prosody("fr+f3", 165, 55, 100), ["Aujourd'hui, je vais vous parler de ce film.",
-                                                        "Franchement, ce livre est vraiment excellent."]),
-        "es": (speech.Prosody("es+m3", 150, 40, 110), ["Hoy, voy a hablar de esta película.",
-                                                        "La verdad, este restaurante no es nada bueno."]),
+        "fr": (
+            speech.Prosody("fr+f3", 165, 55, 100),
+            ["Aujourd'hui, je vais vous parler de ce film.", "Franchement, ce livre est vraiment excellent."],
+        ),
+        "es": (
+            speech.Prosody("es+m3", 150, 40, 110),
+            ["Hoy, voy a hablar de esta película.", "La verdad, este restaurante no es nada bueno."],
+        ),
     }
     rows = []
     for lang, (prosody, texts) in sents.items():
@@ -229,8 +254,16 @@ def demo_speech(tmp_path_factory):
                 gap = np.zeros(int(rng.uniform(0.02, 0.12) * sr), np.float32)
                 pieces += [x, gap]
                 t += (len(x) + len(gap)) / sr
-            rows.append({"segment_id": f"{vid}_{k}", "video_id": vid, "lang": lang, "transcript": text,
-                         "start": start, "end": t + 0.1})
+            rows.append(
+                {
+                    "segment_id": f"{vid}_{k}",
+                    "video_id": vid,
+                    "lang": lang,
+                    "transcript": text,
+                    "start": start,
+                    "end": t + 0.1,
+                }
+            )
             pieces.append(np.zeros(int(0.5 * sr), np.float32))
             t += 0.5
         track = speech.add_noise(np.concatenate(pieces), rng, 25.0)

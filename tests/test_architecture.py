@@ -39,7 +39,9 @@ def _module_level_default_dicts(path) -> list[str]:
     """Names of module-level dicts in ``path`` whose name says they hold defaults."""
     found = []
     for node in ast.parse(path.read_text(), filename=str(path)).body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         value = getattr(node, "value", None)
         for target in targets:
             if isinstance(target, ast.Name) and "DEFAULT" in target.id.upper() and isinstance(value, ast.Dict):

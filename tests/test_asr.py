@@ -13,8 +13,6 @@ MERGES = [("b", "o"), ("bo", "n"), ("j", "o"), ("jo", "u"), ("jou", "r")]
 SPECIAL = ["<|endoftext|>", "<|startoftranscript|>", "<|transcribe|>", "<|notimestamps|>"]
 
 
-
-
 def tiny_whisper(path):
     """Save a 1-layer, d_model-16 Whisper, its byte-level BPE tokenizer and feature extractor to
     ``path``. Every token except the pieces of "bon"/"jour", the space and end-of-text is
@@ -36,10 +34,22 @@ def tiny_whisper(path):
     tok.add_special_tokens({"additional_special_tokens": SPECIAL[1:]})
     eos, start, _, no_ts = tok.convert_tokens_to_ids(SPECIAL)
     torch.manual_seed(0)
-    config = WhisperConfig(vocab_size=len(tok), num_mel_bins=80, encoder_layers=1, decoder_layers=1, d_model=16,
-                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                           decoder_ffn_dim=32, max_target_positions=64, pad_token_id=eos, bos_token_id=eos,
-                           eos_token_id=eos, decoder_start_token_id=start)
+    config = WhisperConfig(
+        vocab_size=len(tok),
+        num_mel_bins=80,
+        encoder_layers=1,
+        decoder_layers=1,
+        d_model=16,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_target_positions=64,
+        pad_token_id=eos,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        decoder_start_token_id=start,
+    )
     model = WhisperForConditionalGeneration(config).eval()
     allowed = {vocab[w] for w in WORDS} | {vocab[bytes_to_unicode()[ord(" ")]], eos}
     gen = model.generation_config

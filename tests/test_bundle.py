@@ -39,12 +39,15 @@ def store_metadata(lang, acoustic_cfg=ACOUSTIC_CFG, visual_cfg=VISUAL_CFG, shard
         "params": {"min_word_duration": 0.04, "missing_frames": "zero"},
         "stats": {"segments": 40},
         "inputs": {
-            "acoustic": {f"results/acoustic/{s}.parquet": acoustic.provenance(extractor, acoustic_cfg,
-                                                                             {"shard": str(s)}) for s in shards},
-            "visual": {f"results/visual/{s}.parquet": visual.provenance(visual_cfg, {"shard": str(s)})
-                       for s in shards},
-            "align": {f"results/align/{s}.parquet": {"stage": "align", "backend": "aeneas", "params": {},
-                                                     "shard": str(s)} for s in shards},
+            "acoustic": {
+                f"results/acoustic/{s}.parquet": acoustic.provenance(extractor, acoustic_cfg, {"shard": str(s)})
+                for s in shards
+            },
+            "visual": {f"results/visual/{s}.parquet": visual.provenance(visual_cfg, {"shard": str(s)}) for s in shards},
+            "align": {
+                f"results/align/{s}.parquet": {"stage": "align", "backend": "aeneas", "params": {}, "shard": str(s)}
+                for s in shards
+            },
             "text": {f"results/text/{lang}.parquet": text.provenance(TEXT_CFG, lang) | {"oov_rate": 0.1}},
         },
     }
@@ -56,20 +59,30 @@ def stores(tmp_path_factory):
     paths = {}
     for lang, other in (("fr", "es"), ("es", "fr")):
         paths[lang] = str(root / f"{lang}.parquet")
-        table = synthetic_store_table(lang, n_videos=10, segments_per_video=4, dims=DIMS, max_words=12,
-                                      tr_lang=other, emotions=("happiness", "sadness"))
+        table = synthetic_store_table(
+            lang,
+            n_videos=10,
+            segments_per_video=4,
+            dims=DIMS,
+            max_words=12,
+            tr_lang=other,
+            emotions=("happiness", "sadness"),
+        )
         io.write_parquet(paths[lang], table, provenance=store_metadata(lang))
     return paths
 
 
 EXPERIMENTS = {
-    "mctn_ta": {"model": "mctn", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0},
-                "eval": "es"},
-    "mult_emotion": {"model": "mult", "task": "emotion", "emotions": ["happiness", "sadness"],
-                     "train": {"fr": 1.0, "es": 0.3}, "eval": "es"},
+    "mctn_ta": {"model": "mctn", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "es"},
+    "mult_emotion": {
+        "model": "mult",
+        "task": "emotion",
+        "emotions": ["happiness", "sadness"],
+        "train": {"fr": 1.0, "es": 0.3},
+        "eval": "es",
+    },
     "adamml": {"model": "adamml_clstm", "train": {"es": 1.0}, "eval": "fr"},
-    "multilogue_word": {"model": "multilogue", "variation": {"time_axis": "word"}, "train": {"fr": 1.0},
-                        "eval": "fr"},
+    "multilogue_word": {"model": "multilogue", "variation": {"time_axis": "word"}, "train": {"fr": 1.0}, "eval": "fr"},
 }
 
 
@@ -144,14 +157,20 @@ def test_same_feature_settings_pass_and_mismatches_are_named(runs, stores, tmp_p
     assert check_features(bundle, store_metadata("es")) == []
     assert check_features(bundle, feature_settings(store_metadata("fr", shards=(5,)))) == []
 
-    other = store_metadata("es", acoustic_cfg={"backend": "librosa", "librosa": {"n_fft": 1024, "hop_length": 512}},
-                           visual_cfg={"backend": "openface"})
+    other = store_metadata(
+        "es",
+        acoustic_cfg={"backend": "librosa", "librosa": {"n_fft": 1024, "hop_length": 512}},
+        visual_cfg={"backend": "openface"},
+    )
     other["dims"]["acoustic"] = 7
     with pytest.raises(FeatureMismatch) as err:
         check_features(bundle, other)
     msg = str(err.value)
-    for key, old, new in (("acoustic.params.n_fft", "2048", "1024"), ("visual.backend", '"landmarks"', '"openface"'),
-                          ("store.dims.acoustic", "5", "7")):
+    for key, old, new in (
+        ("acoustic.params.n_fft", "2048", "1024"),
+        ("visual.backend", '"landmarks"', '"openface"'),
+        ("store.dims.acoustic", "5", "7"),
+    ):
         assert f"{key}: bundle {old}, new {new}" in msg, (key, msg)
     assert "visual.stand_in: bundle" in msg and "new null" in msg  # stand-in vs the real tool
     assert "--allow-feature-mismatch" in msg
@@ -170,7 +189,8 @@ def test_tool_versions_are_notes_not_refusals(runs, stores, tmp_path):
         prov["versions"]["librosa"] = "99.0"
     diffs = check_features(bundle, newer)
     assert [(d.key, d.bundle, d.new, d.severity) for d in diffs] == [
-        ("acoustic.versions.librosa", bundle.provenance["fr"]["acoustic"]["versions"]["librosa"], "99.0", "note")]
+        ("acoustic.versions.librosa", bundle.provenance["fr"]["acoustic"]["versions"]["librosa"], "99.0", "note")
+    ]
 
 
 def test_predict_store_checks_before_predicting(runs, stores, tmp_path):
@@ -192,8 +212,10 @@ def test_unlabelled_rows_and_segments_without_words(runs, stores, tmp_path):
     labelled = bundle.predict_table(table).column("y_pred").to_numpy()
     unlabelled = table.drop_columns(["sentiment"])
     np.testing.assert_array_equal(bundle.predict_table(unlabelled).column("y_pred").to_numpy(), labelled)
-    cols = {m: pa.array([table.column(m)[0].as_py(), [], table.column(m)[2].as_py()], table.schema.field(m).type)
-            for m in ("text", "visual", "acoustic")}
+    cols = {
+        m: pa.array([table.column(m)[0].as_py(), [], table.column(m)[2].as_py()], table.schema.field(m).type)
+        for m in ("text", "visual", "acoustic")
+    }
     holed = table
     for m, col in cols.items():
         holed = holed.set_column(holed.schema.get_field_index(m), m, col)
@@ -226,8 +248,19 @@ def test_bad_bundles_and_runs_are_named(runs, stores, tmp_path):
 def test_cli_bundle(runs, stores, tmp_path):
     from polysent.cli import main
 
-    rc = main(["bundle", "--run", str(runs["adamml"]), "--store", f"fr={stores['fr']}",
-               "--store", f"es={stores['es']}", "--out", str(tmp_path / "b")])
+    rc = main(
+        [
+            "bundle",
+            "--run",
+            str(runs["adamml"]),
+            "--store",
+            f"fr={stores['fr']}",
+            "--store",
+            f"es={stores['es']}",
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     assert rc == 0 and load_bundle(tmp_path / "b").meta["model"]["name"] == "adamml_clstm"
 
 

@@ -58,9 +58,7 @@ def test_bad_enum_lists_allowed_values():
     config["corpus"]["source"] = "youtube"
     with pytest.raises(ConfigError) as err:
         validate_config(config, SCHEMA_DIR)
-    assert "corpus.source: 'youtube' is not one of the allowed values: 'demo', 'moseas', 'folder'" in str(
-        err.value
-    )
+    assert "corpus.source: 'youtube' is not one of the allowed values: 'demo', 'moseas', 'folder'" in str(err.value)
 
 
 def test_wrong_type_and_range_reported_together():

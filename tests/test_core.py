@@ -106,11 +106,16 @@ def test_corrupt_parquet_is_named_with_the_way_out(tmp_path, damage):
 
 
 def test_vector_columns_must_be_fixed_size_float32():
-    good = pa.table({
-        "segment_id": ["a"], "kind": ["source"], "word_idx": pa.array([0], pa.int32()),
-        "word": ["oui"], "oov": [False],
-        "vector": pa.FixedSizeListArray.from_arrays(pa.array([1.0, 2.0], pa.float32()), 2),
-    })
+    good = pa.table(
+        {
+            "segment_id": ["a"],
+            "kind": ["source"],
+            "word_idx": pa.array([0], pa.int32()),
+            "word": ["oui"],
+            "oov": [False],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array([1.0, 2.0], pa.float32()), 2),
+        }
+    )
     contracts.check(good, contracts.TEXT_VECTORS, "t.parquet")
     bad = good.set_column(5, "vector", pa.array([[1.0, 2.0]], pa.list_(pa.float64())))
     with pytest.raises(contracts.ContractError, match="column 'vector' is list<item: double>"):
@@ -175,8 +180,14 @@ def test_shards_are_stable_and_spread():
 
 
 def _metrics(**overrides):
-    metrics = {"experiment": "mult_t_fr_fr", "seed": 1, "model": "mult", "task": "sentiment",
-               "valid": {"mae": 1.0}, "test": {"mae": 1.1, "n": 4}}
+    metrics = {
+        "experiment": "mult_t_fr_fr",
+        "seed": 1,
+        "model": "mult",
+        "task": "sentiment",
+        "valid": {"mae": 1.0},
+        "test": {"mae": 1.1, "n": 4},
+    }
     return {k: v for k, v in {**metrics, **overrides}.items() if v is not None}
 
 
@@ -207,18 +218,31 @@ def test_metrics_reader_reads_a_valid_file_and_names_a_corrupt_one(tmp_path):
 
 
 def _predictions(**overrides):
-    table = pa.table({"segment_id": ["a", "b"], "lang": ["fr", "fr"], "split": ["valid", "test"],
-                      "y_true": pa.array([1.0, -1.0], pa.float32()),
-                      "y_pred": pa.array([0.5, -0.5], pa.float32())})
+    table = pa.table(
+        {
+            "segment_id": ["a", "b"],
+            "lang": ["fr", "fr"],
+            "split": ["valid", "test"],
+            "y_true": pa.array([1.0, -1.0], pa.float32()),
+            "y_pred": pa.array([0.5, -0.5], pa.float32()),
+        }
+    )
     for name, column in overrides.items():
         table = table.set_column(table.schema.get_field_index(name), name, column)
     return table
 
 
 def _decisions(**overrides):
-    table = pa.table({"segment_id": ["a"], "split": ["test"], "window": pa.array([0], pa.int32()),
-                      "modality": ["text"], "selected": pa.array([1], pa.int8()),
-                      "prob": pa.array([0.9], pa.float32())})
+    table = pa.table(
+        {
+            "segment_id": ["a"],
+            "split": ["test"],
+            "window": pa.array([0], pa.int32()),
+            "modality": ["text"],
+            "selected": pa.array([1], pa.int8()),
+            "prob": pa.array([0.9], pa.float32()),
+        }
+    )
     for name, column in overrides.items():
         table = table.set_column(table.schema.get_field_index(name), name, column)
     return table
@@ -227,8 +251,11 @@ def _decisions(**overrides):
 @pytest.mark.parametrize(
     "reader, table, message",
     [
-        (contracts.read_predictions, _predictions(y_pred=pa.array([0.5, -0.5], pa.float64())),
-         "extra column 'y_pred' is double, expected one of float"),
+        (
+            contracts.read_predictions,
+            _predictions(y_pred=pa.array([0.5, -0.5], pa.float64())),
+            "extra column 'y_pred' is double, expected one of float",
+        ),
         (contracts.read_predictions, _predictions().drop_columns(["split"]), "missing column 'split' (string)"),
         (contracts.read_decisions, _decisions(selected=pa.array([True])), "column 'selected' is bool, expected int8"),
     ],
@@ -264,8 +291,13 @@ def test_shard_job_fits_every_shard_stage_entry_point():
     from polysent.features.visual import extract_shard as visual_shard
     from polysent.media import build_shard
 
-    job = SimpleNamespace(input=SimpleNamespace(manifest="m.parquet"), wildcards=SimpleNamespace(shard="003"),
-                          output=SimpleNamespace(qc="qc.parquet"), params=SimpleNamespace(cfg={"k": 1}), threads=4)
+    job = SimpleNamespace(
+        input=SimpleNamespace(manifest="m.parquet"),
+        wildcards=SimpleNamespace(shard="003"),
+        output=SimpleNamespace(qc="qc.parquet"),
+        params=SimpleNamespace(cfg={"k": 1}),
+        threads=4,
+    )
     args = runlog.shard_job(job)
     assert args == {"manifest": "m.parquet", "shard": "003", "qc_path": "qc.parquet", "cfg": {"k": 1}, "threads": 4}
     for stage in (build_shard, acoustic_shard, visual_shard, run_align):

@@ -87,7 +87,8 @@ def test_legacy_fraction_samples_whole_videos_reproducibly(stores):
     assert es_a == {s.segment_id for s in sample_videos(es_pool, 0.25, 1, "es", "train")}
     es_valid = [s for s in read_store(stores["es"])[0] if s.split == "valid"]
     assert {s.segment_id for s in a.valid if s.lang == "es"} == {
-        s.segment_id for s in sample_videos(es_valid, 0.25, 1, "es", "valid")}
+        s.segment_id for s in sample_videos(es_valid, 0.25, 1, "es", "valid")
+    }
 
 
 def test_small_fraction_keeps_at_least_one_unit(stores):
@@ -149,15 +150,18 @@ def test_few_shot_count_above_the_pool_uses_all_and_warns(stores):
     assert any(f"count {pool + 100} exceeds the {pool} training segments" in w for w in sp.report["warnings"])
 
 
-@pytest.mark.parametrize("spec,match", [
-    ({"count": 5, "fraction": 0.1}, "exactly one of 'fraction' and 'count'"),
-    ({"unit": "videos"}, "exactly one of 'fraction' and 'count'"),
-    ({"count": 5, "units": "videos"}, r"unknown key\(s\) \['units'\]"),
-    ({"count": 5, "unit": "words"}, "train.es.unit must be one of"),
-    ({"count": 2.5}, "train.es.count must be a whole number"),
-    ({"fraction": 1.5}, r"fraction for es must be within \[0, 1\]"),
-    ({"count": 5, "valid": "half"}, "train.es.valid must be 'whole' or 'same'"),
-])
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        ({"count": 5, "fraction": 0.1}, "exactly one of 'fraction' and 'count'"),
+        ({"unit": "videos"}, "exactly one of 'fraction' and 'count'"),
+        ({"count": 5, "units": "videos"}, r"unknown key\(s\) \['units'\]"),
+        ({"count": 5, "unit": "words"}, "train.es.unit must be one of"),
+        ({"count": 2.5}, "train.es.count must be a whole number"),
+        ({"fraction": 1.5}, r"fraction for es must be within \[0, 1\]"),
+        ({"count": 5, "valid": "half"}, "train.es.valid must be 'whole' or 'same'"),
+    ],
+)
 def test_bad_few_shot_specs_name_the_language_and_key(stores, spec, match):
     with pytest.raises(DataError, match=match):
         build_splits(stores, {"train": {"fr": 1.0, "es": spec}, "eval": "es"}, seed=0)
@@ -170,11 +174,16 @@ def test_few_shot_specs_validate_against_the_schema():
     from polysent.config import validate_config
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["experiments"] = {"ok": {"model": "mult", "eval": "es",
-                                    "train": {"fr": 1.0, "es": {"count": 230}, "de": 0.5}}}
+    config["experiments"] = {
+        "ok": {"model": "mult", "eval": "es", "train": {"fr": 1.0, "es": {"count": 230}, "de": 0.5}}
+    }
     validate_config(config, SCHEMA_DIR)
-    assert config["experiments"]["ok"]["train"]["es"] == {"count": 230, "unit": "segments", "subset_seed": 0,
-                                                           "valid": "whole"}
+    assert config["experiments"]["ok"]["train"]["es"] == {
+        "count": 230,
+        "unit": "segments",
+        "subset_seed": 0,
+        "valid": "whole",
+    }
     for bad in ({"count": 230, "fraction": 0.1}, {"count": 0}, {"unit": "videos"}, {"count": 5, "seed": 1}):
         config["experiments"] = {"bad": {"model": "mult", "eval": "es", "train": {"es": bad}}}
         with pytest.raises(Exception, match="experiments.bad.train.es"):
@@ -201,8 +210,9 @@ def test_standardisation_uses_train_stats_and_keeps_nan_out(stores, tmp_path):
     table = pq.read_table(stores["fr"])
     rows = table.column("acoustic").to_pylist()
     rows[0][0][0] = float("nan")
-    table = table.set_column(table.schema.get_field_index("acoustic"), "acoustic",
-                             pa.array(rows, table.schema.field("acoustic").type))
+    table = table.set_column(
+        table.schema.get_field_index("acoustic"), "acoustic", pa.array(rows, table.schema.field("acoustic").type)
+    )
     pq.write_table(table, tmp_path / "fr.parquet")
     sp = build_splits({"fr": tmp_path / "fr.parquet"}, {"train": {"fr": 1.0}, "eval": "fr"}, seed=0)
     x = np.concatenate([s.feats["acoustic"] for s in sp.train])

@@ -94,7 +94,11 @@ def plan_frame(plans) -> pd.DataFrame:
 def test_parallel_templates_render_in_every_language():
     lex = text.load_lexicon(str(RESOURCES), build.ALL_LANGS)
     concepts = [text.Concept(t, n) for t in lex.neutral for n in lex.nouns]
-    concepts += [text.Concept(c.template, n, c.adjective, c.intensifier, c.negated) for c in lex.candidates() for n in lex.nouns[:3]]
+    concepts += [
+        text.Concept(c.template, n, c.adjective, c.intensifier, c.negated)
+        for c in lex.candidates()
+        for n in lex.nouns[:3]
+    ]
     for c in concepts:
         for lang in build.ALL_LANGS:
             s = lex.render(c, lang)
@@ -632,9 +636,25 @@ def test_demo_truth_columns(small):
 def test_cli_builds_a_corpus(tmp_path):
     from polysent.cli import main
 
-    rc = main(["demo", "--out", str(tmp_path), "--set", "videos_per_language=1", "--set", "segments_per_video.max=2",
-               "--set", "segments_per_video.min=1", "--set", "face.smile_levels=5", "--set", "face.roll_degrees=[0.0, 3.0]",
-               "--set", "fps=12"])  # fmt: skip  (the SMALL bank: reused from the module's builds)
+    rc = main(
+        [
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--set",
+            "videos_per_language=1",
+            "--set",
+            "segments_per_video.max=2",
+            "--set",
+            "segments_per_video.min=1",
+            "--set",
+            "face.smile_levels=5",
+            "--set",
+            "face.roll_degrees=[0.0, 3.0]",
+            "--set",
+            "fps=12",
+        ]
+    )  # fmt: skip  (the SMALL bank: reused from the module's builds)
     assert rc == 0
     m = pd.read_parquet(tmp_path / "manifest.parquet")
     assert set(m["lang"]) == {"fr", "es"} and Path(m["video_path"].iloc[0]).is_file()
@@ -649,8 +669,13 @@ def test_idiom_share_reaches_the_planned_corpus_and_changes_only_the_text():
     none, some, every = plans(0.0), plans(0.24), plans(1.0)
     assert not any(s.concept.idiom for s in none)
     for a, b in zip(none, every, strict=True):  # labels and latents do not depend on the wording
-        assert (a.segment_id, a.latent, a.sentiment, a.latent_audio, a.latent_visual) == \
-            (b.segment_id, b.latent, b.sentiment, b.latent_audio, b.latent_visual)
+        assert (a.segment_id, a.latent, a.sentiment, a.latent_audio, a.latent_visual) == (
+            b.segment_id,
+            b.latent,
+            b.sentiment,
+            b.latent_audio,
+            b.latent_visual,
+        )
     opinion = [s for s in some if s.concept.adjective]
     rate = np.mean([bool(s.concept.idiom) for s in opinion])
     assert len(opinion) > 150 and abs(rate - 0.24) < 4 * np.sqrt(0.24 * 0.76 / len(opinion)), rate

@@ -21,8 +21,16 @@ from polysent.corpus.download import (
 from test_moseas_support import FaultServer
 
 BODY = bytes(random.Random(1).getrandbits(8) for _ in range(50_000))
-FAST = {**complete({}, "corpus", "moseas", "download"), "retries": 4, "backoff_base_s": 0.0, "backoff_max_s": 0.0,
-        "connect_timeout_s": 2.0, "read_timeout_s": 0.3, "chunk_bytes": 4096, "rate_per_s": 0}
+FAST = {
+    **complete({}, "corpus", "moseas", "download"),
+    "retries": 4,
+    "backoff_base_s": 0.0,
+    "backoff_max_s": 0.0,
+    "connect_timeout_s": 2.0,
+    "read_timeout_s": 0.3,
+    "chunk_bytes": 4096,
+    "rate_per_s": 0,
+}
 
 
 def _fetch(srv, dest, **kw):
@@ -31,8 +39,15 @@ def _fetch(srv, dest, **kw):
 
 @pytest.mark.parametrize(
     "faults",
-    [["500"], ["503", "502", "429"], ["timeout"], ["reset"], ["truncate"], ["truncate", "truncate", "500"],
-     ["timeout", "reset", "truncate", "503"]],
+    [
+        ["500"],
+        ["503", "502", "429"],
+        ["timeout"],
+        ["reset"],
+        ["truncate"],
+        ["truncate", "truncate", "500"],
+        ["timeout", "reset", "truncate", "503"],
+    ],
     ids=lambda f: "+".join(f),
 )
 def test_transient_faults_are_retried_and_file_is_identical(tmp_path, faults):
@@ -125,8 +140,13 @@ def test_backoff_is_exponential_capped_and_jittered():
 def test_backoff_sleeps_between_attempts(tmp_path):
     slept = []
     with FaultServer({"/v.mp4": BODY}, faults={"/v.mp4": ["500", "500"]}) as srv:
-        fetch_http(srv.url("/v.mp4"), tmp_path / "v.mp4",
-                   {**FAST, "backoff_base_s": 1.0, "backoff_max_s": 3.0}, rng=random.Random(3), sleep=slept.append)
+        fetch_http(
+            srv.url("/v.mp4"),
+            tmp_path / "v.mp4",
+            {**FAST, "backoff_base_s": 1.0, "backoff_max_s": 3.0},
+            rng=random.Random(3),
+            sleep=slept.append,
+        )
     assert len(slept) == 2 and 0 <= slept[0] <= 1.0 and 0 <= slept[1] <= 2.0
 
 
@@ -147,10 +167,19 @@ def test_fetcher_falls_back_through_sources_and_reports(tmp_path):
     files = {"/b.mp4": BODY, "/c.mp4": BODY[::-1]}
     with FaultServer(files, faults={"/b.mp4": ["500", "truncate"]}, status={"/d.mp4": 403}) as srv:
         jobs = [
-            Job("a", str(tmp_path / "out/a.mp4"), [{"kind": "local", "location": str(local)},
-                                                  {"kind": "http", "location": srv.url("/a.mp4")}]),
-            Job("b", str(tmp_path / "out/b.mp4"), [{"kind": "local", "location": str(tmp_path / "none.mp4")},
-                                                  {"kind": "http", "location": srv.url("/b.mp4")}]),
+            Job(
+                "a",
+                str(tmp_path / "out/a.mp4"),
+                [{"kind": "local", "location": str(local)}, {"kind": "http", "location": srv.url("/a.mp4")}],
+            ),
+            Job(
+                "b",
+                str(tmp_path / "out/b.mp4"),
+                [
+                    {"kind": "local", "location": str(tmp_path / "none.mp4")},
+                    {"kind": "http", "location": srv.url("/b.mp4")},
+                ],
+            ),
             Job("c", str(tmp_path / "out/c.mp4"), [{"kind": "http", "location": srv.url("/c.mp4")}]),
             Job("d", str(tmp_path / "out/d.mp4"), [{"kind": "http", "location": srv.url("/d.mp4")}]),
         ]
@@ -189,8 +218,10 @@ def test_connection_refused_is_transient(tmp_path):
 def test_unexpected_error_in_one_job_does_not_stop_the_others(tmp_path):
     (tmp_path / "blocker").write_text("a file where a folder should be")
     with FaultServer({"/a.mp4": BODY}) as srv:
-        jobs = [Job("x", str(tmp_path / "blocker/x.mp4"), [{"kind": "http", "location": srv.url("/a.mp4")}]),
-                Job("a", str(tmp_path / "a.mp4"), [{"kind": "http", "location": srv.url("/a.mp4")}])]
+        jobs = [
+            Job("x", str(tmp_path / "blocker/x.mp4"), [{"kind": "http", "location": srv.url("/a.mp4")}]),
+            Job("a", str(tmp_path / "a.mp4"), [{"kind": "http", "location": srv.url("/a.mp4")}]),
+        ]
         out = Fetcher(FAST).run(jobs)
     assert not out[0].ok and out[0].reason.startswith("unexpected error: ")
     assert out[1].ok and (tmp_path / "a.mp4").read_bytes() == BODY
@@ -213,11 +244,21 @@ def test_resource_changed_between_attempts_restarts_via_if_range(tmp_path):
 def test_retry_after_is_honoured_up_to_backoff_max(tmp_path):
     slept = []
     with FaultServer({"/v.mp4": BODY}, faults={"/v.mp4": ["503-retry-after"]}) as srv:
-        fetch_http(srv.url("/v.mp4"), tmp_path / "v.mp4", {**FAST, "backoff_base_s": 0.01, "backoff_max_s": 5.0},
-                   rng=random.Random(0), sleep=slept.append)
+        fetch_http(
+            srv.url("/v.mp4"),
+            tmp_path / "v.mp4",
+            {**FAST, "backoff_base_s": 0.01, "backoff_max_s": 5.0},
+            rng=random.Random(0),
+            sleep=slept.append,
+        )
     assert slept == [2.0]
     slept.clear()
     with FaultServer({"/v.mp4": BODY}, faults={"/v.mp4": ["503-retry-after"]}) as srv:
-        fetch_http(srv.url("/v.mp4"), tmp_path / "w.mp4", {**FAST, "backoff_base_s": 0.01, "backoff_max_s": 0.5},
-                   rng=random.Random(0), sleep=slept.append)
+        fetch_http(
+            srv.url("/v.mp4"),
+            tmp_path / "w.mp4",
+            {**FAST, "backoff_base_s": 0.01, "backoff_max_s": 0.5},
+            rng=random.Random(0),
+            sleep=slept.append,
+        )
     assert slept == [0.5]

@@ -12,12 +12,22 @@ from polysent.corpus import moseas
 from polysent.corpus.download import DownloadFailed, fetch_youtube
 from test_moseas_support import VIDEOS, FaultServer, make_mp4, moseas_config, write_fake_moseas
 
-S = {**complete({}, "corpus", "moseas", "download"), "retries": 2, "backoff_base_s": 0.0, "backoff_max_s": 0.0, "read_timeout_s": 1.0}
+S = {
+    **complete({}, "corpus", "moseas", "download"),
+    "retries": 2,
+    "backoff_base_s": 0.0,
+    "backoff_max_s": 0.0,
+    "read_timeout_s": 1.0,
+}
 
 
 def _duration(path) -> float:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                          str(path)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return float(out)
 
 
@@ -35,8 +45,7 @@ def test_full_download_after_a_server_error_is_identical(tmp_path, clip):
 
 def test_download_sections_cuts_the_requested_range(tmp_path, clip):
     with FaultServer({"/v.mp4": clip}) as srv:
-        fetch_youtube(srv.url("/v.mp4"), tmp_path / "cut.mp4", {"force_keyframes_at_cuts": True}, S,
-                      section=(1.0, 2.5))
+        fetch_youtube(srv.url("/v.mp4"), tmp_path / "cut.mp4", {"force_keyframes_at_cuts": True}, S, section=(1.0, 2.5))
     assert _duration(tmp_path / "cut.mp4") == pytest.approx(1.5, abs=0.15)
 
 
@@ -51,14 +60,25 @@ def test_missing_video_is_a_permanent_failure(tmp_path):
 def test_moseas_youtube_span_shifts_segment_times(tmp_path):
     root = tmp_path / "moseas"
     truth = write_fake_moseas(root)
-    files = {f"/watch/{v}.mp4": make_mp4(tmp_path / "src" / f"{v}.mp4", seconds=3.0, freq=200 + 40 * i).read_bytes()
-             for i, v in enumerate(v for vids in VIDEOS.values() for v, _ in vids)}
+    files = {
+        f"/watch/{v}.mp4": make_mp4(tmp_path / "src" / f"{v}.mp4", seconds=3.0, freq=200 + 40 * i).read_bytes()
+        for i, v in enumerate(v for vids in VIDEOS.values() for v, _ in vids)
+    }
     with FaultServer(files, status={"/watch/Zz_9-8_7xYw.mp4": 404}) as srv:
         cfg = moseas_config(root, "unused", order=("youtube",), min_success_rate=0.5)
         cfg["media"]["youtube"].update(url=srv.base + "/watch/{video_id}.mp4", pad_s=0.0)
         out = tmp_path / "results"
-        table = moseas.build(cfg, ["fr", "es"], 1, 2, out / "manifest.parquet", out / "qc.parquet",
-                             out / "downloads.csv", out / "ann.parquet", out / "media")
+        table = moseas.build(
+            cfg,
+            ["fr", "es"],
+            1,
+            2,
+            out / "manifest.parquet",
+            out / "qc.parquet",
+            out / "downloads.csv",
+            out / "ann.parquet",
+            out / "media",
+        )
     m = table.to_pandas().set_index("segment_id")
     # HfTLQqNN_nM segments span 0.06-1.8 s: the cut file starts at 0.06, times move by -0.06.
     assert m.loc["HfTLQqNN_nM_0", "start"] == pytest.approx(0.0)
@@ -74,16 +94,26 @@ def test_rerun_reuses_cut_file_and_keeps_the_shift(tmp_path):
     """A second run finds the span cut on disk (sidecar records the section) and shifts again."""
     root = tmp_path / "moseas"
     write_fake_moseas(root)
-    files = {f"/watch/{v}.mp4": make_mp4(tmp_path / "src" / f"{v}.mp4", seconds=3.0).read_bytes()
-             for v in ("HfTLQqNN_nM",)}
+    files = {
+        f"/watch/{v}.mp4": make_mp4(tmp_path / "src" / f"{v}.mp4", seconds=3.0).read_bytes() for v in ("HfTLQqNN_nM",)
+    }
     out = tmp_path / "results"
     with FaultServer(files) as srv:
         cfg = moseas_config(root, "unused", order=("youtube",), min_success_rate=0.0)
         cfg["media"]["youtube"].update(url=srv.base + "/watch/{video_id}.mp4", pad_s=0.0)
         runs = []
         for _ in range(2):  # fr only: no es video is served (a language left empty stops the build)
-            t = moseas.build(cfg, ["fr"], 1, 2, out / "manifest.parquet", out / "qc.parquet",
-                             out / "downloads.csv", out / "ann.parquet", out / "media")
+            t = moseas.build(
+                cfg,
+                ["fr"],
+                1,
+                2,
+                out / "manifest.parquet",
+                out / "qc.parquet",
+                out / "downloads.csv",
+                out / "ann.parquet",
+                out / "media",
+            )
             runs.append((t, pd.read_csv(out / "downloads.csv").set_index("key"), srv.count("/watch/HfTLQqNN_nM.mp4")))
     assert runs[1][1].loc["HfTLQqNN_nM", "source"] == "existing"
     assert runs[1][1].loc["HfTLQqNN_nM", "section_start"] == pytest.approx(0.06)

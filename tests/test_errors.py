@@ -28,8 +28,13 @@ def _acoustic_shard(feature_corpus, media_dirs, tmp_path):
     os.chdir(feature_corpus)
     try:
         return acoustic.extract_shard(
-            "results/corpus/manifest.parquet", media_dirs[shard], shard,
-            tmp_path / "a.parquet", tmp_path / "qc.parquet", {"backend": "librosa"}, progress=False,
+            "results/corpus/manifest.parquet",
+            media_dirs[shard],
+            shard,
+            tmp_path / "a.parquet",
+            tmp_path / "qc.parquet",
+            {"backend": "librosa"},
+            progress=False,
         )
     finally:
         os.chdir(cwd)
@@ -41,8 +46,12 @@ def _visual_shard(feature_corpus, tmp_path):
     os.chdir(feature_corpus)
     try:
         return visual.extract_shard(
-            "results/corpus/manifest.parquet", shard, tmp_path / "v.parquet", tmp_path / "qc.parquet",
-            {"backend": "landmarks"}, progress=False,
+            "results/corpus/manifest.parquet",
+            shard,
+            tmp_path / "v.parquet",
+            tmp_path / "qc.parquet",
+            {"backend": "landmarks"},
+            progress=False,
         )
     finally:
         os.chdir(cwd)
@@ -121,8 +130,12 @@ def _youtube(tmp_path, monkeypatch, error):
     monkeypatch.setattr(_FakeYoutubeDL, "error", error)
     monkeypatch.setattr(_FakeYoutubeDL, "calls", 0)
     monkeypatch.setattr(yt_dlp, "YoutubeDL", _FakeYoutubeDL)
-    settings = {**complete({}, "corpus", "moseas", "download"), "retries": 2, "backoff_base_s": 0.0,
-                "backoff_max_s": 0.0}
+    settings = {
+        **complete({}, "corpus", "moseas", "download"),
+        "retries": 2,
+        "backoff_base_s": 0.0,
+        "backoff_max_s": 0.0,
+    }
     return fetch_youtube("http://127.0.0.1:9/v.mp4", tmp_path / "v.mp4", {}, settings, sleep=lambda s: None)
 
 
@@ -148,8 +161,10 @@ def test_fetch_job_bug_fails_the_run_and_disk_error_is_an_outcome(tmp_path, monk
     src = tmp_path / "src.mp4"
     src.write_bytes(b"media bytes")
     (tmp_path / "blocker").write_text("a file where a folder should be")
-    jobs = [Job("x", str(tmp_path / "blocker" / "x.mp4"), [{"kind": "local", "location": str(src)}]),
-            Job("a", str(tmp_path / "a.mp4"), [{"kind": "local", "location": str(src)}])]
+    jobs = [
+        Job("x", str(tmp_path / "blocker" / "x.mp4"), [{"kind": "local", "location": str(src)}]),
+        Job("a", str(tmp_path / "a.mp4"), [{"kind": "local", "location": str(src)}]),
+    ]
     out = Fetcher(settings).run(jobs)  # the blocker: FileExistsError, a data (disk) error
     assert not out[0].ok and "FileExistsError" in out[0].reason
     assert out[1].ok and (tmp_path / "a.mp4").read_bytes() == b"media bytes"
@@ -169,8 +184,10 @@ def _aeneas_segments(tmp_path):
     good.write_text("not a wav file, but this test never reads it")
     text_as_wav = tmp_path / "text.wav"
     text_as_wav.write_text("a text file named .wav")
-    return [Segment("s_good", "v", "fr", ("bonjour",), good, 1.0),
-            Segment("s_text", "v", "fr", ("bonjour",), text_as_wav, 1.0)]
+    return [
+        Segment("s_good", "v", "fr", ("bonjour",), good, 1.0),
+        Segment("s_text", "v", "fr", ("bonjour",), text_as_wav, 1.0),
+    ]
 
 
 def test_aeneas_child_bug_fails_the_stage_and_unreadable_clip_is_qc(tmp_path, monkeypatch):

@@ -18,8 +18,7 @@ def _store(tmp_path):
     table, _, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})
     meta["lang"] = "fr"
     write_parquet(tmp_path / "fr.parquet", table, provenance=meta)
-    write_parquet(tmp_path / "align.parquet",
-                  __import__("pyarrow").Table.from_pandas(words, preserve_index=False))
+    write_parquet(tmp_path / "align.parquet", __import__("pyarrow").Table.from_pandas(words, preserve_index=False))
     return table, meta, words
 
 
@@ -62,8 +61,12 @@ def test_csd_round_trip_layout_and_import(tmp_path):
 
 def test_csd_reader_cuts_video_keyed_sequences_and_checks_integrity(tmp_path):
     t = np.arange(0, 10, 0.5)
-    E.write_csd(tmp_path / "of.csd", "OpenFace_2", {"vid": (np.c_[t, -t].astype(np.float32), np.c_[t, t + 0.5])},
-                {"dimension names": ["AU12_r", "AU04_r"]})
+    E.write_csd(
+        tmp_path / "of.csd",
+        "OpenFace_2",
+        {"vid": (np.c_[t, -t].astype(np.float32), np.c_[t, t + 0.5])},
+        {"dimension names": ["AU12_r", "AU04_r"]},
+    )
     man = pd.DataFrame({"segment_id": ["vid_0"], "video_id": ["vid"], "start": [2.0], "end": [3.0]})
     fr = E.csd_to_frames(tmp_path / "of.csd", man)
     assert fr["segment_id"].unique().tolist() == ["vid_0"]

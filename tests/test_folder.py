@@ -35,12 +35,31 @@ ROWS = [
 
 def test_folder_source_fills_optional_columns(tmp_path):
     path = _corpus(tmp_path, ROWS, HEADER)
-    cfg = {"manifest": str(path), "media_root": "media", "extensions": [".mp4", ".mkv"], "labels": ["joy"],
-           "columns": {"video_id": "clip", "lang": "language", "start": "t0", "end": "t1",
-                       "transcript": "text", "sentiment": "score"}}
+    cfg = {
+        "manifest": str(path),
+        "media_root": "media",
+        "extensions": [".mp4", ".mkv"],
+        "labels": ["joy"],
+        "columns": {
+            "video_id": "clip",
+            "lang": "language",
+            "start": "t0",
+            "end": "t1",
+            "transcript": "text",
+            "sentiment": "score",
+        },
+    }
     out = tmp_path / "res"
-    table = folder.build(cfg, ["it"], 4, 3, out / "manifest.parquet", out / "qc.parquet", out / "media",
-                         out_downloads=out / "downloads.csv")
+    table = folder.build(
+        cfg,
+        ["it"],
+        4,
+        3,
+        out / "manifest.parquet",
+        out / "qc.parquet",
+        out / "media",
+        out_downloads=out / "downloads.csv",
+    )
     contracts.check(table, contracts.MANIFEST)
     m = table.to_pandas().set_index("segment_id")
     # segment ids: <video_id>_<rank by start within the video>
@@ -62,8 +81,10 @@ def test_folder_source_fills_optional_columns(tmp_path):
 def test_given_split_and_transcript_files_are_used(tmp_path):
     (tmp_path / "tr").mkdir()
     (tmp_path / "tr/a.txt").write_text("  primera\n frase  \n", encoding="utf-8")
-    rows = [["a1", "vid_a", "es", "0", "1", "tr/a.txt", "1", "test"],
-            ["b1", "vid_b", "es", "0", "1", "tr/a.txt", "0", "train"]]
+    rows = [
+        ["a1", "vid_a", "es", "0", "1", "tr/a.txt", "1", "test"],
+        ["b1", "vid_b", "es", "0", "1", "tr/a.txt", "0", "train"],
+    ]
     header = ["segment_id", "clip", "lang", "start", "end", "transcript_path", "sentiment", "split"]
     path = _corpus(tmp_path, rows, header)
     cfg = {"manifest": str(path), "media_root": "media", "extensions": [".mkv"], "columns": {"video_id": "clip"}}
@@ -74,8 +95,16 @@ def test_given_split_and_transcript_files_are_used(tmp_path):
 
 def test_validate_manifest_cli(tmp_path, capsys):
     path = _corpus(tmp_path, ROWS[:3], HEADER)
-    df = pd.read_csv(path).rename(columns={"clip": "video_id", "language": "lang", "t0": "start", "t1": "end",
-                                           "text": "transcript", "score": "sentiment"})
+    df = pd.read_csv(path).rename(
+        columns={
+            "clip": "video_id",
+            "language": "lang",
+            "t0": "start",
+            "t1": "end",
+            "text": "transcript",
+            "score": "sentiment",
+        }
+    )
     df.to_csv(tmp_path / "ok.csv", index=False)
     assert cli(["validate-manifest", str(tmp_path / "ok.csv"), "--media-root", "nowhere"]) == 1
     out = capsys.readouterr().out
@@ -94,9 +123,20 @@ def test_validate_manifest_cli(tmp_path, capsys):
 def test_validate_manifest_cli_on_a_built_manifest(tmp_path, monkeypatch, capsys):
     # A built manifest stores media paths relative to the workflow root, not to its own folder.
     path = _corpus(tmp_path, ROWS[:3], HEADER)
-    cfg = {"manifest": str(path), "media_root": "media", "extensions": [".mkv"],
-           "columns": {"video_id": "clip", "lang": "language", "start": "t0", "end": "t1",
-                       "transcript": "text", "sentiment": "score"}, "labels": ["joy"]}
+    cfg = {
+        "manifest": str(path),
+        "media_root": "media",
+        "extensions": [".mkv"],
+        "columns": {
+            "video_id": "clip",
+            "lang": "language",
+            "start": "t0",
+            "end": "t1",
+            "transcript": "text",
+            "sentiment": "score",
+        },
+        "labels": ["joy"],
+    }
     monkeypatch.chdir(tmp_path)
     built = tmp_path / "results/corpus/manifest.parquet"
     folder.build(cfg, ["it"], 1, 2, built, tmp_path / "q.parquet", "results/corpus/media")

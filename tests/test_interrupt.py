@@ -65,8 +65,9 @@ def _run_until_acoustic_job(wf: Path, targets: list[str], acoustic: set[str], lo
 
     Returns the jobid that was running when the kill landed.
     """
-    return _run_and_kill(wf, targets, log, "an acoustic job", lambda running, lines: _busy_acoustic(
-        running, lines, acoustic))
+    return _run_and_kill(
+        wf, targets, log, "an acoustic job", lambda running, lines: _busy_acoustic(running, lines, acoustic)
+    )
 
 
 def _busy_acoustic(running: dict[str, str], lines_of, acoustic: set[str]) -> str | None:
@@ -75,13 +76,17 @@ def _busy_acoustic(running: dict[str, str], lines_of, acoustic: set[str]) -> str
     if not busy:
         return None
     time.sleep(0.5)
-    finished = any(FINISHED.search(line) and FINISHED.search(line).group(1) == busy[0]
-                   for line in lines_of())
+    finished = any(FINISHED.search(line) and FINISHED.search(line).group(1) == busy[0] for line in lines_of())
     return None if finished else busy[0]
 
 
-def _run_and_kill(wf: Path, targets: list[str], log: Path, what: str,
-                  victim: Callable[[dict[str, str], Callable[[], list[str]]], str | None]) -> str:
+def _run_and_kill(
+    wf: Path,
+    targets: list[str],
+    log: Path,
+    what: str,
+    victim: Callable[[dict[str, str], Callable[[], list[str]]], str | None],
+) -> str:
     """Start the run (one core: one job at a time); kill its process tree as soon as
     ``victim(running jobs {jobid: rule}, read log lines)`` names a job. Returns that name."""
     with log.open("w") as out:
@@ -100,8 +105,7 @@ def _run_and_kill(wf: Path, targets: list[str], log: Path, what: str,
         while time.time() < deadline:
             if proc.poll() is not None:
                 raise AssertionError(
-                    f"the run ended (rc={proc.returncode}) before {what} could be killed:\n"
-                    + log.read_text()[-4000:]
+                    f"the run ended (rc={proc.returncode}) before {what} could be killed:\n" + log.read_text()[-4000:]
                 )
             lines = log.read_text().splitlines()
             for line in lines[seen:]:
@@ -129,10 +133,7 @@ def test_sigkill_during_acoustic_then_rerun_is_byte_identical(tiny_run, tmp_path
     acoustic = set(rules_in(files["acoustic"]))
     assert acoustic, "workflow/rules/acoustic.smk defines no rule"
     assert rules_in(files["store"]), "workflow/rules/store.smk defines no rule"
-    stores = sorted(
-        p.relative_to(tiny_run).as_posix()
-        for p in (tiny_run / "results" / "store").glob("*.parquet")
-    )
+    stores = sorted(p.relative_to(tiny_run).as_posix() for p in (tiny_run / "results" / "store").glob("*.parquet"))
     assert stores, "tiny_run produced no results/store/*.parquet"
 
     wf = copy_finished_run(tiny_run, tmp_path / "wf")
@@ -151,9 +152,9 @@ def test_sigkill_during_acoustic_then_rerun_is_byte_identical(tiny_run, tmp_path
     # The kill really interrupted the stage: some acoustic output is still missing or incomplete,
     # and no store was written.
     after = planned_jobs(wf, *stores, *TINY, "--rerun-incomplete", "--nolock")
-    assert (
-        sum(1 for j in after.values() if j.rule in acoustic) >= 1
-    ), f"job {killed_job} was killed but nothing acoustic is left to do:\n{describe_jobs(after)}"
+    assert sum(1 for j in after.values() if j.rule in acoustic) >= 1, (
+        f"job {killed_job} was killed but nothing acoustic is left to do:\n{describe_jobs(after)}"
+    )
     assert not any((wf / s).exists() for s in stores)
 
     # What a user does after a crash: unlock, re-run (incomplete outputs are redone).
@@ -161,9 +162,9 @@ def test_sigkill_during_acoustic_then_rerun_is_byte_identical(tiny_run, tmp_path
     snakemake(wf, *stores, "--cores", "2", *TINY, "--rerun-incomplete")
 
     for store in stores:
-        assert (wf / store).read_bytes() == (
-            tiny_run / store
-        ).read_bytes(), f"{store} differs from the uninterrupted run"
+        assert (wf / store).read_bytes() == (tiny_run / store).read_bytes(), (
+            f"{store} differs from the uninterrupted run"
+        )
     for job in redo.values():
         if job.rule in acoustic:
             for out in job.outputs:
@@ -205,6 +206,7 @@ def _run_folders(names: set[str]) -> set[str]:
 
 def _quickest_multi_run_groups(tiny_run: Path, reference: dict[str, set[str]]) -> list[str]:
     """Groups with two or more run folders, quickest first (by tiny_run's train benchmarks)."""
+
     def seconds(group: str) -> float:
         rows = (tiny_run / "benchmarks" / "train" / f"{group}.tsv").read_text().splitlines()
         return float(rows[1].split("\t")[0])
@@ -215,7 +217,9 @@ def _quickest_multi_run_groups(tiny_run: Path, reference: dict[str, set[str]]) -
 def _incomplete_marked(wf: Path) -> set[str]:
     """Outputs Snakemake marked as incomplete (.snakemake/incomplete/<urlsafe base64 of the path>)."""
     marks = wf / ".snakemake" / "incomplete"
-    return {base64.urlsafe_b64decode(p.name).decode() for p in marks.iterdir() if p.is_file()} if marks.is_dir() else set()
+    return (
+        {base64.urlsafe_b64decode(p.name).decode() for p in marks.iterdir() if p.is_file()} if marks.is_dir() else set()
+    )
 
 
 def test_sigkill_during_training_then_rerun_is_byte_identical(tiny_run, tmp_path):
@@ -227,8 +231,10 @@ def test_sigkill_during_training_then_rerun_is_byte_identical(tiny_run, tmp_path
     assert "train" in train_rules, train_rules
     groups_dir = tiny_run / "results" / "train_groups"
     # Each group's run files, {exp}/seed{n}/<file> (not Snakemake's .snakemake_timestamp).
-    reference = {g.name: {p.relative_to(g).as_posix() for p in g.glob("*/seed*/*") if p.is_file()}
-                 for g in sorted(groups_dir.iterdir())}
+    reference = {
+        g.name: {p.relative_to(g).as_posix() for p in g.glob("*/seed*/*") if p.is_file()}
+        for g in sorted(groups_dir.iterdir())
+    }
     # Redo the two quickest groups of two or more run folders (one run folder can be complete
     # while the job trains the next); the test budget pays for two trainings, not the whole stage.
     groups = _quickest_multi_run_groups(tiny_run, reference)[:2]
@@ -254,9 +260,13 @@ def test_sigkill_during_training_then_rerun_is_byte_identical(tiny_run, tmp_path
 
     command = [*metrics, "--cores", "1", *TINY]
     t0 = time.monotonic()
-    killed = _run_and_kill(wf, metrics, tmp_path / "interrupted.log", "a half-written training group",
-                           lambda running, lines: _half_written_group(wf, reference)
-                           if "train" in running.values() else None)
+    killed = _run_and_kill(
+        wf,
+        metrics,
+        tmp_path / "interrupted.log",
+        "a half-written training group",
+        lambda running, lines: _half_written_group(wf, reference) if "train" in running.values() else None,
+    )
     interrupted_s = time.monotonic() - t0
 
     # The kill left the group half written; Snakemake's marker says its folder is incomplete, so
@@ -279,5 +289,4 @@ def test_sigkill_during_training_then_rerun_is_byte_identical(tiny_run, tmp_path
     assert not differ, f"differ from the uninterrupted run (or missing/extra): {differ[:20]}"
     assert not planned_jobs(wf, *metrics, *TINY), "after the re-run the run folders are not up to date"
     assert not _incomplete_marked(wf)
-    print(f"killed in group {killed} after {interrupted_s:.1f} s; re-run {rerun_s:.1f} s; "
-          f"{len(before)} files compared")
+    print(f"killed in group {killed} after {interrupted_s:.1f} s; re-run {rerun_s:.1f} s; {len(before)} files compared")

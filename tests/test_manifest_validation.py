@@ -32,15 +32,28 @@ def _write(tmp_path, rows, header=HEADER, name="m.csv"):
 
 
 def _cfg(path, **kw):
-    return {"manifest": str(path), "media_root": "media", "labels": ["happiness"], "on_invalid": "fail",
-            "extensions": [".mp4"], **kw}
+    return {
+        "manifest": str(path),
+        "media_root": "media",
+        "labels": ["happiness"],
+        "on_invalid": "fail",
+        "extensions": [".mp4"],
+        **kw,
+    }
 
 
 def _report(tmp_path, rows, header=HEADER, **kw) -> str:
     path = _write(tmp_path, rows, header)
     with pytest.raises(ManifestError) as err:
-        folder.build(_cfg(path, **kw), ["fr", "es"], 1, 2, tmp_path / "out.parquet", tmp_path / "qc.parquet",
-                     tmp_path / "res/media")
+        folder.build(
+            _cfg(path, **kw),
+            ["fr", "es"],
+            1,
+            2,
+            tmp_path / "out.parquet",
+            tmp_path / "qc.parquet",
+            tmp_path / "res/media",
+        )
     assert not (tmp_path / "out.parquet").exists()
     return str(err.value).replace(str(tmp_path) + "/", "")
 
@@ -71,18 +84,30 @@ CASES = [
     ("sentiment_text", _edit(0, "sentiment", "positive"), "m.csv:2: sentiment is not a number: 'positive'"),
     ("label_range", _edit(1, "happiness", "2"), "m.csv:3: happiness 2 is outside [0, 1]"),
     ("label_nan", _edit(1, "happiness", ""), "m.csv:3: happiness is missing (NaN)"),
-    ("unknown_lang", _edit(2, "lang", "xx"),
-     "m.csv:4: unknown language code 'xx' (expected an ISO 639-1 code such as 'fr')"),
-    ("uppercase_lang", _edit(2, "lang", "ES"),
-     "m.csv:4: unknown language code 'ES' (expected an ISO 639-1 code such as 'fr')"),
+    (
+        "unknown_lang",
+        _edit(2, "lang", "xx"),
+        "m.csv:4: unknown language code 'xx' (expected an ISO 639-1 code such as 'fr')",
+    ),
+    (
+        "uppercase_lang",
+        _edit(2, "lang", "ES"),
+        "m.csv:4: unknown language code 'ES' (expected an ISO 639-1 code such as 'fr')",
+    ),
     ("video_two_langs", _edit(1, "lang", "es"), "m.csv:3: video 'v1' is 'es' here but 'fr' at m.csv:2"),
     ("empty_transcript", _edit(2, "transcript", "   "), "m.csv:4: transcript is empty"),
-    ("path_escape_video", _edit(2, "video_id", "../../etc"),
-     "m.csv:4: video_id '../../etc' is not a safe id (letters, digits, '_', '-', '.'; at most 128 "
-     "characters; no '/', no '..', no leading '.')"),
-    ("slash_segment", _edit(0, "segment_id", "a/b"),
-     "m.csv:2: segment_id 'a/b' is not a safe id (letters, digits, '_', '-', '.'; at most 128 "
-     "characters; no '/', no '..', no leading '.')"),
+    (
+        "path_escape_video",
+        _edit(2, "video_id", "../../etc"),
+        "m.csv:4: video_id '../../etc' is not a safe id (letters, digits, '_', '-', '.'; at most 128 "
+        "characters; no '/', no '..', no leading '.')",
+    ),
+    (
+        "slash_segment",
+        _edit(0, "segment_id", "a/b"),
+        "m.csv:2: segment_id 'a/b' is not a safe id (letters, digits, '_', '-', '.'; at most 128 "
+        "characters; no '/', no '..', no leading '.')",
+    ),
     ("missing_media", _edit(2, "video_id", "v9"), "m.csv:4: media file not found: media/v9{.mp4}"),
     ("short_row", [GOOD[0], GOOD[1][:5], GOOD[2]], "m.csv:3: has 5 fields, the header has 8"),
 ]
@@ -150,12 +175,21 @@ def test_every_problem_in_one_report_sorted(tmp_path):
 
 
 def test_drop_mode_records_each_segment_in_qc(tmp_path):
-    rows = [list(r) for r in GOOD] + [["s4", "v3", "es", "0", "1", "otra", "0", "0"],
-                                      ["s5", "v9", "es", "0", "1", "sin video", "0", "0"]]
+    rows = [list(r) for r in GOOD] + [
+        ["s4", "v3", "es", "0", "1", "otra", "0", "0"],
+        ["s5", "v9", "es", "0", "1", "sin video", "0", "0"],
+    ]
     rows[0][HEADER.index("sentiment")] = "9"
     path = _write(tmp_path, rows)
-    table = folder.build(_cfg(path, on_invalid="drop"), ["fr", "es"], 1, 2, tmp_path / "out.parquet",
-                         tmp_path / "qc.parquet", tmp_path / "res/media")
+    table = folder.build(
+        _cfg(path, on_invalid="drop"),
+        ["fr", "es"],
+        1,
+        2,
+        tmp_path / "out.parquet",
+        tmp_path / "qc.parquet",
+        tmp_path / "res/media",
+    )
     assert table.column("segment_id").to_pylist() == ["s2", "s3", "s4"]
     qc = pd.read_parquet(tmp_path / "qc.parquet")
     assert qc.segment_id.tolist() == ["s1", "s5"]
@@ -178,8 +212,15 @@ def test_parquet_manifest_rows_are_numbered(tmp_path):
     frame.to_parquet(tmp_path / "m.parquet")
     _write(tmp_path, [], name="unused.csv")  # media files
     with pytest.raises(ManifestError) as err:
-        folder.build(_cfg(tmp_path / "m.parquet"), ["fr", "es"], 1, 2, tmp_path / "o.parquet",
-                     tmp_path / "q.parquet", tmp_path / "md")
+        folder.build(
+            _cfg(tmp_path / "m.parquet"),
+            ["fr", "es"],
+            1,
+            2,
+            tmp_path / "o.parquet",
+            tmp_path / "q.parquet",
+            tmp_path / "md",
+        )
     assert str(err.value).replace(str(tmp_path) + "/", "").splitlines()[1] == "  m.parquet:2: end 0.5 <= start 1.5"
 
 

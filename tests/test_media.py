@@ -193,14 +193,9 @@ def test_shard_index_qc_and_duration_check(feature_corpus, media_dirs):
     reasons = dict(zip(qc.column("segment_id").to_pylist(), qc.column("reason").to_pylist()))
     assert "vid_b_1" in reasons and "lasts" in reasons["vid_b_1"]  # ends at 9 s, audio ~3.8 s
     assert "vid_b_0" not in reasons
-    gone_qc = pq.read_table(
-        feature_corpus / "results/qc/media" / f"{shard_of_video('gone')}.parquet"
-    )
+    gone_qc = pq.read_table(feature_corpus / "results/qc/media" / f"{shard_of_video('gone')}.parquet")
     assert (
-        "missing"
-        in dict(
-            zip(gone_qc.column("segment_id").to_pylist(), gone_qc.column("reason").to_pylist())
-        )["gone_0"]
+        "missing" in dict(zip(gone_qc.column("segment_id").to_pylist(), gone_qc.column("reason").to_pylist()))["gone_0"]
     )
 
     index = read_index(media_dirs[shard_of_video("vid_a")]).to_pandas()  # checks MEDIA_INDEX
@@ -217,8 +212,14 @@ def test_shard_index_qc_and_duration_check(feature_corpus, media_dirs):
 
 
 def _index(**overrides) -> pa.Table:
-    row = {"video_id": "vid_a", "sample_rate": 16000, "wav": "results/media/000/wav/vid_a/16000.wav",
-           "duration": 3.0, "source": "vid_a.mp4", "source_duration": 3.0}
+    row = {
+        "video_id": "vid_a",
+        "sample_rate": 16000,
+        "wav": "results/media/000/wav/vid_a/16000.wav",
+        "duration": 3.0,
+        "source": "vid_a.mp4",
+        "source_duration": 3.0,
+    }
     table = pa.Table.from_pylist([row], schema=contracts.MEDIA_INDEX.schema())
     for name, column in overrides.items():
         table = table.set_column(table.schema.get_field_index(name), name, column)
@@ -248,14 +249,18 @@ def test_the_media_index_reader_rejects_a_mismatched_or_corrupt_index_naming_it(
     pq.write_table(table, path)
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[:100])
-    manifest = write_manifest(tmp_path / "manifest.parquet",
-                              [{"segment_id": "vid_a_0", "video_id": "vid_a", "start": 0, "end": 1,
-                                "video_path": "vid_a.mp4"}])
+    manifest = write_manifest(
+        tmp_path / "manifest.parquet",
+        [{"segment_id": "vid_a_0", "video_id": "vid_a", "start": 0, "end": 1, "video_path": "vid_a.mp4"}],
+    )
     shard = shard_of("vid_a", N_SHARDS)
     error = CorruptFileError if damage == "truncate" else contracts.ContractError
-    for read in (lambda: read_index(media_dir),
-                 lambda: extract_shard(manifest, media_dir, shard, tmp_path / "a.parquet",
-                                       tmp_path / "qc.parquet", progress=False)):
+    for read in (
+        lambda: read_index(media_dir),
+        lambda: extract_shard(
+            manifest, media_dir, shard, tmp_path / "a.parquet", tmp_path / "qc.parquet", progress=False
+        ),
+    ):
         with pytest.raises(error) as err:
             read()
         assert str(path) in str(err.value) and message in str(err.value)

@@ -15,10 +15,27 @@ DIMS = {"text": 12, "visual": 5, "acoustic": 4}
 TINY = {
     "mctn": {"hidden": 8, "reg_hidden": 8},
     "multilogue": {"d_g": 8, "d_p": 8, "d_e": 8, "d_h": 8, "dropout": 0.0, "rec_dropout": 0.0},
-    "mult": {"d": 8, "heads": 2, "layers": 1, "embed_dropout": 0.0, "text_dropout": 0.0, "out_dropout": 0.0,
-             "attn_dropout": 0.0, "relu_dropout": 0.0, "res_dropout": 0.0, "mem_layers": 1},
-    "adamml_clstm": {"window": 3, "policy_feat": 8, "policy_hidden": 8, "uni_hidden": 8, "uni_dim": 8,
-                     "fusion_hidden": 8, "dense": 8},
+    "mult": {
+        "d": 8,
+        "heads": 2,
+        "layers": 1,
+        "embed_dropout": 0.0,
+        "text_dropout": 0.0,
+        "out_dropout": 0.0,
+        "attn_dropout": 0.0,
+        "relu_dropout": 0.0,
+        "res_dropout": 0.0,
+        "mem_layers": 1,
+    },
+    "adamml_clstm": {
+        "window": 3,
+        "policy_feat": 8,
+        "policy_hidden": 8,
+        "uni_hidden": 8,
+        "uni_dim": 8,
+        "fusion_hidden": 8,
+        "dense": 8,
+    },
 }
 VARIANTS = [
     ("mctn", {"modalities": ["text", "acoustic"]}),
@@ -48,7 +65,7 @@ def make_batch(B=6, L=7, seed=0, lengths=None):
         mask[i, :n] = 1
     batch = {m: torch.randn(B, L, d, generator=g) * mask.unsqueeze(-1) for m, d in DIMS.items()}
     batch["mask"] = mask
-    batch["y"] = (torch.rand(B, generator=g) * 5 - 2.5)
+    batch["y"] = torch.rand(B, generator=g) * 5 - 2.5
     # rows as consecutive segments of videos of 3 (only Multilogue's utterance axis reads these)
     batch["video_index"] = torch.arange(B) // 3
     batch["video_pos"] = torch.arange(B) % 3
@@ -304,8 +321,7 @@ def test_multilogue_output_is_bounded_and_unknown_kwargs_are_named():
 # ----------------------------------------------------------------------------- AdaMML as the paper's code
 # The paper's mctn_adamml/adamml_contextual_lstm.py: one decision per word, inputs gated and
 # rescaled by 3.1 / (n + 0.1), hard Gumbel samples at evaluation, temperature fixed at 5.
-PAPER_ADAMML = {"window": 1, "gating": "inputs", "rescale": True, "eval_decisions": "sample",
-                "tau_schedule": "fixed"}
+PAPER_ADAMML = {"window": 1, "gating": "inputs", "rescale": True, "eval_decisions": "sample", "tau_schedule": "fixed"}
 
 
 def _eval_pass(model, batch):
@@ -410,7 +426,7 @@ def test_adamml_input_gating_and_rescale():
     model.eval()
     mask = batch["mask"]
     d_words = model._per_word(model.decide(model.policy(*model._step_means(batch, mask))) * mask.unsqueeze(-1), mask)
-    acoustic = model._gated_word_features(batch, mask, d_words)[..., -TINY["adamml_clstm"]["uni_dim"]:]
+    acoustic = model._gated_word_features(batch, mask, d_words)[..., -TINY["adamml_clstm"]["uni_dim"] :]
     assert acoustic[mask > 0].abs().min() > 0
 
 

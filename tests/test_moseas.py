@@ -29,15 +29,26 @@ def _path(vid):
 
 def _build(tmp_path, cfg, seed=5, shards=3):
     out = tmp_path / "results"
-    table = moseas.build(cfg, ["fr", "es"], seed, shards, out / "corpus/manifest.parquet", out / "qc/corpus/all.parquet",
-                         out / "corpus/downloads.csv", out / "corpus/moseas_annotations.parquet",
-                         out / "corpus/media")
+    table = moseas.build(
+        cfg,
+        ["fr", "es"],
+        seed,
+        shards,
+        out / "corpus/manifest.parquet",
+        out / "qc/corpus/all.parquet",
+        out / "corpus/downloads.csv",
+        out / "corpus/moseas_annotations.parquet",
+        out / "corpus/media",
+    )
     return table, out
 
 
 def test_parse_video_field_handles_underscores_and_dashes():
     assert moseas.parse_video_field("/cache/multilingual/french/data/FR_B1_B2/aB_cD_eF_gH_12_0:00:31.mp4") == (
-        "aB_cD_eF_gH", 12, "FR_B1_B2")
+        "aB_cD_eF_gH",
+        12,
+        "FR_B1_B2",
+    )
     assert moseas.parse_video_field("-ybgknUOTpd_0") == ("-ybgknUOTpd", 0, "")
     assert moseas.parse_video_field("/x/short_1") is None
 
@@ -75,8 +86,10 @@ def test_pipeline_with_faulty_server(tmp_path, tiny_videos):
     assert set(qc.segment_id) == lost and not lost & set(m.segment_id)
     assert (qc.stage == "corpus").all()
     r = dict(zip(qc.segment_id, qc.reason))
-    assert r["Zz_9-8_7xYw_0"] == "media unavailable (permanent): local: not in local folder " \
+    assert (
+        r["Zz_9-8_7xYw_0"] == "media unavailable (permanent): local: not in local folder "
         f"({root}/spanish/videos/Zz_9-8_7xYw.mp4); http: HTTP 403 Forbidden"
+    )
     assert r["aB_cD_eF_gH_0"].endswith("http: HTTP 404 Not Found")
     # Labels: the paper's aggregation (mean sentiment; attribute = more than one tick).
     assert set(m.segment_id) == set(truth) - lost
@@ -141,10 +154,14 @@ def test_bad_release_files_are_reported_together(tmp_path):
         _build(tmp_path, cfg)
     text = str(err.value)
     assert text.splitlines()[0] == "4 problem(s) in the CMU-MOSEAS release at " + str(root) + ":"
-    assert f"{tdir}/9HYvUk161nA.txt:1: not valid UTF-8 (byte b'\\xe9' at offset 28); re-encode the file as UTF-8" in text
+    assert (
+        f"{tdir}/9HYvUk161nA.txt:1: not valid UTF-8 (byte b'\\xe9' at offset 28); re-encode the file as UTF-8" in text
+    )
     assert f"{tdir}/HfTLQqNN_nM.txt:1: expected '<vid>___<start>___<end>___<sentence>', found 3 field(s)" in text
     assert f"{tdir}/HfTLQqNN_nM.txt:2: end 1 <= start 1.8" in text
-    assert "Batch_3851507_batch_results.csv:2: no transcript line for segment 'HfTLQqNN_nM_0' in HfTLQqNN_nM.txt" in text
+    assert (
+        "Batch_3851507_batch_results.csv:2: no transcript line for segment 'HfTLQqNN_nM_0' in HfTLQqNN_nM.txt" in text
+    )
 
 
 def test_drop_mode_and_checksums(tmp_path, tiny_videos):
@@ -155,8 +172,8 @@ def test_drop_mode_and_checksums(tmp_path, tiny_videos):
     truth = write_fake_moseas(root)
     batch = root / "french/data/FR_B1_B2/Batch_3851507_batch_results.csv"
     rows = list(csv.DictReader(batch.open(encoding="utf-8")))
-    rows[3]["Answer.sentiment"] = "abc"      # line 5: segment HfTLQqNN_nM_1, annotator 1
-    rows[7]["Answer.happiness"] = "maybe"    # line 9: segment -ybgknUOTpd_0
+    rows[3]["Answer.sentiment"] = "abc"  # line 5: segment HfTLQqNN_nM_1, annotator 1
+    rows[7]["Answer.happiness"] = "maybe"  # line 9: segment -ybgknUOTpd_0
     with batch.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
@@ -172,13 +189,17 @@ def test_drop_mode_and_checksums(tmp_path, tiny_videos):
         table, out = _build(tmp_path, cfg)
     qc = pd.read_parquet(out / "qc/corpus/all.parquet").set_index("segment_id")
     assert qc.loc["HfTLQqNN_nM_1", "reason"] == (
-        f"invalid manifest: {batch}:5: Answer.sentiment 'abc' is not an integer in -3..3")
+        f"invalid manifest: {batch}:5: Answer.sentiment 'abc' is not an integer in -3..3"
+    )
     assert qc.loc["-ybgknUOTpd_0", "reason"] == (
         f"invalid manifest: {batch}:9: Answer.happiness 'maybe' is not a checkbox value "
-        "('1'/'checked'/'yes' or '0'/'no'/empty)")
-    assert qc.loc["9HYvUk161nA_0", "reason"] == ("media unavailable (gave up): local: not in local folder "
+        "('1'/'checked'/'yes' or '0'/'no'/empty)"
+    )
+    assert qc.loc["9HYvUk161nA_0", "reason"] == (
+        "media unavailable (gave up): local: not in local folder "
         f"({root}/french/videos/9HYvUk161nA.mp4); http: gave up after 5 attempts; last error: "
-        "verification failed: SHA-256 mismatch")
+        "verification failed: SHA-256 mismatch"
+    )
     assert len(qc) == 3
     kept = set(table.column("segment_id").to_pylist())
     assert kept == set(truth) - set(qc.index)
@@ -196,8 +217,11 @@ def test_cli_builds_from_a_local_mirror(tmp_path, tiny_videos, capsys):
         language = "french" if truth[f"{vid}_0"]["lang"] == "fr" else "spanish"
         (root / language / "videos").mkdir(parents=True, exist_ok=True)
         (root / language / "videos" / f"{vid}.mp4").write_bytes(body)
-    cfg = {"languages": ["fr", "es"], "shards": 2,
-           "corpus": {"source": "moseas", "moseas": {"root": str(root), "media": {"order": ["local"]}}}}
+    cfg = {
+        "languages": ["fr", "es"],
+        "shards": 2,
+        "corpus": {"source": "moseas", "moseas": {"root": str(root), "media": {"order": ["local"]}}},
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert cli(["moseas", "--config", str(tmp_path / "c.yaml"), "--results", str(tmp_path / "r")]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path}/r/corpus/manifest.parquet: 10 segments"

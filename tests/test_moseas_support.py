@@ -21,9 +21,26 @@ from pathlib import Path
 import pytest
 
 ATTRS = (
-    "anger", "confident", "disgust", "dominant", "eloquent", "entertaining", "fear", "gender",
-    "happiness", "humorous", "is_opinion", "narcissist", "nervous", "passionate", "persuasive",
-    "relaxed", "reserved", "sadness", "sarcastic", "surprise",
+    "anger",
+    "confident",
+    "disgust",
+    "dominant",
+    "eloquent",
+    "entertaining",
+    "fear",
+    "gender",
+    "happiness",
+    "humorous",
+    "is_opinion",
+    "narcissist",
+    "nervous",
+    "passionate",
+    "persuasive",
+    "relaxed",
+    "reserved",
+    "sadness",
+    "sarcastic",
+    "surprise",
 )
 
 
@@ -38,8 +55,14 @@ class FaultServer:
     ``files`` are 404; ``status[path]`` answers that status every time (e.g. 403).
     """
 
-    def __init__(self, files: dict[str, bytes], faults: dict[str, list[str]] | None = None,
-                 status: dict[str, int] | None = None, stall_s: float = 0.6, ranges: bool = True):
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        faults: dict[str, list[str]] | None = None,
+        status: dict[str, int] | None = None,
+        stall_s: float = 0.6,
+        ranges: bool = True,
+    ):
         self.files, self.faults = dict(files), {k: list(v) for k, v in (faults or {}).items()}
         self.status, self.stall_s, self.ranges = dict(status or {}), stall_s, ranges
         self.requests: list[tuple[str, str, str]] = []  # (path, fault, range header)
@@ -153,11 +176,44 @@ def make_mp4(path: Path, seconds: float = 2.0, freq: int = 440) -> Path:
     """A real, tiny H.264/AAC mp4 (test pattern + sine tone), deterministic bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=10:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate=16000:duration={seconds}",
-         "-c:v", "libx264", "-preset", "ultrafast", "-g", "5", "-pix_fmt", "yuv420p", "-c:a", "aac",
-         "-b:a", "32k", "-shortest", "-fflags", "+bitexact", "-flags:v", "+bitexact",
-         "-flags:a", "+bitexact", "-map_metadata", "-1", "-movflags", "+faststart", str(path)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size=64x48:rate=10:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={freq}:sample_rate=16000:duration={seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "5",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "32k",
+            "-shortest",
+            "-fflags",
+            "+bitexact",
+            "-flags:v",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-map_metadata",
+            "-1",
+            "-movflags",
+            "+faststart",
+            str(path),
+        ],
         check=True,
     )
     return path
@@ -208,16 +264,28 @@ def write_fake_moseas(root: Path, annotators: int = 3) -> dict:
                         on = (ai + vi + si + k) % 3 == 0
                         ticks[a] += on
                         answers[f"Answer.{a}"] = ["1", "checked", "yes"][k % 3] if on else ["", "0", "no"][ai % 3]
-                    rows.append({
-                        "HITId": f"H{vi}{si}", "AssignmentId": f"A{vi}{si}{k}", "WorkerId": f"W{k}",
-                        "AssignmentStatus": "Approved",
-                        "Input.VIDEO_ID": f"/cache/multilingual/{language}/data/{batch}/{key}_0:00:0{int(s)}.mp4",
-                        "Answer.sentiment": str(score), **answers,
-                        "Answer.secret_word1": "banane", "Answer.secret_word2": "bureau",
-                        "Answer.secret_word3": "augmenter",
-                    })
-                truth[key] = {"sentiment": sum(scores) / len(scores), "lang": lang, "video_id": vid,
-                              **{a: float(ticks[a] > 1) for a in ATTRS}, "start": s, "end": e}
+                    rows.append(
+                        {
+                            "HITId": f"H{vi}{si}",
+                            "AssignmentId": f"A{vi}{si}{k}",
+                            "WorkerId": f"W{k}",
+                            "AssignmentStatus": "Approved",
+                            "Input.VIDEO_ID": f"/cache/multilingual/{language}/data/{batch}/{key}_0:00:0{int(s)}.mp4",
+                            "Answer.sentiment": str(score),
+                            **answers,
+                            "Answer.secret_word1": "banane",
+                            "Answer.secret_word2": "bureau",
+                            "Answer.secret_word3": "augmenter",
+                        }
+                    )
+                truth[key] = {
+                    "sentiment": sum(scores) / len(scores),
+                    "lang": lang,
+                    "video_id": vid,
+                    **{a: float(ticks[a] > 1) for a in ATTRS},
+                    "start": s,
+                    "end": e,
+                }
         header = list(rows[0].keys())
         with open(base / "Batch_3851507_batch_results.csv", "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=header, quoting=csv.QUOTE_ALL)
@@ -233,14 +301,28 @@ def moseas_config(root: Path, media_url: str, order=("local", "http"), **downloa
     repo = Path(__file__).resolve().parents[1]
     cfg = {
         "languages": ["fr", "es"],
-        "corpus": {"source": "moseas", "moseas": {
-            "root": str(root),
-            "media": {"order": list(order), "http": {"url": media_url},
-                      "local": {"path": "{root}/{language}/videos/{video_id}{ext}"}},
-            "download": {"retries": 4, "backoff_base_s": 0.01, "backoff_max_s": 0.05,
-                         "connect_timeout_s": 2.0, "read_timeout_s": 0.3, "rate_per_s": 0,
-                         "concurrency": 3, "chunk_bytes": 4096, **download},
-        }},
+        "corpus": {
+            "source": "moseas",
+            "moseas": {
+                "root": str(root),
+                "media": {
+                    "order": list(order),
+                    "http": {"url": media_url},
+                    "local": {"path": "{root}/{language}/videos/{video_id}{ext}"},
+                },
+                "download": {
+                    "retries": 4,
+                    "backoff_base_s": 0.01,
+                    "backoff_max_s": 0.05,
+                    "connect_timeout_s": 2.0,
+                    "read_timeout_s": 0.3,
+                    "rate_per_s": 0,
+                    "concurrency": 3,
+                    "chunk_bytes": 4096,
+                    **download,
+                },
+            },
+        },
     }
     return validate_config(cfg, repo / "workflow" / "schemas")["corpus"]["moseas"]
 

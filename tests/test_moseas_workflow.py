@@ -27,8 +27,13 @@ def test_corpus_rule_runs_on_fake_release(tmp_path, tiny_videos):
             "order": ["local", "http"],
             "http": {"url": srv.base + "/cache/{language}/{batch}/{video_id}{ext}"},
         }
-        cfg["corpus"]["moseas"]["download"] = {"retries": 3, "backoff_base_s": 0.01, "read_timeout_s": 2,
-                                               "rate_per_s": 0, "min_success_rate": 0.5}
+        cfg["corpus"]["moseas"]["download"] = {
+            "retries": 3,
+            "backoff_base_s": 0.01,
+            "read_timeout_s": 2,
+            "rate_per_s": 0,
+            "min_success_rate": 0.5,
+        }
         (wf / "config/test.yaml").write_text(yaml.safe_dump(cfg))
         dry = snakemake(wf, "-n", "results/corpus/manifest.parquet", "--configfile", "config/test.yaml")
         assert "corpus_external" in dry.stdout
@@ -50,8 +55,13 @@ def test_corpus_rule_runs_on_fake_release(tmp_path, tiny_videos):
     m.drop(columns=["split", "shard"]).to_parquet(wf / "data/my.parquet")
     # The media sit in the moseas build's results/, outside the manifest's folder data/: allowed
     # explicitly (they are then copied, never hard-linked).
-    fcfg = {**cfg, "corpus": {"source": "folder", "folder": {
-        "manifest": "data/my.parquet", "labels": ["happiness", "relaxed"], "allow_outside_root": True}}}
+    fcfg = {
+        **cfg,
+        "corpus": {
+            "source": "folder",
+            "folder": {"manifest": "data/my.parquet", "labels": ["happiness", "relaxed"], "allow_outside_root": True},
+        },
+    }
     fcfg["corpus"]["folder"]["columns"] = {}
     (wf / "config/folder.yaml").write_text(yaml.safe_dump(fcfg))
     # Paths in the Parquet are relative to the working dir; the folder source resolves them
@@ -59,8 +69,7 @@ def test_corpus_rule_runs_on_fake_release(tmp_path, tiny_videos):
     f = pd.read_parquet(wf / "data/my.parquet")
     f["video_path"] = "../" + f["video_path"]
     f.to_parquet(wf / "data/my.parquet")
-    snakemake(wf, "results/corpus/manifest.parquet", "--forceall", "--cores", "1", "--configfile",
-              "config/folder.yaml")
+    snakemake(wf, "results/corpus/manifest.parquet", "--forceall", "--cores", "1", "--configfile", "config/folder.yaml")
     m2 = pd.read_parquet(wf / "results/corpus/manifest.parquet")
     assert m2.segment_id.tolist() == m.segment_id.tolist()
     assert list(m2.columns[-2:]) == ["happiness", "relaxed"]

@@ -37,9 +37,17 @@ def segment(video, k, seed, lang="fr", n_words=None, tr=True):
     feats = {m: rng.normal(size=(n, d)).astype(np.float32) for m, d in DIMS.items()}
     n_tr = int(rng.integers(2, 7))
     trans = {m: rng.normal(size=(n_tr, d)).astype(np.float32) for m, d in DIMS.items()} if tr else None
-    return Sample(segment_id=f"{video}_{k:03d}", video_id=video, lang=lang, split="train",
-                  y=float(rng.uniform(-3, 3)), emotions=np.zeros(0, np.float32), feats=feats, tr=trans,
-                  tr_lang="es" if tr else None)
+    return Sample(
+        segment_id=f"{video}_{k:03d}",
+        video_id=video,
+        lang=lang,
+        split="train",
+        y=float(rng.uniform(-3, 3)),
+        emotions=np.zeros(0, np.float32),
+        feats=feats,
+        tr=trans,
+        tr_lang="es" if tr else None,
+    )
 
 
 def videos(spec=(("v1", 4), ("v2", 3)), seed=0):
@@ -141,7 +149,8 @@ def test_video_batches_keep_videos_whole_and_predictions_come_back_in_order():
         assert len(originals) <= 6 or len(vids) == 1  # a longer video is never split
         for v in vids:  # whole videos, translations with their originals
             assert sorted(s.segment_id for s in part if s.video_id == v) == sorted(
-                s.segment_id for s in train if s.video_id == v)
+                s.segment_id for s in train if s.video_id == v
+            )
         # a video's translations form their own sequence, in the original's order
         vi, vp = batch["video_index"].tolist(), batch["video_pos"].tolist()
         for k, s in enumerate(part):
@@ -172,10 +181,19 @@ def test_translated_text_is_attended_to_the_same_video_states():
     model = make()
     samples = videos()
     # a "translation" that repeats the original text exactly, with an unrelated re-timed video
-    same_text = [Sample(**{**s.__dict__, "tr": {"text": s.feats["text"],
-                                                "visual": 9 * np.ones_like(s.feats["visual"]),
-                                                "acoustic": -9 * np.ones_like(s.feats["acoustic"])}})
-                 for s in samples]
+    same_text = [
+        Sample(
+            **{
+                **s.__dict__,
+                "tr": {
+                    "text": s.feats["text"],
+                    "visual": 9 * np.ones_like(s.feats["visual"]),
+                    "acoustic": -9 * np.ones_like(s.feats["acoustic"]),
+                },
+            }
+        )
+        for s in samples
+    ]
     _, batch = next(batches(same_text, 100, translations=True, unit="video"))
     with torch.no_grad():
         out = model(batch)
@@ -185,8 +203,9 @@ def test_translated_text_is_attended_to_the_same_video_states():
         torch.testing.assert_close(tr[key], out["reps"][key][rows], atol=1e-6, rtol=1e-5)
     # a real translation changes T2|V1, and the translation's own re-timed video never enters it
     _, batch = next(batches(samples, 100, translations=True, unit="video"))
-    other_video = dict(batch, visual_tr=torch.randn_like(batch["visual_tr"]),
-                       acoustic_tr=torch.randn_like(batch["acoustic_tr"]))
+    other_video = dict(
+        batch, visual_tr=torch.randn_like(batch["visual_tr"]), acoustic_tr=torch.randn_like(batch["acoustic_tr"])
+    )
     with torch.no_grad():
         out = model(batch)
         t2 = model.translated_reps(batch, out)
@@ -238,14 +257,18 @@ def test_utterance_multilogue_trains_end_to_end_deterministically(stores, tmp_pa
     assert np.isfinite(preds["y_pred"]).all() and preds["y_pred"].abs().max() <= 3.0
     ckpt = torch.load(tmp_path / "a" / "model.pt", weights_only=False)
     assert ckpt["kwargs"]["time_axis"] == "utterance"  # the schema default, recorded for bundles
-    word = run_experiment(stores, {**exp, "variation": {"time_axis": "word"}}, FAST, 1, tmp_path / "w",
-                          exp_name="t")
+    word = run_experiment(stores, {**exp, "variation": {"time_axis": "word"}}, FAST, 1, tmp_path / "w", exp_name="t")
     assert word["n_params"] == a["n_params"] and word["test"]["mae"] != a["test"]["mae"]
 
 
 def test_nce_row_and_emotions_train_on_the_utterance_axis(stores, tmp_path):  # noqa: F811
-    nce_row = {"model": "multilogue", "nce": ["cross_tv", "cross_ta"], "transaug": True, "train": {"fr": 1.0},
-               "eval": "fr"}
+    nce_row = {
+        "model": "multilogue",
+        "nce": ["cross_tv", "cross_ta"],
+        "transaug": True,
+        "train": {"fr": 1.0},
+        "eval": "fr",
+    }
     m = run_experiment(stores, nce_row, FAST, 1, tmp_path / "nce", exp_name="nce")
     again = run_experiment(stores, nce_row, FAST, 1, tmp_path / "nce2", exp_name="nce")
     assert m["data"]["transaug_samples"] == m["data"]["n_train"] // 2
@@ -257,8 +280,14 @@ def test_nce_row_and_emotions_train_on_the_utterance_axis(stores, tmp_path):  # 
     plain = run_experiment(stores, {**nce_row, "nce": []}, FAST, 1, tmp_path / "plain", exp_name="nce")
     assert pd.read_csv(tmp_path / "plain" / "history.csv")["train_loss"].iloc[0] < hist["train_loss"].iloc[0]
     assert plain["n_params"] < m["n_params"]
-    emo = {"model": "multilogue", "task": "emotion", "emotions": ["happiness", "sadness"], "train": {"fr": 1.0},
-           "eval": "fr", "drop_neutral": True}
+    emo = {
+        "model": "multilogue",
+        "task": "emotion",
+        "emotions": ["happiness", "sadness"],
+        "train": {"fr": 1.0},
+        "eval": "fr",
+        "drop_neutral": True,
+    }
     e = run_experiment(stores, emo, FAST, 1, tmp_path / "emo", exp_name="emo")
     assert set(e["test"]["per_label"]) == {"happiness", "sadness"}
     probs = pd.read_parquet(tmp_path / "emo" / "predictions.parquet")["prob_happiness"]
@@ -272,8 +301,7 @@ def test_bundle_of_an_utterance_run_predicts_what_the_run_predicted(tmp_path):
     paths = {}
     for lang, other in (("fr", "es"), ("es", "fr")):
         paths[lang] = str(tmp_path / f"{lang}.parquet")
-        table = synthetic_store_table(lang, n_videos=10, segments_per_video=4, dims=DIMS, max_words=12,
-                                      tr_lang=other)
+        table = synthetic_store_table(lang, n_videos=10, segments_per_video=4, dims=DIMS, max_words=12, tr_lang=other)
         io.write_parquet(paths[lang], table, provenance=store_metadata(lang))
     run_dir = tmp_path / "run"
     run_experiment(paths, {"model": "multilogue", "train": {"fr": 1.0}, "eval": "es"}, FAST, 1, run_dir)

@@ -67,9 +67,7 @@ def test_failed_frames_are_kept_with_nan_aus_and_segments_cut_by_timestamp():
 
 def test_csv_without_aus_is_a_clear_error(tmp_path):
     bad = tmp_path / "pose_only.csv"
-    bad.write_text(
-        "frame, face_id, timestamp, confidence, success, pose_Tx\n1, 0, 0.000, 0.98, 1, 3.1\n"
-    )
+    bad.write_text("frame, face_id, timestamp, confidence, success, pose_Tx\n1, 0, 0.000, 0.98, 1, 3.1\n")
     with pytest.raises(of.OpenFaceError, match="pose_only.csv.*-aus"):
         of.read_csv(bad)
 
@@ -79,11 +77,7 @@ def test_missing_binary_says_how_to_provide_it(monkeypatch):
     with pytest.raises(of.OpenFaceNotFound) as err:
         of.check_available({"binary": "FeatureExtraction"})
     msg = str(err.value)
-    assert (
-        "visual.openface.binary" in msg
-        and "visual.openface.container" in msg
-        and "landmarks" in msg
-    )
+    assert "visual.openface.binary" in msg and "visual.openface.container" in msg and "landmarks" in msg
     with pytest.raises(of.OpenFaceNotFound, match="apptainer, singularity or docker"):
         of.check_available({"container": "docker://algebr/openface:latest"})
 

@@ -27,8 +27,9 @@ pytestmark = pytest.mark.usefixtures("restore_torch_state")
 
 @pytest.fixture(scope="module")
 def bundle_path(tiny_run, tmp_path_factory):
-    return make_bundle(tiny_run / RUN, {"fr": tiny_run / "results/store/fr.parquet"},
-                       tmp_path_factory.mktemp("predict") / "bundle")
+    return make_bundle(
+        tiny_run / RUN, {"fr": tiny_run / "results/store/fr.parquet"}, tmp_path_factory.mktemp("predict") / "bundle"
+    )
 
 
 def new_videos(tiny_run, path, extra_rows=()):
@@ -50,14 +51,33 @@ def predicted(tiny_run, bundle_path, tmp_path_factory):
     root = tmp_path_factory.mktemp("predict_run")
     man = pd.read_parquet(tiny_run / "results/corpus/manifest.parquet")
     vid = man[man["split"] == "test"].iloc[0]
-    late = {"segment_id": f"{vid['video_id']}_late", "video_id": vid["video_id"], "lang": "fr", "start": 500.0,
-            "end": 502.0, "transcript": "Bonjour.", "video_path": vid["video_path"], "audio_path": vid["audio_path"]}
+    late = {
+        "segment_id": f"{vid['video_id']}_late",
+        "video_id": vid["video_id"],
+        "lang": "fr",
+        "start": 500.0,
+        "end": 502.0,
+        "transcript": "Bonjour.",
+        "video_path": vid["video_path"],
+        "audio_path": vid["audio_path"],
+    }
     new_videos(tiny_run, root / "manifest.csv", [late])
     mp = pytest.MonkeyPatch()
     mp.chdir(tiny_run)  # the manifest's media paths are relative to the workflow folder
     try:
-        rc = main(["predict", "--bundle", str(bundle_path), "--manifest", str(root / "manifest.csv"),
-                   "--out", str(root / "pred.csv"), "--work", str(root / "work")])
+        rc = main(
+            [
+                "predict",
+                "--bundle",
+                str(bundle_path),
+                "--manifest",
+                str(root / "manifest.csv"),
+                "--out",
+                str(root / "pred.csv"),
+                "--work",
+                str(root / "work"),
+            ]
+        )
     finally:
         mp.undo()
     assert rc == 0
@@ -78,17 +98,19 @@ def test_predict_rebuilds_the_features_and_reproduces_the_run(tiny_run, bundle_p
     assert sorted(new.column("segment_id").to_pylist()) == sorted(want["segment_id"])
     for row in new.to_pandas().to_dict("records"):
         for col in FEATURES:
-            assert np.array_equal(np.stack(row[col]) if col != "words" else row[col],
-                                  np.stack(train.loc[row["segment_id"], col]) if col != "words"
-                                  else train.loc[row["segment_id"], col]), (row["segment_id"], col)
+            assert np.array_equal(
+                np.stack(row[col]) if col != "words" else row[col],
+                np.stack(train.loc[row["segment_id"], col]) if col != "words" else train.loc[row["segment_id"], col],
+            ), (row["segment_id"], col)
     # in the run's batches (one per split) the bundle gives the run's numbers exactly
     bundle = load_bundle(bundle_path)
     ids = new.column("segment_id").to_pylist()
     for split in ("valid", "test"):
         part = want[want["split"] == split]
         table = new.take(pa.array([ids.index(s) for s in part["segment_id"]]))
-        np.testing.assert_array_equal(bundle.predict_table(table).column("y_pred").to_numpy(),
-                                      part["y_pred"].to_numpy())
+        np.testing.assert_array_equal(
+            bundle.predict_table(table).column("y_pred").to_numpy(), part["y_pred"].to_numpy()
+        )
     meta = json.loads((root / "pred.csv.json").read_text())
     assert meta["model"] == "mult" and meta["allow_mismatch"] is False
     assert all(d["severity"] == "note" for d in meta["feature_differences"])
@@ -104,8 +126,13 @@ def test_a_segment_that_cannot_be_featurised_gets_a_reason(predicted):
 def test_other_feature_settings_are_refused_before_any_compute(tiny_run, bundle_path, tmp_path):
     new_videos(tiny_run, tmp_path / "m.csv")
     with pytest.raises(FeatureMismatch) as err:
-        predict_manifest(bundle_path, tmp_path / "m.csv", tmp_path / "p.parquet", work=tmp_path / "work",
-                         overrides={"acoustic": {"librosa": {"n_fft": 1024}}, "visual": {"backend": "openface"}})
+        predict_manifest(
+            bundle_path,
+            tmp_path / "m.csv",
+            tmp_path / "p.parquet",
+            work=tmp_path / "work",
+            overrides={"acoustic": {"librosa": {"n_fft": 1024}}, "visual": {"backend": "openface"}},
+        )
     msg = str(err.value)
     assert "acoustic.params.n_fft: bundle 2048, new 1024" in msg
     assert 'visual.backend: bundle "landmarks", new "openface"' in msg
@@ -116,7 +143,9 @@ def test_manifest_without_transcripts_or_segments_is_named(tiny_run, bundle_path
     man = new_videos(tiny_run, tmp_path / "m.csv")
     man.loc[1, "transcript"] = ""
     man.to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(PredictError, match=rf"1 segment\(s\) have no transcript \(e.g. \['{man.loc[1, 'segment_id']}'\]\)"):
+    with pytest.raises(
+        PredictError, match=rf"1 segment\(s\) have no transcript \(e.g. \['{man.loc[1, 'segment_id']}'\]\)"
+    ):
         predict_manifest(bundle_path, tmp_path / "m.csv", tmp_path / "p.csv", work=tmp_path / "work")
     man.drop(columns=["start"]).to_csv(tmp_path / "m2.csv", index=False)
     with pytest.raises(PredictError, match=r"missing column\(s\) \['start'\]"):
@@ -128,8 +157,7 @@ def test_emotion_bundle_to_parquet(tiny_run, tmp_path, monkeypatch):
     bundle = make_bundle(run, {"fr": tiny_run / "results/store/fr.parquet"}, tmp_path / "bundle")
     new_videos(tiny_run, tmp_path / "m.csv")
     monkeypatch.chdir(tiny_run)
-    rows = predict_manifest(bundle, tmp_path / "m.csv", tmp_path / "p.parquet", work=tmp_path / "work",
-                            progress=False)
+    rows = predict_manifest(bundle, tmp_path / "m.csv", tmp_path / "p.parquet", work=tmp_path / "work", progress=False)
     want = pd.read_parquet(run / "predictions.parquet")
     probs = [c for c in want.columns if c.startswith("prob_")]
     assert list(rows.columns) == ["segment_id", "video_id", "start", "end", *probs, "reason"]
@@ -144,9 +172,35 @@ def test_emotion_bundle_to_parquet(tiny_run, tmp_path, monkeypatch):
 
 def synthetic_video(path, audio, seconds):
     """A black (face-less) 64x64 video with the lavfi ``audio`` source as its sound."""
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    f"color=c=black:s=64x64:r=15:d={seconds}", "-f", "lavfi", "-i", audio, "-t", str(seconds),
-                    "-c:v", "mpeg4", "-c:a", "aac", "-ar", "16000", "-ac", "1", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c=black:s=64x64:r=15:d={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            audio,
+            "-t",
+            str(seconds),
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "aac",
+            "-ar",
+            "16000",
+            "-ac",
+            "1",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -154,21 +208,36 @@ SILENCE = "anullsrc=r=16000:cl=mono"
 BURSTS = "aevalsrc='0.3*sin(2*PI*220*t)*between(mod(t,1.5),0.2,1.1)':s=16000"  # 0.9 s tones every 1.5 s
 
 
-
-
 def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
     """Audio-only MulT: a demo test video segmented by pauses and pooled over pseudo-words, and a
     silent video that gets one row with the reason."""
-    bundle = make_bundle(tiny_run / "results/runs/mult_a_fr_fr/seed1", {"fr": tiny_run / "results/store/fr.parquet"},
-                         tmp_path / "bundle")
+    bundle = make_bundle(
+        tiny_run / "results/runs/mult_a_fr_fr/seed1", {"fr": tiny_run / "results/store/fr.parquet"}, tmp_path / "bundle"
+    )
     man = pd.read_parquet(tiny_run / "results/corpus/manifest.parquet")
     demo = man[(man["lang"] == "fr") & (man["split"] == "test")].iloc[0]
     folder = tmp_path / "videos"
     folder.mkdir()
     (folder / "talk.mp4").write_bytes((tiny_run / demo["video_path"]).read_bytes())
     synthetic_video(folder / "quiet.mp4", SILENCE, 3)
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "color=c=black:s=64x64:r=15:d=2", "-an", "-c:v", "mpeg4", str(folder / "mute.mp4")], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=64x64:r=15:d=2",
+            "-an",
+            "-c:v",
+            "mpeg4",
+            str(folder / "mute.mp4"),
+        ],
+        check=True,
+    )
     rows = predict(bundle, tmp_path / "p.csv", media=folder, work=tmp_path / "work", progress=False)
     quiet = rows[rows["video_id"] == "quiet"]
     assert len(quiet) == 1 and quiet["segment_id"].isna().all() and quiet["prediction"].isna().all()
@@ -209,8 +278,15 @@ def test_asr_transcribes_a_faceless_video_for_a_trimodal_model(tiny_run, tmp_pat
     bundle = make_bundle(run, stores, tmp_path / "bundle")
     video = synthetic_video(tmp_path / "tones.mp4", BURSTS, 4.5)
     model = tiny_whisper(tmp_path / "whisper")
-    rows = predict(bundle, tmp_path / "p.parquet", media=video, lang="es", work=tmp_path / "work",
-                   asr_cfg={"backend": "whisper", "model": str(model), "max_new_tokens": 4}, progress=False)
+    rows = predict(
+        bundle,
+        tmp_path / "p.parquet",
+        media=video,
+        lang="es",
+        work=tmp_path / "work",
+        asr_cfg={"backend": "whisper", "model": str(model), "max_new_tokens": 4},
+        progress=False,
+    )
     assert len(rows) == 3  # three tone bursts
     np.testing.assert_allclose(rows["start"], [0.1, 1.6, 3.1], atol=0.03)  # 0.2 s onsets - 0.1 s padding
     assert np.isfinite(rows["prediction"]).all()

@@ -47,8 +47,9 @@ def dag(tiny_run, tmp_path_factory):
 def test_the_dag_runs_the_stage_rules_for_the_entry_only(dag):
     wf, jobs, _ = dag
     rules = {j.rule for j in jobs.values()}
-    assert rules == {"bundle", "predict_corpus", "predict_words", "predict",
-                     *(f"predict_{r}" for r in STAGE_RULES)}, describe_jobs(jobs)
+    assert rules == {"bundle", "predict_corpus", "predict_words", "predict", *(f"predict_{r}" for r in STAGE_RULES)}, (
+        describe_jobs(jobs)
+    )
     shards = {j.wildcards for j in jobs.values() if j.rule == "predict_media"}
     assert shards == {"name=rt, shard=000", "name=rt, shard=001"}  # sharded like the corpus (tiny: 2)
     assert all(o.startswith("results/predict/rt") for j in jobs.values() if j.rule != "bundle" for o in j.outputs)
@@ -87,8 +88,22 @@ def test_the_cli_gives_the_same_output_as_the_dag(dag, tmp_path, monkeypatch):
 
     wf, _, _ = dag
     monkeypatch.chdir(wf)
-    assert main(["predict", "--bundle", f"{RUN}/bundle", "--manifest", "new.csv", "--out",
-                 str(tmp_path / "cli.csv"), "--work", str(tmp_path / "work")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--bundle",
+                f"{RUN}/bundle",
+                "--manifest",
+                "new.csv",
+                "--out",
+                str(tmp_path / "cli.csv"),
+                "--work",
+                str(tmp_path / "work"),
+            ]
+        )
+        == 0
+    )
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cli.csv"), pd.read_csv(wf / TARGET))
     assert json.loads((tmp_path / "cli.csv.json").read_text()) == json.loads((wf / f"{TARGET}.json").read_text())
 

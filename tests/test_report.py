@@ -135,8 +135,13 @@ def write_synthetic_runs(
             pd.DataFrame(preds).to_parquet(run / "predictions.parquet")
             loss = 1.5 / np.arange(1, epochs + 1)
             pd.DataFrame(
-                {"epoch": np.arange(1, epochs + 1), "train_loss": loss, "valid_loss": loss + 0.2,
-                 "valid_mae": loss + 0.1, "lr": 1e-3}  # fmt: skip
+                {
+                    "epoch": np.arange(1, epochs + 1),
+                    "train_loss": loss,
+                    "valid_loss": loss + 0.2,
+                    "valid_mae": loss + 0.1,
+                    "lr": 1e-3,
+                }  # fmt: skip
             ).to_csv(run / "history.csv", index=False)
             if entry["model"] == "adamml_clstm":
                 rows = []
@@ -205,9 +210,7 @@ def test_paper_kept_neutrals_only_for_multilogue_and_nce_rows():
 def test_default_and_tiny_report_configs_validate_and_select_existing_rows():
     for cfg_name in ("config.yaml", "tiny.yaml"):
         cfg = yaml.safe_load((REPO / "config" / cfg_name).read_text())
-        report = validate_config({"languages": ["fr", "es"], "report": cfg["report"]}, SCHEMA_DIR)[
-            "report"
-        ]
+        report = validate_config({"languages": ["fr", "es"], "report": cfg["report"]}, SCHEMA_DIR)["report"]
         t1 = select(EXPERIMENTS, report, "table1")
         emo = select(EXPERIMENTS, report, "emotions")
         assert t1 and emo
@@ -360,8 +363,10 @@ def test_table1_n_train_column_counts_training_segments_per_language(tmp_path):
     exps = {n: EXPERIMENTS[n] for n in names}
     paths = _metric_paths(tmp_path, names, [1, 2])
     write_synthetic_runs(tmp_path, exps, [1, 2])
-    counts = {"adamml_dl2_fr13es_es": [{"fr": 1745, "es": 230}, {"fr": 1745, "es": 230}],
-              "mult_a_fr_fr": [{"fr": 1745}, {"fr": 1702}]}  # a subset redrawn per seed shows a range
+    counts = {
+        "adamml_dl2_fr13es_es": [{"fr": 1745, "es": 230}, {"fr": 1745, "es": 230}],
+        "mult_a_fr_fr": [{"fr": 1745}, {"fr": 1702}],
+    }  # a subset redrawn per seed shows a range
     for path in paths:
         exp, seed = parse_run_path(path)
         metrics = json.loads(Path(path).read_text())
@@ -401,8 +406,10 @@ def test_metrics_that_disagree_with_their_folder_or_lack_keys_are_named(tmp_path
 
 def _table(rows: dict) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"experiment": n, "r_mean": r, "r_std": rs, "mae_mean": m, "mae_std": ms}
-         for n, (r, rs, m, ms) in rows.items()]  # fmt: skip
+        [
+            {"experiment": n, "r_mean": r, "r_std": rs, "mae_mean": m, "mae_std": ms}
+            for n, (r, rs, m, ms) in rows.items()
+        ]  # fmt: skip
     )
 
 
@@ -517,9 +524,7 @@ def test_figures_are_written_deterministically(tmp_path):
     counts = figures.build_label_distribution(str(manifest_path), report, str(out / "labels.png"))
     fr = frame[frame["lang"] == "fr"]["sentiment"]
     assert counts[counts["lang"] == "fr"]["count"].sum() == len(fr)
-    assert counts.set_index(["lang", "bin_centre"]).loc[("fr", 0.0), "count"] == int(
-        (fr.abs() < 1 / 6).sum()
-    )
+    assert counts.set_index(["lang", "bin_centre"]).loc[("fr", 0.0), "count"] == int((fr.abs() < 1 / 6).sum())
 
     def paths(filename, which=names):
         return [str(tmp_path / p) for p in run_files(EXPERIMENTS, which, report, filename, "results/runs")]

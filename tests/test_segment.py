@@ -49,8 +49,17 @@ def assert_edges(found, truth, tol=TOLERANCE):
     assert err.max() <= tol, (found, truth, err.max())
 
 
-PARTS = [("silence", 0.7), ("tone", 1.2), ("silence", 0.5), ("noise", 0.8), ("silence", 1.0),
-         ("tone", 0.6), ("silence", 0.4), ("noise", 1.5), ("silence", 0.9)]
+PARTS = [
+    ("silence", 0.7),
+    ("tone", 1.2),
+    ("silence", 0.5),
+    ("noise", 0.8),
+    ("silence", 1.0),
+    ("tone", 0.6),
+    ("silence", 0.4),
+    ("noise", 1.5),
+    ("silence", 0.9),
+]
 
 
 def test_tones_and_noise_bursts_between_known_pauses():
@@ -68,8 +77,17 @@ def test_other_sample_rate_and_stereo_file(tmp_path):
 
 
 def test_short_pause_does_not_split_and_click_is_dropped():
-    parts = [("silence", 0.5), ("tone", 0.8), ("silence", 0.15), ("tone", 0.7), ("silence", 0.8),
-             ("noise", 0.05), ("silence", 0.8), ("noise", 1.0), ("silence", 0.5)]
+    parts = [
+        ("silence", 0.5),
+        ("tone", 0.8),
+        ("silence", 0.15),
+        ("tone", 0.7),
+        ("silence", 0.8),
+        ("noise", 0.05),
+        ("silence", 0.8),
+        ("noise", 1.0),
+        ("silence", 0.5),
+    ]
     y, truth = recording(parts)
     found = speech_segments(y, SR, NO_PAD)
     # the 0.15 s pause is below min_silence (0.30 s): one segment over both tones; the 50 ms

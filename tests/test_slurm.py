@@ -76,13 +76,9 @@ def test_slurm_profile_names_only_existing_rules(workflow_copy):
     Rules defined only for some configs (corpus_external, align_mfa) count as existing.
     """
     defined = {r for smk in stage_rule_files().values() for r in rules_in(smk)}
-    assert listed_rules(workflow_copy, *TINY) <= defined | {
-        "all"
-    }  # the static parse misses nothing
+    assert listed_rules(workflow_copy, *TINY) <= defined | {"all"}  # the static parse misses nothing
     unknown = set(_profile().get("set-resources") or {}) - defined
-    assert (
-        not unknown
-    ), f"profiles/slurm set-resources names rules that do not exist: {sorted(unknown)}"
+    assert not unknown, f"profiles/slurm set-resources names rules that do not exist: {sorted(unknown)}"
 
 
 def test_training_rules_get_a_gpu():
@@ -119,9 +115,7 @@ def test_slurm_dry_run_resolves_account_partition_and_resources(workflow_copy):
 def slurm_cluster(tmp_path_factory):
     """Start munged/slurmctld/slurmd via scripts/slurm_local.sh; stop exactly those, by pid."""
     if os.geteuid() != 0:
-        pytest.skip(
-            "a local SLURM needs root (daemons, /etc/slurm/slurm.conf); this host runs tests as a user"
-        )
+        pytest.skip("a local SLURM needs root (daemons, /etc/slurm/slurm.conf); this host runs tests as a user")
     state = tmp_path_factory.mktemp("slurm")
     # One local cluster per host at a time (/etc/slurm/slurm.conf is global): wait for another
     # test session's cluster to go away rather than fight over the config.
@@ -133,15 +127,11 @@ def slurm_cluster(tmp_path_factory):
             break
         except BlockingIOError:
             if time.time() > deadline:
-                pytest.fail(
-                    "another polysent SLURM test held /tmp/polysent-slurm-test.lock for 15 min"
-                )
+                pytest.fail("another polysent SLURM test held /tmp/polysent-slurm-test.lock for 15 min")
             time.sleep(2)
     script = REPO / "scripts" / "slurm_local.sh"
     try:
-        start = subprocess.run(
-            ["bash", str(script), "start", str(state)], capture_output=True, text=True, timeout=600
-        )
+        start = subprocess.run(["bash", str(script), "start", str(state)], capture_output=True, text=True, timeout=600)
         if start.returncode != 0:
             msg = start.stdout + start.stderr
             if "already running on this host" in msg or "apt-get" in msg and "missing" in msg:
@@ -166,9 +156,7 @@ def slurm_cluster(tmp_path_factory):
 
 
 def _scontrol(jobid: str) -> dict[str, str]:
-    out = subprocess.run(
-        ["scontrol", "show", "job", jobid], capture_output=True, text=True, timeout=30
-    ).stdout
+    out = subprocess.run(["scontrol", "show", "job", jobid], capture_output=True, text=True, timeout=30).stdout
     return dict(re.findall(r"(\w+)=(\S*)", out))
 
 
@@ -203,29 +191,21 @@ def _slurm_workdir(tiny_run: Path, dest: Path) -> tuple[Path, list[str]]:
     """
     wf = copy_finished_run(tiny_run, dest)
     files = stage_rule_files()
-    corpus_rules = {
-        r for stem in ("corpus", "corpus_external") if stem in files for r in rules_in(files[stem])
-    }
+    corpus_rules = {r for stem in ("corpus", "corpus_external") if stem in files for r in rules_in(files[stem])}
     corpus_rules &= listed_rules(wf, *TINY)  # --forcerun rejects rules of other configs
     corpus_jobs = planned_jobs(wf, *TINY, "--forcerun", *sorted(corpus_rules))
     keep = [wf / o for j in corpus_jobs.values() if j.rule in corpus_rules for o in j.outputs]
     assert keep, "no corpus job found in the tiny DAG"
     for path in sorted((wf / "results").rglob("*"), reverse=True):
-        if any(path == k or k in path.parents for k in keep) or any(
-            path in k.parents for k in keep
-        ):
+        if any(path == k or k in path.parents for k in keep) or any(path in k.parents for k in keep):
             continue
         if path.is_dir():
             path.rmdir()
         else:
             path.unlink()
-    stores = sorted(
-        p.relative_to(tiny_run).as_posix()
-        for p in (tiny_run / "results" / "store").glob("*.parquet")
-    )
+    stores = sorted(p.relative_to(tiny_run).as_posix() for p in (tiny_run / "results" / "store").glob("*.parquet"))
     runs = sorted(
-        p.relative_to(tiny_run).as_posix()
-        for p in (tiny_run / "results" / "runs").glob("*/seed*/metrics.json")
+        p.relative_to(tiny_run).as_posix() for p in (tiny_run / "results" / "runs").glob("*/seed*/metrics.json")
     )
     assert stores and runs, "tiny_run has no stores or training runs"
     return wf, stores + runs[:1]

@@ -55,9 +55,7 @@ def _inputs():
             "end": [0.4, 1.0, 0.5, 0.61],
         }
     )
-    ac = pd.DataFrame(
-        {"segment_id": ["s1"] * 11 + ["s2"] * 11, "time": list(np.arange(11) / 10) * 2}
-    )
+    ac = pd.DataFrame({"segment_id": ["s1"] * 11 + ["s2"] * 11, "time": list(np.arange(11) / 10) * 2})
     for k in range(3):
         ac[f"a{k}"] = np.float32(ac["time"] * (k + 1))
     vis = ac[["segment_id", "time"]].copy()
@@ -90,9 +88,7 @@ def test_build_store_layout_qc_and_translation():
     man, words, ac, vis, text, text_tr = _inputs()
     table, qc, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})
     assert table.column("segment_id").to_pylist() == ["s1", "s2"]
-    assert {r["segment_id"]: r["reason"] for r in qc.records} == {
-        "s3": "no word alignment (see qc/align)"
-    }
+    assert {r["segment_id"]: r["reason"] for r in qc.records} == {"s3": "no word alignment (see qc/align)"}
     assert meta["dims"] == {"acoustic": 3, "visual": 1, "text": 4}
     assert meta["feature_names"]["visual"] == ["v0"]
     assert table.schema.field("visual").type == pa.list_(pa.list_(pa.float32(), 1))
@@ -112,9 +108,7 @@ def test_build_store_layout_qc_and_translation():
 
 def test_missing_frames_drop_policy_records_qc():
     man, words, ac, vis, text, text_tr = _inputs()
-    table, qc, _ = S.build_store(
-        man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {"missing_frames": "drop"}
-    )
+    table, qc, _ = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {"missing_frames": "drop"})
     assert table.num_rows == 0
     assert {r["segment_id"] for r in qc.records} == {"s1", "s2", "s3"}
     assert any("visual: 1 of 2" in r["reason"] for r in qc.records)
@@ -126,13 +120,17 @@ def _qc(*records):
 
 def test_segments_with_an_earlier_blocking_qc_record_are_left_out_with_their_own_row():
     man, words, ac, vis, text, text_tr = _inputs()
-    prior = _qc(("s1", "v", "media", "segment ends at 9.000 s but the audio lasts 2.000 s"),
-                ("s1", "v", "visual", "no face detected in any of its 20 frames"),
-                ("x1", "z", "acoustic", "no frames"),  # another language: not this store's business
-                ("s3", "w", "align", "aeneas: failed"))  # align: the store's own 'no word alignment'
+    prior = _qc(
+        ("s1", "v", "media", "segment ends at 9.000 s but the audio lasts 2.000 s"),
+        ("s1", "v", "visual", "no face detected in any of its 20 frames"),
+        ("x1", "z", "acoustic", "no frames"),  # another language: not this store's business
+        ("s3", "w", "align", "aeneas: failed"),
+    )  # align: the store's own 'no word alignment'
     blocked = S.blocking_records(prior, man, ["media", "acoustic", "visual"])
-    assert blocked["s1"] == ("media QC: segment ends at 9.000 s but the audio lasts 2.000 s; visual QC: "
-                             "no face detected in any of its 20 frames (store.exclude_qc_from)")
+    assert blocked["s1"] == (
+        "media QC: segment ends at 9.000 s but the audio lasts 2.000 s; visual QC: "
+        "no face detected in any of its 20 frames (store.exclude_qc_from)"
+    )
     assert set(blocked) == {"s1", "x1"}
     table, qc, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {}, blocked)
     assert table.column("segment_id").to_pylist() == ["s2"]  # the good segment stays
@@ -161,10 +159,7 @@ def test_load_store_round_trip_and_contract(tmp_path):
     table, _, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})
     write_parquet(tmp_path / "fr.parquet", table, provenance=meta)
     back, m2 = S.load_store(tmp_path / "fr.parquet")
-    assert (
-        back.equals(table.replace_schema_metadata(back.schema.metadata))
-        and m2["dims"] == meta["dims"]
-    )
+    assert back.equals(table.replace_schema_metadata(back.schema.metadata)) and m2["dims"] == meta["dims"]
     write_parquet(tmp_path / "bad.parquet", table.drop_columns(["text_tr"]))
     with pytest.raises(ValueError, match="bad.parquet: not a valid feature_store store: missing column 'text_tr'"):
         S.load_store(tmp_path / "bad.parquet")
@@ -178,12 +173,20 @@ def _store_table():
 @pytest.mark.parametrize(
     "damage, messages",
     [
-        (lambda t: t.set_column(t.schema.get_field_index("sentiment"), "sentiment",
-                                t.column("sentiment").cast(pa.float64())),
-         ["column 'sentiment' is double, expected float"]),
-        (lambda t: t.set_column(t.schema.get_field_index("visual"), "visual",
-                                pa.array([[[0.0]]] * t.num_rows, pa.list_(pa.list_(pa.float64())))),
-         ["column 'visual' is list<", "double>>, expected list<fixed_size_list<float32>>"]),
+        (
+            lambda t: t.set_column(
+                t.schema.get_field_index("sentiment"), "sentiment", t.column("sentiment").cast(pa.float64())
+            ),
+            ["column 'sentiment' is double, expected float"],
+        ),
+        (
+            lambda t: t.set_column(
+                t.schema.get_field_index("visual"),
+                "visual",
+                pa.array([[[0.0]]] * t.num_rows, pa.list_(pa.list_(pa.float64()))),
+            ),
+            ["column 'visual' is list<", "double>>, expected list<fixed_size_list<float32>>"],
+        ),
         (lambda t: pa.concat_tables([t, t.slice(0, 1)]), ["duplicate segment_id values: ['s1']"]),
     ],
     ids=["label-type", "sequence-type", "duplicate-segment"],
@@ -256,24 +259,44 @@ def test_run_store_leaves_out_segments_blocked_by_earlier_qc_files(tiny_run, tmp
     visual.add("no face in the whole video", None, other)  # video-level: all its segments
     media.write(tmp_path / "qc/media/000.parquet")
     visual.write(tmp_path / "qc/visual/000.parquet")
-    args = dict(manifest=res / "corpus/manifest.parquet", lang="fr",
-                align_paths=sorted(res.glob("align/*.parquet")), acoustic_paths=sorted(res.glob("acoustic/*.parquet")),
-                visual_paths=sorted(res.glob("visual/*.parquet")), text_path=res / "text/fr.parquet",
-                text_tr_path=None, tr_lang=None, translate_path=None)
-    S.run_store(**args, out=tmp_path / "fr.parquet", qc_path=tmp_path / "qc.parquet", cfg={},
-                prior_qc_paths=[tmp_path / "qc/media/000.parquet", tmp_path / "qc/visual/000.parquet"])
+    args = dict(
+        manifest=res / "corpus/manifest.parquet",
+        lang="fr",
+        align_paths=sorted(res.glob("align/*.parquet")),
+        acoustic_paths=sorted(res.glob("acoustic/*.parquet")),
+        visual_paths=sorted(res.glob("visual/*.parquet")),
+        text_path=res / "text/fr.parquet",
+        text_tr_path=None,
+        tr_lang=None,
+        translate_path=None,
+    )
+    S.run_store(
+        **args,
+        out=tmp_path / "fr.parquet",
+        qc_path=tmp_path / "qc.parquet",
+        cfg={},
+        prior_qc_paths=[tmp_path / "qc/media/000.parquet", tmp_path / "qc/visual/000.parquet"],
+    )
     got = S.load_store(tmp_path / "fr.parquet")[0].to_pandas()
     blocked = {seg} | set(dag.segment_id[dag.video_id == other])
     assert set(got.segment_id) == set(dag.segment_id) - blocked and len(got) > 0
     qc = pd.read_parquet(tmp_path / "qc.parquet").set_index("segment_id")["reason"]
     assert set(qc.index) == blocked
-    assert qc[seg] == ("excluded: media QC: segment ends at 9.000 s but the audio lasts 2.000 s (tolerance 0.1 s) "
-                       "(store.exclude_qc_from)")
+    assert qc[seg] == (
+        "excluded: media QC: segment ends at 9.000 s but the audio lasts 2.000 s (tolerance 0.1 s) "
+        "(store.exclude_qc_from)"
+    )
     keep = dag.set_index("segment_id").loc[got.segment_id]
     for col in ("words", "text", "visual", "acoustic"):
-        assert all(np.array_equal(np.stack(a), np.stack(b)) if len(a) else len(b) == 0
-                   for a, b in zip(got[col], keep[col])), col
+        assert all(
+            np.array_equal(np.stack(a), np.stack(b)) if len(a) else len(b) == 0 for a, b in zip(got[col], keep[col])
+        ), col
     # with exclude_qc_from: [] the same QC files block nothing
-    S.run_store(**args, out=tmp_path / "all.parquet", qc_path=tmp_path / "qc_all.parquet", cfg={"exclude_qc_from": []},
-                prior_qc_paths=[tmp_path / "qc/media/000.parquet", tmp_path / "qc/visual/000.parquet"])
+    S.run_store(
+        **args,
+        out=tmp_path / "all.parquet",
+        qc_path=tmp_path / "qc_all.parquet",
+        cfg={"exclude_qc_from": []},
+        prior_qc_paths=[tmp_path / "qc/media/000.parquet", tmp_path / "qc/visual/000.parquet"],
+    )
     assert set(S.load_store(tmp_path / "all.parquet")[0].column("segment_id").to_pylist()) == set(dag.segment_id)

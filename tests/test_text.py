@@ -56,18 +56,31 @@ def test_vectors_oov_policies_and_case():
 
 
 def test_encode_words_table_layout():
-    items = pd.DataFrame({"segment_id": ["s", "s"], "kind": ["source", "source"],
-                          "word_idx": [0, 1], "word": ["très", "bon"]})
+    items = pd.DataFrame(
+        {"segment_id": ["s", "s"], "kind": ["source", "source"], "word_idx": [0, 1], "word": ["très", "bon"]}
+    )
     table = T.encode_words(items, "fr", {"encoder": "hash"})
     assert table.schema.field("vector").type == T.vector_type(300)
     assert table.column("word").to_pylist() == ["très", "bon"]
 
 
 # A tiny BERT built in tmp_path (random weights, seeded; WordPiece vocab written here): no download.
-BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
-              "the", "film", "is", "not", "very", "good", "bad", "excel", "##ente"]
-
-
+BERT_VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "the",
+    "film",
+    "is",
+    "not",
+    "very",
+    "good",
+    "bad",
+    "excel",
+    "##ente",
+]
 
 
 def tiny_bert(path, max_positions=64, dtype=None):
@@ -81,9 +94,14 @@ def tiny_bert(path, max_positions=64, dtype=None):
     (path / "vocab.txt").write_text("\n".join(BERT_VOCAB) + "\n")
     tok = BertTokenizer.from_pretrained(path, local_files_only=True)  # lowercases (uncased BERT)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(BERT_VOCAB), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64,
-                        max_position_embeddings=max_positions)
+    config = BertConfig(
+        vocab_size=len(BERT_VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_positions,
+    )
     model = BertModel(config).eval()
     if dtype is not None:
         model = model.to(dtype)
@@ -114,8 +132,7 @@ def test_transformer_encoder_one_contextual_vector_per_word(tmp_path, offline):
     # Pooling: a word's vector is the mean of its sub-tokens' last hidden states.
     tok = AutoTokenizer.from_pretrained(model, local_files_only=True)
     enc = tok(sents[0], is_split_into_words=True, return_tensors="pt")
-    assert tok.convert_ids_to_tokens(enc["input_ids"][0]) == [
-        "[CLS]", "the", "film", "is", "excel", "##ente", "[SEP]"]
+    assert tok.convert_ids_to_tokens(enc["input_ids"][0]) == ["[CLS]", "the", "film", "is", "excel", "##ente", "[SEP]"]
     bert = AutoModel.from_pretrained(model, local_files_only=True).eval()
     with torch.no_grad():
         hidden = bert(**enc).last_hidden_state[0].numpy()
@@ -124,12 +141,14 @@ def test_transformer_encoder_one_contextual_vector_per_word(tmp_path, offline):
     assert not np.allclose(out[0][3], hidden[4], atol=1e-3)
 
     # Through the stage function: rows keep the items' order, one vector per occurrence.
-    items = pd.DataFrame({
-        "segment_id": ["a", "b", "a", "b", "a", "a"],
-        "kind": ["source", "translation", "source", "translation", "source", "source"],
-        "word_idx": [0, 0, 1, 1, 2, 3],
-        "word": ["The", "not", "film", "good", "is", "excelente"],
-    })
+    items = pd.DataFrame(
+        {
+            "segment_id": ["a", "b", "a", "b", "a", "a"],
+            "kind": ["source", "translation", "source", "translation", "source", "source"],
+            "word_idx": [0, 0, 1, 1, 2, 3],
+            "word": ["The", "not", "film", "good", "is", "excelente"],
+        }
+    )
     table = T.encode_words(items, "es", {"encoder": "transformer", "transformer": cfg})
     assert table.schema.field("vector").type == T.vector_type(32)
     assert table.column("word").to_pylist() == items["word"].tolist()
@@ -196,13 +215,12 @@ def test_text_config_edit_reruns_text_store_and_downstream_only(tiny_run, tmp_pa
     assert planned_jobs(tiny_run, "--nolock", *tiny) == {}, "the tiny run is not up to date"
     changed = planned_jobs(tiny_run, "--nolock", *tiny, str(override))
     text_jobs = {k for k in changed if k[0] == "text"}
-    assert len(text_jobs) == 2 and all("params" in changed[k].reason.lower() for k in text_jobs), (
-        describe_jobs(changed)
-    )
+    assert len(text_jobs) == 2 and all("params" in changed[k].reason.lower() for k in text_jobs), describe_jobs(changed)
     assert {k[0] for k in changed} >= {"text", "store"}, describe_jobs(changed)
     upstream = {"corpus_demo", "media", "acoustic", "visual", "align_aeneas", "align_mfa", "translate"}
     assert not {k for k in changed if k[0] in upstream}, describe_jobs(changed)
     # Exactly the descendants of text: what Snakemake plans when the text outputs are forced.
-    forced = planned_jobs(tiny_run, "--nolock", *tiny, "--forcerun", "results/text/fr.parquet",
-                          "results/text/es.parquet")
+    forced = planned_jobs(
+        tiny_run, "--nolock", *tiny, "--forcerun", "results/text/fr.parquet", "results/text/es.parquet"
+    )
     assert set(changed) == set(forced), f"{describe_jobs(changed)}\nforced:\n{describe_jobs(forced)}"

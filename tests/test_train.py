@@ -29,8 +29,15 @@ TRAIN = {
         "mctn": {"hidden": 6, "reg_hidden": 6},
         "multilogue": {"d_g": 6, "d_p": 6, "d_e": 6, "d_h": 6},
         "mult": {"d": 4, "heads": 2, "layers": 1, "mem_layers": 1},
-        "adamml_clstm": {"window": 3, "policy_feat": 6, "policy_hidden": 6, "uni_hidden": 6, "uni_dim": 6,
-                         "fusion_hidden": 6, "dense": 6},
+        "adamml_clstm": {
+            "window": 3,
+            "policy_feat": 6,
+            "policy_hidden": 6,
+            "uni_hidden": 6,
+            "uni_dim": 6,
+            "fusion_hidden": 6,
+            "dense": 6,
+        },
     },
 }
 SENTIMENT_KEYS = {"mae", "corr", "acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "n"}
@@ -46,8 +53,15 @@ def stores(tmp_path_factory):
     for lang, other in (("fr", "es"), ("es", "fr")):
         paths[lang] = str(root / f"{lang}.parquet")
         pq.write_table(
-            synthetic_store_table(lang, n_videos=10, segments_per_video=4, dims=DIMS, max_words=8, tr_lang=other,
-                                  emotions=("happiness", "sadness")),
+            synthetic_store_table(
+                lang,
+                n_videos=10,
+                segments_per_video=4,
+                dims=DIMS,
+                max_words=8,
+                tr_lang=other,
+                emotions=("happiness", "sadness"),
+            ),
             paths[lang],
         )
     return paths
@@ -70,8 +84,19 @@ def test_run_folder_contract_and_same_seed_same_bytes(stores, tmp_path):
     pa_ = pd.read_parquet(tmp_path / "a" / "predictions.parquet")
     pd.testing.assert_frame_equal(pa_, pd.read_parquet(tmp_path / "b" / "predictions.parquet"))
     meta = json.loads(a)
-    for key in ("experiment", "seed", "model", "task", "train_langs", "eval_lang", "best_epoch", "selection",
-                "n_params", "valid", "test"):
+    for key in (
+        "experiment",
+        "seed",
+        "model",
+        "task",
+        "train_langs",
+        "eval_lang",
+        "best_epoch",
+        "selection",
+        "n_params",
+        "valid",
+        "test",
+    ):
         assert key in meta, key
     assert meta["selection"] == "valid_mae" and meta["train_langs"] == {"fr": 1.0} and meta["eval_lang"] == "es"
     assert SENTIMENT_KEYS <= set(meta["test"]) and SENTIMENT_KEYS <= set(meta["valid"])
@@ -122,8 +147,12 @@ def test_empty_valid_and_test_splits_train_without_selection(stores, tmp_path):
 
 
 def test_adamml_writes_decisions_and_temperature(stores, tmp_path):
-    exp = {"model": "adamml_clstm", "variation": {"decision_loss": True, "target": 2},
-           "train": {"fr": 1.0, "es": 0.2}, "eval": "es"}
+    exp = {
+        "model": "adamml_clstm",
+        "variation": {"decision_loss": True, "target": 2},
+        "train": {"fr": 1.0, "es": 0.2},
+        "eval": "es",
+    }
     run(stores, tmp_path, exp)
     dec = pd.read_parquet(tmp_path / "decisions.parquet")
     assert list(dec.columns) == ["segment_id", "split", "window", "modality", "selected", "prob"]
@@ -138,8 +167,15 @@ def test_adamml_writes_decisions_and_temperature(stores, tmp_path):
 
 
 def test_emotion_run(stores, tmp_path):
-    exp = {"model": "mctn", "task": "emotion", "emotions": ["happiness", "sadness"], "pos_weight": True,
-           "variation": {"modalities": ["acoustic", "visual"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    exp = {
+        "model": "mctn",
+        "task": "emotion",
+        "emotions": ["happiness", "sadness"],
+        "pos_weight": True,
+        "variation": {"modalities": ["acoustic", "visual"]},
+        "train": {"fr": 1.0},
+        "eval": "fr",
+    }
     m = run(stores, tmp_path, exp)
     assert m["selection"] == "valid_loss"
     assert set(m["test"]["per_label"]) == {"happiness", "sadness"}
@@ -149,8 +185,13 @@ def test_emotion_run(stores, tmp_path):
 
 
 def test_nce_with_transaug_trains(stores, tmp_path):
-    exp = {"model": "multilogue", "nce": ["cross_tv", "cross_ta", "inter_tv"], "transaug": True,
-           "train": {"fr": 1.0}, "eval": "es"}
+    exp = {
+        "model": "multilogue",
+        "nce": ["cross_tv", "cross_ta", "inter_tv"],
+        "transaug": True,
+        "train": {"fr": 1.0},
+        "eval": "es",
+    }
     m = run(stores, tmp_path, exp, max_epochs=2)
     assert m["data"]["transaug_samples"] == m["data"]["n_train"] // 2
     assert np.isfinite(pd.read_csv(tmp_path / "history.csv")["train_loss"]).all()
@@ -191,11 +232,28 @@ def test_partial_entry_is_named_when_used(stores, tmp_path):
 def test_cli_train(stores, tmp_path):
     from polysent.cli import main
 
-    cfg = {"train": TRAIN, "experiments": {"m": {"model": "mult", "variation": {"modalities": ["text"]},
-                                                  "train": {"es": 1.0}, "eval": "es"}}}
+    cfg = {
+        "train": TRAIN,
+        "experiments": {
+            "m": {"model": "mult", "variation": {"modalities": ["text"]}, "train": {"es": 1.0}, "eval": "es"}
+        },
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    rc = main(["train", "--store", f"es={stores['es']}", "--config", str(tmp_path / "c.yaml"),
-               "--experiment", "m", "--seed", "3", "--out", str(tmp_path / "run")])
+    rc = main(
+        [
+            "train",
+            "--store",
+            f"es={stores['es']}",
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--experiment",
+            "m",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert rc == 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["seed"] == 3
     # the CLI validates its config like the workflow: a typo is named, not silently defaulted
@@ -204,8 +262,21 @@ def test_cli_train(stores, tmp_path):
     cfg["train"] = {**TRAIN, "max_epoch": 3}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match="unknown key 'max_epoch' in train \\(did you mean 'max_epochs'\\?\\)"):
-        main(["train", "--store", f"es={stores['es']}", "--config", str(tmp_path / "c.yaml"),
-              "--experiment", "m", "--seed", "3", "--out", str(tmp_path / "run2")])
+        main(
+            [
+                "train",
+                "--store",
+                f"es={stores['es']}",
+                "--config",
+                str(tmp_path / "c.yaml"),
+                "--experiment",
+                "m",
+                "--seed",
+                "3",
+                "--out",
+                str(tmp_path / "run2"),
+            ]
+        )
 
 
 def test_train_rule_runs_in_snakemake(stores, tmp_path):
@@ -215,21 +286,42 @@ def test_train_rule_runs_in_snakemake(stores, tmp_path):
     for lang, path in stores.items():
         (wf / "results" / "store").mkdir(parents=True, exist_ok=True)
         shutil.copy(path, wf / "results" / "store" / f"{lang}.parquet")
-    cfg = {"train": TRAIN, "experiments": {"mult_t": {"model": "mult", "variation": {"modalities": ["text"]},
-                                                       "train": {"fr": 1.0}, "eval": "es"}},
-           "report": {"table1": [], "emotions": []}}  # no report rows: only this rule's target
+    cfg = {
+        "train": TRAIN,
+        "experiments": {
+            "mult_t": {"model": "mult", "variation": {"modalities": ["text"]}, "train": {"fr": 1.0}, "eval": "es"}
+        },
+        "report": {"table1": [], "emotions": []},
+    }  # no report rows: only this rule's target
     (wf / "config" / "test_train.yaml").write_text(yaml.safe_dump(cfg))
     target = "results/runs/mult_t/seed4/metrics.json"
-    snakemake(wf, target, "--cores", "1", "--allowed-rules", "train", "train_run",
-              "--configfile", "config/tiny.yaml", "config/test_train.yaml")
+    snakemake(
+        wf,
+        target,
+        "--cores",
+        "1",
+        "--allowed-rules",
+        "train",
+        "train_run",
+        "--configfile",
+        "config/tiny.yaml",
+        "config/test_train.yaml",
+    )
     meta = json.loads((wf / target).read_text())
     assert meta["experiment"] == "mult_t" and meta["seed"] == 4 and meta["eval_lang"] == "es"
     assert (wf / "logs" / "train" / "mult_t.seed4.log").exists()
     assert (wf / "benchmarks" / "train" / "mult_t.seed4.tsv").exists()
     group_copy = wf / "results" / "train_groups" / "mult_t.seed4" / "mult_t" / "seed4" / "metrics.json"
     assert group_copy.read_bytes() == (wf / target).read_bytes()
-    proc = snakemake(wf, "results/runs/nope/seed1/metrics.json", "-n", "--configfile", "config/tiny.yaml",
-                     "config/test_train.yaml", check=False)
+    proc = snakemake(
+        wf,
+        "results/runs/nope/seed1/metrics.json",
+        "-n",
+        "--configfile",
+        "config/tiny.yaml",
+        "config/test_train.yaml",
+        check=False,
+    )
     assert proc.returncode != 0 and "unknown experiment 'nope'" in proc.stdout + proc.stderr
 
 
@@ -253,12 +345,10 @@ def test_mult_trains_every_epoch_by_default_and_stopping_can_be_turned_on(stores
     exp = {"model": "mult", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "fr"}
     off = run(stores, tmp_path / "off", exp, max_epochs=6, patience=1, lr=0.05)
     assert off["epochs_run"] == 6  # official MulT: no early stopping, best validation checkpoint
-    assert off["schedule"] == {"early_stopping": False, "patience": None, "plateau_patience": 20,
-                               "lr_reductions": 0}
+    assert off["schedule"] == {"early_stopping": False, "patience": None, "plateau_patience": 20, "lr_reductions": 0}
     hist = pd.read_csv(tmp_path / "off" / "history.csv")
     assert off["best_epoch"] == hist["valid_mae"].idxmin()
-    on = run(stores, tmp_path / "on", exp, max_epochs=6, patience=1, lr=0.05, early_stopping=True,
-             plateau_patience=0)
+    on = run(stores, tmp_path / "on", exp, max_epochs=6, patience=1, lr=0.05, early_stopping=True, plateau_patience=0)
     expected = _stop_epoch(hist["valid_mae"].tolist(), 1, 6)
     assert expected < 6, "the test needs a run that stops early"
     assert on["epochs_run"] == expected and on["schedule"]["early_stopping"] is True
@@ -287,8 +377,13 @@ def test_plateau_that_cannot_act_before_stopping_warns(stores, tmp_path):
 
 
 def test_metrics_record_training_counts_per_language(stores, tmp_path):
-    exp = {"model": "mult", "variation": {"modalities": ["text"]}, "train": {"fr": 1.0, "es": {"count": 5}},
-           "eval": "es", "transaug": True}
+    exp = {
+        "model": "mult",
+        "variation": {"modalities": ["text"]},
+        "train": {"fr": 1.0, "es": {"count": 5}},
+        "eval": "es",
+        "transaug": True,
+    }
     a = run(stores, tmp_path / "a", exp, seed=1, max_epochs=1)
     b = run(stores, tmp_path / "b", exp, seed=2, max_epochs=1)
     n_fr = sum(s == "train" for s in pq.read_table(stores["fr"]).column("split").to_pylist())
@@ -299,4 +394,5 @@ def test_metrics_record_training_counts_per_language(stores, tmp_path):
     assert meta["data"]["n_train_by_lang"]["es"] == 5 and isinstance(meta["best_epoch"], int)
     preds = pd.read_parquet(tmp_path / "a" / "predictions.parquet")
     assert len(preds[(preds["split"] == "valid") & (preds["lang"] == "es")]) == sum(
-        s == "valid" for s in pq.read_table(stores["es"]).column("split").to_pylist())  # ES valid kept whole
+        s == "valid" for s in pq.read_table(stores["es"]).column("split").to_pylist()
+    )  # ES valid kept whole

@@ -44,9 +44,7 @@ def test_raising_the_mouth_corners_raises_the_smile_features(astronaut_points):
     smile = astronaut_points.copy()
     smile[54, 1] -= 0.05 * iod  # subject's left corner up (image y points down)
     f0, f1 = lm.geometry(astronaut_points, 512), lm.geometry(smile, 512)
-    assert f1[IDX["lip_corner_raise_l"]] - f0[IDX["lip_corner_raise_l"]] == pytest.approx(
-        0.05, abs=0.01
-    )
+    assert f1[IDX["lip_corner_raise_l"]] - f0[IDX["lip_corner_raise_l"]] == pytest.approx(0.05, abs=0.01)
     assert f1[IDX["lip_corner_raise_r"]] == pytest.approx(f0[IDX["lip_corner_raise_r"]], abs=1e-3)
     closed = astronaut_points.copy()
     closed[[37, 38], 1] = closed[[41, 40], 1]  # right eye lids together (a blink)
@@ -83,10 +81,7 @@ def test_shard_store_keeps_faceless_frames_and_records_failures(feature_corpus):
                 threads=2,
                 progress=False,
             )
-            qc |= {
-                r["segment_id"]: r["reason"]
-                for r in pq.read_table(f"out/vis{shard}.qc.parquet").to_pylist()
-            }
+            qc |= {r["segment_id"]: r["reason"] for r in pq.read_table(f"out/vis{shard}.qc.parquet").to_pylist()}
     finally:
         os.chdir(cwd)
     shard_a = shard_of_video("vid_a")
@@ -98,14 +93,9 @@ def test_shard_store_keeps_faceless_frames_and_records_failures(feature_corpus):
     assert len(a0) == 16 and np.allclose(a0.time, np.arange(16) / 10)  # 10 fps over [0, 1.6)
     blank = a0.time.round(1).between(1.0, 1.4)  # frames 10-14 of the video are black
     assert (~a0.success[blank]).all() and a0.success[~blank].all()
-    assert (
-        a0.loc[blank, lm.FEATURES].isna().all().all()
-        and a0.loc[~blank, lm.FEATURES].notna().all().all()
-    )
+    assert a0.loc[blank, lm.FEATURES].isna().all().all() and a0.loc[~blank, lm.FEATURES].notna().all().all()
     prov = read_provenance(feature_corpus / f"out/vis{shard_a}.parquet")
-    assert prov["backend"] == "landmarks" and "stand-in" in prov["stand_in"].replace(
-        "standing in", "stand-in"
-    )
+    assert prov["backend"] == "landmarks" and "stand-in" in prov["stand_in"].replace("standing in", "stand-in")
     assert "non-commercial" in prov["model"]["license"] and prov["params"]["fps"] == 10.0
     assert set(qc) == {"vid_b_1", "gone_0"}
     assert "after the video" in qc["vid_b_1"] and "missing" in qc["gone_0"]
@@ -137,9 +127,7 @@ def test_corrupt_video_is_a_qc_record_not_a_crash(tmp_path):
 
     bad = tmp_path / "corrupt.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
-    frames, failures = landmarks_video(
-        {}, str(bad), [Segment("s", "corrupt", 0.0, 1.0, str(bad), "")]
-    )
+    frames, failures = landmarks_video({}, str(bad), [Segment("s", "corrupt", 0.0, 1.0, str(bad), "")])
     assert frames == [] and failures[0][0] == "s" and "corrupt.mp4" in failures[0][1]
 
 

@@ -45,16 +45,10 @@ def visual(tiny_run) -> pd.DataFrame:
 
 
 def test_every_segment_has_frames_or_a_qc_record(tiny_run, visual):
-    segments = set(
-        pq.read_table(tiny_run / "results/corpus/manifest.parquet").column("segment_id").to_pylist()
-    )
+    segments = set(pq.read_table(tiny_run / "results/corpus/manifest.parquet").column("segment_id").to_pylist())
     qc = set()
     for shard in _shards(tiny_run):
-        qc |= set(
-            pq.read_table(tiny_run / f"results/qc/visual/{shard}.parquet")
-            .column("segment_id")
-            .to_pylist()
-        )
+        qc |= set(pq.read_table(tiny_run / f"results/qc/visual/{shard}.parquet").column("segment_id").to_pylist())
         index = pq.read_table(tiny_run / f"results/media/{shard}/index.parquet").to_pandas()
         assert set(index.sample_rate) == {16000, 22050}
         assert all((tiny_run / w).is_file() for w in index.wav)
@@ -77,11 +71,7 @@ def test_lip_corner_raise_follows_the_demo_sentiment(tiny_run, visual):
 
 def test_cutaway_frames_have_no_face(tiny_run, visual):
     """The demo's face-less cutaways must come out as success = false, the face frames as true."""
-    manifest = (
-        pq.read_table(tiny_run / "results/corpus/manifest.parquet")
-        .to_pandas()
-        .set_index("segment_id")
-    )
+    manifest = pq.read_table(tiny_run / "results/corpus/manifest.parquet").to_pandas().set_index("segment_id")
     cut = pd.read_parquet(tiny_run / "results/corpus/cutaways.parquet")
     fps = yaml.safe_load((tiny_run / "config/tiny.yaml").read_text())["corpus"]["demo"]["fps"]
     v = visual.join(manifest[["video_id", "start"]], on="segment_id")

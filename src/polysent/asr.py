@@ -68,9 +68,14 @@ def provenance(cfg: dict | None) -> dict:
     import transformers
 
     model_dir = Path(c["model"])
-    return {"backend": "whisper", "model": model_dir.name, "sha256": _model_fingerprint(model_dir),
-            "chunk": float(c["chunk"]), "max_new_tokens": int(c["max_new_tokens"]),
-            "versions": {"transformers": transformers.__version__}}
+    return {
+        "backend": "whisper",
+        "model": model_dir.name,
+        "sha256": _model_fingerprint(model_dir),
+        "chunk": float(c["chunk"]),
+        "max_new_tokens": int(c["max_new_tokens"]),
+        "versions": {"transformers": transformers.__version__},
+    }
 
 
 class Whisper:
@@ -81,18 +86,25 @@ class Whisper:
             import torch
             from transformers import WhisperForConditionalGeneration, WhisperProcessor
         except ImportError as exc:
-            raise ASRError("asr.backend=whisper needs the optional `transformers` package "
-                           "(pip install transformers) and a local model directory in asr.model") from exc
+            raise ASRError(
+                "asr.backend=whisper needs the optional `transformers` package "
+                "(pip install transformers) and a local model directory in asr.model"
+            ) from exc
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise ASRError(f"asr.model={str(model_dir)!r} is not a local model directory")
         try:
-            self.model = WhisperForConditionalGeneration.from_pretrained(
-                model_dir, local_files_only=True).to(torch.float32).eval()
+            self.model = (
+                WhisperForConditionalGeneration.from_pretrained(model_dir, local_files_only=True)
+                .to(torch.float32)
+                .eval()
+            )
             self.processor = WhisperProcessor.from_pretrained(model_dir, local_files_only=True)
         except (OSError, ValueError) as exc:  # what transformers raises for missing/unknown files
-            raise ASRError(f"asr.model={str(model_dir)!r} is not a loadable Whisper model directory "
-                           f"(it needs config.json, the weights, the tokenizer and preprocessor files): {exc}") from exc
+            raise ASRError(
+                f"asr.model={str(model_dir)!r} is not a loadable Whisper model directory "
+                f"(it needs config.json, the weights, the tokenizer and preprocessor files): {exc}"
+            ) from exc
         self.torch = torch
         self.chunk = float(chunk)
         self.max_new_tokens = int(max_new_tokens)
@@ -110,7 +122,7 @@ class Whisper:
         texts = []
         with self.torch.no_grad():
             for lo in range(0, len(signal), step):
-                piece = signal[lo:lo + step]
+                piece = signal[lo : lo + step]
                 features = self.processor(piece, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
                 ids = self.model.generate(features, **self._generate_kwargs(lang))
                 texts.append(self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip())

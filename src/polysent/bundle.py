@@ -183,8 +183,9 @@ def _store_meta(path: Path) -> tuple[dict, int]:
 def _normalizer_tensors(normalizer: dict | None) -> dict | None:
     if normalizer is None:
         return None
-    return {m: {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in stats.items()}
-            for m, stats in normalizer.items()}
+    return {
+        m: {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in stats.items()} for m, stats in normalizer.items()
+    }
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:
@@ -198,8 +199,9 @@ def _replace_dir(tmp: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
-def make_bundle(run_dir: str | os.PathLike, stores: dict[str, str | os.PathLike],
-                out: str | os.PathLike | None = None) -> Path:
+def make_bundle(
+    run_dir: str | os.PathLike, stores: dict[str, str | os.PathLike], out: str | os.PathLike | None = None
+) -> Path:
     """Write the bundle of a finished run (``model.pt`` + ``metrics.json``) trained on ``stores``.
 
     ``stores`` maps each language of the experiment (training and evaluation) to the feature
@@ -212,14 +214,17 @@ def make_bundle(run_dir: str | os.PathLike, stores: dict[str, str | os.PathLike]
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     inputs = ckpt.get("inputs")
     if inputs is None:
-        raise BundleError(f"{ckpt_path}: written before checkpoints recorded max_len/standardize; "
-                          "retrain the run to bundle it")
+        raise BundleError(
+            f"{ckpt_path}: written before checkpoints recorded max_len/standardize; retrain the run to bundle it"
+        )
     exp = ckpt["experiment"]
     langs = sorted(set(exp["train"]) | {exp["eval"]})
     missing = [lang for lang in langs if lang not in stores]
     if missing:
-        raise BundleError(f"{run_dir}: no store given for language(s) {missing} of the experiment "
-                          f"(train {sorted(exp['train'])}, eval {exp['eval']})")
+        raise BundleError(
+            f"{run_dir}: no store given for language(s) {missing} of the experiment "
+            f"(train {sorted(exp['train'])}, eval {exp['eval']})"
+        )
     metrics_path = run_dir / "metrics.json"
     metrics = contracts.read_metrics(metrics_path) if metrics_path.exists() else {}
     provenance, store_files, names = {}, {}, None
@@ -325,8 +330,9 @@ class Bundle:
     def uses_text(self) -> bool:
         return "text" in self.modalities
 
-    def check_features(self, provenance: dict, lang: str | None = None,
-                       allow_mismatch: bool = False) -> list[Difference]:
+    def check_features(
+        self, provenance: dict, lang: str | None = None, allow_mismatch: bool = False
+    ) -> list[Difference]:
         return check_features(self, provenance, lang=lang, allow_mismatch=allow_mismatch)
 
     def prepare(self, samples: list[Sample]) -> list[Sample]:
@@ -370,12 +376,17 @@ class Bundle:
         """
         dims = {m: table.schema.field(m).type.value_type.list_size for m in MODALITIES if m in table.column_names}
         if dims and dims != self.meta["features"]["dims"]:
-            raise BundleError(f"{where}: feature dimensions {dims} differ from the bundle's "
-                              f"{self.meta['features']['dims']} ({self.path})")
-        unlabeled = table.set_column(table.schema.get_field_index("sentiment"), "sentiment",
-                                     pa.array(np.zeros(table.num_rows, np.float32))) \
-            if "sentiment" in table.column_names else \
-            table.append_column("sentiment", pa.array(np.zeros(table.num_rows, np.float32)))
+            raise BundleError(
+                f"{where}: feature dimensions {dims} differ from the bundle's "
+                f"{self.meta['features']['dims']} ({self.path})"
+            )
+        unlabeled = (
+            table.set_column(
+                table.schema.get_field_index("sentiment"), "sentiment", pa.array(np.zeros(table.num_rows, np.float32))
+            )
+            if "sentiment" in table.column_names
+            else table.append_column("sentiment", pa.array(np.zeros(table.num_rows, np.float32)))
+        )
         samples, _ = samples_from_table(unlabeled, where)
         usable = [s for s in samples if s.length > 0]
         pred = self.predict_samples(self.prepare(usable))
@@ -391,13 +402,15 @@ class Bundle:
             "video_id": pa.array([s.video_id for s in samples], pa.string()),
             "lang": pa.array([s.lang for s in samples], pa.string()),
             **{name: pa.array(values[:, k]) for k, name in enumerate(outputs)},
-            "reason": pa.array([None if s.segment_id in row_of else "no words in the segment" for s in samples],
-                               pa.string()),
+            "reason": pa.array(
+                [None if s.segment_id in row_of else "no words in the segment" for s in samples], pa.string()
+            ),
         }
         return pa.table(fields)
 
-    def predict_store(self, path: str | os.PathLike, lang: str | None = None,
-                      allow_mismatch: bool = False) -> tuple[pa.Table, list[Difference]]:
+    def predict_store(
+        self, path: str | os.PathLike, lang: str | None = None, allow_mismatch: bool = False
+    ) -> tuple[pa.Table, list[Difference]]:
         """Check a feature store's settings against the bundle, then predict its rows."""
         from polysent.store import load_store
 
@@ -417,8 +430,10 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
             raise BundleError(f"{path}: not a polysent bundle (no {p.name})")
     meta = json.loads(desc_path.read_text())
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise BundleError(f"{desc_path}: format {meta.get('format')!r} version {meta.get('version')!r}, "
-                          f"this polysent reads {FORMAT!r} version {VERSION}")
+        raise BundleError(
+            f"{desc_path}: format {meta.get('format')!r} version {meta.get('version')!r}, "
+            f"this polysent reads {FORMAT!r} version {VERSION}"
+        )
     expected = meta["files"][WEIGHTS]
     if _sha256(weights_path) != expected:
         raise BundleError(f"{weights_path}: SHA-256 differs from bundle.json's (file changed or truncated)")
@@ -437,8 +452,9 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     return Bundle(path=path, meta=meta, model=model, normalizer=normalizer)
 
 
-def check_features(bundle: Bundle, provenance: dict, lang: str | None = None,
-                   allow_mismatch: bool = False) -> list[Difference]:
+def check_features(
+    bundle: Bundle, provenance: dict, lang: str | None = None, allow_mismatch: bool = False
+) -> list[Difference]:
     """Differences between new features' settings and the bundle's; raise on any that matter.
 
     ``provenance`` is a feature store's metadata or :func:`feature_settings` of it. It is
@@ -464,8 +480,13 @@ def check_features(bundle: Bundle, provenance: dict, lang: str | None = None,
 def add_cli(sub) -> None:
     p = sub.add_parser("bundle", help="write the self-contained model bundle of a finished run")
     p.add_argument("--run", required=True, help="run folder (results/runs/{exp}/seed{n})")
-    p.add_argument("--store", action="append", required=True, metavar="LANG=PATH",
-                   help="feature store the run used for a language (repeat per language)")
+    p.add_argument(
+        "--store",
+        action="append",
+        required=True,
+        metavar="LANG=PATH",
+        help="feature store the run used for a language (repeat per language)",
+    )
     p.add_argument("--out", default=None, help="bundle folder (default: <run>/bundle)")
     p.set_defaults(func=_cli)
 

@@ -85,9 +85,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         for key in extra:
             hint = difflib.get_close_matches(key, allowed, n=1)
             did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
-            parts.append(
-                f"unknown key '{key}' in {where}{did_you_mean}; allowed keys: {', '.join(allowed)}"
-            )
+            parts.append(f"unknown key '{key}' in {where}{did_you_mean}; allowed keys: {', '.join(allowed)}")
         return "\n".join(parts)
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)
@@ -104,7 +102,9 @@ def _validator(schema_dir: str):
 
 def validate_config(config: dict[str, Any], schema_dir: str | Path) -> dict[str, Any]:
     """Validate ``config`` in place (filling defaults) and return it; raise ConfigError listing all problems."""
-    errors = sorted(_validator(str(Path(schema_dir).resolve())).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        _validator(str(Path(schema_dir).resolve())).iter_errors(config), key=lambda e: list(map(str, e.absolute_path))
+    )
     if errors:
         lines = "\n".join(f"  - {_describe(e)}" for e in errors)
         raise ConfigError(f"invalid polysent config ({len(errors)} problem(s)):\n{lines}")
@@ -191,9 +191,7 @@ def experiment_problems(config: dict[str, Any], names: list[str]) -> list[str]:
             problems.append(f"{where}: lacks required key(s) {', '.join(missing)}")
         for lang, share in (entry.get("train") or {}).items():
             if lang not in langs:
-                problems.append(
-                    f"{where}.train: language '{lang}' is not configured (languages: {', '.join(langs)})"
-                )
+                problems.append(f"{where}.train: language '{lang}' is not configured (languages: {', '.join(langs)})")
             if isinstance(share, (int, float)) and not share > 0:
                 problems.append(f"{where}.train.{lang}: fraction {share} trains on nothing; use a value > 0")
         if "eval" in entry and entry["eval"] not in langs:

@@ -239,10 +239,7 @@ def check_schema(schema: pa.Schema, contract: Contract, where: str) -> None:
         if name not in schema.names:
             problems.append(f"missing column '{name}' (list<fixed_size_list<float32>>)")
         elif not _is_sequence(schema.field(name).type):
-            problems.append(
-                f"column '{name}' is {schema.field(name).type}, "
-                "expected list<fixed_size_list<float32>>"
-            )
+            problems.append(f"column '{name}' is {schema.field(name).type}, expected list<fixed_size_list<float32>>")
     for f in schema:
         if f.name in contract.required or f.name in contract.vectors or f.name in contract.sequences:
             continue

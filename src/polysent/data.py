@@ -276,13 +276,19 @@ def few_shot_train(pool: list[Sample], spec: dict, seed: int, lang: str) -> tupl
     kept = sample_units(pool, spec["unit"], n, subset_seed, lang, "train")
     record = {
         **{k: spec[k] for k in ("fraction", "count") if k in spec},
-        "unit": spec["unit"], "subset_seed": subset_seed, "valid": spec["valid"],
-        "pool_units": n_units, "kept_units": min(n, n_units),
-        "segments": len(kept), "videos": len({s.video_id for s in kept}),
+        "unit": spec["unit"],
+        "subset_seed": subset_seed,
+        "valid": spec["valid"],
+        "pool_units": n_units,
+        "kept_units": min(n, n_units),
+        "segments": len(kept),
+        "videos": len({s.video_id for s in kept}),
     }
     if n > n_units:
-        record["warning"] = (f"train.{lang}: count {n} exceeds the {n_units} training {spec['unit']} "
-                             f"left after filtering; all of them are used")
+        record["warning"] = (
+            f"train.{lang}: count {n} exceeds the {n_units} training {spec['unit']} "
+            f"left after filtering; all of them are used"
+        )
     return kept, record
 
 
@@ -378,8 +384,9 @@ def build_splits(
             log.warning(record["warning"])
     test = usable([s for s in by_lang[eval_lang] if s.split == "test"])
     if report["dropped_empty"]:
-        log.warning("dropped %d segment(s) without words: %s", len(report["dropped_empty"]),
-                    report["dropped_empty"][:10])
+        log.warning(
+            "dropped %d segment(s) without words: %s", len(report["dropped_empty"]), report["dropped_empty"][:10]
+        )
     setting = f"train={train_fracs}, eval={eval_lang}, drop_neutral={exp.get('drop_neutral', False)}"
     if not train:
         raise DataError(f"experiment has no train samples ({setting})")
@@ -457,8 +464,9 @@ def _pad(seqs: list[np.ndarray], length: int, dim: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def collate(samples: list[Sample], pad_to: int | None = None, translations: bool = True,
-            sequences: bool = False) -> dict:
+def collate(
+    samples: list[Sample], pad_to: int | None = None, translations: bool = True, sequences: bool = False
+) -> dict:
     """Post-padded batch: ``text``/``visual``/``acoustic`` (B, L, D), ``mask`` (B, L) 1 = word.
 
     With ``translations``, the NCE positive of every sample that has a translation is found:
@@ -491,8 +499,11 @@ def collate(samples: list[Sample], pad_to: int | None = None, translations: bool
     if not translations:
         return batch
     row_of = {s.segment_id: i for i, s in enumerate(samples)}
-    pairs = [(i, row_of.get(f"{s.segment_id}#tr-{s.tr_lang}")) for i, s in enumerate(samples)
-             if s.tr is not None and not s.augmented]
+    pairs = [
+        (i, row_of.get(f"{s.segment_id}#tr-{s.tr_lang}"))
+        for i, s in enumerate(samples)
+        if s.tr is not None and not s.augmented
+    ]
     batch["pair_index"] = torch.tensor([i for i, j in pairs if j is not None], dtype=torch.long)
     batch["pair_rows"] = torch.tensor([j for i, j in pairs if j is not None], dtype=torch.long)
     tr_idx = [i for i, j in pairs if j is None or sequences]
@@ -537,8 +548,13 @@ def _sequence_positions(samples: list[Sample]) -> tuple[torch.Tensor, torch.Tens
 BATCH_UNITS = ("segment", "video")
 
 
-def batches(samples: list[Sample], batch_size: int, rng: np.random.Generator | None = None,
-            translations: bool = False, unit: str = "segment"):
+def batches(
+    samples: list[Sample],
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+    translations: bool = False,
+    unit: str = "segment",
+):
     """Yield ``(samples, collated batch)``; shuffled with ``rng`` when given (training).
 
     ``unit="segment"``: a TransAug sample always lands in the same batch as its original (they

@@ -41,8 +41,9 @@ def training_key(exp: dict) -> str:
     key can only split groups, never merge two different trainings. Key order does not matter.
     """
     full = _with_entry_defaults(exp)
-    return json.dumps({k: v for k, v in full.items() if k not in NOT_TRAINING}, sort_keys=True,
-                      separators=(",", ":"), default=str)
+    return json.dumps(
+        {k: v for k, v in full.items() if k not in NOT_TRAINING}, sort_keys=True, separators=(",", ":"), default=str
+    )
 
 
 def training_groups(experiments: dict, names, seeds_of) -> dict[str, dict]:
@@ -88,8 +89,10 @@ def resolve_group(groups: dict, experiments: dict | None, gid: str) -> dict:
         return groups[gid]
     name, sep, seed = gid.rpartition(SINGLE_RUN)
     if not sep or not seed.isdigit():
-        raise ValueError(f"unknown training group '{gid}' (results/train_groups/{gid}); reported groups: "
-                         f"{', '.join(sorted(groups)) or '(none)'}; a single run is '<experiment>.seed<N>'")
+        raise ValueError(
+            f"unknown training group '{gid}' (results/train_groups/{gid}); reported groups: "
+            f"{', '.join(sorted(groups)) or '(none)'}; a single run is '<experiment>.seed<N>'"
+        )
     entry = experiment_entry(experiments, name)
     return {"key": training_key(entry), "members": {name: [int(seed)]}}
 

@@ -89,8 +89,9 @@ def write_csd(path, root: str, entries: dict[str, tuple[np.ndarray, np.ndarray]]
                 feats, intervals = entries[key]
                 e = data.create_group(key)
                 e.create_dataset("features", data=feats, compression="gzip", compression_opts=9)
-                e.create_dataset("intervals", data=np.asarray(intervals, np.float64),
-                                 compression="gzip", compression_opts=9)
+                e.create_dataset(
+                    "intervals", data=np.asarray(intervals, np.float64), compression="gzip", compression_opts=9
+                )
             md = g.create_group("metadata")
             full = {k: "" for k in CSD_METADATA_KEYS} | {"root name": root} | metadata
             for k, v in full.items():
@@ -134,29 +135,48 @@ def write_csds(store_path, align_paths, out_dir) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    base_meta = {"dataset name": f"polysent {lang}", "creator": "polysent",
-                 "alignment compatible": True, "computational sequence version": "1.0"}
+    base_meta = {
+        "dataset name": f"polysent {lang}",
+        "creator": "polysent",
+        "alignment compatible": True,
+        "computational sequence version": "1.0",
+    }
     seqs = {m: to_arrays(table.column(m)) for m in MODALITIES}
     for m in MODALITIES:
         entries = {sid: (seqs[m][i], inter[sid]) for i, sid in enumerate(ids)}
         path = out_dir / f"{m}.csd"
-        write_csd(path, f"polysent_{lang}_{m}", entries, base_meta | {
-            "computational sequence description": f"{m} features mean-pooled per word",
-            "dimension names": meta["feature_names"][m],
-        })
+        write_csd(
+            path,
+            f"polysent_{lang}_{m}",
+            entries,
+            base_meta
+            | {
+                "computational sequence description": f"{m} features mean-pooled per word",
+                "dimension names": meta["feature_names"][m],
+            },
+        )
         written.append(path)
     wl = table.column("words").to_pylist()
-    entries = {sid: (np.array([[w.encode()] for w in wl[i]], dtype=object).astype("S"), inter[sid])
-               for i, sid in enumerate(ids)}
-    write_csd(out_dir / "words.csd", f"polysent_{lang}_words", entries,
-              base_meta | {"computational sequence description": "aligned words", "dimension names": ["word"]})
+    entries = {
+        sid: (np.array([[w.encode()] for w in wl[i]], dtype=object).astype("S"), inter[sid])
+        for i, sid in enumerate(ids)
+    }
+    write_csd(
+        out_dir / "words.csd",
+        f"polysent_{lang}_words",
+        entries,
+        base_meta | {"computational sequence description": "aligned words", "dimension names": ["word"]},
+    )
     written.append(out_dir / "words.csd")
     labels = ["sentiment", *meta.get("labels", [])]
     lab = table.select(labels).to_pandas().to_numpy(np.float32)
-    entries = {sid: (lab[i : i + 1], np.array([[inter[sid][0, 0], inter[sid][-1, 1]]]))
-               for i, sid in enumerate(ids)}
-    write_csd(out_dir / "labels.csd", f"polysent_{lang}_labels", entries,
-              base_meta | {"computational sequence description": "segment labels", "dimension names": labels})
+    entries = {sid: (lab[i : i + 1], np.array([[inter[sid][0, 0], inter[sid][-1, 1]]])) for i, sid in enumerate(ids)}
+    write_csd(
+        out_dir / "labels.csd",
+        f"polysent_{lang}_labels",
+        entries,
+        base_meta | {"computational sequence description": "segment labels", "dimension names": labels},
+    )
     written.append(out_dir / "labels.csd")
     return written
 
@@ -225,6 +245,9 @@ def _cli_import(args) -> int:
 
     man = pd.read_parquet(args.manifest) if args.manifest else None
     df = csd_to_frames(args.csd, man)
-    write_parquet(args.out, pa.Table.from_pandas(df, preserve_index=False),
-                  provenance={"stage": "csd-import", "source": os.fspath(args.csd)})
+    write_parquet(
+        args.out,
+        pa.Table.from_pandas(df, preserve_index=False),
+        provenance={"stage": "csd-import", "source": os.fspath(args.csd)},
+    )
     return 0

@@ -41,13 +41,14 @@ def language_problem(words: Sequence[str], lang: str, cfg: dict) -> str | None:
     candidates = [lang, *(c for c in cfg.get("language_candidates") or () if c != lang)]
     shares = language_shares(words, candidates)
     share = shares.get(lang, 0.0)
-    guess, top = max(((c, s) for c, s in shares.items() if c != lang), key=lambda cs: cs[1],
-                     default=(None, 0.0))
+    guess, top = max(((c, s) for c, s in shares.items() if c != lang), key=lambda cs: cs[1], default=(None, 0.0))
     if share >= bound or guess is None or top <= share:
         return None
-    return (f"transcript looks like another language: {share:.0%} of its words known to the "
-            f"'{lang}' dictionary, {top:.0%} to '{guess}' (guessed language '{guess}'; bound "
-            f"{SETTING} = {bound})")
+    return (
+        f"transcript looks like another language: {share:.0%} of its words known to the "
+        f"'{lang}' dictionary, {top:.0%} to '{guess}' (guessed language '{guess}'; bound "
+        f"{SETTING} = {bound})"
+    )
 
 
 def screen_language(segments: list, cfg: dict, qc: QCLog) -> list:

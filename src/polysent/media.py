@@ -49,9 +49,7 @@ log = logging.getLogger(__name__)
 STAGE = "media"
 
 
-def probe_duration(
-    path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: float = 120
-) -> float:
+def probe_duration(path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: float = 120) -> float:
     """Duration in seconds of the first audio stream of ``path`` (container duration as fallback)."""
     # No packet count: the stage checks segment ends against what ffmpeg really decodes.
     duration = probe(path, ffprobe, timeout, count_packets=False).audio_duration
@@ -133,9 +131,7 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
     rows, failures = [], []
     source = segs[0].audio_path or segs[0].video_path
     if not source:
-        return rows, [
-            (s.segment_id, "no audio_path and no video_path in the manifest") for s in segs
-        ]
+        return rows, [(s.segment_id, "no audio_path and no video_path in the manifest") for s in segs]
     if not Path(source).is_file():
         return rows, [(s.segment_id, f"media source missing: {source}") for s in segs]
     rates = [int(r) for r in cfg["sample_rates"]]
@@ -190,12 +186,8 @@ def build_shard(
     qc = QCLog(STAGE)
     rows: list[dict] = []
     with ThreadPoolExecutor(max(1, int(threads))) as pool:  # ffmpeg runs in subprocesses
-        jobs = [
-            pool.submit(_process_video, vid, segs, out_dir, cfg) for vid, segs in videos.items()
-        ]
-        for vid, job in tqdm(
-            zip(videos, jobs), total=len(jobs), desc=f"media {shard}", disable=not progress
-        ):
+        jobs = [pool.submit(_process_video, vid, segs, out_dir, cfg) for vid, segs in videos.items()]
+        for vid, job in tqdm(zip(videos, jobs), total=len(jobs), desc=f"media {shard}", disable=not progress):
             vid_rows, failures = job.result()
             rows += vid_rows
             for seg_id, reason in failures:
@@ -215,9 +207,7 @@ def build_shard(
 def ffmpeg_version(cfg: dict | None = None) -> str:
     cfg = complete(cfg, "media")
     try:
-        out = subprocess.run(
-            [_tool(cfg["ffmpeg"]), "-version"], capture_output=True, text=True, timeout=30
-        ).stdout
+        out = subprocess.run([_tool(cfg["ffmpeg"]), "-version"], capture_output=True, text=True, timeout=30).stdout
         return out.splitlines()[0] if out else "unknown"
     except (MediaError, OSError, subprocess.TimeoutExpired):
         return "unknown"
@@ -247,9 +237,7 @@ def add_cli(subparsers) -> None:
     )
     add_file_args(p, "video or audio file (single-file mode)", "WAV to write (single-file mode)")
     p.add_argument("--sr", type=int, default=16000, help="sample rate in Hz (single file; 16000)")
-    add_shard_args(
-        p, {"--out-dir": "output folder for WAVs and index.parquet"}, "parallel ffmpeg processes"
-    )
+    add_shard_args(p, {"--out-dir": "output folder for WAVs and index.parquet"}, "parallel ffmpeg processes")
     p.set_defaults(func=_cli)
 
 

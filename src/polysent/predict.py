@@ -88,8 +88,10 @@ def stage_configs(bundle: Bundle, lang: str, overrides: dict | None = None) -> d
     ref = _reference(bundle, lang)
     missing = [s for s in ("align", "acoustic", "visual", "text", "store") if not ref.get(s)]
     if missing:
-        raise PredictError(f"{bundle.path}: no recorded settings for stage(s) {missing} "
-                           "(its training stores had no provenance); cannot rebuild their features")
+        raise PredictError(
+            f"{bundle.path}: no recorded settings for stage(s) {missing} "
+            "(its training stores had no provenance); cannot rebuild their features"
+        )
     acoustic, visual = ref["acoustic"], ref["visual"]
     cfgs = {
         "acoustic": {"backend": acoustic["backend"], acoustic["backend"]: acoustic["params"]},
@@ -182,7 +184,8 @@ def refuse_text_without_transcripts(bundle: Bundle, missing: list[str], asr_cfg:
             f"{where}: {len(missing)} segment(s) have no transcript (e.g. {missing[:3]}), and the bundle's "
             f"model reads text (modalities {list(bundle.modalities)}, {bundle.path}); either give the "
             "transcripts in a manifest (--manifest with a transcript column) or configure an ASR model "
-            "(--asr-model DIR: a local Whisper directory; predict.<name>.asr in the workflow)")
+            "(--asr-model DIR: a local Whisper directory; predict.<name>.asr in the workflow)"
+        )
 
 
 # ----------------------------------------------------------------- media without a manifest
@@ -215,8 +218,9 @@ def speech_wav(video: Path, work: Path, media_cfg: dict, video_id: str | None = 
     return target
 
 
-def segment_media(videos: list[Path], lang: str, work: Path, seg_cfg: dict, media_cfg: dict,
-                  progress: bool = True) -> tuple[pd.DataFrame, list[dict]]:
+def segment_media(
+    videos: list[Path], lang: str, work: Path, seg_cfg: dict, media_cfg: dict, progress: bool = True
+) -> tuple[pd.DataFrame, list[dict]]:
     """Manifest rows (no transcripts) from silence segmentation, and one row per video without any."""
     from polysent import segment
     from polysent.media import MediaError
@@ -230,16 +234,21 @@ def segment_media(videos: list[Path], lang: str, work: Path, seg_cfg: dict, medi
             empty.append({"video_id": vid, "reason": f"media: {err}"})
             continue
         if not spans:
-            empty.append({"video_id": vid, "reason": "segment: no speech found (no sound above the silence "
-                          "thresholds of polysent.segment)"})
+            empty.append(
+                {
+                    "video_id": vid,
+                    "reason": "segment: no speech found (no sound above the silence thresholds of polysent.segment)",
+                }
+            )
             continue
         rows += [r | {"lang": lang, "video_path": str(video.resolve())} for r in segment.segment_rows(vid, spans)]
     columns = ["segment_id", "video_id", "start", "end", "lang", "video_path"]
     return pd.DataFrame(rows, columns=columns), empty
 
 
-def transcribe(frame: pd.DataFrame, missing: list[str], asr_cfg: dict, work: Path, media_cfg: dict,
-               progress: bool = True) -> pd.DataFrame:
+def transcribe(
+    frame: pd.DataFrame, missing: list[str], asr_cfg: dict, work: Path, media_cfg: dict, progress: bool = True
+) -> pd.DataFrame:
     """``frame`` with the transcripts of the ``missing`` segments from the ASR backend."""
     from polysent import asr
     from polysent.segment import read_mono
@@ -253,7 +262,7 @@ def transcribe(frame: pd.DataFrame, missing: list[str], asr_cfg: dict, work: Pat
             source = Path(row["audio_path"] or row["video_path"])
             audio[row["video_id"]] = read_mono(speech_wav(source, work, media_cfg, row["video_id"]))
         y, sr = audio[row["video_id"]]
-        clip = y[int(round(row["start"] * sr)):int(round(row["end"] * sr))]
+        clip = y[int(round(row["start"] * sr)) : int(round(row["end"] * sr))]
         frame.at[idx, "transcript"] = recognizer.transcribe(clip, row["lang"]) if len(clip) else ""
     return frame
 
@@ -264,13 +273,22 @@ def pseudo_words(frame: pd.DataFrame, segment_ids: list[str], window: float) -> 
     for row in frame[frame["segment_id"].isin(set(segment_ids))].itertuples():
         duration = float(row.end - row.start)
         n = max(1, int(round(duration / window)))
-        rows += [{"segment_id": row.segment_id, "word_idx": k, "word": PSEUDO_WORD,
-                  "start": round(k * duration / n, 6), "end": round((k + 1) * duration / n, 6)} for k in range(n)]
+        rows += [
+            {
+                "segment_id": row.segment_id,
+                "word_idx": k,
+                "word": PSEUDO_WORD,
+                "start": round(k * duration / n, 6),
+                "end": round((k + 1) * duration / n, 6),
+            }
+            for k in range(n)
+        ]
     return rows
 
 
-def add_pseudo_words(align_path: Path, frame: pd.DataFrame, segment_ids: list[str], window: float,
-                     out: Path | None = None) -> None:
+def add_pseudo_words(
+    align_path: Path, frame: pd.DataFrame, segment_ids: list[str], window: float, out: Path | None = None
+) -> None:
     """Append pseudo-words for ``segment_ids`` (no transcript) to an align store, keeping its
     provenance; written to ``out`` (default: in place)."""
     from polysent.align import words_table
@@ -278,8 +296,11 @@ def add_pseudo_words(align_path: Path, frame: pd.DataFrame, segment_ids: list[st
     table = pq.read_table(align_path)
     done = set(table.column("segment_id").to_pylist())
     extra = words_table(pseudo_words(frame, [s for s in segment_ids if s not in done], window))
-    io.write_parquet(out or align_path, pa.concat_tables([table, extra.cast(table.schema)]),
-                     provenance=io.read_provenance(align_path))
+    io.write_parquet(
+        out or align_path,
+        pa.concat_tables([table, extra.cast(table.schema)]),
+        provenance=io.read_provenance(align_path),
+    )
 
 
 def _qc_reasons(paths: list[Path]) -> dict[str, str]:
@@ -294,9 +315,15 @@ def _qc_reasons(paths: list[Path]) -> dict[str, str]:
     return reasons
 
 
-def run_features(manifest: Path, frame: pd.DataFrame, cfgs_by_lang: dict[str, dict], work: Path,
-                 threads: int = 1, progress: bool = True, pseudo: tuple[list[str], float] | None = None,
-                 ) -> tuple[dict[str, Path], list[Path]]:
+def run_features(
+    manifest: Path,
+    frame: pd.DataFrame,
+    cfgs_by_lang: dict[str, dict],
+    work: Path,
+    threads: int = 1,
+    progress: bool = True,
+    pseudo: tuple[list[str], float] | None = None,
+) -> tuple[dict[str, Path], list[Path]]:
     """Media → acoustic / visual → align per shard, then text → store per language, into ``work``.
 
     ``pseudo`` = (segment ids, window): segments without a transcript (text-free bundle) get
@@ -318,30 +345,54 @@ def run_features(manifest: Path, frame: pd.DataFrame, cfgs_by_lang: dict[str, di
         if stage == "media":
             media.build_shard(manifest, key, work / "media" / str(key), qc, first["media"], threads, progress=False)
         elif stage == "acoustic":
-            acoustic.extract_shard(manifest, work / "media" / str(key), key, work / "acoustic" / f"{key}.parquet",
-                                   qc, first["acoustic"], threads, progress=False)
+            acoustic.extract_shard(
+                manifest,
+                work / "media" / str(key),
+                key,
+                work / "acoustic" / f"{key}.parquet",
+                qc,
+                first["acoustic"],
+                threads,
+                progress=False,
+            )
         elif stage == "visual":
-            visual.extract_shard(manifest, key, work / "visual" / f"{key}.parquet", qc, first["visual"], threads,
-                                 progress=False)
+            visual.extract_shard(
+                manifest, key, work / "visual" / f"{key}.parquet", qc, first["visual"], threads, progress=False
+            )
         elif stage == "align":
-            align.run_align(manifest, work / "media" / str(key), key, work / "align" / f"{key}.parquet", qc,
-                            first["align"], threads)
+            align.run_align(
+                manifest, work / "media" / str(key), key, work / "align" / f"{key}.parquet", qc, first["align"], threads
+            )
             if pseudo and pseudo[0]:
                 shard_ids = set(frame.loc[frame["shard"] == key, "segment_id"])
-                add_pseudo_words(work / "align" / f"{key}.parquet", frame,
-                                 [s for s in pseudo[0] if s in shard_ids], pseudo[1])
+                add_pseudo_words(
+                    work / "align" / f"{key}.parquet", frame, [s for s in pseudo[0] if s in shard_ids], pseudo[1]
+                )
         elif stage == "text":
-            text.run_text(manifest=manifest, align_paths=[work / "align" / f"{s}.parquet" for s in shards],
-                          translate_paths=[], lang=key, out=work / "text" / f"{key}.parquet", qc_path=qc,
-                          cfg=cfgs_by_lang[key]["text"])
+            text.run_text(
+                manifest=manifest,
+                align_paths=[work / "align" / f"{s}.parquet" for s in shards],
+                translate_paths=[],
+                lang=key,
+                out=work / "text" / f"{key}.parquet",
+                qc_path=qc,
+                cfg=cfgs_by_lang[key]["text"],
+            )
         else:  # no translation columns: they only serve training-time augmentation
-            store.run_store(manifest=manifest, lang=key,
-                            align_paths=[work / "align" / f"{s}.parquet" for s in shards],
-                            acoustic_paths=[work / "acoustic" / f"{s}.parquet" for s in shards],
-                            visual_paths=[work / "visual" / f"{s}.parquet" for s in shards],
-                            text_path=work / "text" / f"{key}.parquet", text_tr_path=None, tr_lang=None,
-                            translate_path=None, out=work / "store" / f"{key}.parquet", qc_path=qc,
-                            cfg=cfgs_by_lang[key]["store"])
+            store.run_store(
+                manifest=manifest,
+                lang=key,
+                align_paths=[work / "align" / f"{s}.parquet" for s in shards],
+                acoustic_paths=[work / "acoustic" / f"{s}.parquet" for s in shards],
+                visual_paths=[work / "visual" / f"{s}.parquet" for s in shards],
+                text_path=work / "text" / f"{key}.parquet",
+                text_tr_path=None,
+                tr_lang=None,
+                translate_path=None,
+                out=work / "store" / f"{key}.parquet",
+                qc_path=qc,
+                cfg=cfgs_by_lang[key]["store"],
+            )
     return {lang: work / "store" / f"{lang}.parquet" for lang in cfgs_by_lang}, qc_paths
 
 
@@ -367,15 +418,26 @@ def shard_stage_configs(cfgs_by_lang: dict[str, dict]) -> dict[str, dict]:
     for lang, cfgs in cfgs_by_lang.items():
         for stage in SHARD_STAGES:
             if cfgs[stage] != first[stage]:
-                raise PredictError(f"the bundle's {stage} settings differ between {lang} and the other "
-                                   "languages of the manifest; predict one language at a time")
+                raise PredictError(
+                    f"the bundle's {stage} settings differ between {lang} and the other "
+                    "languages of the manifest; predict one language at a time"
+                )
     return {stage: first[stage] for stage in SHARD_STAGES}
 
 
-def prepare(bundle: Bundle, work: Path, manifest: str | os.PathLike | None = None,
-            media: str | os.PathLike | None = None, lang: str | None = None, allow_mismatch: bool = False,
-            overrides: dict | None = None, segment_cfg: dict | None = None, asr_cfg: dict | None = None,
-            pseudo_word: float | None = None, progress: bool = True) -> Prepared:
+def prepare(
+    bundle: Bundle,
+    work: Path,
+    manifest: str | os.PathLike | None = None,
+    media: str | os.PathLike | None = None,
+    lang: str | None = None,
+    allow_mismatch: bool = False,
+    overrides: dict | None = None,
+    segment_cfg: dict | None = None,
+    asr_cfg: dict | None = None,
+    pseudo_word: float | None = None,
+    progress: bool = True,
+) -> Prepared:
     """Everything before the feature stages: inputs read, the feature check (before any compute),
     segmentation and ASR where needed. Shared by :func:`predict` (the CLI's one-process path)
     and rule ``predict_corpus`` (:func:`write_corpus`, the workflow's cached path)."""
@@ -393,8 +455,9 @@ def prepare(bundle: Bundle, work: Path, manifest: str | os.PathLike | None = Non
     if manifest is not None:
         where, raw, no_speech = str(manifest), read_manifest(manifest), []
         check_columns(raw, where)
-        refuse_text_without_transcripts(bundle, untranscribed(raw) if "transcript" in raw else list(raw.get(
-            "segment_id", [])), asr_cfg, where)
+        refuse_text_without_transcripts(
+            bundle, untranscribed(raw) if "transcript" in raw else list(raw.get("segment_id", [])), asr_cfg, where
+        )
     else:
         videos = find_media(media)
         where = str(media)
@@ -415,8 +478,7 @@ def prepare(bundle: Bundle, work: Path, manifest: str | os.PathLike | None = Non
         raw, no_speech = segment_media(videos, lang, work, segment_cfg, media_defaults, progress)
     frame = _complete(raw, where)[0] if len(raw) else None
     how = {"transcribed": 0, "pseudo_words": 0}
-    prepared = Prepared(frame, cfgs_by_lang, differences, no_speech, how, [], segment_cfg, asr_cfg, pseudo_word,
-                        where)
+    prepared = Prepared(frame, cfgs_by_lang, differences, no_speech, how, [], segment_cfg, asr_cfg, pseudo_word, where)
     if frame is None:  # an empty manifest, or no speech in any video
         return prepared
     if manifest is not None:
@@ -431,11 +493,21 @@ def prepare(bundle: Bundle, work: Path, manifest: str | os.PathLike | None = Non
     return prepared
 
 
-def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest: str | os.PathLike | None = None,
-            media: str | os.PathLike | None = None, lang: str | None = None, work: str | os.PathLike | None = None,
-            allow_mismatch: bool = False, overrides: dict | None = None, segment_cfg: dict | None = None,
-            asr_cfg: dict | None = None, pseudo_word: float | None = None, threads: int = 1,
-            progress: bool = True) -> pd.DataFrame:
+def predict(
+    bundle: Bundle | str | os.PathLike,
+    out: str | os.PathLike,
+    manifest: str | os.PathLike | None = None,
+    media: str | os.PathLike | None = None,
+    lang: str | None = None,
+    work: str | os.PathLike | None = None,
+    allow_mismatch: bool = False,
+    overrides: dict | None = None,
+    segment_cfg: dict | None = None,
+    asr_cfg: dict | None = None,
+    pseudo_word: float | None = None,
+    threads: int = 1,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Predict every segment of ``manifest``, or of the videos in ``media``, with ``bundle``; write ``out``.
 
     The one-process path (``polysent predict``): every stage runs here, into ``work``. The
@@ -450,21 +522,36 @@ def predict(bundle: Bundle | str | os.PathLike, out: str | os.PathLike, manifest
     if out.suffix not in (".csv", ".parquet"):
         raise PredictError(f"output {out}: use a .csv or .parquet name")
     work = Path(work) if work is not None else out.parent / f".{out.stem}.work"
-    prepared = prepare(bundle, work, manifest, media, lang, allow_mismatch, overrides, segment_cfg, asr_cfg,
-                       pseudo_word, progress)
+    prepared = prepare(
+        bundle, work, manifest, media, lang, allow_mismatch, overrides, segment_cfg, asr_cfg, pseudo_word, progress
+    )
     stores, qc_paths = {}, []
     if prepared.frame is not None:
         man_path, _ = complete_manifest(prepared.frame, work / "manifest.parquet", prepared.where)
-        stores, qc_paths = run_features(man_path, prepared.frame, prepared.cfgs_by_lang, work, threads, progress,
-                                        pseudo=(prepared.pseudo, prepared.pseudo_word))
-    rows, differences = predict_rows(bundle, prepared.frame, stores, qc_paths, prepared.no_speech,
-                                     prepared.differences, allow_mismatch)
+        stores, qc_paths = run_features(
+            man_path,
+            prepared.frame,
+            prepared.cfgs_by_lang,
+            work,
+            threads,
+            progress,
+            pseudo=(prepared.pseudo, prepared.pseudo_word),
+        )
+    rows, differences = predict_rows(
+        bundle, prepared.frame, stores, qc_paths, prepared.no_speech, prepared.differences, allow_mismatch
+    )
     return _write(bundle, out, rows, _meta(bundle, manifest, media, differences, allow_mismatch, prepared))
 
 
-def predict_rows(bundle: Bundle, frame: pd.DataFrame | None, stores: dict[str, Path], qc_paths: list[Path],
-                 no_speech: list[dict], differences: list[dict], allow_mismatch: bool,
-                 ) -> tuple[pd.DataFrame, list[dict]]:
+def predict_rows(
+    bundle: Bundle,
+    frame: pd.DataFrame | None,
+    stores: dict[str, Path],
+    qc_paths: list[Path],
+    no_speech: list[dict],
+    differences: list[dict],
+    allow_mismatch: bool,
+) -> tuple[pd.DataFrame, list[dict]]:
     """The output rows from the finished stores (each checked against the bundle again) and the
     stages' QC files (reasons), plus one row per video without speech; and the differences."""
     differences = list(differences)
@@ -473,8 +560,9 @@ def predict_rows(bundle: Bundle, frame: pd.DataFrame | None, stores: dict[str, P
     parts = []
     for code, path in stores.items():
         table, store_diffs = bundle.predict_store(path, lang=code, allow_mismatch=allow_mismatch)
-        differences += [d.as_dict() | {"lang": code} for d in store_diffs
-                        if d.as_dict() | {"lang": code} not in differences]
+        differences += [
+            d.as_dict() | {"lang": code} for d in store_diffs if d.as_dict() | {"lang": code} not in differences
+        ]
         parts.append(table.to_pandas())
     preds = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["segment_id"])
     visual_qc = _qc_reasons([p for p in qc_paths if Path(p).parent.name == "visual"])
@@ -483,27 +571,70 @@ def predict_rows(bundle: Bundle, frame: pd.DataFrame | None, stores: dict[str, P
     return rows, differences
 
 
-def predict_manifest(bundle: Bundle | str | os.PathLike, manifest: str | os.PathLike, out: str | os.PathLike,
-                     work: str | os.PathLike | None = None, allow_mismatch: bool = False,
-                     overrides: dict | None = None, threads: int = 1, progress: bool = True, **kwargs) -> pd.DataFrame:
+def predict_manifest(
+    bundle: Bundle | str | os.PathLike,
+    manifest: str | os.PathLike,
+    out: str | os.PathLike,
+    work: str | os.PathLike | None = None,
+    allow_mismatch: bool = False,
+    overrides: dict | None = None,
+    threads: int = 1,
+    progress: bool = True,
+    **kwargs,
+) -> pd.DataFrame:
     """:func:`predict` on a manifest."""
-    return predict(bundle, out, manifest=manifest, work=work, allow_mismatch=allow_mismatch, overrides=overrides,
-                   threads=threads, progress=progress, **kwargs)
+    return predict(
+        bundle,
+        out,
+        manifest=manifest,
+        work=work,
+        allow_mismatch=allow_mismatch,
+        overrides=overrides,
+        threads=threads,
+        progress=progress,
+        **kwargs,
+    )
 
 
 def _meta(bundle: Bundle, manifest, media, differences, allow_mismatch, prepared: Prepared) -> dict:
-    return _meta_of(str(bundle.path), bundle, manifest, media, differences, allow_mismatch, prepared.segment_cfg,
-                    prepared.asr_cfg, prepared.how, prepared.pseudo_word)
+    return _meta_of(
+        str(bundle.path),
+        bundle,
+        manifest,
+        media,
+        differences,
+        allow_mismatch,
+        prepared.segment_cfg,
+        prepared.asr_cfg,
+        prepared.how,
+        prepared.pseudo_word,
+    )
 
 
-def _meta_of(bundle_path: str, bundle: Bundle, manifest, media, differences, allow_mismatch, segment_cfg, asr_cfg,
-             how, pseudo_word) -> dict:
+def _meta_of(
+    bundle_path: str,
+    bundle: Bundle,
+    manifest,
+    media,
+    differences,
+    allow_mismatch,
+    segment_cfg,
+    asr_cfg,
+    how,
+    pseudo_word,
+) -> dict:
     from polysent import asr
 
-    meta = {"bundle": bundle_path, "model": bundle.meta["model"]["name"], "task": bundle.task,
-            "manifest": None if manifest is None else str(manifest), "media": None if media is None else str(media),
-            "feature_differences": differences, "allow_mismatch": allow_mismatch,
-            "transcripts": how | {"asr": asr.provenance(asr_cfg)}}
+    meta = {
+        "bundle": bundle_path,
+        "model": bundle.meta["model"]["name"],
+        "task": bundle.task,
+        "manifest": None if manifest is None else str(manifest),
+        "media": None if media is None else str(media),
+        "feature_differences": differences,
+        "allow_mismatch": allow_mismatch,
+        "transcripts": how | {"asr": asr.provenance(asr_cfg)},
+    }
     if media is not None:
         meta["segmentation"] = segment_cfg
     if how.get("pseudo_words"):
@@ -517,8 +648,12 @@ def _write(bundle: Bundle, out: Path, rows: pd.DataFrame, meta: dict) -> pd.Data
     else:
         io.write_csv(out, rows)
         io.write_json(out.with_name(out.name + ".json"), meta)
-    log.info("%d segment(s) predicted, %d row(s) with a reason -> %s", int(rows[_outputs(bundle)[0]].notna().sum()),
-             int(rows["reason"].notna().sum()), out)
+    log.info(
+        "%d segment(s) predicted, %d row(s) with a reason -> %s",
+        int(rows[_outputs(bundle)[0]].notna().sum()),
+        int(rows["reason"].notna().sum()),
+        out,
+    )
     return rows
 
 
@@ -529,13 +664,27 @@ def _outputs(bundle: Bundle) -> list[str]:
 def _no_speech_rows(bundle: Bundle, videos: list[dict]) -> pd.DataFrame:
     """One row per video in which no segment was found (no prediction, the reason)."""
     columns = ["segment_id", "video_id", "start", "end", *_outputs(bundle), "reason"]
-    rows = [{"segment_id": None, "video_id": v["video_id"], "start": np.nan, "end": np.nan,
-             **{c: np.nan for c in _outputs(bundle)}, "reason": v["reason"]} for v in videos]
+    rows = [
+        {
+            "segment_id": None,
+            "video_id": v["video_id"],
+            "start": np.nan,
+            "end": np.nan,
+            **{c: np.nan for c in _outputs(bundle)},
+            "reason": v["reason"],
+        }
+        for v in videos
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
-def _output_rows(bundle: Bundle, frame: pd.DataFrame, preds: pd.DataFrame, reasons: dict[str, str],
-                 visual_qc: dict[str, str] | None = None) -> pd.DataFrame:
+def _output_rows(
+    bundle: Bundle,
+    frame: pd.DataFrame,
+    preds: pd.DataFrame,
+    reasons: dict[str, str],
+    visual_qc: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """One row per manifest segment; ``visual_qc`` (segment -> "visual: no face ...") marks faceless
     segments: for a visual-only model there is then nothing to predict from, for another model the
     prediction stands on its other modalities (the visual input is the training mean) and says so."""
@@ -551,7 +700,8 @@ def _output_rows(bundle: Bundle, frame: pd.DataFrame, preds: pd.DataFrame, reaso
     found = merged["reason"] if "reason" in merged.columns else pd.Series([None] * len(merged))
     missing = merged[outputs[0]].isna()
     merged["reason"] = [
-        (r if isinstance(r, str) else reasons.get(sid, "not in the feature store")) if miss
+        (r if isinstance(r, str) else reasons.get(sid, "not in the feature store"))
+        if miss
         else (f"{faceless[sid]} (predicted from the other modalities)" if sid in faceless else None)
         for sid, r, miss in zip(merged["segment_id"], found, missing)
     ]
@@ -582,8 +732,11 @@ def stage_setting(settings: str | os.PathLike, stage: str, lang: str | None = No
     """
     path = Path(settings)
     data = json.loads(path.read_text()) if path.exists() else {}
-    found = (data.get("shard_stages") or {}).get(stage) if stage in SHARD_STAGES else \
-        ((data.get("languages") or {}).get(lang) or {}).get(stage)
+    found = (
+        (data.get("shard_stages") or {}).get(stage)
+        if stage in SHARD_STAGES
+        else ((data.get("languages") or {}).get(lang) or {}).get(stage)
+    )
     return found if found is not None else f"<{stage} settings for {lang or 'all'} from {settings} (not written yet)>"
 
 
@@ -594,8 +747,10 @@ def _bundle_eval_language(config: dict, entry: dict) -> str:
         return experiments[m["exp"]]["eval"]
     desc = Path(entry["bundle"]) / "bundle.json"
     if not desc.exists():
-        raise PredictError(f"predict bundle {entry['bundle']}: neither a configured experiment's run "
-                           f"({{exp}}/seed{{n}}) nor a bundle folder (no {desc})")
+        raise PredictError(
+            f"predict bundle {entry['bundle']}: neither a configured experiment's run "
+            f"({{exp}}/seed{{n}}) nor a bundle folder (no {desc})"
+        )
     return json.loads(desc.read_text())["training"]["entry"]["eval"]
 
 
@@ -621,15 +776,30 @@ def workflow_paths(name: str, shards: list[str], langs: list[str]) -> dict:
 
 
 def _empty_frame() -> pd.DataFrame:
-    return pd.DataFrame({"segment_id": pd.Series(dtype=str), "video_id": pd.Series(dtype=str),
-                         "lang": pd.Series(dtype=str), "start": pd.Series(dtype=float),
-                         "end": pd.Series(dtype=float), "video_path": pd.Series(dtype=str)})
+    return pd.DataFrame(
+        {
+            "segment_id": pd.Series(dtype=str),
+            "video_id": pd.Series(dtype=str),
+            "lang": pd.Series(dtype=str),
+            "start": pd.Series(dtype=float),
+            "end": pd.Series(dtype=float),
+            "video_path": pd.Series(dtype=str),
+        }
+    )
 
 
-def write_corpus(bundle_path: str | os.PathLike, entry: dict, n_shards: int, languages: list[str],
-                 out_manifest: str | os.PathLike, out_settings: str | os.PathLike, out_corpus: str | os.PathLike,
-                 manifest: str | os.PathLike | None = None, media: str | os.PathLike | None = None,
-                 progress: bool = False) -> Prepared:
+def write_corpus(
+    bundle_path: str | os.PathLike,
+    entry: dict,
+    n_shards: int,
+    languages: list[str],
+    out_manifest: str | os.PathLike,
+    out_settings: str | os.PathLike,
+    out_corpus: str | os.PathLike,
+    manifest: str | os.PathLike | None = None,
+    media: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> Prepared:
     """Rule predict_corpus: :func:`prepare` (feature check first, then segmentation / ASR), then
 
     * ``out_manifest``: the segments as a corpus manifest (the ``folder`` source's format),
@@ -647,54 +817,105 @@ def write_corpus(bundle_path: str | os.PathLike, entry: dict, n_shards: int, lan
     out_manifest = Path(out_manifest)
     out_manifest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".speech.", dir=out_manifest.parent) as tmp:  # WAVs for segment/ASR
-        prepared = prepare(bundle, Path(tmp), manifest, media, entry.get("lang"), entry["allow_feature_mismatch"],
-                           None, entry["segment"], entry["asr"], entry["pseudo_word"], progress)
+        prepared = prepare(
+            bundle,
+            Path(tmp),
+            manifest,
+            media,
+            entry.get("lang"),
+            entry["allow_feature_mismatch"],
+            None,
+            entry["segment"],
+            entry["asr"],
+            entry["pseudo_word"],
+            progress,
+        )
     found = sorted(prepared.frame["lang"].unique()) if prepared.frame is not None else []
     if any(code not in languages for code in found):
-        raise PredictError(f"{prepared.where}: languages {found}, but the workflow planned stores for "
-                           f"{sorted(languages)}")
+        raise PredictError(
+            f"{prepared.where}: languages {found}, but the workflow planned stores for {sorted(languages)}"
+        )
     frame = prepared.frame if prepared.frame is not None else _complete(_empty_frame(), prepared.where)[0]
     frame = frame.assign(shard=np.array([shard_of(v, n_shards) for v in frame["video_id"]], dtype="int32"))
     complete_manifest(frame, out_manifest, prepared.where)
     cfgs = {code: prepared.cfgs_by_lang.get(code) or stage_configs(bundle, code) for code in languages}
     eval_lang = bundle.meta["training"]["entry"]["eval"]
-    io.write_json(out_settings, {  # settings only: another bundle with the same ones reuses the features
-        "shard_stages": shard_stage_configs(cfgs or {eval_lang: stage_configs(bundle, eval_lang)}),
-        "languages": {code: {"text": c["text"], "store": c["store"]} for code, c in cfgs.items()},
-    })
-    io.write_json(out_corpus, {
-        "bundle": str(bundle_path), "manifest": None if manifest is None else str(manifest),
-        "media": None if media is None else str(media), "allow_mismatch": entry["allow_feature_mismatch"],
-        "differences": prepared.differences, "no_speech": prepared.no_speech, "transcripts": prepared.how,
-        "pseudo_words": {"segments": prepared.pseudo, "window": prepared.pseudo_word},
-        "segmentation": prepared.segment_cfg, "asr": prepared.asr_cfg,
-    })
+    io.write_json(
+        out_settings,
+        {  # settings only: another bundle with the same ones reuses the features
+            "shard_stages": shard_stage_configs(cfgs or {eval_lang: stage_configs(bundle, eval_lang)}),
+            "languages": {code: {"text": c["text"], "store": c["store"]} for code, c in cfgs.items()},
+        },
+    )
+    io.write_json(
+        out_corpus,
+        {
+            "bundle": str(bundle_path),
+            "manifest": None if manifest is None else str(manifest),
+            "media": None if media is None else str(media),
+            "allow_mismatch": entry["allow_feature_mismatch"],
+            "differences": prepared.differences,
+            "no_speech": prepared.no_speech,
+            "transcripts": prepared.how,
+            "pseudo_words": {"segments": prepared.pseudo, "window": prepared.pseudo_word},
+            "segmentation": prepared.segment_cfg,
+            "asr": prepared.asr_cfg,
+        },
+    )
     return prepared
 
 
-def write_words(align_path: str | os.PathLike, manifest: str | os.PathLike, corpus: str | os.PathLike,
-                shard: str | int, out: str | os.PathLike) -> None:
+def write_words(
+    align_path: str | os.PathLike,
+    manifest: str | os.PathLike,
+    corpus: str | os.PathLike,
+    shard: str | int,
+    out: str | os.PathLike,
+) -> None:
     """Rule predict_words: one shard's aligned words, plus pseudo-words for its segments without a
     transcript (text-free bundle; :func:`pseudo_words`); a plain copy when there are none."""
     info = json.loads(Path(corpus).read_text())["pseudo_words"]
     frame = pd.read_parquet(manifest)
     in_shard = set(frame.loc[frame["shard"] == int(shard), "segment_id"])
-    add_pseudo_words(Path(align_path), frame, [s for s in info["segments"] if s in in_shard], info["window"],
-                     out=Path(out))
+    add_pseudo_words(
+        Path(align_path), frame, [s for s in info["segments"] if s in in_shard], info["window"], out=Path(out)
+    )
 
 
-def write_predictions(bundle_path: str | os.PathLike, manifest: str | os.PathLike, corpus: str | os.PathLike,
-                      stores: dict[str, str], qc_paths: list[str], out: str | os.PathLike) -> pd.DataFrame:
+def write_predictions(
+    bundle_path: str | os.PathLike,
+    manifest: str | os.PathLike,
+    corpus: str | os.PathLike,
+    stores: dict[str, str],
+    qc_paths: list[str],
+    out: str | os.PathLike,
+) -> pd.DataFrame:
     """Rule predict: the finished stores checked against the bundle again and predicted, one row
     per segment as :func:`predict` writes them (same rows, reasons and metadata)."""
     bundle = load_bundle(bundle_path)
     info = json.loads(Path(corpus).read_text())
     frame = pd.read_parquet(manifest)
-    rows, differences = predict_rows(bundle, frame if len(frame) else None, {k: Path(v) for k, v in stores.items()},
-                                     [Path(p) for p in qc_paths], info["no_speech"], info["differences"],
-                                     info["allow_mismatch"])
-    meta = _meta_of(info["bundle"], bundle, info["manifest"], info["media"], differences, info["allow_mismatch"],
-                    info["segmentation"], info["asr"], info["transcripts"], info["pseudo_words"]["window"])
+    rows, differences = predict_rows(
+        bundle,
+        frame if len(frame) else None,
+        {k: Path(v) for k, v in stores.items()},
+        [Path(p) for p in qc_paths],
+        info["no_speech"],
+        info["differences"],
+        info["allow_mismatch"],
+    )
+    meta = _meta_of(
+        info["bundle"],
+        bundle,
+        info["manifest"],
+        info["media"],
+        differences,
+        info["allow_mismatch"],
+        info["segmentation"],
+        info["asr"],
+        info["transcripts"],
+        info["pseudo_words"]["window"],
+    )
     return _write(bundle, Path(out), rows, meta)
 
 
@@ -717,8 +938,9 @@ def workflow_entry(config: dict, name: str) -> dict:
     """The (schema-completed) ``predict.<name>`` entry of a workflow config; a missing one is named."""
     entries = config.get("predict") or {}
     if name not in entries:
-        raise PredictError(f"results/predict/{name}.csv: no predict.{name} entry in the config "
-                           f"(configured: {sorted(entries)})")
+        raise PredictError(
+            f"results/predict/{name}.csv: no predict.{name} entry in the config (configured: {sorted(entries)})"
+        )
     return entries[name]
 
 
@@ -742,21 +964,35 @@ def add_cli(sub) -> None:
     p = sub.add_parser("predict", help="predict new videos (a manifest, one video or a folder) with a bundle")
     p.add_argument("--bundle", required=True, help="bundle folder (polysent bundle)")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--manifest", help="Parquet/CSV manifest with segment_id, video_id, lang, start, end, "
-                     "video_path (transcript optional)")
+    src.add_argument(
+        "--manifest",
+        help="Parquet/CSV manifest with segment_id, video_id, lang, start, end, video_path (transcript optional)",
+    )
     src.add_argument("--media", help="one video/audio file or a folder of them (segments found from pauses)")
     p.add_argument("--lang", default=None, help="language of --media (default: the bundle's evaluation language)")
     p.add_argument("--out", required=True, help="predictions (.csv or .parquet)")
     p.add_argument("--work", default=None, help="folder for the intermediate stage files (default: next to --out)")
-    p.add_argument("--asr-model", default=None,
-                   help="local Whisper model directory: transcribes segments without a transcript")
-    p.add_argument("--segment", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"segmentation setting (repeat; defaults {d['segment']}, see polysent.segment)")
-    p.add_argument("--pseudo-word", type=float, default=d["pseudo_word"],
-                   help="text-free bundle without transcripts: pseudo-word length in seconds "
-                   f"(default {d['pseudo_word']})")
-    p.add_argument("--allow-feature-mismatch", action="store_true",
-                   help="predict although the features differ from the bundle's (recorded in the metadata)")
+    p.add_argument(
+        "--asr-model", default=None, help="local Whisper model directory: transcribes segments without a transcript"
+    )
+    p.add_argument(
+        "--segment",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"segmentation setting (repeat; defaults {d['segment']}, see polysent.segment)",
+    )
+    p.add_argument(
+        "--pseudo-word",
+        type=float,
+        default=d["pseudo_word"],
+        help=f"text-free bundle without transcripts: pseudo-word length in seconds (default {d['pseudo_word']})",
+    )
+    p.add_argument(
+        "--allow-feature-mismatch",
+        action="store_true",
+        help="predict although the features differ from the bundle's (recorded in the metadata)",
+    )
     p.add_argument("--threads", type=int, default=d["threads"])
     p.set_defaults(func=_cli)
 
@@ -764,8 +1000,18 @@ def add_cli(sub) -> None:
 def _cli(args) -> int:
     segment_cfg = {k: float(v) for k, v in key_values(args.segment, "--segment").items()}
     asr_cfg = {"backend": "whisper", "model": args.asr_model} if args.asr_model else {}
-    rows = predict(args.bundle, args.out, manifest=args.manifest, media=args.media, lang=args.lang, work=args.work,
-                   allow_mismatch=args.allow_feature_mismatch, segment_cfg=segment_cfg, asr_cfg=asr_cfg,
-                   pseudo_word=args.pseudo_word, threads=args.threads)
+    rows = predict(
+        args.bundle,
+        args.out,
+        manifest=args.manifest,
+        media=args.media,
+        lang=args.lang,
+        work=args.work,
+        allow_mismatch=args.allow_feature_mismatch,
+        segment_cfg=segment_cfg,
+        asr_cfg=asr_cfg,
+        pseudo_word=args.pseudo_word,
+        threads=args.threads,
+    )
     print(f"{len(rows)} row(s), {int(rows['reason'].isna().sum())} predicted without a note -> {args.out}")
     return 0

@@ -39,9 +39,7 @@ class QCLog:
     records: list[dict] = field(default_factory=list)
 
     def add(self, reason: str, segment_id: str | None = None, video_id: str | None = None) -> None:
-        self.records.append(
-            {"segment_id": segment_id, "video_id": video_id, "stage": self.stage, "reason": reason}
-        )
+        self.records.append({"segment_id": segment_id, "video_id": video_id, "stage": self.stage, "reason": reason})
 
     def __len__(self) -> int:
         return len(self.records)
@@ -171,8 +169,10 @@ def audio_problems(n_words: int, duration: float, dbfs: float, cfg: dict) -> lis
     out = []
     wps, limit = n_words / duration if duration > 0 else math.inf, cfg.get("max_words_per_second")
     if limit is not None and wps > limit:
-        out.append(f"implausible transcript: {wps:.1f} words per second ({n_words} words in "
-                   f"{duration:.2f} s; bound {_bound(cfg, 'max_words_per_second')})")
+        out.append(
+            f"implausible transcript: {wps:.1f} words per second ({n_words} words in "
+            f"{duration:.2f} s; bound {_bound(cfg, 'max_words_per_second')})"
+        )
     floor = cfg.get("min_loudness_dbfs")
     if floor is not None and dbfs < floor:
         what = "digital silence" if dbfs == -math.inf else "near-silent audio"
@@ -186,12 +186,16 @@ def alignment_problems(n_words: int, words: list[tuple[str, float, float]], cfg:
     zero = sum(1 for _, s, e in words if e - s < ZERO_LENGTH)
     limit = cfg.get("max_zero_length_share")
     if limit is not None and words and zero / len(words) > limit:
-        out.append(f"implausible alignment: {zero} of {len(words)} words aligned to zero length "
-                   f"({zero / len(words):.0%}; bound {_bound(cfg, 'max_zero_length_share')})")
+        out.append(
+            f"implausible alignment: {zero} of {len(words)} words aligned to zero length "
+            f"({zero / len(words):.0%}; bound {_bound(cfg, 'max_zero_length_share')})"
+        )
     missing, limit = max(n_words - len(words), 0), cfg.get("max_missing_word_share")
     if limit is not None and n_words and missing / n_words > limit:
-        out.append(f"implausible alignment: {len(words)} of {n_words} transcript words aligned "
-                   f"({missing / n_words:.0%} missing; bound {_bound(cfg, 'max_missing_word_share')})")
+        out.append(
+            f"implausible alignment: {len(words)} of {n_words} transcript words aligned "
+            f"({missing / n_words:.0%} missing; bound {_bound(cfg, 'max_missing_word_share')})"
+        )
     return out
 
 

@@ -45,8 +45,12 @@ def history_csv(rows: list[dict]) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else repr(v) if isinstance(v, float) else v)
-                         for k, v in row.items()})
+        writer.writerow(
+            {
+                k: ("" if isinstance(v, float) and math.isnan(v) else repr(v) if isinstance(v, float) else v)
+                for k, v in row.items()
+            }
+        )
     return buf.getvalue()
 
 

@@ -155,8 +155,10 @@ def segment_file(path: str | os.PathLike, cfg: dict | None = None) -> list[tuple
 
 def segment_rows(video_id: str, spans: list[tuple[float, float]]) -> list[dict]:
     """Manifest-style rows ``segment_id, video_id, start, end`` (ids ``{video_id}_{k:03d}``)."""
-    return [{"segment_id": f"{video_id}_{k:03d}", "video_id": video_id, "start": s, "end": e}
-            for k, (s, e) in enumerate(spans)]
+    return [
+        {"segment_id": f"{video_id}_{k:03d}", "video_id": video_id, "start": s, "end": e}
+        for k, (s, e) in enumerate(spans)
+    ]
 
 
 # ---------------------------------------------------------------------------------------- CLI
@@ -167,8 +169,13 @@ def add_cli(sub) -> None:
     p.add_argument("audio", help="audio file (e.g. the WAV of polysent media)")
     p.add_argument("--out", default=None, help="CSV to write (default: stdout)")
     for key, value in defaults().items():
-        p.add_argument(f"--{key.replace('_', '-')}", type=float, default=value, dest=key,
-                       help=f"see polysent.segment (default {value})")
+        p.add_argument(
+            f"--{key.replace('_', '-')}",
+            type=float,
+            default=value,
+            dest=key,
+            help=f"see polysent.segment (default {value})",
+        )
     p.set_defaults(func=_cli)
 
 

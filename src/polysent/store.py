@@ -176,11 +176,17 @@ def build_store(
     )
     dims["text"] = _vec_dim(text, cfg.get("text_dim"))
     word_groups = {sid: g.sort_values("word_idx") for sid, g in words.groupby("segment_id")}
-    cols: dict[str, list] = {k: [] for k in ("segment_id", "video_id", "lang", "split", "sentiment",
-                                             *labels, "words", "tr_lang", "words_tr")}
+    cols: dict[str, list] = {
+        k: [] for k in ("segment_id", "video_id", "lang", "split", "sentiment", *labels, "words", "tr_lang", "words_tr")
+    }
     seqs: dict[str, list] = {m: [] for m in MODALITIES} | {f"{m}_tr": [] for m in MODALITIES}
-    stats = {"segments": 0, "words": 0, "imputed_words": {"visual": 0, "acoustic": 0},
-             "segments_without_frames": {"visual": 0, "acoustic": 0}, "translated_segments": 0}
+    stats = {
+        "segments": 0,
+        "words": 0,
+        "imputed_words": {"visual": 0, "acoustic": 0},
+        "segments_without_frames": {"visual": 0, "acoustic": 0},
+        "translated_segments": 0,
+    }
     blocked = blocked or {}
     for rec in segs.to_dict("records"):
         sid, vid = rec["segment_id"], rec["video_id"]
@@ -322,8 +328,21 @@ def read_inputs_provenance(paths: dict[str, str | list[str]]) -> dict:
     return out
 
 
-def run_store(manifest, lang: str, align_paths, acoustic_paths, visual_paths, text_path,
-              text_tr_path, tr_lang, translate_path, out, qc_path, cfg: dict, prior_qc_paths=()) -> None:
+def run_store(
+    manifest,
+    lang: str,
+    align_paths,
+    acoustic_paths,
+    visual_paths,
+    text_path,
+    text_tr_path,
+    tr_lang,
+    translate_path,
+    out,
+    qc_path,
+    cfg: dict,
+    prior_qc_paths=(),
+) -> None:
     """Stage entry point: read every input of the ``lang`` store, build it, write it and its QC.
 
     ``prior_qc_paths``: QC files of earlier stages; segments with a record of a stage in
@@ -353,18 +372,28 @@ def run_store(manifest, lang: str, align_paths, acoustic_paths, visual_paths, te
     if text_tr_path:
         text_tr = read(text_tr_path, TEXT_VECTORS).to_pandas()
         text_tr = text_tr[(text_tr["kind"] == "translation") & text_tr["segment_id"].isin(ids)]
-    blocked = blocking_records(read_qc(prior_qc_paths), man[man["segment_id"].isin(ids)],
-                               complete(cfg, "store")["exclude_qc_from"]) if prior_qc_paths else {}
-    table, qc, meta = build_store(man, lang, words, acoustic, visual, text, text_tr,
-                                  tr_lang if text_tr_path else None, labels, cfg, blocked)
+    blocked = (
+        blocking_records(
+            read_qc(prior_qc_paths), man[man["segment_id"].isin(ids)], complete(cfg, "store")["exclude_qc_from"]
+        )
+        if prior_qc_paths
+        else {}
+    )
+    table, qc, meta = build_store(
+        man, lang, words, acoustic, visual, text, text_tr, tr_lang if text_tr_path else None, labels, cfg, blocked
+    )
     log.info("store %s: %s; %d segment(s) in QC", lang, meta["stats"], len(qc))
     meta["lang"] = lang
     meta["params"] = cfg
-    meta["inputs"] = read_inputs_provenance({
-        "align": list(align_paths), "acoustic": list(acoustic_paths),
-        "visual": list(visual_paths), "text": [text_path],
-        "text_tr": [text_tr_path] if text_tr_path else [],
-        "translate": [translate_path] if translate_path else [],
-    })
+    meta["inputs"] = read_inputs_provenance(
+        {
+            "align": list(align_paths),
+            "acoustic": list(acoustic_paths),
+            "visual": list(visual_paths),
+            "text": [text_path],
+            "text_tr": [text_tr_path] if text_tr_path else [],
+            "translate": [translate_path] if translate_path else [],
+        }
+    )
     write_parquet(out, check(table, FEATURE_STORE, str(out)), provenance=meta)
     qc.write(qc_path)

@@ -38,8 +38,10 @@ def synthetic_store_table(
     rng = np.random.default_rng([seed, zlib.crc32(lang.encode())])
     direction = {m: np.random.default_rng([seed, i]).normal(size=d) for i, (m, d) in enumerate(dims.items())}
     direction = {m: v / np.linalg.norm(v) * np.sqrt(len(v)) for m, v in direction.items()}
-    rows: dict[str, list] = {k: [] for k in ("segment_id", "video_id", "lang", "split", "sentiment",
-                                             "words", "words_tr", "tr_lang", *emotions)}
+    rows: dict[str, list] = {
+        k: []
+        for k in ("segment_id", "video_id", "lang", "split", "sentiment", "words", "words_tr", "tr_lang", *emotions)
+    }
     seqs = {f"{m}{sfx}": [] for m in MODALITIES for sfx in ("", TR_SUFFIX)}
 
     def words(y: float, n: int, m: str) -> np.ndarray:

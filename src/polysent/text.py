@@ -55,8 +55,9 @@ def _normalise(word: str, lowercase: bool = True, strip_accents: bool = False) -
 # ----------------------------------------------------------------------------------- hash
 
 
-def hash_vector(word: str, dim: int = 300, ngram_min: int = 3, ngram_max: int = 5,
-                strip_accents: bool = True, seed: int = 0) -> np.ndarray:
+def hash_vector(
+    word: str, dim: int = 300, ngram_min: int = 3, ngram_max: int = 5, strip_accents: bool = True, seed: int = 0
+) -> np.ndarray:
     """Character-n-gram hashing embedding of one word (unit L2 norm, float32)."""
     w = f"<{_normalise(word, True, strip_accents)}>"
     grams = {w}  # the whole word is its own feature too, as in fastText
@@ -150,9 +151,7 @@ def read_vectors(path: str | os.PathLike, wanted: Iterable[str]) -> tuple[dict[s
 def encode_vectors(words: list[str], lang: str, cfg: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     paths = cfg.get("paths", {})
     if lang not in paths:
-        raise EncoderUnavailable(
-            f"text.vectors.paths has no file for language '{lang}' (have: {sorted(paths)})"
-        )
+        raise EncoderUnavailable(f"text.vectors.paths has no file for language '{lang}' (have: {sorted(paths)})")
     lower = bool(cfg.get("lowercase", True))
     keys = [_normalise(w, lower) for w in words]
     # Look up the word as written and lowercased, so cased files (word2vec) work either way.
@@ -218,8 +217,7 @@ def encode_transformer(sentences: list[list[str]], cfg: dict) -> list[np.ndarray
             if not words:
                 out.append(np.zeros((0, model.config.hidden_size), np.float32))
                 continue
-            enc = tok(words, is_split_into_words=True, return_tensors="pt", truncation=True,
-                      max_length=max_length)
+            enc = tok(words, is_split_into_words=True, return_tensors="pt", truncation=True, max_length=max_length)
             hidden = model(**enc).last_hidden_state[0].numpy()
             ids = enc.word_ids()
             vec = np.zeros((len(words), hidden.shape[1]), np.float32)
@@ -273,7 +271,9 @@ def encode_words(items: pd.DataFrame, lang: str, cfg: dict, seed: int = 0) -> pa
     )
 
 
-def text_items(align: pd.DataFrame, manifest: pd.DataFrame, translations: list[pd.DataFrame], lang: str) -> pd.DataFrame:
+def text_items(
+    align: pd.DataFrame, manifest: pd.DataFrame, translations: list[pd.DataFrame], lang: str
+) -> pd.DataFrame:
     """Words to encode for ``lang``: aligned words of its segments + words of translations into it."""
     from polysent.tokens import tokenize
 
@@ -315,8 +315,13 @@ def run_text(manifest, align_paths, translate_paths, lang: str, out, qc_path, cf
     qc = QCLog("text")
     if "oov" in table.column_names and len(items):
         # OOV words keep their (zero / random) vector; a segment with no known word is flagged.
-        df = pd.DataFrame({"segment_id": items["segment_id"], "kind": items["kind"],
-                           "oov": table.column("oov").to_numpy(zero_copy_only=False)})
+        df = pd.DataFrame(
+            {
+                "segment_id": items["segment_id"],
+                "kind": items["kind"],
+                "oov": table.column("oov").to_numpy(zero_copy_only=False),
+            }
+        )
         vid = dict(zip(man["segment_id"], man["video_id"]))
         for (sid, kind), g in df.groupby(["segment_id", "kind"]):
             if g["oov"].all():

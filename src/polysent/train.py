@@ -131,10 +131,14 @@ def task_loss_outputs(model) -> int:
 def split_metrics(task: str, pred: np.ndarray, samples, emotions: list[str]) -> dict:
     if not samples:  # an empty split (tiny corpora): every metric undefined
         if task == "sentiment":
-            return {k: None for k in ("mae", "corr", "acc2_has0", "acc2_non0", "f1_has0", "f1_non0",
-                                      "acc5", "acc7")} | {"n": 0}
-        return {"per_label": {e: {"precision": None, "recall": None, "f1": None, "n_pos": 0} for e in emotions},
-                "macro_f1": None, "n": 0}
+            return {
+                k: None for k in ("mae", "corr", "acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7")
+            } | {"n": 0}
+        return {
+            "per_label": {e: {"precision": None, "recall": None, "f1": None, "n_pos": 0} for e in emotions},
+            "macro_f1": None,
+            "n": 0,
+        }
     if task == "sentiment":
         return sentiment_metrics(pred[:, 0], [s.y for s in samples])
     prob = 1.0 / (1.0 + np.exp(-pred))
@@ -184,8 +188,9 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
         rng = np.random.default_rng([seed, epoch])
         total, count = 0.0, 0
         with_tr = nce is not None and nce.needs_translation
-        for part, batch in batches(splits.train, settings["batch_size"], rng, translations=with_tr,
-                                   unit=batch_unit(model)):
+        for part, batch in batches(
+            splits.train, settings["batch_size"], rng, translations=with_tr, unit=batch_unit(model)
+        ):
             batch = _to(batch, device)
             out = model(batch)
             loss = task_loss(out["pred"], batch)
@@ -202,9 +207,16 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
             total += float(loss.detach()) * len(part)
             count += len(part)
         if not splits.valid:  # nothing to select on: train max_epochs, keep the last weights
-            history.append({"epoch": epoch, "train_loss": total / max(count, 1), "valid_loss": float("nan"),
-                            f"valid_{metric}": float("nan"), "lr": optimizer.param_groups[0]["lr"],
-                            "temperature": extra.get("temperature", float("nan"))})
+            history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": total / max(count, 1),
+                    "valid_loss": float("nan"),
+                    f"valid_{metric}": float("nan"),
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "temperature": extra.get("temperature", float("nan")),
+                }
+            )
             best = {"value": float("nan"), "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
             continue
         result = evaluate(model, splits.valid, settings["eval_batch_size"], task_loss, device)
@@ -225,16 +237,28 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
             bad = 0
         else:
             bad += 1
-        log.info("epoch %d train %.4f valid loss %.4f %s %.4f%s", epoch, row["train_loss"],
-                 row["valid_loss"], metric, value, " *" if best["epoch"] == epoch else "")
+        log.info(
+            "epoch %d train %.4f valid loss %.4f %s %.4f%s",
+            epoch,
+            row["train_loss"],
+            row["valid_loss"],
+            metric,
+            value,
+            " *" if best["epoch"] == epoch else "",
+        )
         if scheduler is not None:
             scheduler.step(result["loss"])
         if schedule["early_stopping"] and bad >= settings["patience"] and epoch + 1 >= settings["min_epochs"]:
             break
     model.load_state_dict(best["state"])
     schedule["lr_reductions"] = sum(b["lr"] < a["lr"] for a, b in zip(history, history[1:]))
-    return {"metric": metric, "best_epoch": best["epoch"], "history": history, "task_loss": task_loss,
-            "schedule": schedule}
+    return {
+        "metric": metric,
+        "best_epoch": best["epoch"],
+        "history": history,
+        "task_loss": task_loss,
+        "schedule": schedule,
+    }
 
 
 def schedule_for(model, settings: dict) -> dict:
@@ -249,8 +273,12 @@ def schedule_for(model, settings: dict) -> dict:
     plateau = model.plateau_patience if plateau is None else plateau
     stopping = settings.get("early_stopping")
     stopping = model.early_stopping if stopping is None else bool(stopping)
-    out = {"early_stopping": stopping, "patience": settings["patience"] if stopping else None,
-           "plateau_patience": plateau or None, "warnings": []}
+    out = {
+        "early_stopping": stopping,
+        "patience": settings["patience"] if stopping else None,
+        "plateau_patience": plateau or None,
+        "warnings": [],
+    }
     if stopping and plateau and plateau + 1 >= settings["patience"]:
         out["warnings"].append(
             f"plateau_patience {plateau} >= patience {settings['patience']} - 1: the LR reduction "
@@ -274,8 +302,14 @@ def run_experiment(
     return write_run(trained, stores, exp, out_dir, exp_name)
 
 
-def train_run(stores: dict[str, str], exp: dict, train_cfg: dict, seed: int, exp_name: str = "experiment",
-              threads: int | None = None) -> dict:
+def train_run(
+    stores: dict[str, str],
+    exp: dict,
+    train_cfg: dict,
+    seed: int,
+    exp_name: str = "experiment",
+    threads: int | None = None,
+) -> dict:
     """Seed, build the splits and the model, and train: everything of a run that ``eval`` cannot change.
 
     Returns what :func:`write_run` needs to evaluate the selected checkpoint on the experiment
@@ -286,8 +320,9 @@ def train_run(stores: dict[str, str], exp: dict, train_cfg: dict, seed: int, exp
     threads = threads or settings["threads"]
     seed_everything(seed, threads)
     started = time.perf_counter()
-    device = torch.device(settings["device"] if settings["device"] != "auto" else
-                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        settings["device"] if settings["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     task = exp.get("task", "sentiment")
     splits = build_splits(stores, exp, seed, settings["max_len"], settings["standardize"])
     n_out = 1 if task == "sentiment" else len(splits.emotions)
@@ -299,12 +334,26 @@ def train_run(stores: dict[str, str], exp: dict, train_cfg: dict, seed: int, exp
         nce = NCEObjective(exp["nce"], model.rep_dims, **settings["nce"]).to(device)
     log.info("%s seed %d: %s (%d params) on %s", exp_name, seed, exp["model"], count_parameters(model), splits.report)
     fit = train_model(model, nce, splits, task, settings, seed, device)
-    return {"seed": seed, "settings": settings, "device": device, "task": task, "n_out": n_out, "splits": splits,
-            "model": model, "nce": nce, "fit": fit, "started": started, "key": training_key(exp), "eval": exp["eval"], "train_cfg": train_cfg}
+    return {
+        "seed": seed,
+        "settings": settings,
+        "device": device,
+        "task": task,
+        "n_out": n_out,
+        "splits": splits,
+        "model": model,
+        "nce": nce,
+        "fit": fit,
+        "started": started,
+        "key": training_key(exp),
+        "eval": exp["eval"],
+        "train_cfg": train_cfg,
+    }
 
 
-def write_run(trained: dict, stores: dict[str, str], exp: dict, out_dir: str | Path,
-              exp_name: str = "experiment") -> dict:
+def write_run(
+    trained: dict, stores: dict[str, str], exp: dict, out_dir: str | Path, exp_name: str = "experiment"
+) -> dict:
     """Evaluate a trained run on ``exp``'s valid and test splits and write its run folder.
 
     ``exp`` may differ from the experiment ``trained`` was trained for only in the keys that
@@ -314,8 +363,10 @@ def write_run(trained: dict, stores: dict[str, str], exp: dict, out_dir: str | P
     out_dir = Path(out_dir)
     exp = experiment_entry({exp_name: exp}, exp_name)
     if training_key(exp) != trained["key"]:
-        raise ValueError(f"experiment {exp_name}: its training-relevant keys differ from the trained run's; "
-                         "it cannot share that training run (polysent.experiments.training_key)")
+        raise ValueError(
+            f"experiment {exp_name}: its training-relevant keys differ from the trained run's; "
+            "it cannot share that training run (polysent.experiments.training_key)"
+        )
     # Settings and task from this experiment's own entry: equal values, and the checkpoint's
     # pickle then shares the same objects as a single run's (pickle memoises by identity).
     settings, task = run_settings(trained["train_cfg"], exp), exp.get("task", "sentiment")
@@ -348,45 +399,73 @@ def write_run(trained: dict, stores: dict[str, str], exp: dict, out_dir: str | P
     io.write_json(out_dir / "metrics.json", json_safe(metrics))
     io.write_parquet(
         out_dir / "predictions.parquet",
-        runfiles.prediction_table(task, {"valid": splits.valid, "test": splits.test},
-                          {"valid": valid["pred"], "test": test["pred"]}, splits.emotions),
+        runfiles.prediction_table(
+            task,
+            {"valid": splits.valid, "test": splits.test},
+            {"valid": valid["pred"], "test": test["pred"]},
+            splits.emotions,
+        ),
         provenance={"experiment": exp_name, "seed": seed, "model": exp["model"]},
     )
     io.write_text(out_dir / "history.csv", runfiles.history_csv(fit["history"]))
     modalities = getattr(model, "modalities", MODALITIES)
-    io.write_parquet(out_dir / "decisions.parquet", runfiles.decision_table(test["decisions"], "test", modalities),
-                     provenance={"experiment": exp_name, "seed": seed, "adaptive": bool(test["decisions"])})
+    io.write_parquet(
+        out_dir / "decisions.parquet",
+        runfiles.decision_table(test["decisions"], "test", modalities),
+        provenance={"experiment": exp_name, "seed": seed, "adaptive": bool(test["decisions"])},
+    )
     # Saved through a buffer: torch names zip members after the target file, and the
     # atomic write's temporary name would make the bytes differ between identical runs.
     # Plain fields through one JSON round trip: pickle memoises by object identity, and whether
     # two equal strings are one object depends on where the entry came from (a config, a group's
     # other member), so the bytes would too.
-    plain = json.loads(json.dumps({
-        "model": exp["model"],
-        "kwargs": model_kwargs(exp, settings),
-        "dims": splits.dims,
-        "task": task,
-        "n_out": n_out,
-        "emotions": splits.emotions,
-        # how samples were prepared, so a bundle (polysent.bundle) can prepare new ones alike
-        "inputs": {k: settings[k] for k in ("max_len", "standardize", "eval_batch_size")},
-        # what the run depends on (not its label/paper/group/seeds: editing those re-runs nothing)
-        "experiment": run_entry(exp),
-        "seed": seed,
-    }))
+    plain = json.loads(
+        json.dumps(
+            {
+                "model": exp["model"],
+                "kwargs": model_kwargs(exp, settings),
+                "dims": splits.dims,
+                "task": task,
+                "n_out": n_out,
+                "emotions": splits.emotions,
+                # how samples were prepared, so a bundle (polysent.bundle) can prepare new ones alike
+                "inputs": {k: settings[k] for k in ("max_len", "standardize", "eval_batch_size")},
+                # what the run depends on (not its label/paper/group/seeds: editing those re-runs nothing)
+                "experiment": run_entry(exp),
+                "seed": seed,
+            }
+        )
+    )
     tensors = {
         "state_dict": model.state_dict(),
         "nce_state_dict": nce.state_dict() if nce is not None else None,
         "normalizer": splits.normalizer,
     }
-    order = ("model", "kwargs", "dims", "task", "n_out", "emotions", "state_dict", "nce_state_dict", "normalizer",
-             "inputs", "experiment", "seed")
+    order = (
+        "model",
+        "kwargs",
+        "dims",
+        "task",
+        "n_out",
+        "emotions",
+        "state_dict",
+        "nce_state_dict",
+        "normalizer",
+        "inputs",
+        "experiment",
+        "seed",
+    )
     checkpoint = BytesIO()
     torch.save({k: plain[k] if k in plain else tensors[k] for k in order}, checkpoint)
     io.write_bytes(out_dir / "model.pt", checkpoint.getvalue())
-    log.info("%s seed %d done in %.1f s: best epoch %d, test %s", exp_name, seed,
-             time.perf_counter() - trained["started"], fit["best_epoch"],
-             {k: metrics["test"][k] for k in ("mae", "corr") if k in metrics["test"]})
+    log.info(
+        "%s seed %d done in %.1f s: best epoch %d, test %s",
+        exp_name,
+        seed,
+        time.perf_counter() - trained["started"],
+        fit["best_epoch"],
+        {k: metrics["test"][k] for k in ("mae", "corr") if k in metrics["test"]},
+    )
     return metrics
 
 
@@ -409,8 +488,10 @@ def run_group(
     """
     keys = {name: training_key(experiment_entry(members, name)) for name in members}
     if len(set(keys.values())) > 1:
-        raise ValueError(f"experiments {sorted(members)} do not share their training-relevant keys; "
-                         "they cannot form one training group")
+        raise ValueError(
+            f"experiments {sorted(members)} do not share their training-relevant keys; "
+            "they cannot form one training group"
+        )
     unknown = sorted({r["experiment"] for r in runs} - set(members))
     if unknown:
         raise ValueError(f"runs name experiment(s) {unknown} outside the group {sorted(members)}")
@@ -430,8 +511,13 @@ def run_group(
 
 def add_cli(sub) -> None:
     p = sub.add_parser("train", help="train and evaluate one experiment with one seed")
-    p.add_argument("--store", action="append", required=True, metavar="LANG=PATH",
-                   help="feature store of a language (repeat per language)")
+    p.add_argument(
+        "--store",
+        action="append",
+        required=True,
+        metavar="LANG=PATH",
+        help="feature store of a language (repeat per language)",
+    )
     p.add_argument("--config", required=True, help="YAML config with 'train' and 'experiments' sections")
     p.add_argument("--experiment", required=True, help="experiment name in the config")
     p.add_argument("--seed", type=int, required=True)
@@ -453,7 +539,14 @@ def _cli(args) -> int:
     if args.experiment not in exps:
         raise SystemExit(f"experiment {args.experiment!r} not in {args.config}; have {sorted(exps)}")
     check_experiments(config, [args.experiment])
-    metrics = run_experiment(stores, exps[args.experiment], config.get("train") or {}, args.seed,
-                             args.out, exp_name=args.experiment, threads=args.threads)
+    metrics = run_experiment(
+        stores,
+        exps[args.experiment],
+        config.get("train") or {},
+        args.seed,
+        args.out,
+        exp_name=args.experiment,
+        threads=args.threads,
+    )
     print(json.dumps(json_safe(metrics["test"]), indent=2, sort_keys=True))
     return 0

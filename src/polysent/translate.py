@@ -90,7 +90,9 @@ def apertium_version() -> str:
     try:
         out = subprocess.run(
             ["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "apertium*"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout
         return "; ".join(sorted(line for line in out.splitlines() if line.strip()))
     except OSError:
@@ -126,9 +128,11 @@ def argos_translation(src: str, tgt: str, cfg: dict | None = None):
     if cfg.get("online", False):
         argos.package.update_package_index()
         available = argos.package.get_available_packages()
-        wanted = [(src, tgt)] if any(
-            p.from_code == src and p.to_code == tgt for p in available
-        ) else [(src, cfg.get("pivot", "en")), (cfg.get("pivot", "en"), tgt)]
+        wanted = (
+            [(src, tgt)]
+            if any(p.from_code == src and p.to_code == tgt for p in available)
+            else [(src, cfg.get("pivot", "en")), (cfg.get("pivot", "en"), tgt)]
+        )
         for a, b in wanted:
             for p in available:
                 if p.from_code == a and p.to_code == b:
@@ -139,9 +143,7 @@ def argos_translation(src: str, tgt: str, cfg: dict | None = None):
 def pick_translation(languages, src: str, tgt: str, pivot: str = "en"):
     """From argos' installed languages, the direct src→tgt translation or a src→pivot→tgt chain."""
     by_code = {lang.code: lang for lang in languages}
-    have = sorted(
-        f"{a.code}→{t.to_lang.code}" for a in languages for t in getattr(a, "translations_from", [])
-    )
+    have = sorted(f"{a.code}→{t.to_lang.code}" for a in languages for t in getattr(a, "translations_from", []))
     if src in by_code and tgt in by_code:
         direct = by_code[src].get_translation(by_code[tgt])
         if direct is not None:
@@ -247,6 +249,8 @@ def add_cli(sub) -> None:
     p.add_argument("--qc", required=True)
     p.add_argument("--backend", choices=BACKENDS, default="apertium")
     p.add_argument("--argos-package", action="append", default=[], help=".argosmodel file (repeatable)")
-    p.set_defaults(func=lambda a: run_translate(
-        a.manifest, a.src, a.tgt, a.out, a.qc,
-        {"backend": a.backend, "argos": {"packages": a.argos_package}}))
+    p.set_defaults(
+        func=lambda a: run_translate(
+            a.manifest, a.src, a.tgt, a.out, a.qc, {"backend": a.backend, "argos": {"packages": a.argos_package}}
+        )
+    )

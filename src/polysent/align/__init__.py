@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("aeneas", "mfa")
 
+
 def words_table(rows: list[dict]) -> pa.Table:
     """Rows ``segment_id, word_idx, word, start, end`` → a table honouring ``WORDS``."""
     schema = pa.schema([(n, t) for n, t in WORDS.required.items()])
@@ -84,9 +85,7 @@ def cut_segments(manifest: pd.DataFrame, media_dir: Path, clip_dir: Path, qc: QC
                 continue
             out = clip_dir / f"{row.segment_id}.wav"
             sf.write(out, clip, sr, subtype="PCM_16")
-            segments.append(
-                Segment(row.segment_id, video_id, row.lang, tuple(words), out, len(clip) / sr)
-            )
+            segments.append(Segment(row.segment_id, video_id, row.lang, tuple(words), out, len(clip) / sr))
     return segments
 
 
@@ -153,9 +152,7 @@ def align_shard(
             qc.add(f"{backend}: " + "; ".join(implausible), seg.segment_id, seg.video_id)
             continue
         for i, (w, s, e) in enumerate(words):
-            rows.append(
-                {"segment_id": seg.segment_id, "word_idx": i, "word": w, "start": s, "end": e}
-            )
+            rows.append({"segment_id": seg.segment_id, "word_idx": i, "word": w, "start": s, "end": e})
     log.info("aligned %d/%d segments with %s", len({r["segment_id"] for r in rows}), len(manifest), backend)
     return words_table(rows), qc
 
@@ -195,5 +192,6 @@ def add_cli(sub) -> None:
     p.add_argument("--qc", required=True, help="output QC Parquet")
     p.add_argument("--backend", choices=BACKENDS, default="aeneas")
     p.add_argument("--threads", type=int, default=1)
-    p.set_defaults(func=lambda a: run_align(a.manifest, a.media, a.shard, a.out, a.qc,
-                                            {"backend": a.backend}, a.threads))
+    p.set_defaults(
+        func=lambda a: run_align(a.manifest, a.media, a.shard, a.out, a.qc, {"backend": a.backend}, a.threads)
+    )

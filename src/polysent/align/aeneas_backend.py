@@ -82,9 +82,7 @@ def versions() -> dict:
     import aeneas
 
     try:
-        espeak = subprocess.run(
-            ["espeak-ng", "--version"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
+        espeak = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     except OSError:
         espeak = "missing"
     return {"aeneas": aeneas.__version__, "espeak-ng": espeak}
@@ -202,9 +200,7 @@ def _pcm16_audio_file(wav: str | Path, rconf):
     from aeneas.audiofile import AudioFile
 
     info = sf.info(str(wav))
-    direct = (info.format, info.subtype, info.channels, info.samplerate) == (
-        "WAV", "PCM_16", 1, rconf.sample_rate
-    )
+    direct = (info.format, info.subtype, info.channels, info.samplerate) == ("WAV", "PCM_16", 1, rconf.sample_rate)
     fmt = ("pcm_s16le", 1, rconf.sample_rate) if direct else None
     audio = AudioFile(file_path=str(wav), file_format=fmt, rconf=rconf)
     audio.read_samples_from_file()
@@ -282,8 +278,13 @@ def _library_data_errors() -> tuple[type[BaseException], ...]:
     from aeneas.executetask import ExecuteTaskExecutionError, ExecuteTaskInputError
 
     return data_errors(
-        AlignError, sf.SoundFileError, AudioFileConverterError, AudioFileNotInitializedError,
-        AudioFileProbeError, AudioFileUnsupportedFormatError, ExecuteTaskExecutionError,
+        AlignError,
+        sf.SoundFileError,
+        AudioFileConverterError,
+        AudioFileNotInitializedError,
+        AudioFileProbeError,
+        AudioFileUnsupportedFormatError,
+        ExecuteTaskExecutionError,
         ExecuteTaskInputError,
     )
 
@@ -404,7 +405,9 @@ def align_segments(segments: list[Segment], cfg: dict | None, threads: int = 1) 
     return _align_segments_library(segments, cfg, threads)
 
 
-def align_words(wav: str | Path, words: list[str], lang: str, cfg: dict | None = None) -> list[tuple[str, float, float]]:
+def align_words(
+    wav: str | Path, words: list[str], lang: str, cfg: dict | None = None
+) -> list[tuple[str, float, float]]:
     """One segment with the configured engine; raises AlignError if it cannot be aligned."""
     seg = Segment("segment", "video", lang, tuple(words), Path(wav), 0.0)
     res = align_segments([seg], cfg)["segment"]
@@ -413,8 +416,9 @@ def align_words(wav: str | Path, words: list[str], lang: str, cfg: dict | None =
     return res
 
 
-def trim_to_speech(wav: str | Path, words: list[tuple[str, float, float]], rel: float = 0.25,
-                   hop: float = 0.01) -> list[tuple[str, float, float]]:
+def trim_to_speech(
+    wav: str | Path, words: list[tuple[str, float, float]], rel: float = 0.25, hop: float = 0.01
+) -> list[tuple[str, float, float]]:
     """Shrink every word interval to its first..last frame above the energy threshold.
 
     Threshold (dB) = noise floor + ``rel`` × (speech level − noise floor), with floor and level

@@ -53,7 +53,9 @@ def write_corpus(segments: list[Segment], corpus: Path) -> None:
         (d / f"{seg.segment_id}.lab").write_text(" ".join(seg.words) + "\n", encoding="utf-8")
 
 
-def align_command(exe: str, corpus: Path, dictionary: str, acoustic: str, out: Path, cfg: dict, threads: int) -> list[str]:
+def align_command(
+    exe: str, corpus: Path, dictionary: str, acoustic: str, out: Path, cfg: dict, threads: int
+) -> list[str]:
     return [
         exe, "align", str(corpus), dictionary, acoustic, str(out),
         "-j", str(max(1, threads)), "--clean", "--overwrite",

@@ -81,17 +81,24 @@ class Problem:
         return self.segment_id is None and self.video_id is None
 
 
-def unusable_languages(frame: pd.DataFrame, languages: Iterable[str], where: str,
-                       out_qc: str | os.PathLike) -> list[Problem]:
+def unusable_languages(
+    frame: pd.DataFrame, languages: Iterable[str], where: str, out_qc: str | os.PathLike
+) -> list[Problem]:
     """One fatal problem per configured language without a usable segment left in ``frame``.
 
     Such a language would build an empty store and fail only at training, many jobs later; the
     caller stops the corpus stage with these, after writing the dropped rows' QC to ``out_qc``.
     """
     present = set(frame["lang"]) if "lang" in frame else set()
-    return [Problem(where, None, f"{lang}: 0 usable segments (in `languages`; see {out_qc} for "
-                    "dropped rows, or remove it from `languages`)")
-            for lang in languages if lang not in present]
+    return [
+        Problem(
+            where,
+            None,
+            f"{lang}: 0 usable segments (in `languages`; see {out_qc} for dropped rows, or remove it from `languages`)",
+        )
+        for lang in languages
+        if lang not in present
+    ]
 
 
 def check_id(value: object, what: str = "id") -> str | None:
@@ -154,9 +161,7 @@ def read_csv_records(path: str | os.PathLike) -> tuple[list[str], list[tuple[int
             start = reader.line_num + 1
             continue
         if len(row) != len(header):
-            problems.append(
-                Problem(file, start, f"has {len(row)} fields, the header has {len(header)}")
-            )
+            problems.append(Problem(file, start, f"has {len(row)} fields, the header has {len(header)}"))
         else:
             records.append((start, dict(zip(header, row))))
         start = reader.line_num + 1
@@ -291,33 +296,49 @@ def split_problems(frame: pd.DataFrame, source: str = "<manifest>") -> list[Prob
     """
     if "split" not in frame.columns or frame.empty:
         return []
-    rows = pd.DataFrame({
-        "video_id": frame["video_id"],
-        "split": frame["split"],
-        "speaker": frame["speaker"].fillna("").astype(str).str.strip() if "speaker" in frame.columns else "",
-        "_file": frame["_file"] if "_file" in frame.columns else source,
-        "_line": frame["_line"] if "_line" in frame.columns else range(1, len(frame) + 1),
-    })
+    rows = pd.DataFrame(
+        {
+            "video_id": frame["video_id"],
+            "split": frame["split"],
+            "speaker": frame["speaker"].fillna("").astype(str).str.strip() if "speaker" in frame.columns else "",
+            "_file": frame["_file"] if "_file" in frame.columns else source,
+            "_line": frame["_line"] if "_line" in frame.columns else range(1, len(frame) + 1),
+        }
+    )
     rows = rows[rows["split"].isin(list(SPLITS)) & rows["video_id"].map(lambda v: isinstance(v, str) and v != "")]
     problems = []
     for vid, part in rows.groupby("video_id", sort=True):
         if part["split"].nunique() > 1:
-            per_split = "; ".join(f"{split} at {_locations(g['_file'], g['_line'])}"
-                                  for split, g in part.groupby("split", sort=False))
-            problems.append(Problem(str(part["_file"].iat[0]), int(part["_line"].iat[0]),
-                                    f"video '{vid}' is in more than one split ({per_split}); "
-                                    "all segments of a video must share one split", video_id=vid))
+            per_split = "; ".join(
+                f"{split} at {_locations(g['_file'], g['_line'])}" for split, g in part.groupby("split", sort=False)
+            )
+            problems.append(
+                Problem(
+                    str(part["_file"].iat[0]),
+                    int(part["_line"].iat[0]),
+                    f"video '{vid}' is in more than one split ({per_split}); "
+                    "all segments of a video must share one split",
+                    video_id=vid,
+                )
+            )
     for speaker, part in rows[rows["speaker"] != ""].groupby("speaker", sort=True):
         if part["split"].nunique() < 2:
             continue
         firsts = part.drop_duplicates("video_id")
-        per_split = "; ".join(f"{split}: " + ", ".join(f"'{v}' ({f}:{int(n)})" for v, f, n in
-                                                        zip(g["video_id"], g["_file"], g["_line"]))
-                              for split, g in firsts.groupby("split", sort=False))
+        per_split = "; ".join(
+            f"{split}: " + ", ".join(f"'{v}' ({f}:{int(n)})" for v, f, n in zip(g["video_id"], g["_file"], g["_line"]))
+            for split, g in firsts.groupby("split", sort=False)
+        )
         for vid, file, line in zip(firsts["video_id"], firsts["_file"], firsts["_line"]):
-            problems.append(Problem(str(file), int(line),
-                                    f"speaker '{speaker}' is in more than one split (videos {per_split}); "
-                                    "all videos of a speaker must share one split", video_id=vid))
+            problems.append(
+                Problem(
+                    str(file),
+                    int(line),
+                    f"speaker '{speaker}' is in more than one split (videos {per_split}); "
+                    "all videos of a speaker must share one split",
+                    video_id=vid,
+                )
+            )
     return problems
 
 
@@ -339,8 +360,10 @@ def is_inside(path: Path, roots: Sequence[Path]) -> bool:
 
 def outside_message(what: str, given: str, real: Path, roots: Sequence[Path], switch: str) -> str:
     names = ", ".join(str(r) for r in roots)
-    return (f"{what} {given!r} resolves to {real}, outside the media root(s) {names} "
-            f"(move it inside, or set {switch}: true to allow paths outside)")
+    return (
+        f"{what} {given!r} resolves to {real}, outside the media root(s) {names} "
+        f"(move it inside, or set {switch}: true to allow paths outside)"
+    )
 
 
 def resolve(
@@ -387,8 +410,6 @@ def resolve(
     return frame.loc[~drop].reset_index(drop=True)
 
 
-
-
 # --------------------------------------------------------------------------- media probed up front
 
 
@@ -430,27 +451,39 @@ def probe_problems(
     """
     if frame.empty or "video_path" not in frame.columns:
         return []
-    rows = pd.DataFrame({
-        "video_id": frame["video_id"],
-        "video": frame["video_path"].fillna("").astype(str),
-        "audio": (frame["audio_path"] if "audio_path" in frame.columns else pd.Series("", index=frame.index))
-        .fillna("").astype(str),
-        "end": pd.to_numeric(frame["end"], errors="coerce"),
-        "_file": frame["_file"] if "_file" in frame.columns else "<manifest>",
-        "_line": frame["_line"] if "_line" in frame.columns else range(1, len(frame) + 1),
-    })
+    rows = pd.DataFrame(
+        {
+            "video_id": frame["video_id"],
+            "video": frame["video_path"].fillna("").astype(str),
+            "audio": (frame["audio_path"] if "audio_path" in frame.columns else pd.Series("", index=frame.index))
+            .fillna("")
+            .astype(str),
+            "end": pd.to_numeric(frame["end"], errors="coerce"),
+            "_file": frame["_file"] if "_file" in frame.columns else "<manifest>",
+            "_line": frame["_line"] if "_line" in frame.columns else range(1, len(frame) + 1),
+        }
+    )
     rows = rows[rows["video"] != ""]
     videos = [(vid, g) for vid, g in rows.groupby("video_id", sort=True)]
     jobs = max(1, int(jobs or os.cpu_count() or 1))
     # ffprobe runs in a subprocess: threads are enough to keep every core busy.
     with ThreadPoolExecutor(jobs) as pool:
-        futures = [pool.submit(_probe_one, g["video"].iat[0], g["audio"].iat[0],
-                               float(g["end"].max()) if g["end"].notna().any() else None, ffprobe, tolerance)
-                   for _, g in videos]
+        futures = [
+            pool.submit(
+                _probe_one,
+                g["video"].iat[0],
+                g["audio"].iat[0],
+                float(g["end"].max()) if g["end"].notna().any() else None,
+                ffprobe,
+                tolerance,
+            )
+            for _, g in videos
+        ]
         results = [f.result() for f in tqdm(futures, desc="probing media", unit="video", disable=not progress)]
     problems = []
     for (vid, g), why in zip(videos, results):
         if why:
-            problems.append(Problem(str(g["_file"].iat[0]), int(g["_line"].iat[0]), PROBE_PREFIX + "; ".join(why),
-                                    video_id=vid))
+            problems.append(
+                Problem(str(g["_file"].iat[0]), int(g["_line"].iat[0]), PROBE_PREFIX + "; ".join(why), video_id=vid)
+            )
     return problems

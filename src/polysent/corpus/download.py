@@ -43,6 +43,7 @@ log = logging.getLogger("polysent.corpus.download")
 PERMANENT_STATUS = {400, 401, 403, 404, 410, 451}
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
+
 class DownloadFailed(Exception):
     """One fetch failed; ``permanent`` says whether retrying can help."""
 
@@ -202,8 +203,9 @@ def http_attempt(
             if status in PERMANENT_STATUS:
                 raise DownloadFailed(f"HTTP {status} {resp.reason or ''}".strip(), permanent=True)
             if status in TRANSIENT_STATUS or status >= 500:
-                raise DownloadFailed(f"HTTP {status} {resp.reason or ''}".strip(), permanent=False,
-                                     retry_after=_retry_after(resp))
+                raise DownloadFailed(
+                    f"HTTP {status} {resp.reason or ''}".strip(), permanent=False, retry_after=_retry_after(resp)
+                )
             if status not in (200, 206):
                 raise DownloadFailed(f"unexpected HTTP {status}", permanent=True)
             mode = "ab"
@@ -229,9 +231,7 @@ def http_attempt(
                     fh.write(chunk)
                     received += len(chunk)
             if total is not None and offset + received < total:
-                raise DownloadFailed(
-                    f"truncated body ({offset + received} of {total} bytes)", permanent=False
-                )
+                raise DownloadFailed(f"truncated body ({offset + received} of {total} bytes)", permanent=False)
             return total
     except DownloadFailed:
         raise
@@ -262,8 +262,14 @@ def _retry_after(resp: requests.Response) -> float | None:
 
 def _short(err: Exception) -> str:
     text = str(err)
-    for marker in ("Connection reset", "IncompleteRead", "Connection aborted", "Read timed out",
-                   "Connection refused", "RemoteDisconnected"):
+    for marker in (
+        "Connection reset",
+        "IncompleteRead",
+        "Connection aborted",
+        "Read timed out",
+        "Connection refused",
+        "RemoteDisconnected",
+    ):
         if marker in text:
             return marker
     return type(err).__name__
@@ -341,9 +347,15 @@ def fetch_local(path: str, dest: Path, size: int | None = None, sha256: str | No
 
 
 _YT_PERMANENT = (
-    "private video", "video unavailable", "has been removed", "not available", "404",
-    "sign in to confirm your age", "account associated with this video has been terminated",
-    "unsupported url", "copyright",
+    "private video",
+    "video unavailable",
+    "has been removed",
+    "not available",
+    "404",
+    "sign in to confirm your age",
+    "account associated with this video has been terminated",
+    "unsupported url",
+    "copyright",
 )
 
 
@@ -408,9 +420,15 @@ def fetch_youtube(
             continue
         # The merged/cut result; format fragments (.f137.mp4) and .part files are leftovers.
         final = Path(str(stem) + dest.suffix)
-        produced = [final] if final.is_file() else sorted(
-            p for p in stem.parent.glob(stem.name + ".*")
-            if not p.name.endswith((".part", ".ytdl")) and not re.search(r"\.f\d+\.", p.name))
+        produced = (
+            [final]
+            if final.is_file()
+            else sorted(
+                p
+                for p in stem.parent.glob(stem.name + ".*")
+                if not p.name.endswith((".part", ".ytdl")) and not re.search(r"\.f\d+\.", p.name)
+            )
+        )
         if not produced:
             last = "yt-dlp reported success but wrote no file"
             continue
@@ -447,8 +465,13 @@ class Fetcher:
             return self._run_one(job)
         except data_errors() as err:  # a disk or network error in one job must not stop the others
             log.exception("%s: failed", job.key)
-            return Outcome(key=job.key, dest=job.dest, ok=False,
-                           reason=f"unexpected error: {type(err).__name__}: {err}", permanent=False)
+            return Outcome(
+                key=job.key,
+                dest=job.dest,
+                ok=False,
+                reason=f"unexpected error: {type(err).__name__}: {err}",
+                permanent=False,
+            )
 
     def _run_one(self, job: Job) -> Outcome:
         dest = Path(job.dest)
@@ -474,11 +497,20 @@ class Fetcher:
                 if kind == "local":
                     n = fetch_local(where, dest, job.size, job.sha256)
                 elif kind == "http":
-                    n = fetch_http(where, dest, self.settings, self._session(), self.limiter,
-                                   job.size, job.sha256, rng, self.sleep)
+                    n = fetch_http(
+                        where, dest, self.settings, self._session(), self.limiter, job.size, job.sha256, rng, self.sleep
+                    )
                 elif kind == "youtube":
-                    n = fetch_youtube(where, dest, src.get("options", {}), self.settings,
-                                      src.get("section"), self.limiter, rng, self.sleep)
+                    n = fetch_youtube(
+                        where,
+                        dest,
+                        src.get("options", {}),
+                        self.settings,
+                        src.get("section"),
+                        self.limiter,
+                        rng,
+                        self.sleep,
+                    )
                 else:
                     raise DownloadFailed(f"unknown media source kind {kind!r}", permanent=True)
             except DownloadFailed as err:

@@ -217,8 +217,15 @@ def _fill_transcripts(frame: pd.DataFrame, base: Path, roots: list[Path], allow_
         try:
             raw = p.read_bytes()
         except OSError as err:
-            problems.append(Problem(str(file), int(line), f"cannot read transcript {rel}: {err.strerror}",
-                                    segment_id=_seg(frame, i), video_id=_vid(frame, i)))
+            problems.append(
+                Problem(
+                    str(file),
+                    int(line),
+                    f"cannot read transcript {rel}: {err.strerror}",
+                    segment_id=_seg(frame, i),
+                    video_id=_vid(frame, i),
+                )
+            )
             continue
         text, probs = decode_text(raw, str(p))
         for pr in probs:
@@ -246,15 +253,12 @@ def _fill_segment_ids(frame: pd.DataFrame) -> None:
         frame["segment_id"] = given
         return
     starts = pd.to_numeric(frame["start"], errors="coerce")
-    order = (
-        pd.DataFrame({"v": frame["video_id"].astype(str), "s": starts, "i": range(len(frame))})
-        .sort_values(["v", "s", "i"], na_position="last")
+    order = pd.DataFrame({"v": frame["video_id"].astype(str), "s": starts, "i": range(len(frame))}).sort_values(
+        ["v", "s", "i"], na_position="last"
     )
     order["n"] = order.groupby("v").cumcount()
     rank = order.sort_values("i")["n"].to_numpy()
-    frame["segment_id"] = [
-        g if g else f"{v}_{n}" for g, v, n in zip(given, frame["video_id"].astype(str), rank)
-    ]
+    frame["segment_id"] = [g if g else f"{v}_{n}" for g, v, n in zip(given, frame["video_id"].astype(str), rank)]
 
 
 def _find_video(vid: str, given: str, base: Path, roots: list[Path], cfg: dict) -> tuple[Path | None, str]:
@@ -284,8 +288,9 @@ def _resolve_media(frame: pd.DataFrame, cfg: dict, base: Path) -> list[Problem]:
     given = frame["video_path"] if "video_path" in frame.columns else empty
     given_audio = frame["audio_path"] if "audio_path" in frame.columns else empty
     problems, paths, audio_paths, found = [], [], [], {}
-    for vid, lang, g, ga, file, line in zip(frame["video_id"], frame["lang"], given.fillna(""),
-                                             given_audio.fillna(""), frame["_file"], frame["_line"]):
+    for vid, lang, g, ga, file, line in zip(
+        frame["video_id"], frame["lang"], given.fillna(""), given_audio.fillna(""), frame["_file"], frame["_line"]
+    ):
         key = (vid, lang)
         if key not in found:
             found[key] = ("", "")
@@ -336,10 +341,14 @@ def link_videos(frame: pd.DataFrame, cfg: dict, base: Path, media_dir: str | os.
             done.add((src, dest))
         return str(dest)
 
-    frame["video_path"] = [place(v, lang, f"{vid}{Path(v).suffix.lower()}")
-                           for v, vid, lang in zip(frame["video_path"], frame["video_id"], frame["lang"])]
-    frame["audio_path"] = [place(a, lang, "audio", f"{vid}{Path(a).suffix.lower()}")
-                           for a, vid, lang in zip(frame["audio_path"], frame["video_id"], frame["lang"])]
+    frame["video_path"] = [
+        place(v, lang, f"{vid}{Path(v).suffix.lower()}")
+        for v, vid, lang in zip(frame["video_path"], frame["video_id"], frame["lang"])
+    ]
+    frame["audio_path"] = [
+        place(a, lang, "audio", f"{vid}{Path(a).suffix.lower()}")
+        for a, vid, lang in zip(frame["audio_path"], frame["video_id"], frame["lang"])
+    ]
     return frame
 
 
@@ -408,14 +417,17 @@ def build(
         # By construction no video straddles splits; a speaker could, through a video of two speakers.
         problems += split_problems(frame, str(path))
     if cfg.get("probe", False) and not any(p.fatal for p in problems):
-        problems += probe_problems(frame, tolerance=float(cfg.get("probe_tolerance", 0.1)),
-                                   jobs=int(cfg.get("probe_jobs", 4)), progress=False)
+        problems += probe_problems(
+            frame, tolerance=float(cfg.get("probe_tolerance", 0.1)), jobs=int(cfg.get("probe_jobs", 4)), progress=False
+        )
     found = frame
     # Nothing is linked before the whole manifest is accepted: a stop leaves results/ untouched.
     frame = resolve(frame, problems, cfg.get("on_invalid", "fail"), qc, title=title)
     if n_videos and frame["video_id"].nunique() / n_videos < float(cfg.get("min_success_rate", 0.0)):
-        raise ManifestError(problems, title=f"{title} (fewer than min_success_rate "
-                            f"{cfg['min_success_rate']:.0%} of the videos are usable)")
+        raise ManifestError(
+            problems,
+            title=f"{title} (fewer than min_success_rate {cfg['min_success_rate']:.0%} of the videos are usable)",
+        )
     if frame.empty:
         raise ManifestError([Problem(str(path), None, "no usable segment left")], title=title)
     # A configured language without a usable segment would build an empty store and fail only at
@@ -451,19 +463,25 @@ def _split_keys(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _media_report(found: pd.DataFrame, kept: pd.DataFrame, problems: Sequence[Problem]) -> pd.DataFrame:
     """One row per video: where its media file was linked, or why it is missing or refused."""
-    why = {p.video_id: p.message for p in problems
-           if p.video_id and not p.segment_id
-           and ("media file" in p.message or "media root" in p.message or p.message.startswith(PROBE_PREFIX))}
+    why = {
+        p.video_id: p.message
+        for p in problems
+        if p.video_id
+        and not p.segment_id
+        and ("media file" in p.message or "media root" in p.message or p.message.startswith(PROBE_PREFIX))
+    }
     unusable = {p.video_id for p in problems if p.video_id and p.message.startswith(PROBE_PREFIX)}
     dest = dict(zip(kept["video_id"], kept["video_path"]))
     videos = found.drop_duplicates("video_id")
-    return pd.DataFrame({
-        "key": videos["video_id"].to_numpy(),
-        "dest": [dest.get(v, "") for v in videos["video_id"]],
-        "ok": [p != "" and v not in unusable for v, p in zip(videos["video_id"], videos["video_path"])],
-        "source": ["local" if p else "" for p in videos["video_path"]],
-        "reason": [why.get(v, "") for v in videos["video_id"]],
-    })
+    return pd.DataFrame(
+        {
+            "key": videos["video_id"].to_numpy(),
+            "dest": [dest.get(v, "") for v in videos["video_id"]],
+            "ok": [p != "" and v not in unusable for v, p in zip(videos["video_id"], videos["video_path"])],
+            "source": ["local" if p else "" for p in videos["video_path"]],
+            "reason": [why.get(v, "") for v in videos["video_id"]],
+        }
+    )
 
 
 # --------------------------------------------------------------------------- CLI
@@ -481,14 +499,22 @@ def add_cli(sub) -> None:
     p.add_argument("--out", default="results/corpus/manifest.parquet")
     p.add_argument("--qc", default="results/qc/corpus/all.parquet")
     p.add_argument("--media-dir", default="results/corpus/media")
-    p.add_argument("--allow-outside-root", action="store_true",
-                   help="accept media/transcript paths outside the media root and the manifest's folder")
+    p.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="accept media/transcript paths outside the media root and the manifest's folder",
+    )
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
-    cfg = {"manifest": args.manifest, "media_root": args.media_root, "labels": args.labels,
-           "on_invalid": args.on_invalid, "allow_outside_root": args.allow_outside_root}
+    cfg = {
+        "manifest": args.manifest,
+        "media_root": args.media_root,
+        "labels": args.labels,
+        "on_invalid": args.on_invalid,
+        "allow_outside_root": args.allow_outside_root,
+    }
     table = build(cfg, args.languages, args.seed, args.shards, args.out, args.qc, args.media_dir)
     print(f"wrote {args.out}: {table.num_rows} segments")
     return 0

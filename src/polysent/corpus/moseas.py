@@ -57,9 +57,26 @@ from polysent.qc import QCLog
 log = logging.getLogger("polysent.corpus.moseas")
 
 ATTRIBUTES = (
-    "anger", "confident", "disgust", "dominant", "eloquent", "entertaining", "fear", "gender",
-    "happiness", "humorous", "is_opinion", "narcissist", "nervous", "passionate", "persuasive",
-    "relaxed", "reserved", "sadness", "sarcastic", "surprise",
+    "anger",
+    "confident",
+    "disgust",
+    "dominant",
+    "eloquent",
+    "entertaining",
+    "fear",
+    "gender",
+    "happiness",
+    "humorous",
+    "is_opinion",
+    "narcissist",
+    "nervous",
+    "passionate",
+    "persuasive",
+    "relaxed",
+    "reserved",
+    "sadness",
+    "sarcastic",
+    "surprise",
 )
 LANGUAGE_NAMES = {"fr": "french", "es": "spanish", "pt": "portuguese", "de": "german"}
 TICKED = {"1", "checked", "yes", "true", "on"}
@@ -112,13 +129,26 @@ def read_labels(
                 continue  # MTurk requester rejected this work: not an annotation
             parsed = parse_video_field(rec[VIDEO_COL], id_length)
             if parsed is None:
-                problems.append(Problem(file, line, f"cannot parse {VIDEO_COL} {rec[VIDEO_COL]!r}: expected "
-                                        f"'…/<{id_length}-character video id>_<segment index>…'"))
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        f"cannot parse {VIDEO_COL} {rec[VIDEO_COL]!r}: expected "
+                        f"'…/<{id_length}-character video id>_<segment index>…'",
+                    )
+                )
                 continue
             vid, idx, batch = parsed
             seg = f"{vid}_{idx}"
-            row = {"segment_id": seg, "video_id": vid, "lang": lang, "batch": batch,
-                   "worker": rec.get("WorkerId", ""), "_file": file, "_line": line}
+            row = {
+                "segment_id": seg,
+                "video_id": vid,
+                "lang": lang,
+                "batch": batch,
+                "worker": rec.get("WorkerId", ""),
+                "_file": file,
+                "_line": line,
+            }
 
             def bad(msg):
                 problems.append(Problem(file, line, msg, segment_id=seg, video_id=vid))
@@ -134,26 +164,55 @@ def read_labels(
                 elif raw in UNTICKED:
                     row[a] = 0
                 else:
-                    bad(f"Answer.{a} {rec[f'Answer.{a}']!r} is not a checkbox value "
-                        "('1'/'checked'/'yes' or '0'/'no'/empty)")
+                    bad(
+                        f"Answer.{a} {rec[f'Answer.{a}']!r} is not a checkbox value "
+                        "('1'/'checked'/'yes' or '0'/'no'/empty)"
+                    )
                     row[a] = None
             for c in ATTENTION_COLS:
                 row[c.removeprefix("Answer.")] = rec.get(c, "")
             rows.append(row)
-    cols = ["segment_id", "video_id", "lang", "batch", "worker", "sentiment", *attributes,
-            *[c.removeprefix("Answer.") for c in ATTENTION_COLS], "_file", "_line"]
+    cols = [
+        "segment_id",
+        "video_id",
+        "lang",
+        "batch",
+        "worker",
+        "sentiment",
+        *attributes,
+        *[c.removeprefix("Answer.") for c in ATTENTION_COLS],
+        "_file",
+        "_line",
+    ]
     return pd.DataFrame(rows, columns=cols), problems
 
 
 def aggregate(annotations: pd.DataFrame, attributes: Sequence[str], min_votes: int = 2) -> pd.DataFrame:
     """One row per segment: mean sentiment, attribute = 1 when ticked by ``min_votes`` annotators."""
     if annotations.empty:
-        return pd.DataFrame(columns=["segment_id", "video_id", "lang", "batch", "sentiment",
-                                     "n_annotators", *attributes, "label_file", "label_line"])
+        return pd.DataFrame(
+            columns=[
+                "segment_id",
+                "video_id",
+                "lang",
+                "batch",
+                "sentiment",
+                "n_annotators",
+                *attributes,
+                "label_file",
+                "label_line",
+            ]
+        )
     g = annotations.groupby("segment_id", sort=True)
-    out = g.agg(video_id=("video_id", "first"), lang=("lang", "first"), batch=("batch", "first"),
-                sentiment=("sentiment", "mean"), n_annotators=("sentiment", "size"),
-                label_file=("_file", "first"), label_line=("_line", "first"))
+    out = g.agg(
+        video_id=("video_id", "first"),
+        lang=("lang", "first"),
+        batch=("batch", "first"),
+        sentiment=("sentiment", "mean"),
+        n_annotators=("sentiment", "size"),
+        label_file=("_file", "first"),
+        label_line=("_line", "first"),
+    )
     for a in attributes:
         out[a] = (g[a].sum(min_count=1) >= min_votes).astype(float)
     return out.reset_index()
@@ -172,8 +231,9 @@ def read_transcripts(paths: Sequence[str]) -> tuple[pd.DataFrame, list[Problem]]
             problems.append(Problem(file, None, why))
             continue
         if vid in seen:
-            problems.append(Problem(file, None, f"second transcript for video '{vid}' (first: {seen[vid]})",
-                                    video_id=vid))
+            problems.append(
+                Problem(file, None, f"second transcript for video '{vid}' (first: {seen[vid]})", video_id=vid)
+            )
             continue
         seen[vid] = file
         try:
@@ -189,17 +249,41 @@ def read_transcripts(paths: Sequence[str]) -> tuple[pd.DataFrame, list[Problem]]
             seg = f"{vid}_{idx}"
             fields = line.strip().split("___", 3)
             if len(fields) != 4:
-                problems.append(Problem(file, idx + 1, f"expected '<vid>___<start>___<end>___<sentence>', "
-                                        f"found {len(fields)} field(s)", segment_id=seg, video_id=vid))
+                problems.append(
+                    Problem(
+                        file,
+                        idx + 1,
+                        f"expected '<vid>___<start>___<end>___<sentence>', found {len(fields)} field(s)",
+                        segment_id=seg,
+                        video_id=vid,
+                    )
+                )
                 continue
             if fields[0] != vid:
-                problems.append(Problem(file, idx + 1, f"line names video '{fields[0]}' but the file is "
-                                        f"for '{vid}'", segment_id=seg, video_id=vid))
+                problems.append(
+                    Problem(
+                        file,
+                        idx + 1,
+                        f"line names video '{fields[0]}' but the file is for '{vid}'",
+                        segment_id=seg,
+                        video_id=vid,
+                    )
+                )
                 continue
-            rows.append({"segment_id": seg, "video_id": vid, "start": fields[1], "end": fields[2],
-                         "transcript": " ".join(fields[3].split()), "_file": file, "_line": idx + 1})
-    return pd.DataFrame(rows, columns=["segment_id", "video_id", "start", "end", "transcript", "_file",
-                                       "_line"]), problems
+            rows.append(
+                {
+                    "segment_id": seg,
+                    "video_id": vid,
+                    "start": fields[1],
+                    "end": fields[2],
+                    "transcript": " ".join(fields[3].split()),
+                    "_file": file,
+                    "_line": idx + 1,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["segment_id", "video_id", "start", "end", "transcript", "_file", "_line"]
+    ), problems
 
 
 # --------------------------------------------------------------------------- assembling
@@ -233,11 +317,23 @@ def collect(cfg: dict, languages: Sequence[str]) -> tuple[pd.DataFrame, pd.DataF
         label_files = _expand(root, spec["labels"], lang)
         tr_files = _expand(root, spec["transcripts"], lang)
         if not label_files:
-            problems.append(Problem(str(root), None, f"no label CSV for '{lang}' matches "
-                                    f"{_shown(root, spec['labels'], lang)} (see docs/MOSEAS.md, step 1)"))
+            problems.append(
+                Problem(
+                    str(root),
+                    None,
+                    f"no label CSV for '{lang}' matches "
+                    f"{_shown(root, spec['labels'], lang)} (see docs/MOSEAS.md, step 1)",
+                )
+            )
         if not tr_files:
-            problems.append(Problem(str(root), None, f"no transcript file for '{lang}' matches "
-                                    f"{_shown(root, spec['transcripts'], lang)} (see docs/MOSEAS.md, step 1)"))
+            problems.append(
+                Problem(
+                    str(root),
+                    None,
+                    f"no transcript file for '{lang}' matches "
+                    f"{_shown(root, spec['transcripts'], lang)} (see docs/MOSEAS.md, step 1)",
+                )
+            )
         ann, p1 = read_labels(label_files, lang, attributes, int(cfg["video_id_length"]))
         tr, p2 = read_transcripts(tr_files)
         problems += p1 + p2
@@ -250,8 +346,9 @@ def collect(cfg: dict, languages: Sequence[str]) -> tuple[pd.DataFrame, pd.DataF
                 msg = f"no transcript line for segment '{row.segment_id}' in {row.video_id}.txt"
             else:
                 msg = f"no transcript file {row.video_id}.txt for labelled segment '{row.segment_id}'"
-            problems.append(Problem(row.label_file, int(row.label_line), msg, segment_id=row.segment_id,
-                                    video_id=row.video_id))
+            problems.append(
+                Problem(row.label_file, int(row.label_line), msg, segment_id=row.segment_id, video_id=row.video_id)
+            )
         unlabelled = len(set(tr["segment_id"]) - set(seg["segment_id"]))
         if unlabelled:
             log.info("%s: %d transcript line(s) have no MTurk labels and are not used", lang, unlabelled)
@@ -293,8 +390,14 @@ def media_jobs(frame: pd.DataFrame, cfg: dict, media_dir: Path) -> list[Job]:
     jobs = []
     ext = media["extension"]
     for (lang, vid), part in frame.groupby(["lang", "video_id"], sort=True):
-        fields = {"root": cfg["root"], "lang": lang, "language": LANGUAGE_NAMES.get(lang, lang),
-                  "video_id": vid, "batch": part["batch"].iloc[0], "ext": ext}
+        fields = {
+            "root": cfg["root"],
+            "lang": lang,
+            "language": LANGUAGE_NAMES.get(lang, lang),
+            "video_id": vid,
+            "batch": part["batch"].iloc[0],
+            "ext": ext,
+        }
         dest = safe_join(media_dir, lang, f"{vid}{ext}")
         sources = []
         for kind in media["order"]:
@@ -346,8 +449,10 @@ def build(
         problems += validate_rows(frame, attributes, (0.0, 1.0), source="moseas")
     frame = resolve(frame, problems, cfg["on_invalid"], qc, title=f"CMU-MOSEAS release at {cfg['root']}")
     if frame.empty:
-        raise ManifestError([Problem(str(cfg["root"]), None, "no labelled segment with a transcript found")],
-                            title=f"CMU-MOSEAS release at {cfg['root']}")
+        raise ManifestError(
+            [Problem(str(cfg["root"]), None, "no labelled segment with a transcript found")],
+            title=f"CMU-MOSEAS release at {cfg['root']}",
+        )
     for c in ("start", "end"):
         frame[c] = pd.to_numeric(frame[c])
     # Split before fetching: a video that fails to download today must not move others between
@@ -356,9 +461,17 @@ def build(
 
     jobs = media_jobs(frame, cfg, Path(media_dir))
     fetcher = Fetcher(cfg["download"], seed=seed, **({"sleep": sleep} if sleep else {}))
-    outcomes = fetcher.run(jobs, progress=lambda o: log.log(
-        logging.INFO if o.ok else logging.WARNING, "media %s: %s via %s (%s)", o.key,
-        "ok" if o.ok else "FAILED", o.source or "-", o.reason or f"{o.bytes} B"))
+    outcomes = fetcher.run(
+        jobs,
+        progress=lambda o: log.log(
+            logging.INFO if o.ok else logging.WARNING,
+            "media %s: %s via %s (%s)",
+            o.key,
+            "ok" if o.ok else "FAILED",
+            o.source or "-",
+            o.reason or f"{o.bytes} B",
+        ),
+    )
     report = pd.DataFrame([o.row() for o in outcomes], columns=list(_outcome_columns()))
     write_csv(out_downloads, report)
     by_video = {o.key: o for o in outcomes}
@@ -378,8 +491,11 @@ def build(
             frame.loc[m, "end"] -= o.section[0]
     qc.write(out_qc)
     ann = annotations.rename(columns={"_file": "file", "_line": "line"})
-    write_parquet(out_annotations, pa.Table.from_pandas(ann, preserve_index=False), provenance={
-        "source": "moseas", "what": "one row per MTurk annotation, attention-check answers kept"})
+    write_parquet(
+        out_annotations,
+        pa.Table.from_pandas(ann, preserve_index=False),
+        provenance={"source": "moseas", "what": "one row per MTurk annotation, attention-check answers kept"},
+    )
     check_success_rate(outcomes, float(cfg["download"]["min_success_rate"]))
     frame = frame.loc[frame["video_id"].isin(ok)].copy()
     # A language whose segments were all dropped (invalid rows, media unavailable): stop here, the
@@ -391,10 +507,17 @@ def build(
     frame["_idx"] = frame["segment_id"].str.rsplit("_", n=1).str[1].astype(int)
     frame = frame.sort_values(["lang", "video_id", "_idx"]).reset_index(drop=True)
     table = finish_manifest(frame, attributes, seed, shards, cfg["splits"], where=str(out_manifest))
-    write_parquet(out_manifest, table, provenance={
-        "source": "moseas", "root": str(cfg["root"]), "languages": list(languages),
-        "attributes": attributes,
-        "media_sources": dict(Counter(o.source for o in outcomes if o.ok))})
+    write_parquet(
+        out_manifest,
+        table,
+        provenance={
+            "source": "moseas",
+            "root": str(cfg["root"]),
+            "languages": list(languages),
+            "attributes": attributes,
+            "media_sources": dict(Counter(o.source for o in outcomes if o.ok)),
+        },
+    )
     return table
 
 
@@ -420,8 +543,16 @@ def _cli(args) -> int:
     schema_dir = Path(__file__).resolve().parents[3] / "workflow" / "schemas"
     config = load_config(args.config, schema_dir)
     r = Path(args.results)
-    table = build(config["corpus"]["moseas"], config["languages"], config["seed"], config["shards"],
-                  r / "corpus/manifest.parquet", r / "qc/corpus/all.parquet", r / "corpus/downloads.csv",
-                  r / "corpus/moseas_annotations.parquet", r / "corpus/media")
+    table = build(
+        config["corpus"]["moseas"],
+        config["languages"],
+        config["seed"],
+        config["shards"],
+        r / "corpus/manifest.parquet",
+        r / "qc/corpus/all.parquet",
+        r / "corpus/downloads.csv",
+        r / "corpus/moseas_annotations.parquet",
+        r / "corpus/media",
+    )
     print(f"wrote {r / 'corpus/manifest.parquet'}: {table.num_rows} segments")
     return 0

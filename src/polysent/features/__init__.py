@@ -82,9 +82,7 @@ def frames_schema(feature_names: Sequence[str], visual: bool = False) -> pa.Sche
     return pa.schema(fields)
 
 
-def frames_table(
-    parts: Sequence[SegmentFrames], feature_names: Sequence[str], visual: bool = False
-) -> pa.Table:
+def frames_table(parts: Sequence[SegmentFrames], feature_names: Sequence[str], visual: bool = False) -> pa.Table:
     """One Arrow table (contract FRAMES or VISUAL_FRAMES) from per-segment frame arrays."""
     schema = frames_schema(feature_names, visual)
     d = len(feature_names)
@@ -97,14 +95,8 @@ def frames_table(
     )
     cols: dict[str, Any] = {"segment_id": pa.array(ids, pa.string()), "time": pa.array(time)}
     if visual:
-        succ = (
-            np.concatenate([p.success for p in parts]).astype(bool) if parts else np.zeros(0, bool)
-        )
-        conf = (
-            np.concatenate([p.confidence for p in parts]).astype(np.float32)
-            if parts
-            else np.zeros(0, np.float32)
-        )
+        succ = np.concatenate([p.success for p in parts]).astype(bool) if parts else np.zeros(0, bool)
+        conf = np.concatenate([p.confidence for p in parts]).astype(np.float32) if parts else np.zeros(0, np.float32)
         cols["success"] = pa.array(succ)
         cols["confidence"] = pa.array(conf)
     for j, name in enumerate(feature_names):
@@ -164,8 +156,7 @@ def add_config_args(parser) -> None:
         metavar="KEY=VALUE",
         action="append",
         default=[],
-        help="override a key of the stage's config slice, dotted (repeatable), "
-        "e.g. --set librosa.n_fft=1024",
+        help="override a key of the stage's config slice, dotted (repeatable), e.g. --set librosa.n_fft=1024",
     )
 
 
@@ -178,12 +169,8 @@ def add_file_args(parser, input_help: str, output_help: str) -> None:
 def add_segment_args(parser) -> None:
     """Single-file mode: which span of the input is the segment, and its id."""
     parser.add_argument("--start", type=float, default=0.0, help="segment start in seconds")
-    parser.add_argument(
-        "--end", type=float, default=None, help="segment end in seconds (default: the file's end)"
-    )
-    parser.add_argument(
-        "--segment-id", help="segment_id to write (default: the input's file stem)"
-    )
+    parser.add_argument("--end", type=float, default=None, help="segment end in seconds (default: the file's end)")
+    parser.add_argument("--segment-id", help="segment_id to write (default: the input's file stem)")
 
 
 def add_shard_args(parser, outputs: dict[str, str], threads_help: str = "worker processes") -> None:

@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "acoustic"
 
+
 class AcousticError(RuntimeError):
     pass
 
@@ -85,9 +86,7 @@ class LibrosaExtractor:
         self.cfg = complete(cfg, "acoustic", "librosa")
         c = self.cfg
         if c["tonnetz_chroma"] not in ("cqt", "stft"):
-            raise AcousticError(
-                f"acoustic.librosa.tonnetz_chroma must be cqt or stft, not {c['tonnetz_chroma']!r}"
-            )
+            raise AcousticError(f"acoustic.librosa.tonnetz_chroma must be cqt or stft, not {c['tonnetz_chroma']!r}")
         self.sr = int(c["sr"])
         self.hop = int(c["hop_length"])
         self.n_fft = int(c["n_fft"])
@@ -190,9 +189,7 @@ class LibrosaExtractor:
             # when it is exactly that spectrogram.
             default = dict(n_fft=2048, hop_length=512, win_length=None, window="hann",
                            center=True, pad_mode="constant")  # fmt: skip
-            St = (
-                S if yt is y and self._stft_kw() == default else np.abs(librosa.stft(yt, **default))
-            )
+            St = S if yt is y and self._stft_kw() == default else np.abs(librosa.stft(yt, **default))
             tuning = estimate_tuning(St, self.sr, bpo)
         cq = constant_q(
             float(self.sr),
@@ -222,9 +219,7 @@ class OpenSmileExtractor:
             feature_set = getattr(opensmile.FeatureSet, self.cfg["feature_set"])
             level = getattr(opensmile.FeatureLevel, self.cfg["feature_level"])
         except AttributeError as err:
-            raise AcousticError(
-                f"unknown openSMILE feature set or level in acoustic.opensmile: {err}"
-            ) from err
+            raise AcousticError(f"unknown openSMILE feature set or level in acoustic.opensmile: {err}") from err
         self.smile = opensmile.Smile(feature_set=feature_set, feature_level=level)
         self.names = list(self.smile.feature_names)
 
@@ -281,9 +276,7 @@ def estimate_tuning(S: np.ndarray, sr: float, bins_per_octave: int) -> float:
     if not keep.any():
         return float(librosa.pitch_tuning(np.zeros(0), bins_per_octave=bins_per_octave))
     threshold = np.median(mags[keep])
-    return float(
-        librosa.pitch_tuning(pitch[(mags >= threshold) & keep], bins_per_octave=bins_per_octave)
-    )
+    return float(librosa.pitch_tuning(pitch[(mags >= threshold) & keep], bins_per_octave=bins_per_octave))
 
 
 def _relative_bandwidth(freqs: np.ndarray) -> np.ndarray:
@@ -400,9 +393,7 @@ class ConstantQ:
 
         if self.early > 1:
             if len(y) < self.early:
-                raise AcousticError(
-                    f"signal of {len(y)} samples too short for the constant-Q transform"
-                )
+                raise AcousticError(f"signal of {len(y)} samples too short for the constant-Q transform")
             y = librosa.resample(y, orig_sr=self.early, target_sr=1, res_type="soxr_hq", scale=True)
         responses = []
         for basis, n_fft, hop, halve in self.octaves:
@@ -515,9 +506,7 @@ def _process_video(
     failures, inside = [], []
     for s in segs:
         if s.end > duration + tolerance:
-            failures.append(
-                (s.segment_id, f"segment ends at {s.end:.3f} s, after the audio ({duration:.3f} s)")
-            )
+            failures.append((s.segment_id, f"segment ends at {s.end:.3f} s, after the audio ({duration:.3f} s)"))
         else:
             inside.append(s)
     if json.loads(cfg_key).get("mode", "whole_wav") == "per_segment":
@@ -717,25 +706,19 @@ def add_cli(subparsers) -> None:
     )
     add_file_args(p, "audio or video file (single-file mode)", "frames Parquet to write")
     add_segment_args(p)
-    add_shard_args(
-        p, {"--media-dir": "the media stage's folder for this shard", "--out": "frames Parquet"}
-    )
+    add_shard_args(p, {"--media-dir": "the media stage's folder for this shard", "--out": "frames Parquet"})
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     cfg = stage_config("acoustic", args.config, args.set)
     if shard_mode(args, "media_dir", "out"):
-        table = extract_shard(
-            args.manifest, args.media_dir, args.shard, args.out, args.qc, cfg, args.threads
-        )
+        table = extract_shard(args.manifest, args.media_dir, args.shard, args.out, args.qc, cfg, args.threads)
         print(f"{table.num_rows} frames -> {args.out}")
         return 0
     t, f, extractor = extract_file(args.input, cfg, args.start, args.end)
     seg_id = args.segment_id or Path(args.input).stem
     table = frames_table([SegmentFrames(seg_id, t, f)], extractor.names)
-    write_parquet(
-        args.output, table, provenance=provenance(extractor, cfg, {"input": str(args.input)})
-    )
+    write_parquet(args.output, table, provenance=provenance(extractor, cfg, {"input": str(args.input)}))
     print(f"{args.output}: {table.num_rows} frames x {len(extractor.names)} features")
     return 0

@@ -41,6 +41,7 @@ FEATURES = [
     "face_scale",  # inter-ocular distance / frame width (pixels / pixels)
 ]
 
+
 def landmark_config(cfg: dict | None) -> dict:
     """``visual.landmarks`` with the schema's defaults, validated (``config.complete``), cached.
 
@@ -303,9 +304,7 @@ class LandmarkTracker:
         if self.predict_every <= 1 or self._key is None or due:
             return None
         key_gray, key_pts = self._key
-        pts = flow_points(
-            key_gray, gray, key_pts, self.cfg["flow_max_error"], int(self.cfg["flow_window"])
-        )
+        pts = flow_points(key_gray, gray, key_pts, self.cfg["flow_max_error"], int(self.cfg["flow_window"]))
         if pts is None:
             self.counts["flow_failed"] += 1
         return pts
@@ -322,8 +321,7 @@ class LandmarkTracker:
         spread = centre, radius = _spread(pts)
         self._patch = face_patch(gray, centre, radius)
         self._box = (
-            (np.array([rect.left() + rect.right(), rect.top() + rect.bottom()]) / 2 - centre)
-            / radius,
+            (np.array([rect.left() + rect.right(), rect.top() + rect.bottom()]) / 2 - centre) / radius,
             np.array([rect.width(), rect.height()]) / radius,
         )
         self._since = -1  # _face counts this frame
@@ -361,9 +359,7 @@ class LandmarkTracker:
     def _plausible(self, spread: tuple[np.ndarray, float]) -> bool:
         (before, r0), (after, r1) = self._spread, spread
         limit = self.cfg["max_motion"]
-        return bool(
-            np.hypot(*(after - before)) <= limit * r0 and abs(r1 - r0) <= limit * r0 and r1 > 0
-        )
+        return bool(np.hypot(*(after - before)) <= limit * r0 and abs(r1 - r0) <= limit * r0 and r1 > 0)
 
 
 @lru_cache(maxsize=1)

@@ -34,12 +34,8 @@ from polysent.features import Segment, SegmentFrames
 
 log = logging.getLogger(__name__)
 
-AU_INTENSITY = [
-    f"AU{n:02d}_r" for n in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
-]
-AU_PRESENCE = [
-    f"AU{n:02d}_c" for n in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 28, 45)
-]
+AU_INTENSITY = [f"AU{n:02d}_r" for n in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)]
+AU_PRESENCE = [f"AU{n:02d}_c" for n in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 28, 45)]
 AU_COLUMNS = AU_INTENSITY + AU_PRESENCE  # 17 + 18 = the paper's 35 visual dims
 META_COLUMNS = ["frame", "face_id", "timestamp", "confidence", "success"]
 
@@ -65,9 +61,7 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read a FeatureExtraction CSV (either header variant); check the columns this stage needs."""
     df = pd.read_csv(path, skipinitialspace=True)
     df.columns = df.columns.str.strip()
-    missing = [
-        c for c in ["timestamp", "confidence", "success", *AU_COLUMNS] if c not in df.columns
-    ]
+    missing = [c for c in ["timestamp", "confidence", "success", *AU_COLUMNS] if c not in df.columns]
     if missing:
         raise OpenFaceError(
             f"{path}: not an OpenFace FeatureExtraction CSV with AUs; missing columns "
@@ -114,9 +108,7 @@ def _container_runtime(cfg: dict) -> str:
     )
 
 
-def command(
-    cfg: dict, video: str | os.PathLike, out_dir: str | os.PathLike, name: str
-) -> list[str]:
+def command(cfg: dict, video: str | os.PathLike, out_dir: str | os.PathLike, name: str) -> list[str]:
     """The FeatureExtraction command line (with its container wrapper when configured)."""
     cfg = complete(cfg, "visual", "openface")
     video, out_dir = str(Path(video).resolve()), str(Path(out_dir).resolve())
@@ -146,8 +138,7 @@ def command(
     path = shutil.which(binary) if binary else None
     if path is None:
         raise OpenFaceNotFound(
-            f"OpenFace FeatureExtraction not found (visual.openface.binary = {binary!r}). "
-            + HOW_TO_PROVIDE
+            f"OpenFace FeatureExtraction not found (visual.openface.binary = {binary!r}). " + HOW_TO_PROVIDE
         )
     return [path, *args]
 
@@ -167,9 +158,7 @@ def run(cfg: dict, video: str | os.PathLike, out_dir: str | os.PathLike, name: s
     # FeatureExtraction can exit 0 after an error (e.g. unreadable video), so the CSV decides.
     if proc.returncode != 0 or not csv.is_file() or csv.stat().st_size == 0:
         tail = (proc.stderr or proc.stdout or "").strip()[-400:]
-        raise OpenFaceError(
-            f"FeatureExtraction produced no CSV for {video} (exit {proc.returncode}): {tail}"
-        )
+        raise OpenFaceError(f"FeatureExtraction produced no CSV for {video} (exit {proc.returncode}): {tail}")
     return csv
 
 
@@ -195,9 +184,7 @@ def _to_constant_fps(video, target: Path, fps: float) -> Path:
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise OpenFaceError(
-            f"ffmpeg could not transcode {video} to {fps} fps: {proc.stderr[-300:]}"
-        )
+        raise OpenFaceError(f"ffmpeg could not transcode {video} to {fps} fps: {proc.stderr[-300:]}")
     return target
 
 

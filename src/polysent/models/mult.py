@@ -82,8 +82,9 @@ class TransformerLayer(nn.Module):
 class TransformerEncoder(nn.Module):
     """Self-attention (``kv=None``) or crossmodal transformer stack with a final LayerNorm."""
 
-    def __init__(self, d, heads, layers, attn_dropout=0.1, relu_dropout=0.1, res_dropout=0.1,
-                 embed_dropout=0.25, causal=True):
+    def __init__(
+        self, d, heads, layers, attn_dropout=0.1, relu_dropout=0.1, res_dropout=0.1, embed_dropout=0.25, causal=True
+    ):
         super().__init__()
         self.d, self.causal, self.embed_dropout = d, causal, embed_dropout
         self.layers = nn.ModuleList(
@@ -144,15 +145,11 @@ class MulT(PolysentModel):
         kernels = {"text": 1, "visual": 3, "acoustic": 3, **(kernels or {})}
         self.text_dropout, self.out_dropout = text_dropout, out_dropout
         self.proj = nn.ModuleDict(
-            {
-                m: nn.Conv1d(dims[m], d, kernels[m], padding=(kernels[m] - 1) // 2, bias=False)
-                for m in self.modalities
-            }
+            {m: nn.Conv1d(dims[m], d, kernels[m], padding=(kernels[m] - 1) // 2, bias=False) for m in self.modalities}
         )
         # keyed by the SOURCE modality (the one attended to), as get_network() of the official code
         adrop = {"text": attn_dropout, "acoustic": attn_dropout_a, "visual": attn_dropout_v}
-        common = dict(relu_dropout=relu_dropout, res_dropout=res_dropout,
-                      embed_dropout=embed_dropout, causal=causal)
+        common = dict(relu_dropout=relu_dropout, res_dropout=res_dropout, embed_dropout=embed_dropout, causal=causal)
         self.cross = nn.ModuleDict()
         for tgt in self.targets:
             for src in self.sources(tgt):
@@ -162,8 +159,9 @@ class MulT(PolysentModel):
         n_src = max(len(self.modalities) - 1, 1)
         self.mem = nn.ModuleDict(
             {
-                m: TransformerEncoder(n_src * d, heads, mem_layers or max(layers, 3), attn_dropout=attn_dropout,
-                                      **common)
+                m: TransformerEncoder(
+                    n_src * d, heads, mem_layers or max(layers, 3), attn_dropout=attn_dropout, **common
+                )
                 for m in self.targets
             }
         )

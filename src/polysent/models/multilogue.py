@@ -80,10 +80,13 @@ class GroupedGRU(nn.Module):
         self.w_h = nn.Parameter(torch.empty(groups, hidden, 3 * hidden).uniform_(-bound, bound))
         self.b_h = nn.Parameter(torch.empty(groups, 1, 3 * hidden).uniform_(-bound, bound))
 
-    def forward(self, gi_pre: torch.Tensor, x: torch.Tensor, h: torch.Tensor, groups: slice | None = None) -> torch.Tensor:
+    def forward(
+        self, gi_pre: torch.Tensor, x: torch.Tensor, h: torch.Tensor, groups: slice | None = None
+    ) -> torch.Tensor:
         """One step; ``groups`` steps only those cells (e.g. the text cell for a translation)."""
-        w_x, w_h, b_h = (self.w_x, self.w_h, self.b_h) if groups is None else \
-            (self.w_x[groups], self.w_h[groups], self.b_h[groups])
+        w_x, w_h, b_h = (
+            (self.w_x, self.w_h, self.b_h) if groups is None else (self.w_x[groups], self.w_h[groups], self.b_h[groups])
+        )
         gi = gi_pre + torch.bmm(x, w_x)
         gh = torch.baddbmm(b_h, h, w_h)
         i_r, i_z, i_n = gi.chunk(3, -1)
@@ -117,8 +120,9 @@ class MultilogueCells(nn.Module):
         self.drop = nn.Dropout(rec_dropout)
         self.d_g, self.d_p, self.d_e = d_g, d_p, d_e
 
-    def forward(self, us: list[torch.Tensor], ucs: list[torch.Tensor], mask: torch.Tensor,
-                groups: slice | None = None) -> torch.Tensor:
+    def forward(
+        self, us: list[torch.Tensor], ucs: list[torch.Tensor], mask: torch.Tensor, groups: slice | None = None
+    ) -> torch.Tensor:
         """``us``/``ucs``: per modality (B, L, D); returns the emotion states (M, B, L, d_e).
 
         ``groups`` runs only those modalities' cells (``us``/``ucs`` then hold just them).
@@ -185,7 +189,10 @@ class MultilogueNet(PolysentModel):
         self.cells = MultilogueCells(
             [dims[m] for m in self.modalities],
             [dims[self.context or m] for m in self.modalities],
-            d_g, d_p, d_e, rec_dropout,
+            d_g,
+            d_p,
+            d_e,
+            rec_dropout,
         )
         self.hidden = nn.ModuleDict({m: nn.Linear(d_e, d_h) for m in self.modalities})
         self.drop = nn.Dropout(dropout)
@@ -218,13 +225,15 @@ class MultilogueNet(PolysentModel):
 
     def _hidden_states(self, us, ucs, mask) -> dict[str, torch.Tensor]:
         es = self.cells(us, ucs, mask)
-        return {m: self.drop(self.hidden[m](self.drop(es[k]))) * mask.unsqueeze(-1)
-                for k, m in enumerate(self.modalities)}
+        return {
+            m: self.drop(self.hidden[m](self.drop(es[k]))) * mask.unsqueeze(-1) for k, m in enumerate(self.modalities)
+        }
 
     def _forward_words(self, batch: dict) -> dict:
         mask = batch["mask"]
-        h = self._hidden_states([batch[m] for m in self.modalities],
-                                [batch[self.context or m] for m in self.modalities], mask)
+        h = self._hidden_states(
+            [batch[m] for m in self.modalities], [batch[self.context or m] for m in self.modalities], mask
+        )
         reps, parts = {}, []
         for a, b in self.pairs:
             att = bimodal_attention(h[a], h[b], mask)
@@ -240,8 +249,9 @@ class MultilogueNet(PolysentModel):
         where, umask = utterance_layout(batch)
         seqs = {m: to_sequences(masked_mean(batch[m], batch["mask"]), where, umask) for m in self.modalities}
         ctx = seqs[self.context] if self.context else None
-        h = self._hidden_states([seqs[m] for m in self.modalities],
-                                [ctx if ctx is not None else seqs[m] for m in self.modalities], umask)
+        h = self._hidden_states(
+            [seqs[m] for m in self.modalities], [ctx if ctx is not None else seqs[m] for m in self.modalities], umask
+        )
         reps, parts = {}, []
         for a, b in self.pairs:
             att = bimodal_attention(h[a], h[b], umask)
@@ -286,9 +296,11 @@ def utterance_layout(batch: dict) -> tuple[tuple[torch.Tensor, torch.Tensor], to
     (N,) its place in it (see :func:`polysent.data.collate` with ``sequences=True``).
     """
     if "video_index" not in batch:
-        raise ValueError("multilogue with time_axis 'utterance' needs batches grouped by video "
-                         "(polysent.data.batches(..., unit='video') adds video_index/video_pos); "
-                         "time_axis 'word' runs on single segments")
+        raise ValueError(
+            "multilogue with time_axis 'utterance' needs batches grouped by video "
+            "(polysent.data.batches(..., unit='video') adds video_index/video_pos); "
+            "time_axis 'word' runs on single segments"
+        )
     vi, vp = batch["video_index"].long(), batch["video_pos"].long()
     S = int(vi.max()) + 1 if vi.numel() else 0
     T = int(vp.max()) + 1 if vp.numel() else 0

@@ -41,8 +41,9 @@ from polysent.data import translated_batch
 TERMS = {"cross_tv": ("t|v", "t|v"), "cross_ta": ("t|a", "t|a"), "inter_tv": ("text", "visual")}
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float = 0.1, symmetric: bool = True,
-             groups: torch.Tensor | None = None) -> torch.Tensor:
+def info_nce(
+    a: torch.Tensor, b: torch.Tensor, tau: float = 0.1, symmetric: bool = True, groups: torch.Tensor | None = None
+) -> torch.Tensor:
     """In-batch NCE; rows with the same ``groups`` id (other than the pair itself) are not negatives."""
     a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
     logits = a @ b.t() / tau
@@ -69,8 +70,10 @@ class NCEObjective(nn.Module):
                 f"provide (it has {sorted(rep_dims)}); include the modalities they condition on"
             )
         self.heads = nn.ModuleDict(
-            {k.replace("|", "_"): nn.Sequential(nn.Linear(rep_dims[k], dim), nn.ReLU(), nn.Linear(dim, dim))
-             for k in keys}
+            {
+                k.replace("|", "_"): nn.Sequential(nn.Linear(rep_dims[k], dim), nn.ReLU(), nn.Linear(dim, dim))
+                for k in keys
+            }
         )
 
     @property
@@ -118,6 +121,7 @@ class NCEObjective(nn.Module):
                 groups = torch.arange(a.size(0), device=a.device)
                 if pair_index is not None and pair_index.numel():
                     groups[pair_rows] = pair_index
-            losses[f"nce_{term}"] = self.weight * info_nce(self.project(k1, a), self.project(k2, b), self.tau,
-                                                           groups=groups)
+            losses[f"nce_{term}"] = self.weight * info_nce(
+                self.project(k1, a), self.project(k2, b), self.tau, groups=groups
+            )
         return losses

@@ -12,9 +12,7 @@ from polysent.report.common import ReportError, describe_train, mean_std, to_flo
 from polysent.report.runs import group_by_experiment
 
 
-def emotion_table(
-    experiments: Mapping[str, Mapping], names: list[str], runs: Mapping[str, list[dict]]
-) -> pd.DataFrame:
+def emotion_table(experiments: Mapping[str, Mapping], names: list[str], runs: Mapping[str, list[dict]]) -> pd.DataFrame:
     """Emotion detection per experiment and label: precision / recall / F1 mean ± std over seeds.
 
     ``f1_all_positive`` is the F1 of predicting every test segment positive (recall 1), the
@@ -69,9 +67,7 @@ def emotion_table(
     return frame.round(4)
 
 
-def build_emotions(
-    metric_paths: list[str], experiments: Mapping[str, Mapping], csv_path: str
-) -> pd.DataFrame:
+def build_emotions(metric_paths: list[str], experiments: Mapping[str, Mapping], csv_path: str) -> pd.DataFrame:
     """results/emotions.csv from the selected runs' metrics (rule report_emotions)."""
     from polysent.io import write_csv
 

@@ -72,9 +72,7 @@ def label_distribution(
     for ax, lang in zip(axes, langs):
         y = manifest.loc[manifest["lang"] == lang, "sentiment"].astype(float).to_numpy()
         hist, _ = np.histogram(y, bins=edges)
-        colours = np.where(
-            np.abs(centres) <= neutral_band, "#BBBBBB", np.where(centres > 0, "#228833", "#CC3311")
-        )
+        colours = np.where(np.abs(centres) <= neutral_band, "#BBBBBB", np.where(centres > 0, "#228833", "#CC3311"))
         ax.bar(centres, hist, width=1 / 3 * 0.9, color=colours, edgecolor="black", linewidth=0.4)
         neutral = int(np.sum(np.abs(y) <= neutral_band))
         ax.axvspan(
@@ -231,8 +229,7 @@ def prediction_scatter(
         if exp in rows.index:
             row = rows.loc[exp]
             ax.set_title(
-                f"{row['label']}\n{row['train']} → {row['eval']}: r {row['r_mean']:.2f}, "
-                f"MAE {row['mae_mean']:.2f}",
+                f"{row['label']}\n{row['train']} → {row['eval']}: r {row['r_mean']:.2f}, MAE {row['mae_mean']:.2f}",
                 fontsize=8,
             )
         else:
@@ -250,9 +247,7 @@ def build_label_distribution(manifest_path: str, report: Mapping, png_path: str)
     from polysent.report.common import read_manifest
 
     manifest, _ = read_manifest(manifest_path)
-    return label_distribution(
-        manifest, png_path, float(report.get("neutral_band", 0.5)), int(report.get("dpi", 110))
-    )
+    return label_distribution(manifest, png_path, float(report.get("neutral_band", 0.5)), int(report.get("dpi", 110)))
 
 
 def build_modality_utilisation(

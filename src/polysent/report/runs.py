@@ -35,8 +35,7 @@ def select(experiments: Mapping[str, Mapping], report: Mapping[str, Any], what: 
         if name not in experiments:
             hint = difflib.get_close_matches(name, list(experiments), n=1)
             problems.append(
-                f"report.{what}: unknown experiment '{name}'"
-                + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                f"report.{what}: unknown experiment '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
             )
         elif task_of(experiments[name]) != task:
             problems.append(
@@ -79,11 +78,7 @@ def run_files(
     root: str,
 ) -> list[str]:
     """``{root}/{exp}/seed{seed}/{filename}`` for every selected experiment and seed."""
-    return [
-        f"{run_dir(name, seed, root)}/{filename}"
-        for name in names
-        for seed in seeds_of(experiments[name], report)
-    ]
+    return [f"{run_dir(name, seed, root)}/{filename}" for name in names for seed in seeds_of(experiments[name], report)]
 
 
 _RUN_PATH = re.compile(r"(?P<exp>[^/\\]+)[/\\]seed(?P<seed>\d+)[/\\][^/\\]+$")

@@ -68,9 +68,7 @@ def footnote_text(note: Mapping[str, str]) -> str:
     return f"{note['what']} ({note['source']})" if note.get("source") else note["what"]
 
 
-def paper_footnotes(
-    experiments: Mapping[str, Mapping], names: list[str]
-) -> tuple[dict[str, list[int]], list[str]]:
+def paper_footnotes(experiments: Mapping[str, Mapping], names: list[str]) -> tuple[dict[str, list[int]], list[str]]:
     """Footnote numbers per experiment and the footnote texts (number i is ``texts[i - 1]``)."""
     texts: list[str] = []
     numbers: dict[str, list[int]] = {}
@@ -83,9 +81,7 @@ def paper_footnotes(
     return numbers, texts
 
 
-def table1(
-    experiments: Mapping[str, Mapping], names: list[str], runs: Mapping[str, list[dict]]
-) -> pd.DataFrame:
+def table1(experiments: Mapping[str, Mapping], names: list[str], runs: Mapping[str, list[dict]]) -> pd.DataFrame:
     """Table 1: one row per experiment in ``names``, metrics aggregated over its runs.
 
     ``runs[name]`` is the list of that experiment's metrics dicts (one per seed). The paper's
@@ -164,9 +160,7 @@ def _marked(value: float, numbers: str) -> str:
     return fmt_plain(value) + "".join(f"[^{n}]" for n in str(numbers).split())
 
 
-def table1_markdown(
-    table: pd.DataFrame, found: pd.DataFrame | None = None, footnotes: list[str] | None = None
-) -> str:
+def table1_markdown(table: pd.DataFrame, found: pd.DataFrame | None = None, footnotes: list[str] | None = None) -> str:
     """Markdown rendering of Table 1 (and the findings), for a README or a quick look.
 
     ``footnotes`` are the texts of the paper values' footnote numbers (:func:`paper_footnotes`);

@@ -32,7 +32,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--config", metavar="YAML", help="workflow config (languages, seed, shards, corpus.demo)")
     p.add_argument("--out", default="results/corpus", help="output folder (default: results/corpus)")
     p.add_argument("--qc", help="QC Parquet to write (default: OUT/qc.parquet)")
-    p.add_argument("--resources", default=None, help="folder with lexicon.yaml etc. (default: resources/demo of the repository)")
+    p.add_argument(
+        "--resources", default=None, help="folder with lexicon.yaml etc. (default: resources/demo of the repository)"
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel video renderers (default: 1)")
     p.add_argument(
         "--set",

@@ -146,7 +146,9 @@ def plan_corpus(cfg: dict, languages: list[str], seed: int, resources_dir: str |
             segments = []
             for s in range(n_seg):
                 segments.append(_plan_segment(f"{vid}_{s}", lang, speaker, lex, emo_models, cfg, st, sp, seed))
-            plans.append(VideoPlan(vid, lang, speaker, segments, float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.3, 0.6))))
+            plans.append(
+                VideoPlan(vid, lang, speaker, segments, float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.3, 0.6)))
+            )
     return plans
 
 
@@ -156,8 +158,9 @@ def _plan_segment(seg_id, lang, speaker, lex, emo_models, cfg, st, sp, seed) -> 
     zt = lab.modality_latent(rng, z, st["text"])
     za = lab.modality_latent(rng, z, st["audio"])
     zv = lab.modality_latent(rng, z, st["visual"])
-    concept = choose_concept(lex, zt, rng, cfg["text"]["neutral_band"], cfg["text"]["temperature"],
-                             idiom_share=cfg["text"]["idiom_share"])
+    concept = choose_concept(
+        lex, zt, rng, cfg["text"]["neutral_band"], cfg["text"]["temperature"], idiom_share=cfg["text"]["idiom_share"]
+    )
     transcript = lex.render(concept, lang)
     words = words_of(transcript)
     sentiment = lab.annotate(rng, z, cfg["labels"]["annotators"], cfg["labels"]["annotator_sd"])
@@ -173,7 +176,9 @@ def _plan_segment(seg_id, lang, speaker, lex, emo_models, cfg, st, sp, seed) -> 
     gaps = [float(rng.uniform(*sp["word_gap_s"])) for _ in words[:-1]]
     silence = float(rng.uniform(*sp["silence_s"])) if rng.random() < sp["silence_prob"] else 0.0
     cut = cfg["cutaway"]
-    cutaway = (float(rng.random()), float(rng.uniform(cut["min_s"], cut["max_s"]))) if rng.random() < cut["prob"] else None
+    cutaway = (
+        (float(rng.random()), float(rng.uniform(cut["min_s"], cut["max_s"]))) if rng.random() < cut["prob"] else None
+    )
     return SegmentPlan(
         segment_id=seg_id,
         concept=concept,
@@ -408,7 +413,9 @@ class BankYuv:
         luma = self._yuv(image)[0]
         return luma[:, ::-1] if mirrored else luma
 
-    def chroma(self, image: tuple[int, int, int, int], mirrored: bool, py: int, px: int) -> tuple[np.ndarray, np.ndarray]:
+    def chroma(
+        self, image: tuple[int, int, int, int], mirrored: bool, py: int, px: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         key = (image, mirrored, py, px)
         out = self._chroma.get(key)
         if out is None:
@@ -610,7 +617,9 @@ def _write_tables(plans, results, cfg, seed, shards, manifest_path, word_truth_p
     )
     prov = _provenance(cfg, seed, shards, sorted(set(m["lang"])))
     write_parquet(manifest_path, manifest, provenance=prov)
-    write_parquet(word_truth_path, word_table, provenance={**prov, "table": "word_truth", "times": "seconds from segment start"})
+    write_parquet(
+        word_truth_path, word_table, provenance={**prov, "table": "word_truth", "times": "seconds from segment start"}
+    )
     write_parquet(truth_path, truth_table, provenance={**prov, "table": "demo_truth"})
     write_parquet(cutaways_path, cut_table, provenance={**prov, "table": "cutaways", "fps": cfg["fps"]})
     return manifest

@@ -28,7 +28,7 @@ import yaml
 
 # Punctuation stripped from the ends of whitespace tokens to get the spoken words (apostrophes
 # inside words stay: "n'est", "l'hôtel" are one word for the synthesizer and for the aligner).
-_PUNCT = ",.;:!?¿¡\"«»()"
+_PUNCT = ',.;:!?¿¡"«»()'
 
 
 class LexiconError(ValueError):

@@ -164,7 +164,20 @@ def encode(
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size}x{size}", "-r", str(fps), "-i", "pipe:0",
     ]  # fmt: skip
     if wav_path is not None:
-        cmd += ["-i", str(wav_path), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-aac_coder", aac_coder, "-b:a", "64k"]
+        cmd += [
+            "-i",
+            str(wav_path),
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
+            "-c:a",
+            "aac",
+            "-aac_coder",
+            aac_coder,
+            "-b:a",
+            "64k",
+        ]
     if pad_audio_to is not None:
         cmd += ["-af", "apad", "-t", f"{pad_audio_to}"]
     cmd += [
