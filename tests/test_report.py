@@ -151,6 +151,8 @@ def write_synthetic_runs(
                             prob = 0.9 if m != "acoustic" else 0.25
                             rows.append((i, "test", w, m, int(rng.random() < prob), prob))
                 dec = pd.DataFrame(rows, columns=["segment_id", "split", "window", "modality", "selected", "prob"])
+                # the dtypes the trainer writes (contracts.DECISIONS), read back through its reader
+                dec = dec.astype({"window": "int32", "selected": "int8", "prob": "float32"})
                 dec.to_parquet(run / "decisions.parquet")
             written.append(run)
     return written

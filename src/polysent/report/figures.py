@@ -253,11 +253,12 @@ def build_label_distribution(manifest_path: str, report: Mapping, png_path: str)
 def build_modality_utilisation(
     decision_paths: list[str], experiments: Mapping, report: Mapping, png_path: str, csv_path: str
 ) -> pd.DataFrame:
+    from polysent.contracts import read_decisions
     from polysent.io import write_csv
     from polysent.report.runs import group_by_experiment
     from polysent.report.utilisation import modality_utilisation
 
-    decisions = group_by_experiment(decision_paths, loader=pd.read_parquet)
+    decisions = group_by_experiment(decision_paths, loader=lambda path: read_decisions(path).to_pandas())
     ordered = {name: decisions[name] for name in experiments if name in decisions}
     util = modality_utilisation(ordered, experiments, report.get("utilisation_split", "test"))
     write_csv(csv_path, util)
