@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 import yaml
 
 from polysent.contracts import read_decisions
 from polysent.report import utilisation
-from polysent.synthetic import synthetic_store_table
+from polysent.synthetic import write_benchmark_stores
 from polysent.train import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,19 +30,7 @@ POLICY_OPTIONS = ("window", "gating", "rescale", "eval_decisions", "tau0", "tau_
 
 
 def write_stores(workdir: Path) -> dict[str, Path]:
-    stores = {}
-    for lang, other in (("fr", "es"), ("es", "fr")):
-        stores[lang] = workdir / f"{lang}.parquet"
-        table = synthetic_store_table(
-            lang,
-            n_videos=38,
-            segments_per_video=5,
-            max_words=16,
-            tr_lang=other,
-            dims={"text": 300, "visual": 14, "acoustic": 25},
-        )
-        pq.write_table(table, stores[lang])
-    return stores
+    return write_benchmark_stores(workdir)
 
 
 def variants() -> dict[str, dict]:

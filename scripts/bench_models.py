@@ -92,28 +92,15 @@ def time_case(name, variation, nce_terms, sizes, B, L, steps):
 
 
 def table1(workdir: Path, threads: int, models=None, experiments_only=None, time_axis=None) -> None:
-    import pyarrow.parquet as pq
 
-    from polysent.synthetic import synthetic_store_table
+    from polysent.synthetic import write_benchmark_stores
     from polysent.train import run_experiment
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     experiments = yaml.safe_load((REPO / "config" / "experiments.yaml").read_text())["experiments"]
     if time_axis:  # Multilogue-Net's time axis for every multilogue row (utterance | word ablation)
         config["train"].setdefault("models", {}).setdefault("multilogue", {})["time_axis"] = time_axis
-    stores = {}
-    for lang, other in (("fr", "es"), ("es", "fr")):
-        stores[lang] = workdir / f"{lang}.parquet"
-        table = synthetic_store_table(
-            lang,
-            n_videos=38,
-            segments_per_video=5,
-            max_words=16,
-            tr_lang=other,
-            dims={"text": 300, "visual": 14, "acoustic": 25},
-            emotions=("confident", "happiness", "relaxed"),
-        )
-        pq.write_table(table, stores[lang])
+    stores = write_benchmark_stores(workdir, emotions=("confident", "happiness", "relaxed"))
     print("| experiment | model | epochs run | wall (s) | test MAE |")
     print("|---|---|---:|---:|---:|")
     total = 0.0

@@ -45,24 +45,10 @@ else:
 
 
 def write_stores(workdir: Path) -> dict[str, str]:
-    import pyarrow.parquet as pq
 
-    from polysent.synthetic import synthetic_store_table
+    from polysent.synthetic import write_benchmark_stores
 
-    stores = {}
-    for lang, other in (("fr", "es"), ("es", "fr")):
-        stores[lang] = str(workdir / f"{lang}.parquet")
-        table = synthetic_store_table(
-            lang,
-            n_videos=38,
-            segments_per_video=5,
-            max_words=16,
-            tr_lang=other,
-            dims={"text": 300, "visual": 14, "acoustic": 25},
-            emotions=("confident", "happiness", "relaxed"),
-        )
-        pq.write_table(table, stores[lang])
-    return stores
+    return write_benchmark_stores(workdir, emotions=("confident", "happiness", "relaxed"), paths_as_str=True)
 
 
 def demo_plan(names: list[str] | None, seeds: list[int]):

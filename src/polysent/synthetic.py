@@ -85,3 +85,30 @@ def synthetic_store_table(
         inner = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), d)
         fields[name] = pa.ListArray.from_arrays(pa.array(offsets), inner)
     return pa.table(fields)
+
+
+def write_benchmark_stores(
+    workdir, emotions: tuple[str, ...] = ("happiness", "sadness"), paths_as_str: bool = False
+) -> dict:
+    """fr and es synthetic stores of the old demo's size (38 videos x 5 segments, up to 16 words,
+    the paper's feature dimensions), each carrying the other language as its translation; for the
+    model and training benchmarks. Returns ``{lang: path}``."""
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    stores = {}
+    for lang, other in (("fr", "es"), ("es", "fr")):
+        path = Path(workdir) / f"{lang}.parquet"
+        table = synthetic_store_table(
+            lang,
+            n_videos=38,
+            segments_per_video=5,
+            max_words=16,
+            tr_lang=other,
+            dims={"text": 300, "visual": 14, "acoustic": 25},
+            emotions=emotions,
+        )
+        pq.write_table(table, path)
+        stores[lang] = str(path) if paths_as_str else path
+    return stores
