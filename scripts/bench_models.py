@@ -92,7 +92,6 @@ def time_case(name, variation, nce_terms, sizes, B, L, steps):
 
 
 def table1(workdir: Path, threads: int, models=None, experiments_only=None, time_axis=None) -> None:
-
     from polysent.synthetic import write_benchmark_stores
     from polysent.train import run_experiment
 
