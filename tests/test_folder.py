@@ -12,6 +12,16 @@ from polysent.cli import main as cli
 from polysent.corpus import folder
 from polysent.corpus.sharding import shard_of
 
+# the manifest's own column names -> polysent's (corpus.folder.columns)
+RENAMED_COLUMNS = {
+    "video_id": "clip",
+    "lang": "language",
+    "start": "t0",
+    "end": "t1",
+    "transcript": "text",
+    "sentiment": "score",
+}
+
 
 def _corpus(tmp_path, rows, header):
     (tmp_path / "media").mkdir()
@@ -40,14 +50,7 @@ def test_folder_source_fills_optional_columns(tmp_path):
         "media_root": "media",
         "extensions": [".mp4", ".mkv"],
         "labels": ["joy"],
-        "columns": {
-            "video_id": "clip",
-            "lang": "language",
-            "start": "t0",
-            "end": "t1",
-            "transcript": "text",
-            "sentiment": "score",
-        },
+        "columns": RENAMED_COLUMNS,
     }
     out = tmp_path / "res"
     table = folder.build(
@@ -127,14 +130,7 @@ def test_validate_manifest_cli_on_a_built_manifest(tmp_path, monkeypatch, capsys
         "manifest": str(path),
         "media_root": "media",
         "extensions": [".mkv"],
-        "columns": {
-            "video_id": "clip",
-            "lang": "language",
-            "start": "t0",
-            "end": "t1",
-            "transcript": "text",
-            "sentiment": "score",
-        },
+        "columns": RENAMED_COLUMNS,
         "labels": ["joy"],
     }
     monkeypatch.chdir(tmp_path)

@@ -171,36 +171,11 @@ def test_emotion_bundle_to_parquet(tiny_run, tmp_path, monkeypatch):
 
 
 def synthetic_video(path, audio, seconds):
-    """A black (face-less) 64x64 video with the lavfi ``audio`` source as its sound."""
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"color=c=black:s=64x64:r=15:d={seconds}",
-            "-f",
-            "lavfi",
-            "-i",
-            audio,
-            "-t",
-            str(seconds),
-            "-c:v",
-            "mpeg4",
-            "-c:a",
-            "aac",
-            "-ar",
-            "16000",
-            "-ac",
-            "1",
-            str(path),
-        ],
-        check=True,
-    )
+    """A black (face-less) 64x64 video with the lavfi ``audio`` source as its sound (None: no audio stream)."""
+    video = ["-f", "lavfi", "-i", f"color=c=black:s=64x64:r=15:d={seconds}"]
+    sound = ["-an"] if audio is None else ["-f", "lavfi", "-i", audio, "-t", str(seconds)]
+    codecs = ["-c:v", "mpeg4"] + ([] if audio is None else ["-c:a", "aac", "-ar", "16000", "-ac", "1"])
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *video, *sound, *codecs, str(path)], check=True)
     return path
 
 
@@ -220,24 +195,7 @@ def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
     folder.mkdir()
     (folder / "talk.mp4").write_bytes((tiny_run / demo["video_path"]).read_bytes())
     synthetic_video(folder / "quiet.mp4", SILENCE, 3)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=black:s=64x64:r=15:d=2",
-            "-an",
-            "-c:v",
-            "mpeg4",
-            str(folder / "mute.mp4"),
-        ],
-        check=True,
-    )
+    synthetic_video(folder / "mute.mp4", None, 2)
     rows = predict(bundle, tmp_path / "p.csv", media=folder, work=tmp_path / "work", progress=False)
     quiet = rows[rows["video_id"] == "quiet"]
     assert len(quiet) == 1 and quiet["segment_id"].isna().all() and quiet["prediction"].isna().all()

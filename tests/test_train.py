@@ -239,21 +239,12 @@ def test_cli_train(stores, tmp_path):
         },
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    rc = main(
-        [
-            "train",
-            "--store",
-            f"es={stores['es']}",
-            "--config",
-            str(tmp_path / "c.yaml"),
-            "--experiment",
-            "m",
-            "--seed",
-            "3",
-            "--out",
-            str(tmp_path / "run"),
-        ]
-    )
+
+    def train_cli(out):
+        argv = ["train", "--store", f"es={stores['es']}", "--config", str(tmp_path / "c.yaml"), "--experiment", "m"]
+        return main([*argv, "--seed", "3", "--out", str(tmp_path / out)])
+
+    rc = train_cli("run")
     assert rc == 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["seed"] == 3
     # the CLI validates its config like the workflow: a typo is named, not silently defaulted
@@ -262,21 +253,7 @@ def test_cli_train(stores, tmp_path):
     cfg["train"] = {**TRAIN, "max_epoch": 3}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match="unknown key 'max_epoch' in train \\(did you mean 'max_epochs'\\?\\)"):
-        main(
-            [
-                "train",
-                "--store",
-                f"es={stores['es']}",
-                "--config",
-                str(tmp_path / "c.yaml"),
-                "--experiment",
-                "m",
-                "--seed",
-                "3",
-                "--out",
-                str(tmp_path / "run2"),
-            ]
-        )
+        train_cli("run2")
 
 
 def test_train_rule_runs_in_snakemake(stores, tmp_path):
