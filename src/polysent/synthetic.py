@@ -8,9 +8,11 @@ apart from :mod:`polysent.data` so the training data path holds no test fixture.
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .data import MODALITIES, TR_SUFFIX
 
@@ -93,10 +95,6 @@ def write_benchmark_stores(
     """fr and es synthetic stores of the old demo's size (38 videos x 5 segments, up to 16 words,
     the paper's feature dimensions), each carrying the other language as its translation; for the
     model and training benchmarks. Returns ``{lang: path}``."""
-    from pathlib import Path
-
-    import pyarrow.parquet as pq
-
     stores = {}
     for lang, other in (("fr", "es"), ("es", "fr")):
         path = Path(workdir) / f"{lang}.parquet"
