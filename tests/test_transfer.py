@@ -232,8 +232,17 @@ def _to_csv(table: pd.DataFrame, path: Path) -> str:
 # ----------------------------------------------------------------------------- workflow plan
 
 
-def test_transfer_config_plans_one_training_per_source(workflow_copy):
-    jobs = planned_jobs(workflow_copy, "results/transfer_matrix.csv", "--configfile", "config/transfer.yaml")
+@pytest.mark.parametrize(
+    ("configfiles", "corpus_rule"),
+    [
+        (["config/transfer.yaml"], "corpus_demo"),
+        # the same target on CMU-MOSEAS: config only (planning needs no release on disk)
+        (["config/moseas.yaml", "config/transfer.yaml"], "corpus_external"),
+    ],
+    ids=["demo", "moseas"],
+)
+def test_transfer_config_plans_one_training_per_source(workflow_copy, configfiles, corpus_rule):
+    jobs = planned_jobs(workflow_copy, "results/transfer_matrix.csv", "--configfile", *configfiles)
     by_rule: dict[str, list[str]] = {}
     for rule, wildcards in jobs:
         by_rule.setdefault(rule, []).append(wildcards)
@@ -245,4 +254,4 @@ def test_transfer_config_plans_one_training_per_source(workflow_copy):
     assert len(by_rule["text"]) == 4 and len(by_rule["report_transfer_matrix"]) == 1
     # zero-shot through the shared text space: no translation, and nothing of Table 1
     assert "translate" not in by_rule and "report_table1" not in by_rule
-    assert len(by_rule["corpus_demo"]) == 1
+    assert len(by_rule[corpus_rule]) == 1
