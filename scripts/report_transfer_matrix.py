@@ -7,6 +7,7 @@ log = runlog.start(snakemake.log[0])  # noqa: F821 (snakemake is injected by the
 table = transfer.build_transfer_matrix(
     list(snakemake.input.metrics),  # noqa: F821
     snakemake.params.experiments,  # noqa: F821
+    snakemake.params.text_encoder,  # noqa: F821
     snakemake.output.csv,  # noqa: F821
     snakemake.output.md,  # noqa: F821
 )

@@ -123,7 +123,7 @@ def test_groups_are_added_without_replacing_any():
 
 def test_matrix_aggregates_seeds_per_cell():
     entries = transfer_entries(_transfer_cfg(languages=LANGS), LANGS)
-    table = transfer_matrix(entries, _runs(entries))
+    table = transfer_matrix(entries, _runs(entries), "use")
     assert len(table) == 16
     assert list(table[["source", "target"]].itertuples(index=False, name=None)) == [
         (s, t) for s in LANGS for t in LANGS
@@ -144,7 +144,7 @@ def test_matrix_aggregates_seeds_per_cell():
 
 def test_matrix_markdown_prints_both_grids():
     entries = transfer_entries(_transfer_cfg(languages=["fr", "de"]), LANGS)
-    text = transfer_markdown(transfer_matrix(entries, _runs(entries)))
+    text = transfer_markdown(transfer_matrix(entries, _runs(entries), "use"))
     r_fr_de = f"{np.mean(R['fr', 'de']):.2f} ± {np.std(R['fr', 'de'], ddof=1):.2f}"
     assert "| source \\ target | FR | DE |" in text
     assert f"| FR | {np.mean(R['fr', 'fr']):.2f} ± " in text and r_fr_de in text
@@ -157,22 +157,22 @@ def test_matrix_errors_name_the_cell():
     entries = transfer_entries(_transfer_cfg(languages=["fr", "es"]), LANGS)
     runs = _runs(entries)
     with pytest.raises(ReportError, match="no runs of 'transfer_es_fr' \\(es -> fr\\)"):
-        transfer_matrix(entries, {k: v for k, v in runs.items() if k != "transfer_es_fr"})
+        transfer_matrix(entries, {k: v for k, v in runs.items() if k != "transfer_es_fr"}, "use")
     bad = json.loads(json.dumps(runs))
     bad["transfer_fr_es"][1]["test"]["n"] = 76
     with pytest.raises(ReportError, match="runs of 'transfer_fr_es' have different test sizes \\[76, 77\\]"):
-        transfer_matrix(entries, bad)
+        transfer_matrix(entries, bad, "use")
     bad = json.loads(json.dumps(runs))
     del bad["transfer_es_es"][0]["data"]
     with pytest.raises(ReportError, match="metrics of 'transfer_es_es' lack data.n_train_by_lang.es"):
-        transfer_matrix(entries, bad)
+        transfer_matrix(entries, bad, "use")
 
 
 def test_undefined_r_is_noted_not_averaged():
     entries = transfer_entries(_transfer_cfg(languages=["fr"]), LANGS)
     runs = _runs(entries)
     runs["transfer_fr_fr"][0]["test"]["corr"] = None  # a constant prediction has no r
-    row = transfer_matrix(entries, runs).iloc[0]
+    row = transfer_matrix(entries, runs, "use").iloc[0]
     assert row["r_mean"] == pytest.approx(np.mean(R["fr", "fr"][1:]), abs=1e-4)
     assert row["notes"] == "r undefined in 1/3 seeds"
 
@@ -187,13 +187,14 @@ def test_build_from_run_folders(tmp_path):
             path.write_text(json.dumps(m))
             paths.append(str(path))
     csv, md = tmp_path / "transfer_matrix.csv", tmp_path / "transfer_matrix.md"
-    table = build_transfer_matrix(sorted(paths, reverse=True), entries, str(csv), str(md))
+    table = build_transfer_matrix(sorted(paths, reverse=True), entries, "hash", str(csv), str(md))
     back = pd.read_csv(csv)
     assert list(back["experiment"]) == list(entries) == list(table["experiment"])
     assert back.loc[back["experiment"] == "transfer_pt_es", "r_mean"].item() == pytest.approx(
         np.mean(R["pt", "es"]), abs=1e-4
     )
     assert md.read_text().startswith("# Cross-lingual transfer matrix")
+    assert set(back["text_encoder"]) == {"hash"} and "text encoder: hash" in md.read_text()
 
 
 # ----------------------------------------------------------------------------- heatmap
@@ -201,7 +202,7 @@ def test_build_from_run_folders(tmp_path):
 
 def test_heatmap_is_written_deterministically(tmp_path):
     entries = transfer_entries(_transfer_cfg(languages=LANGS), LANGS)
-    table = transfer_matrix(entries, _runs(entries))
+    table = transfer_matrix(entries, _runs(entries), "use")
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     figures.transfer_heatmap(table, a, dpi=60)
     figures.build_transfer_heatmap(_to_csv(table, tmp_path / "m.csv"), {"dpi": 60}, str(b))
@@ -214,7 +215,7 @@ def test_heatmap_is_written_deterministically(tmp_path):
 
 def test_heatmap_changes_with_the_numbers_and_takes_one_seed(tmp_path):
     entries = transfer_entries(_transfer_cfg(languages=["fr", "es"], seeds=[1]), LANGS)
-    table = transfer_matrix(entries, _runs(entries, seeds=(1,)))
+    table = transfer_matrix(entries, _runs(entries, seeds=(1,)), "use")
     assert table["r_std"].isna().all()  # one seed: no std, the cell prints the mean alone
     figures.transfer_heatmap(table, tmp_path / "one.png", dpi=60)
     shifted = table.assign(r_mean=-table["r_mean"])

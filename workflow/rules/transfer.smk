@@ -44,6 +44,7 @@ rule report_transfer_matrix:
         **REPORT_TABLE_RESOURCES,
     params:
         experiments=TRANSFER_EXPERIMENTS,
+        text_encoder=slice_of("text", "encoder"),
     script:
         "../../scripts/report_transfer_matrix.py"
 

@@ -269,17 +269,21 @@ def transfer_heatmap(table: pd.DataFrame, path: str | Path, dpi: int = 110) -> N
                 text = "n/a" if not np.isfinite(m) else f"{m:.2f}" + (f"\n± {sd:.2f}" if np.isfinite(sd) else "")
                 # dark text on light cells, light on dark ones
                 shade = (m - lo) / (hi - lo) if np.isfinite(m) else 0.5
-                light = shade < 0.2 or shade > 0.8 if cmap == "RdBu" else shade < 0.35
+                light = shade < 0.2 or shade > 0.8 if cmap == "RdBu" else shade > 0.6
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if light else "black")
-            ax.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.2))
+            ax.add_patch(plt.Rectangle((i - 0.45, i - 0.45), 0.9, 0.9, fill=False, edgecolor="black", linewidth=1.5))
         ax.set_xticks(range(n), [t.upper() for t in langs])
         ax.set_yticks(range(n), [s.upper() for s in langs])
         ax.set_xlabel("test (target) language")
         ax.set_ylabel("training (source) language")
         ax.set_title(title)
     model = ", ".join(sorted(set(table["model"])))
+    encoder = ", ".join(sorted(set(table["text_encoder"])))
     seeds = int(table["n_seeds"].max())
-    fig.suptitle(f"Cross-lingual transfer, {model}: mean ± std over {seeds} seed(s) on the target's test split")
+    fig.suptitle(
+        f"Cross-lingual transfer, {model}, text encoder {encoder}: mean ± std over {seeds} seed(s) "
+        "on the target's test split"
+    )
     save(fig, path, dpi)
 
 

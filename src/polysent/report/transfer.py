@@ -22,7 +22,7 @@ from polysent.report.common import ReportError, fmt_pm, mean_std, to_float
 from polysent.report.runs import group_by_experiment
 
 COLUMNS = [
-    "source", "target", "zero_shot", "experiment", "model", "seeds", "n_seeds", "n_train", "n_test",
+    "source", "target", "zero_shot", "experiment", "model", "text_encoder", "seeds", "n_seeds", "n_train", "n_test",
     "r_mean", "r_std", "mae_mean", "mae_std", "notes",
 ]  # fmt: skip
 
@@ -35,11 +35,13 @@ def _one_count(values: Iterable[int], what: str, name: str) -> int:
     return counts[0]
 
 
-def transfer_matrix(entries: Mapping[str, Mapping], runs: Mapping[str, list[dict]]) -> pd.DataFrame:
+def transfer_matrix(entries: Mapping[str, Mapping], runs: Mapping[str, list[dict]], text_encoder: str) -> pd.DataFrame:
     """One row per transfer entry (in ``entries`` order): its runs' metrics over seeds.
 
     ``entries`` maps experiment name -> entry (one source language in ``train``, the target in
-    ``eval``); ``runs[name]`` is the list of that entry's metrics dicts, one per seed.
+    ``eval``); ``runs[name]`` is the list of that entry's metrics dicts, one per seed;
+    ``text_encoder`` (``text.encoder``) is written on every row, because the zero-shot cells mean
+    little without knowing whether the text space is shared across languages.
     """
     rows = []
     for name, entry in entries.items():
@@ -59,6 +61,7 @@ def transfer_matrix(entries: Mapping[str, Mapping], runs: Mapping[str, list[dict
             "zero_shot": source != target,
             "experiment": name,
             "model": entry["model"],
+            "text_encoder": text_encoder,
             "seeds": " ".join(str(m["seed"]) for m in metrics),
             "n_seeds": len(metrics),
             "n_train": _one_count((int(c[source]) for c in by_lang), "training sizes", name),
@@ -96,7 +99,11 @@ def transfer_markdown(table: pd.DataFrame) -> str:
     lines = ["# Cross-lingual transfer matrix", ""]
     model = ", ".join(sorted(set(table["model"])))
     seeds = ", ".join(sorted(set(table["seeds"])))
-    lines.append(f"Model: {model}; seeds: {seeds}. Rows: training (source) language; columns: test (target) language.")
+    encoder = ", ".join(sorted(set(table["text_encoder"])))
+    lines.append(
+        f"Model: {model}; text encoder: {encoder}; seeds: {seeds}. "
+        "Rows: training (source) language; columns: test (target) language."
+    )
     for stem, title in (("r", "Pearson r (higher is better)"), ("mae", "MAE (lower is better)")):
         mean, std = grid(table, stem)
         lines += ["", f"## {title}", "", "| source \\ target | " + " | ".join(t.upper() for t in langs) + " |"]
@@ -114,12 +121,12 @@ def transfer_markdown(table: pd.DataFrame) -> str:
 
 
 def build_transfer_matrix(
-    metric_paths: list[str], entries: Mapping[str, Mapping], csv_path: str, md_path: str
+    metric_paths: list[str], entries: Mapping[str, Mapping], text_encoder: str, csv_path: str, md_path: str
 ) -> pd.DataFrame:
     """results/transfer_matrix.csv + .md from the transfer runs' metrics (rule report_transfer_matrix)."""
     from polysent.io import write_csv, write_text
 
-    table = transfer_matrix(entries, group_by_experiment(metric_paths))
+    table = transfer_matrix(entries, group_by_experiment(metric_paths), text_encoder)
     write_csv(csv_path, table)
     write_text(md_path, transfer_markdown(table))
     return table
