@@ -129,34 +129,31 @@ def clip_segments(path: Path, seconds: float) -> list:
     ]
 
 
-def recording(fn):
-    """``fn`` (a ``landmarks_video``) and the list its module's trackers are appended to."""
+def run(fn, cfg: dict, per_video: dict[str, list]) -> tuple[float, dict, dict]:
+    """CPU seconds, {segment_id: SegmentFrames} and the trackers' summed counts of one pass.
+
+    ``fn``'s module gets a recording subclass of its ``LandmarkTracker`` for the pass (to read
+    the counts of the trackers ``landmarks_video`` makes), and its own class back afterwards.
+    """
     lm = fn.__globals__["lm"]
-    base = getattr(lm.LandmarkTracker, "_bench_base", lm.LandmarkTracker)
+    original, made = lm.LandmarkTracker, []
 
-    class Recorded(base):
-        _bench_base = base
-        made: list = []
-
+    class Recorded(original):
         def __init__(self, *a, **k):
             super().__init__(*a, **k)
-            Recorded.made.append(self)
+            made.append(self)
 
     lm.LandmarkTracker = Recorded
-    return fn, Recorded.made
-
-
-def run(fn, cfg: dict, per_video: dict[str, list]) -> tuple[float, dict, dict]:
-    """CPU seconds, {segment_id: SegmentFrames} and the trackers' summed counts of one pass."""
-    fn, made = recording(fn)
-    made.clear()
-    c0, out = cpu_seconds(), {}
-    for segs in per_video.values():
-        frames, failures = fn(cfg, segs[0].video_path, segs)
-        if failures:
-            raise SystemExit(f"{segs[0].video_path}: {failures[:3]}")
-        out |= {f.segment_id: f for f in frames}
-    seconds = cpu_seconds() - c0
+    try:
+        c0, out = cpu_seconds(), {}
+        for segs in per_video.values():
+            frames, failures = fn(cfg, segs[0].video_path, segs)
+            if failures:
+                raise SystemExit(f"{segs[0].video_path}: {failures[:3]}")
+            out |= {f.segment_id: f for f in frames}
+        seconds = cpu_seconds() - c0
+    finally:
+        lm.LandmarkTracker = original
     counts: dict[str, int] = {}
     for tracker in made:
         for k, v in tracker.counts.items():
