@@ -198,9 +198,9 @@ def write(bundle: Bundle, out: Path, rows: pd.DataFrame, meta: dict) -> pd.DataF
         io.write_json(out.with_name(out.name + ".json"), meta)
     predicted = int(rows[outputs(bundle)[0]].notna().sum())
     log.info(
-        "%s predicted, %s not (reasons in the output) -> %s",
+        "%s predicted, %d not predicted (segments or spans; each with its reason) -> %s",
         plural(predicted, "segment"),
-        plural(len(rows) - predicted, "segment or span"),
+        len(rows) - predicted,
         out,
     )
     for col in ood_columns(bundle):
