@@ -185,6 +185,8 @@ def synthetic_video(path, audio, seconds):
 
 SILENCE = "anullsrc=r=16000:cl=mono"
 BURSTS = "aevalsrc='0.3*sin(2*PI*220*t)*between(mod(t,1.5),0.2,1.1)':s=16000"  # 0.9 s tones every 1.5 s
+# two loud 0.2 s syllables (0.5 s, 1.5 s) and a 1 s tone (2.5 s)
+SYLLABLES = "aevalsrc='0.4*sin(2*PI*300*t)*(between(t,0.5,0.7)+between(t,1.5,1.7)+between(t,2.5,3.5))':s=16000"
 
 
 def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
@@ -200,7 +202,15 @@ def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
     (folder / "talk.mp4").write_bytes((tiny_run / demo["video_path"]).read_bytes())
     synthetic_video(folder / "quiet.mp4", SILENCE, 3)
     synthetic_video(folder / "mute.mp4", None, 2)
+    synthetic_video(folder / "syll.mp4", SYLLABLES, 4)
     rows = predict(bundle, tmp_path / "p.csv", media=folder, work=tmp_path / "work", progress=False)
+    # two loud 0.2 s syllables: rows with their times and the reason; the 1 s tone is predicted
+    syll = rows[rows["video_id"] == "syll"]
+    short = syll[syll["segment_id"].isna()]
+    assert len(syll) == 3 and len(short) == 2 and short["prediction"].isna().all()
+    np.testing.assert_allclose(short["start"], [0.5, 1.5], atol=0.03)
+    assert short["reason"].str.startswith("segment: sound too short (0.").all()
+    assert np.isfinite(syll.loc[syll["segment_id"].notna(), "prediction"]).all()
     quiet = rows[rows["video_id"] == "quiet"]
     assert len(quiet) == 1 and quiet["segment_id"].isna().all() and quiet["prediction"].isna().all()
     assert quiet["reason"].iloc[0].startswith("segment: no speech found")
@@ -215,8 +225,11 @@ def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
     words = pq.read_table(tmp_path / "work/store/fr.parquet").column("words").to_pylist()
     assert all(w and set(w) == {"_"} for w in words)  # pseudo-words, no transcript
     meta = json.loads((tmp_path / "p.csv.json").read_text())
-    assert meta["transcripts"]["pseudo_words"] == len(talk) and meta["transcripts"]["asr"] == {"backend": "none"}
+    assert meta["transcripts"]["pseudo_words"] == len(talk) + 1 and meta["transcripts"]["asr"] == {"backend": "none"}
     assert meta["segmentation"]["top_db"] == 35.0 and meta["media"] == str(folder)
+    listed = [(r["video_id"], r["reason"].split(" (")[0]) for r in meta["not_predicted"]]
+    assert sum(v == "syll" and r == "segment: sound too short" for v, r in listed) == 2
+    assert {v for v, _ in listed} == {"quiet", "mute", "syll"}
 
 
 def test_text_model_without_transcripts_is_refused_naming_both_ways_out(tiny_run, bundle_path, tmp_path):
@@ -231,6 +244,18 @@ def test_text_model_without_transcripts_is_refused_naming_both_ways_out(tiny_run
     man.to_csv(tmp_path / "m.csv", index=False)
     with pytest.raises(PredictError, match="have no transcript"):
         predict(bundle_path, tmp_path / "p.csv", manifest=tmp_path / "m.csv", work=tmp_path / "work")
+
+
+def test_cli_refusal_is_one_line_without_traceback(bundle_path, tmp_path, capsys):
+    """The refusal above from the command line: one line on stderr, exit status 1."""
+    from polysent.cli import main
+
+    video = synthetic_video(tmp_path / "v.mp4", BURSTS, 2)
+    argv = ["predict", "--bundle", str(bundle_path), "--media", str(video), "--out", str(tmp_path / "p.csv")]
+    assert main(argv) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"polysent predict: {video}: 1 video has no transcript"), lines
+    assert not (tmp_path / "p.csv").exists()
 
 
 def test_asr_transcribes_a_faceless_video_for_a_trimodal_model(tiny_run, tmp_path, offline):
