@@ -104,16 +104,17 @@ def _run(manifest, frame, cfgs_by_lang, work, threads, progress, pseudo, text_se
         elif stage == "align":
             _align(manifest, frame, key, work, qc, first["align"], threads, pseudo)
         elif stage == "text":
-            text.run_text(
-                manifest=manifest,
-                align_paths=[work / "align" / f"{s}.parquet" for s in shards],
-                translate_paths=[],
-                lang=key,
-                out=work / "text" / f"{key}.parquet",
-                qc_path=qc,
-                cfg=cfgs_by_lang[key]["text"],
-                seed=(text_seeds or {}).get(key, 0),
-            )
+            with threadpool_limits(limits=1):  # the text rule's one thread, as training's text stage ran
+                text.run_text(
+                    manifest=manifest,
+                    align_paths=[work / "align" / f"{s}.parquet" for s in shards],
+                    translate_paths=[],
+                    lang=key,
+                    out=work / "text" / f"{key}.parquet",
+                    qc_path=qc,
+                    cfg=cfgs_by_lang[key]["text"],
+                    seed=(text_seeds or {}).get(key, 0),
+                )
         else:  # no translation columns: they only serve training-time augmentation
             store.run_store(
                 manifest=manifest,
