@@ -14,12 +14,12 @@ and never committed (the project is MIT).
 
 Speech with known word boundaries: the 28 French syllable recordings (``la``, ``de``, ``mo``, ...)
 are joined into ``--segments`` utterances of 6-10 syllables. In each isolated recording the
-syllable's extent is the first..last 10 ms frame above ``floor + 0.25 (peak - floor)`` (dB; floor:
-the 10th percentile of the recording's frames outside its 0.1 s fade-in/out, peak: its loudest
-frame) — measured on one clean syllable per file, not on the joined signal the aligner sees. The
-pause between two syllables (drawn uniformly from 0.05-0.5 s, seeded) is made of the two
-recordings' own room noise (the tail after one syllable, the lead before the next), never of
-digital silence; the truth is the joined extents. 44.1 kHz → 16 kHz PCM16 (soxr), the media
+syllable's extent is its first..last 10 ms frame within 30 dB of its loudest frame — measured on
+one clean syllable per file (peak-relative, not from a noise floor as the aligner's detector is),
+not on the joined signal the aligner sees. The pause between two syllables (drawn uniformly from
+0.05-0.5 s, seeded) is made of the recordings' own room noise (the tail after one syllable, then
+the lead before the next, both inside the recordings' 0.25 s fade-in/out), never of digital
+silence; the truth is the joined extents. 44.1 kHz → 16 kHz PCM16 (soxr), the media
 stage's format, so ``polysent.align.align_shard`` runs as in the workflow.
 
 Reported: word-boundary error of the aeneas backend (median / p90 of |aligned - true| for starts
@@ -72,8 +72,9 @@ def fetch_klettres(scratch: Path) -> Path:
 
 
 def licence(root: Path) -> str:
+    """The licence of the recordings: the ``Files: *`` stanza of the package's copyright file."""
     text = (root / "usr/share/doc" / PACKAGE / "copyright").read_text()
-    return ", ".join(sorted(set(re.findall(r"^License: (\S+)", text, flags=re.M))))
+    return re.search(r"^Files: \*\n(?:.+\n)*?License: (\S+)", text, flags=re.M).group(1)
 
 
 def package_version(scratch: Path) -> str:
