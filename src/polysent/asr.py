@@ -9,7 +9,9 @@ joined once into a cache folder (``asr.cache_dir``, default ``$XDG_CACHE_HOME/po
 the joined file and the tokenizer/config files are checked against pinned SHA-256 digests before
 anything is loaded (a changed upload is refused, not used). Decoding: ``faster-whisper`` with
 int8 weights on CPU, ``asr.threads`` CTranslate2 threads, beam size ``asr.beam_size``, language
-forced to the segment's, no timestamps, no voice-activity filter (segments are already speech).
+forced to the segment's, no timestamps, no voice-activity filter (segments are already speech),
+no repeated 3-grams (``asr.no_repeat_ngram_size``: greedy Whisper base otherwise loops on
+synthetic speech, e.g. "5, 4, 5, 4, ..."; measured in docs/BENCHMARKS.md).
 
 ``whisper``: a Whisper checkpoint in a **local** model directory read with
 ``transformers`` (``WhisperForConditionalGeneration`` + ``WhisperProcessor``,
@@ -104,6 +106,7 @@ def provenance(cfg: dict | None) -> dict:
             "sha256": PACKAGED_SHA256["model.bin"],
             "compute_type": "int8",
             "beam_size": int(c["beam_size"]),
+            "no_repeat_ngram_size": int(c["no_repeat_ngram_size"]),
             "chunk": float(c["chunk"]),
             "versions": {"faster-whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__},
         }
@@ -249,7 +252,9 @@ def packaged_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 class FasterWhisper:
     """The packaged Whisper base on CTranslate2; ``transcribe(signal, lang)`` like :class:`Whisper`."""
 
-    def __init__(self, cache_dir=None, threads: int = 1, beam_size: int = 1, chunk: float = 30.0):
+    def __init__(
+        self, cache_dir=None, threads: int = 1, beam_size: int = 1, chunk: float = 30.0, no_repeat_ngram_size: int = 3
+    ):
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
@@ -260,6 +265,7 @@ class FasterWhisper:
         )
         self.beam_size = int(beam_size)
         self.chunk = float(chunk)
+        self.no_repeat_ngram_size = int(no_repeat_ngram_size)
         self.languages = set(self.model.supported_languages)
 
     def transcribe(self, signal: np.ndarray, lang: str | None = None) -> str:
@@ -274,6 +280,7 @@ class FasterWhisper:
                 beam_size=self.beam_size,
                 temperature=0.0,  # greedy/beam only: no sampling fallback, so reruns agree
                 condition_on_previous_text=False,
+                no_repeat_ngram_size=self.no_repeat_ngram_size,
                 without_timestamps=True,
                 vad_filter=False,
             )
@@ -287,5 +294,5 @@ def make_recognizer(cfg: dict | None) -> Whisper | FasterWhisper | None:
     if c["backend"] == "none":
         return None
     if c["backend"] == "faster_whisper":
-        return FasterWhisper(c["cache_dir"], c["threads"], c["beam_size"], c["chunk"])
+        return FasterWhisper(c["cache_dir"], c["threads"], c["beam_size"], c["chunk"], c["no_repeat_ngram_size"])
     return Whisper(c["model"], c["chunk"], c["max_new_tokens"])
