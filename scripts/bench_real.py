@@ -390,11 +390,6 @@ def main() -> None:
             r = demo_align_errors(args.demo, {}, args.threads, args.demo_limit)
             print(ALIGN_ROW.format(name="demo corpus (config/tiny.yaml)", **r))
     if "asr" in args.sections:
-        cfg = {"backend": "faster_whisper", "threads": 1}
-        print(
-            "\n| ASR (faster_whisper, Whisper base int8, 1 thread) on | segments | words | WER | decode s / audio s |"
-        )
-        print("|---|---|---|---|---|")
         prompts_media = args.scratch / "media" / "prompts"
         prompts = build_prompts(args.scratch, prompts_media, args.prompts)
         print(
@@ -402,6 +397,11 @@ def main() -> None:
             f"{licence(args.scratch / PROMPTS[0], PROMPTS[0], 'fr-*')}; transcripts from {PROMPTS[1]}); "
             f"{len(prompts)} prompts, {prompts['end'].sum():.1f} s"
         )
+        cfg = {"backend": "faster_whisper", "threads": 1}
+        print(
+            "\n| ASR (faster_whisper, Whisper base int8, 1 thread) on | segments | words | WER | decode s / audio s |"
+        )
+        print("|---|---|---|---|---|")
         runs = [
             ("Asterisk fr prompts (real sentences)", prompts, lambda row: prompts_media),
             ("KLettres fr syllables (real)", manifest, lambda row: media),
