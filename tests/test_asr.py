@@ -87,7 +87,7 @@ def test_whisper_from_a_local_directory_offline_is_deterministic(tmp_path, offli
 
 
 def test_asr_settings_and_missing_model_are_clear(tmp_path, offline):
-    assert asr.make_recognizer(None) is None  # backend none: no recogniser, no transformers import
+    assert asr.make_recognizer({"backend": "none"}) is None  # no recogniser, no transformers import
     with pytest.raises(asr.ASRError, match="needs asr.model"):
         asr.make_recognizer({"backend": "whisper"})
     with pytest.raises(asr.ASRError, match="not one of"):
@@ -169,7 +169,18 @@ def test_packaged_model_pins_every_file(tmp_path, monkeypatch):
 def test_faster_whisper_settings_are_checked():
     with pytest.raises(asr.ASRError, match="asr.threads must be >= 1"):
         asr.settings({"backend": "faster_whisper", "threads": 0})
-    assert asr.settings({"backend": "faster_whisper"})["threads"] == 1  # schema default
+    assert asr.settings({"backend": "faster_whisper"})["threads"] is None  # schema default: the caller's
+    assert asr.resolve({"backend": "faster_whisper"}, needs_text=True, threads=3)["threads"] == 3
+
+
+def test_auto_backend_takes_the_packaged_whisper_only_for_text(monkeypatch):
+    monkeypatch.setattr(asr, "installed", lambda: True)
+    assert asr.settings(None)["backend"] == "auto"  # schema default
+    assert asr.resolve(None, needs_text=True)["backend"] == "faster_whisper"
+    assert asr.resolve(None, needs_text=False)["backend"] == "none"  # pseudo-words, no transcription
+    monkeypatch.setattr(asr, "installed", lambda: False)
+    assert asr.resolve(None, needs_text=True)["backend"] == "none"  # the refusal then names the extra
+    assert asr.resolve({"backend": "whisper", "model": "m"}, needs_text=True)["backend"] == "whisper"
 
 
 def test_packaged_model_is_joined_once_and_a_tampered_copy_rebuilt(tmp_path, monkeypatch):

@@ -148,7 +148,7 @@ def test_manifest_without_transcripts_or_segments_is_named(tiny_run, bundle_path
     man.loc[1, "transcript"] = ""
     man.to_csv(tmp_path / "m.csv", index=False)
     with pytest.raises(PredictError, match=rf"1 segment has no transcript \(e.g. \['{man.loc[1, 'segment_id']}'\]\)"):
-        predict_manifest(bundle_path, tmp_path / "m.csv", tmp_path / "p.csv", work=tmp_path / "work")
+        predict_manifest(bundle_path, tmp_path / "m.csv", tmp_path / "p.csv", work=tmp_path / "work", asr_cfg=NO_ASR)
     man.drop(columns=["start"]).to_csv(tmp_path / "m2.csv", index=False)
     with pytest.raises(PredictError, match=r"missing column\(s\) \['start'\]"):
         predict_manifest(bundle_path, tmp_path / "m2.csv", tmp_path / "p.csv", work=tmp_path / "work")
@@ -232,10 +232,14 @@ def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
     assert {v for v, _ in listed} == {"quiet", "mute", "syll"}
 
 
+# Without speech recognition (the default, auto, transcribes with the packaged Whisper when installed).
+NO_ASR = {"backend": "none"}
+
+
 def test_text_model_without_transcripts_is_refused_naming_both_ways_out(tiny_run, bundle_path, tmp_path):
     video = synthetic_video(tmp_path / "v.mp4", BURSTS, 3)
     with pytest.raises(PredictError) as err:
-        predict(bundle_path, tmp_path / "p.csv", media=video, work=tmp_path / "work", progress=False)
+        predict(bundle_path, tmp_path / "p.csv", media=video, work=tmp_path / "work", progress=False, asr_cfg=NO_ASR)
     msg = str(err.value)
     assert "reads text" in msg and "--manifest with a transcript column" in msg and "--asr backend=" in msg
     assert f"{video}: 1 video has no transcript" in msg  # videos counted as videos
@@ -243,7 +247,7 @@ def test_text_model_without_transcripts_is_refused_naming_both_ways_out(tiny_run
     man = new_videos(tiny_run, tmp_path / "m.csv").drop(columns=["transcript"])
     man.to_csv(tmp_path / "m.csv", index=False)
     with pytest.raises(PredictError, match="have no transcript"):
-        predict(bundle_path, tmp_path / "p.csv", manifest=tmp_path / "m.csv", work=tmp_path / "work")
+        predict(bundle_path, tmp_path / "p.csv", manifest=tmp_path / "m.csv", work=tmp_path / "work", asr_cfg=NO_ASR)
 
 
 def test_cli_refusal_is_one_line_without_traceback(bundle_path, tmp_path, capsys):
@@ -252,7 +256,7 @@ def test_cli_refusal_is_one_line_without_traceback(bundle_path, tmp_path, capsys
 
     video = synthetic_video(tmp_path / "v.mp4", BURSTS, 2)
     argv = ["predict", "--bundle", str(bundle_path), "--media", str(video), "--out", str(tmp_path / "p.csv")]
-    assert main(argv) == 1
+    assert main([*argv, "--asr", "backend=none"]) == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"polysent predict: {video}: 1 video has no transcript"), lines
     assert not (tmp_path / "p.csv").exists()
@@ -355,3 +359,23 @@ def test_short_sound_spans_are_listed_not_dropped(tmp_path):
     assert [(round(s["start"], 1), round(s["end"], 1)) for s in skipped] == [(0.5, 0.7), (1.5, 1.7)]
     for s in skipped:
         assert re.match(r"segment: sound too short \(0\.[12]\d s < segment\.min_segment 0\.25 s", s["reason"]), s
+
+
+@pytest.mark.skipif(not __import__("polysent.asr").asr.installed(), reason="optional [asr] extra not installed")
+def test_text_model_on_a_video_without_transcript_transcribes_offline(tiny_run, bundle_path, tmp_path, offline, capsys):
+    """`polysent predict --bundle <text bundle> --media talk.mp4`: no manifest, no transcript, no
+    network; the default ASR (auto) takes the packaged Whisper and every segment gets words."""
+    from polysent.cli import main
+
+    man = pd.read_parquet(tiny_run / "results/corpus/manifest.parquet")
+    demo = man[(man["lang"] == "fr") & (man["split"] == "test")].iloc[0]
+    video = tmp_path / "talk.mp4"
+    video.write_bytes((tiny_run / demo["video_path"]).read_bytes())
+    out = tmp_path / "p.csv"
+    argv = ["predict", "--bundle", str(bundle_path), "--media", str(video), "--out", str(out), "--lang", "fr"]
+    assert main([*argv, "--work", str(tmp_path / "work")]) == 0, capsys.readouterr().err
+    rows = pd.read_csv(out)
+    meta = json.loads((tmp_path / "p.csv.json").read_text())
+    assert meta["transcripts"]["asr"]["backend"] == "faster_whisper"
+    assert meta["transcripts"]["transcribed"] >= 1 and meta["transcripts"]["pseudo_words"] == 0
+    assert rows["prediction"].notna().sum() >= 1

