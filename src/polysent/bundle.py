@@ -421,7 +421,7 @@ class Bundle:
 
 def load_bundle(path: str | os.PathLike) -> Bundle:
     """Rebuild a bundle's model (eval mode) from its folder; nothing else is read."""
-    from polysent.models import build_model
+    from polysent.models import build_model, model_class
 
     path = Path(path)
     desc_path, weights_path = path / BUNDLE_JSON, path / WEIGHTS
@@ -439,10 +439,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"{weights_path}: SHA-256 differs from bundle.json's (file changed or truncated)")
     saved = torch.load(weights_path, map_location="cpu", weights_only=True)
     spec = meta["model"]
-    kwargs = dict(spec["kwargs"])
-    if spec["name"] == "multilogue":
-        # bundles made before `time_axis` existed hold the word-axis model (same weights, both axes)
-        kwargs.setdefault("time_axis", "word")
+    kwargs = model_class(spec["name"]).bundle_kwargs(spec["kwargs"])
     model = build_model(spec["name"], meta["features"]["dims"], n_out=spec["n_out"], task=meta["task"], **kwargs)
     model.load_state_dict(saved["state_dict"])
     model.eval()
