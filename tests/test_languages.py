@@ -90,3 +90,11 @@ def test_no_second_language_table_in_the_library():
         for hit in _language_literals(path)
     ]
     assert not found, "language tables outside polysent.languages: " + ", ".join(found)
+
+
+def test_the_translator_names_the_pairs_package():
+    from polysent.translate import apertium_package
+
+    assert apertium_package("es", "it") == "apertium-spa-ita"
+    assert apertium_package("it", "es") == "apertium-spa-ita"
+    assert "apertium-de-fr" in apertium_package("de", "fr")
