@@ -134,3 +134,35 @@ def test_an_older_bundles_kwargs_are_completed_by_its_model():
     assert model_class("multilogue").bundle_kwargs({"d_h": 8}) == {"time_axis": "word", "d_h": 8}
     assert model_class("multilogue").bundle_kwargs({"time_axis": "utterance"}) == {"time_axis": "utterance"}
     assert all(cls.bundle_kwargs({"a": 1}) == {"a": 1} for name, cls in MODELS.items() if name != "multilogue")
+
+
+def _logistic_expressions(path) -> list[int]:
+    """Lines of ``1 / (1 + exp(-x))`` written out in ``path``."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.BinOp):
+            text = ast.unparse(node.right).replace(" ", "")
+            if isinstance(node.right.op, ast.Add) and "exp(-" in text:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_one_sigmoid():
+    found = [
+        f"{path.relative_to(REPO)}:{line}"
+        for path in sorted(SRC.rglob("*.py"))
+        if path.name != "numeric.py"
+        for line in _logistic_expressions(path)
+    ]
+    assert not found, "logistic functions written out (use polysent.numeric.sigmoid): " + ", ".join(found)
+    assert _logistic_expressions(SRC / "numeric.py")  # the check sees the one that is allowed
+
+
+def test_sigmoid_is_the_expression_it_replaced():
+    import numpy as np
+
+    from polysent.numeric import sigmoid
+
+    x = np.random.default_rng(0).normal(0, 8, 1000).astype(np.float32)
+    assert sigmoid(x).dtype == np.float32 and sigmoid(x).tobytes() == (1.0 / (1.0 + np.exp(-x))).tobytes()
+    assert sigmoid(0.3) == 1.0 / (1.0 + np.exp(-0.3))

@@ -43,6 +43,7 @@ import torch
 from polysent import contracts, io
 from polysent.cliargs import key_values
 from polysent.data import MODALITIES, Sample, apply_normalizer, batches, in_given_order, samples_from_table
+from polysent.numeric import sigmoid
 
 log = logging.getLogger("polysent.bundle")
 
@@ -396,7 +397,7 @@ class Bundle:
         for i, s in enumerate(samples):
             if s.segment_id in row_of:
                 p = pred[row_of[s.segment_id]]
-                values[i] = p[:1] if self.task == "sentiment" else 1.0 / (1.0 + np.exp(-p))
+                values[i] = p[:1] if self.task == "sentiment" else sigmoid(p)
         fields = {
             "segment_id": pa.array([s.segment_id for s in samples], pa.string()),
             "video_id": pa.array([s.video_id for s in samples], pa.string()),
