@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from polysent import contracts, io
+from polysent import contracts, io, ood
 from polysent.cliargs import key_values
 from polysent.data import MODALITIES, Sample, apply_normalizer, batches, in_given_order, samples_from_table
 from polysent.numeric import sigmoid
@@ -258,6 +258,8 @@ def make_bundle(
         },
         "features": {"dims": ckpt["dims"], "names": names, "modalities": list(MODALITIES)},
         "inputs": inputs,
+        # per-feature word-level mean/SD of the training split: predict's out-of-distribution flag
+        "training_range": ood.training_range([stores[lang] for lang in sorted(exp["train"])], exp["train"]),
         "normalizer": "weights.pt['normalizer']" if ckpt["normalizer"] is not None else None,
         "provenance": provenance,
         "training": {
