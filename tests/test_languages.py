@@ -30,6 +30,12 @@ def test_the_mfa_defaults_are_the_tables():
     assert models == languages.table("mfa")
 
 
+def test_the_language_check_candidates_are_known_languages():
+    schema = load_schema(REPO / "workflow" / "schemas")["properties"]["align"]["properties"]["plausibility"]
+    candidates = schema["properties"]["language_candidates"]["default"]
+    assert candidates and set(candidates) <= set(languages.LANGUAGES)
+
+
 def test_the_stages_read_the_table():
     from polysent.align import aeneas_backend
     from polysent.corpus import checks, moseas
