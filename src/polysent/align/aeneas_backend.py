@@ -44,14 +44,15 @@ from pathlib import Path
 
 import numpy as np
 
+from polysent import languages
 from polysent.align.base import AlignError, AlignerUnavailable, Segment
 from polysent.config import complete
 from polysent.errors import data_errors
 
 log = logging.getLogger(__name__)
 
-# ISO 639-1 (manifest) → ISO 639-3 (aeneas language codes, espeak-ng voices behind them).
-LANG3 = {"fr": "fra", "es": "spa", "pt": "por", "de": "deu", "en": "eng", "it": "ita"}
+# ISO 639-1 (manifest) → aeneas language code (espeak-ng voices behind them).
+LANG3 = languages.table("aeneas")
 
 ENGINES = ("library", "cli")
 
