@@ -23,7 +23,7 @@ Terms (``NCEObjective(terms=...)``):
   pooled visual representation ``reps["visual"]`` of the same sample, over every sample of the
   batch (with TransAug this includes translated texts, i.e. "multi-lingual texts and videos");
   a segment and its translation show the same video, so they are not used as each other's
-  negatives.
+  negatives (:func:`same_video_groups`, from the pairs every batch carries).
 
 One projection head per representation kind (shared by both languages, so T1|V1 and T2|V1 are
 compared in one space). Segments without a translation do not take part in the cross terms; a
@@ -53,6 +53,18 @@ def info_nce(
     target = torch.arange(a.size(0), device=a.device)
     loss = F.cross_entropy(logits, target)
     return 0.5 * (loss + F.cross_entropy(logits.t(), target)) if symmetric else loss
+
+
+def same_video_groups(batch: dict, n_rows: int, device=None) -> torch.Tensor:
+    """Group id per batch row for the inter-modal terms: a TransAug translation shares its
+    original's id (both show the same video, so neither is the other's negative), every other row
+    its own. Reads the batch's ``pair_index``/``pair_rows``, which :func:`polysent.data.collate`
+    gives every batch whatever the objective asks for (a hand-made batch without them is taken to
+    hold no TransAug rows)."""
+    groups = torch.arange(n_rows, device=device)
+    if batch.get("pair_index") is not None and batch["pair_index"].numel():
+        groups[batch["pair_rows"].to(groups.device)] = batch["pair_index"].to(groups.device)
+    return groups
 
 
 class NCEObjective(nn.Module):
@@ -117,10 +129,7 @@ class NCEObjective(nn.Module):
                 a, b = out["reps"][k1], out["reps"][k2]
                 if a.size(0) < 2:
                     continue
-                # a segment and its TransAug translation share the video: not each other's negatives
-                groups = torch.arange(a.size(0), device=a.device)
-                if pair_index is not None and pair_index.numel():
-                    groups[pair_rows] = pair_index
+                groups = same_video_groups(batch, a.size(0), a.device)
             losses[f"nce_{term}"] = self.weight * info_nce(
                 self.project(k1, a), self.project(k2, b), self.tau, groups=groups
             )
