@@ -11,8 +11,10 @@ a dict:
   (NCE: ``"t|v"``, ``"t|a"`` text conditioned on video/audio, ``"text"``, ``"visual"``, ...);
 * optionally ``decisions`` (B, S, M) and ``window_mask`` (B, S) (AdaMML).
 
-Class attributes carry the paper's training defaults (loss, optimiser) so that the training
-loop, not each model, stays in charge of optimisation.
+Class attributes carry the paper's / reference code's training defaults (loss, optimiser,
+LR plateau, early stopping, gradient clipping) so that the training loop, not each model, stays
+in charge of optimisation; each model's docstring states its training budget (epochs, patience,
+clipping, dropout placement) against its reference.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class PolysentModel(nn.Module):
     #: stop after ``train.patience`` epochs without a better validation metric (False: train
     #: ``max_epochs`` and keep the best validation checkpoint, as MulT's official code)
     early_stopping: bool = True
+    #: gradient-norm clip of the model's reference code (``train.grad_clip: null`` uses it;
+    #: None: the reference does not clip)
+    grad_clip: float | None = None
 
     def __init__(self):
         super().__init__()
