@@ -464,3 +464,30 @@ def test_metrics_record_training_counts_per_language(stores, tmp_path):
     assert len(preds[(preds["split"] == "valid") & (preds["lang"] == "es")]) == sum(
         s == "valid" for s in pq.read_table(stores["es"]).column("split").to_pylist()
     )  # ES valid kept whole
+
+
+def test_moseas_preset_trains_each_model_with_its_reference_budget():
+    """config/moseas.yaml: MCTN 200 epochs / patience 20, Multilogue-Net 100 epochs without early
+    stopping, MulT 40 epochs clipped at 0.8; no other model clips."""
+    from polysent.models import build_model
+    from polysent.train import grad_clip_of, schedule_for
+
+    config = yaml.safe_load((REPO / "config" / "moseas.yaml").read_text())
+    train = validate_config({"languages": ["fr", "es"], "train": config["train"]}, SCHEMA_DIR)["train"]
+    dims = {"text": 6, "visual": 3, "acoustic": 4}
+    expected = {
+        "mctn": (200, True, 20, 0.0),
+        "multilogue": (100, False, None, 0.0),
+        "mult": (40, False, None, 0.8),
+        "adamml_clstm": (40, True, 8, 0.0),
+    }
+    for name, (epochs, stopping, patience, clip) in expected.items():
+        settings = settings_for(train, {"model": name})
+        model = build_model(name, dims, **({"modalities": ["text", "acoustic"]} if name == "mctn" else {}))
+        schedule = schedule_for(model, settings)
+        assert (settings["max_epochs"], schedule["early_stopping"], schedule["patience"]) == (
+            epochs,
+            stopping,
+            patience,
+        ), name
+        assert grad_clip_of(model, settings) == clip, name
