@@ -25,6 +25,16 @@ Terms (``NCEObjective(terms=...)``):
   a segment and its translation show the same video, so they are not used as each other's
   negatives (:func:`same_video_groups`, from the pairs every batch carries).
 
+What this implements: the paper's text (§5.1, §7.1) — NCE terms on a one-text-stream base model,
+with TransAug translations as extra labelled samples, and a working InfoNCE (normalised, τ,
+projection heads). The paper's code differs on both counts: its NCE rows ran a two-text-stream
+Multilogue-Net that also reads the translation (or the text duplicated) at test time
+(``multilogue/model_nce.py``; polysent's ablation ``second_text``, rows
+``multilogue2s_cross_tv_*``), and its MIL-NCE port printed 2·ln 2 ≈ 1.386 — the value when every
+dot product is ≈ 0, i.e. no alignment signal — for all 233 printed epochs of the L_cross rows.
+So the paper's NCE gains cannot be credited to NCE; polysent's own NCE rows are compared with the
+TransAug-only control (``multilogue_transaug_*``, findings ``nce_beats_transaug_*``).
+
 One projection head per representation kind (shared by both languages, so T1|V1 and T2|V1 are
 compared in one space). Segments without a translation do not take part in the cross terms; a
 term with fewer than two pairs in a batch contributes 0.
