@@ -12,6 +12,7 @@ from polysent.data import (
     build_splits,
     collate,
     read_store,
+    sample_units,
     sample_videos,
 )
 from polysent.synthetic import synthetic_store_table
@@ -138,6 +139,65 @@ def test_few_shot_validation_split_is_whole_unless_asked(stores):
     assert len(_es(same.valid)) == round(12 / n_train_pool * full_valid) < full_valid
 
 
+def _video_order(samples):
+    """(video_id, store position) of each sample: the order ``draw: first`` takes units in."""
+    pos = {s.segment_id: i for i, s in enumerate(samples)}
+    return sorted(samples, key=lambda s: (s.video_id, pos[s.segment_id]))
+
+
+def test_few_shot_first_draw_takes_the_first_units_in_video_order(stores):
+    pool = [s for s in read_store(stores["es"])[0] if s.split == "train"]
+    first = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 6, "draw": "first"}}, "eval": "es"}, seed=0)
+    expected = [s.segment_id for s in _video_order(pool)][:6]
+    assert [s.segment_id for s in _es(first.train)] == expected  # kept in store order = video order here
+    # contiguous: whole videos but the last, fewer videos than the random draw of the same count
+    rand = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 6}}, "eval": "es"}, seed=0)
+    assert len({s.video_id for s in _es(first.train)}) == 2 < len({s.video_id for s in _es(rand.train)})
+    # independent of the subset seed and of the initialisation seed
+    other = build_splits(
+        stores, {"train": {"fr": 1.0, "es": {"count": 6, "draw": "first", "subset_seed": 9}}, "eval": "es"}, seed=4
+    )
+    assert [s.segment_id for s in _es(other.train)] == expected
+    assert first.report["subsets"]["es"]["draw"] == "first"
+    # videos: the first N video ids, whole
+    vids = build_splits(
+        stores, {"train": {"fr": 1.0, "es": {"count": 2, "unit": "videos", "draw": "first"}}, "eval": "es"}, seed=0
+    )
+    assert sorted({s.video_id for s in _es(vids.train)}) == sorted({s.video_id for s in pool})[:2]
+
+
+def test_first_draw_does_not_depend_on_row_order(stores):
+    samples = [s for s in read_store(stores["es"])[0] if s.split == "train"]
+    by_video = {}
+    for s in samples:
+        by_video.setdefault(s.video_id, []).append(s)
+    # videos shuffled, each video's segments kept in time order
+    shuffled = [s for v in reversed(sorted(by_video)) for s in by_video[v]]
+    a = sample_units(samples, "segments", 5, 0, "es", "train", "first")
+    b = sample_units(shuffled, "segments", 5, 0, "es", "train", "first")
+    assert {s.segment_id for s in a} == {s.segment_id for s in b}
+
+
+def test_budget_validation_keeps_no_more_labels_than_training(stores):
+    full_valid = [s for s in read_store(stores["es"])[0] if s.split == "valid"]
+    for draw in ("random", "first"):
+        spec = {"count": 3, "valid": "budget", "draw": draw}
+        sp = build_splits(stores, {"train": {"fr": 1.0, "es": spec}, "eval": "es"}, seed=0)
+        assert len(_es(sp.train)) == 3 and len(_es(sp.valid)) == 3 < len(full_valid)
+        assert sp.report["n_valid_by_lang"]["es"] == 3
+        # the French (whole-language) validation split is untouched
+        assert len([s for s in sp.valid if s.lang == "fr"]) == sum(
+            s.split == "valid" for s in read_store(stores["fr"])[0]
+        )
+    first = build_splits(
+        stores, {"train": {"fr": 1.0, "es": {"count": 3, "valid": "budget", "draw": "first"}}, "eval": "es"}, seed=0
+    )
+    assert [s.segment_id for s in _es(first.valid)] == [s.segment_id for s in _video_order(full_valid)][:3]
+    # a budget above the split keeps the whole split
+    big = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 20, "valid": "budget"}}, "eval": "es"}, seed=0)
+    assert len(_es(big.valid)) == len(full_valid)
+
+
 def test_few_shot_count_is_taken_after_drop_neutral(stores):
     sp = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 9}}, "eval": "es", "drop_neutral": True}, seed=0)
     assert len(_es(sp.train)) == 9 and all(abs(s.y) > 0.5 for s in _es(sp.train))
@@ -159,7 +219,8 @@ def test_few_shot_count_above_the_pool_uses_all_and_warns(stores):
         ({"count": 5, "unit": "words"}, "train.es.unit must be one of"),
         ({"count": 2.5}, "train.es.count must be a whole number"),
         ({"fraction": 1.5}, r"fraction for es must be within \[0, 1\]"),
-        ({"count": 5, "valid": "half"}, "train.es.valid must be 'whole' or 'same'"),
+        ({"count": 5, "valid": "half"}, r"train.es.valid must be one of \['whole', 'same', 'budget'\]"),
+        ({"count": 5, "draw": "last"}, r"train.es.draw must be one of \['random', 'first'\]"),
     ],
 )
 def test_bad_few_shot_specs_name_the_language_and_key(stores, spec, match):
@@ -181,6 +242,7 @@ def test_few_shot_specs_validate_against_the_schema():
     assert config["experiments"]["ok"]["train"]["es"] == {
         "count": 230,
         "unit": "segments",
+        "draw": "random",
         "subset_seed": 0,
         "valid": "whole",
     }
@@ -244,6 +306,33 @@ def test_collate_pads_after_words_with_masks(stores):
     # translations batched separately with the rows of their originals
     assert b["tr_index"].tolist() == [0, 1, 2, 3, 4]
     assert b["mask_tr"].sum(1).tolist() == [s.tr["text"].shape[0] for s in part]
+
+
+def test_transaug_pairs_are_in_every_batch_with_or_without_translations(stores):
+    """The pairs name which rows show the same video, also when no separate translations are batched."""
+    sp = build_splits(stores, {"train": {"fr": 1.0}, "eval": "fr", "transaug": True}, seed=0)
+    for unit in ("segment", "video"):
+        for part, b in batches(sp.train, 8, np.random.default_rng(1), translations=False, unit=unit):
+            ids = [s.segment_id for s in part]
+            assert b["pair_index"].numel() == sum(s.augmented for s in part) > 0
+            for i, j in zip(b["pair_index"].tolist(), b["pair_rows"].tolist()):
+                assert ids[j] == f"{ids[i]}#tr-es"
+            assert "text_tr" not in b and "tr_index" not in b
+
+
+def test_second_text_stream_is_the_translation_into_its_language_or_the_text_again(stores):
+    fr = [s for s in read_store(stores["fr"])[0] if s.split == "test"][:3]
+    es = [s for s in read_store(stores["es"])[0] if s.split == "test"][:2]
+    b = collate(fr + es, translations=False, second_text="es")
+    assert b["text2_translated"].tolist() == [True, True, True, False, False]
+    for i, s in enumerate(fr):  # French rows read their Spanish translation
+        n = s.tr["text"].shape[0]
+        np.testing.assert_array_equal(b["text2"][i, :n].numpy(), s.tr["text"])
+        assert b["mask2"][i].sum() == n
+    for i, s in enumerate(es, start=3):  # Spanish rows read their own text again (the paper's duplicate)
+        np.testing.assert_array_equal(b["text2"][i, : s.length].numpy(), s.feats["text"])
+        assert b["mask2"][i].sum() == s.length
+    assert "text2" not in collate(fr, translations=False)
 
 
 def test_transaug_pairs_share_a_batch(stores):

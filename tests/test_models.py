@@ -528,3 +528,119 @@ def test_adamml_window_decisions_cover_their_words_when_gating_inputs():
     assert words.shape == (4, 8, 3)
     for t in range(8):  # word t carries its window's decision, pads carry none
         torch.testing.assert_close(words[:, t], out["decisions"][:, t // 3] * batch["mask"][:, t : t + 1])
+
+
+# ------------------------------------------------------------- the paper's two-stream Multilogue
+
+
+def _gru(d_in: int, h: int) -> int:
+    return 3 * h * (d_in + h) + 6 * h  # torch GRUCell: weight_ih, weight_hh, bias_ih, bias_hh
+
+
+def _paper_cell(d_m: int, d_ctx=300, d_g=150, d_p=150, d_e=100) -> int:
+    """multilogue/model_nce.py MultilogueNetCell: g/p/e GRUCells and the attention's scalar."""
+    return _gru(d_ctx + d_p, d_g) + _gru(d_m + d_g, d_p) + _gru(d_p, d_e) + d_g
+
+
+def _two_stream(**kw):
+    return make("multilogue", second_text="es", **kw)
+
+
+def _with_second_text(batch, text2=None):
+    out = dict(batch)
+    out["text2"] = batch["text"] if text2 is None else text2
+    out["mask2"] = batch["mask"]
+    return out
+
+
+def test_two_stream_multilogue_has_the_paper_s_fusion_width_and_parameters():
+    """The paper's RegressionModelNCE_ used in forward: three cells (the text cell runs on both
+    texts), one shared Linear(100, 100), smax_fc = Linear(14 * 100, 1); polysent has one Linear
+    per modality (documented), +2 x Linear(100, 100)."""
+    sizes = {"d_g": 150, "d_p": 150, "d_e": 100, "d_h": 100}
+    one = build_model("multilogue", PAPER_DIMS, **sizes)
+    two = build_model("multilogue", PAPER_DIMS, second_text="es", **sizes)
+    cells = _paper_cell(300) + _paper_cell(25) + _paper_cell(35)
+    assert count_parameters(one) == cells + 100 * 100 + 100 + 9 * 100 + 1 + 20_200  # 1,640,851
+    assert two.head.linear.in_features == 14 * 100
+    assert count_parameters(two) == cells + 100 * 100 + 100 + 14 * 100 + 1 + 20_200
+
+
+def test_two_stream_multilogue_reads_its_second_text_and_needs_it():
+    model = _two_stream().eval()
+    batch = make_batch(B=6, L=7)
+    with pytest.raises(ValueError, match=r"second_text='es'.*batches\(\.\.\., second_text='es'\)"):
+        model(batch)
+    dup = model(_with_second_text(batch))["pred"]
+    other = torch.randn_like(batch["text"]) * batch["mask"].unsqueeze(-1)
+    assert not torch.allclose(dup, model(_with_second_text(batch, other))["pred"])
+    # padded steps of the second text are ignored, as the first's
+    padded = _with_second_text(batch)
+    padded["text2"] = F.pad(padded["text2"], (0, 0, 0, 3), value=7.0)
+    padded["mask2"] = F.pad(padded["mask2"], (0, 3))
+    torch.testing.assert_close(model(padded)["pred"], dup)
+    with pytest.raises(ValueError, match="time_axis 'utterance' and the text modality"):
+        make("multilogue", second_text="es", time_axis="word")
+
+
+def test_two_stream_multilogue_trains_with_nce_from_real_batches(tmp_path):
+    """End to end on synthetic stores: FR training rows read their ES translation as the second
+    text, the ES test rows their own text twice (the paper's feeding)."""
+    import pyarrow.parquet as pq
+
+    from polysent.synthetic import synthetic_store_table
+    from polysent.train import run_experiment
+
+    dims = {"text": 10, "visual": 4, "acoustic": 5}
+    stores = {}
+    for lang, other in (("fr", "es"), ("es", "fr")):
+        stores[lang] = str(tmp_path / f"{lang}.parquet")
+        table = synthetic_store_table(lang, n_videos=10, segments_per_video=4, dims=dims, max_words=6, tr_lang=other)
+        pq.write_table(table, stores[lang])
+    train = {"max_epochs": 2, "batch_size": 8, "max_len": 6, "models": {"multilogue": TINY["multilogue"]}}
+    exp = {
+        "model": "multilogue",
+        "variation": {"second_text": "es"},
+        "nce": ["cross_tv"],
+        "train": {"fr": 1.0},
+        "eval": "es",
+    }
+    m = run_experiment(stores, exp, train, 1, tmp_path / "run", exp_name="two")
+    assert m["test"]["n"] == 8 and np.isfinite(m["test"]["mae"])
+
+
+def test_adamml_input_dropout_is_one_mask_shared_by_the_policy_and_the_encoders():
+    """The paper's code drops its inputs once, before both the policy and the ContextualLSTM."""
+    for gating in ("features", "inputs"):
+        model = make("adamml_clstm", input_dropout=0.5, gating=gating)
+        seen = {}
+        step_means, gated = (
+            model._step_means,
+            (model._gated_word_features if gating == "inputs" else model._gated_step_features),
+        )
+
+        def spy_means(batch, mask):
+            seen["policy"] = {m: batch[m].clone() for m in DIMS}
+            return step_means(batch, mask)
+
+        def spy_gated(batch, mask, d):
+            seen["encoders"] = {m: batch[m].clone() for m in DIMS}
+            return gated(batch, mask, d)
+
+        model._step_means = spy_means
+        setattr(model, "_gated_word_features" if gating == "inputs" else "_gated_step_features", spy_gated)
+        batch = make_batch(B=6, L=7)
+        model.train()
+        model(batch)
+        for m in DIMS:
+            torch.testing.assert_close(seen["policy"][m], seen["encoders"][m])  # one mask for both
+            dropped = (seen["policy"][m] == 0) & (batch[m] != 0)
+            assert 0.3 < dropped.float().sum() / (batch[m] != 0).float().sum() < 0.7
+            assert torch.all(seen["policy"][m][batch["mask"] == 0] == 0)  # pads stay 0
+        model.eval()
+        model(batch)
+        for m in DIMS:  # no dropout at evaluation
+            torch.testing.assert_close(seen["policy"][m], batch[m])
+    # off by default: the inputs reach the policy untouched in training too
+    model = make("adamml_clstm")
+    assert model.input_dropout == 0.0

@@ -206,7 +206,8 @@ def test_paper_kept_neutrals_only_for_multilogue_and_nce_rows():
             continue
         expected_kept = entry["model"] == "multilogue"
         assert entry["drop_neutral"] is not expected_kept, name
-        assert entry.get("transaug", False) == bool(entry.get("nce")), name
+        if entry.get("paper"):  # the paper's rows; the TransAug-only control and the two-stream ablation are not
+            assert entry.get("transaug", False) == bool(entry.get("nce")), name
 
 
 def test_default_and_tiny_report_configs_validate_and_select_existing_rows():
@@ -341,19 +342,20 @@ def test_table1_footnotes_the_papers_values(tmp_path):
     table = table1(exps, names, group_by_experiment(_metric_paths(tmp_path, names, [1])))
     numbers, texts = paper_footnotes(exps, names)
     # numbered in order of first use; a defect shared by rows keeps its number
-    assert numbers == {"nce_inter_tv_fr": [1, 2, 3], "multilogue_fr_fr": [1], "mctn_ta_fr_fr": [4],
-                       "mult_a_fr_fr": [], "nce_cross_tv_es": [1, 2]}  # fmt: skip
-    assert "test split" in texts[0] and "numerator" in texts[1] and "audio with video" in texts[2]
-    assert "protocol unknown" in texts[3] and "multilogue/train_regression.py" in texts[0]
+    assert numbers == {"nce_inter_tv_fr": [1, 2, 3, 4], "multilogue_fr_fr": [1, 5], "mctn_ta_fr_fr": [6],
+                       "mult_a_fr_fr": [], "nce_cross_tv_es": [1, 2, 3, 7]}  # fmt: skip
+    assert "test split" in texts[0] and "numerator" in texts[1] and "two-text-stream" in texts[2]
+    assert "audio with video" in texts[3] and "193-d" in texts[4] and "2 ln 2" in texts[6]
+    assert "protocol unknown" in texts[5] and "multilogue/train_regression.py" in texts[0]
     rows = table.set_index("experiment")
-    assert rows.loc["nce_inter_tv_fr", "paper_footnotes"] == "1 2 3"
+    assert rows.loc["nce_inter_tv_fr", "paper_footnotes"] == "1 2 3 4"
     assert rows.loc["nce_inter_tv_fr", "paper_protocol"] == "test-selected"
     assert rows.loc["mctn_ta_fr_fr", "paper_protocol"] == "unknown"
     assert (rows.loc["mult_a_fr_fr", "paper_protocol"], rows.loc["mult_a_fr_fr", "paper_footnotes"]) == ("", "")
     # a csv row carries its own footnote texts (the HTML report shows the csv)
-    assert rows.loc["multilogue_fr_fr", "paper_footnote_text"] == f"[1] {texts[0]}"
+    assert rows.loc["multilogue_fr_fr", "paper_footnote_text"] == f"[1] {texts[0]} [5] {texts[4]}"
     md = table1_markdown(table, footnotes=texts)
-    assert "| 0.34[^1][^2][^3] |" in md and "| 0.52[^1][^2][^3] |" in md and "| 0.35[^4] |" in md
+    assert "| 0.34[^1][^2][^3][^4] |" in md and "| 0.52[^1][^2][^3][^4] |" in md and "| 0.35[^6] |" in md
     body, notes = md.split("Footnotes on the paper's values")
     assert [f"[^{i}]: {t}" for i, t in enumerate(texts, 1)] == [x for x in notes.split("\n") if x.startswith("[^")]
     audio = next(line for line in body.splitlines() if "MulT A (audio only)" in line)

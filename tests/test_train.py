@@ -197,6 +197,48 @@ def test_nce_with_transaug_trains(stores, tmp_path):
     assert np.isfinite(pd.read_csv(tmp_path / "history.csv")["train_loss"]).all()
 
 
+@pytest.mark.parametrize("terms", [["inter_tv"], ["cross_tv", "inter_tv"]])
+@pytest.mark.parametrize("time_axis", ["utterance", "word"])
+def test_no_row_s_own_translation_is_ever_an_nce_negative(stores, monkeypatch, terms, time_axis):
+    """Every batch the training loop draws (TransAug on, inter_tv alone or with a cross term, both
+    batch units): in every inter-modal NCE call a TransAug row shares its original's group, so
+    neither is the other's negative; rows of other segments stay negatives."""
+    import polysent.models.nce as nce_module
+    from polysent.data import build_splits
+    from polysent.models import NCEObjective, build_model
+    from polysent.train import training_batches
+
+    exp = {"model": "multilogue", "nce": terms, "transaug": True, "train": {"fr": 1.0}, "eval": "fr"}
+    splits = build_splits(stores, exp, seed=1, max_len=8)
+    model = build_model("multilogue", splits.dims, **{**TRAIN["models"]["multilogue"], "time_axis": time_axis})
+    nce = NCEObjective(terms, model.rep_dims, dim=4)
+    calls = []
+    real = nce_module.info_nce
+
+    def spy(a, b, tau=0.1, symmetric=True, groups=None):
+        calls.append(groups)
+        return real(a, b, tau, symmetric, groups)
+
+    monkeypatch.setattr(nce_module, "info_nce", spy)
+    checked = 0
+    for epoch in range(2):
+        for part, batch in training_batches(model, nce, splits.train, 8, np.random.default_rng([1, epoch])):
+            calls.clear()
+            nce(model, batch, model(batch))
+            inter = [g for g in calls if g is not None]  # the cross terms pass no groups
+            assert len(inter) == 1
+            groups = inter[0].tolist()
+            row = {s.segment_id: i for i, s in enumerate(part)}
+            for j, s in enumerate(part):
+                if s.augmented:
+                    original = row[s.segment_id.split("#tr-")[0]]
+                    assert groups[j] == groups[original], (s.segment_id, groups)
+                    checked += 1
+            # only a segment and its own translation share a group
+            assert len(set(groups)) == sum(not s.augmented for s in part)
+    assert checked == 2 * splits.report["transaug_samples"]
+
+
 def test_partial_train_settings_get_the_schema_defaults():
     schema = load_schema(SCHEMA_DIR)["properties"]["train"]["properties"]
     settings = settings_for({"max_epochs": 3}, {"train_overrides": {"nce": {"tau": 0.5}}})
@@ -322,13 +364,62 @@ def test_mult_trains_every_epoch_by_default_and_stopping_can_be_turned_on(stores
     exp = {"model": "mult", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "fr"}
     off = run(stores, tmp_path / "off", exp, max_epochs=6, patience=1, lr=0.05)
     assert off["epochs_run"] == 6  # official MulT: no early stopping, best validation checkpoint
-    assert off["schedule"] == {"early_stopping": False, "patience": None, "plateau_patience": 20, "lr_reductions": 0}
+    assert off["schedule"] == {
+        "early_stopping": False,
+        "patience": None,
+        "plateau_patience": 20,
+        "max_epochs": 6,
+        "grad_clip": 0.8,
+        "lr_reductions": 0,
+    }
     hist = pd.read_csv(tmp_path / "off" / "history.csv")
     assert off["best_epoch"] == hist["valid_mae"].idxmin()
     on = run(stores, tmp_path / "on", exp, max_epochs=6, patience=1, lr=0.05, early_stopping=True, plateau_patience=0)
     expected = _stop_epoch(hist["valid_mae"].tolist(), 1, 6)
     assert expected < 6, "the test needs a run that stops early"
     assert on["epochs_run"] == expected and on["schedule"]["early_stopping"] is True
+
+
+def _clip_calls(monkeypatch):
+    calls = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *args, **kwargs):
+        calls.append(max_norm)
+        return real(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    return calls
+
+
+def test_gradient_clipping_follows_each_model_s_reference_unless_set(stores, tmp_path, monkeypatch):
+    calls = _clip_calls(monkeypatch)
+    mctn = {"model": "mctn", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    mult = {"model": "mult", "variation": {"modalities": ["text"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    m = run(stores, tmp_path / "mctn", mctn, max_epochs=1)  # grad_clip null: MCTN's reference does not clip
+    assert calls == [] and m["schedule"]["grad_clip"] is None
+    m = run(stores, tmp_path / "mult", mult, max_epochs=1)  # MulT's official --clip 0.8
+    assert calls and set(calls) == {0.8} and m["schedule"]["grad_clip"] == 0.8
+    calls.clear()
+    run(stores, tmp_path / "set", mctn, max_epochs=1, grad_clip=1.0)  # a global value (the demo's)
+    assert calls and set(calls) == {1.0}
+    calls.clear()
+    run(stores, tmp_path / "off", mult, max_epochs=1, grad_clip=0)  # 0 = off, also for MulT
+    assert calls == []
+
+
+def test_model_overrides_set_one_model_s_budget(stores, tmp_path, monkeypatch):
+    calls = _clip_calls(monkeypatch)
+    overrides = {"mctn": {"max_epochs": 2, "patience": 5, "grad_clip": 0.5}}
+    mctn = {"model": "mctn", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    m = run(stores, tmp_path / "mctn", mctn, max_epochs=4, model_overrides=overrides)
+    assert m["epochs_run"] == 2 and m["schedule"]["max_epochs"] == 2 and m["schedule"]["patience"] == 5
+    assert set(calls) == {0.5}
+    # another model keeps the section's values; an experiment's train_overrides go on top
+    other = {"model": "mult", "variation": {"modalities": ["text"]}, "train": {"fr": 1.0}, "eval": "fr"}
+    assert settings_for({**TRAIN, "model_overrides": overrides}, other)["max_epochs"] == TRAIN["max_epochs"]
+    on_top = {**mctn, "train_overrides": {"max_epochs": 7}}
+    assert settings_for({**TRAIN, "model_overrides": overrides}, on_top)["max_epochs"] == 7
 
 
 def test_lr_plateau_fires_on_the_validation_loss(stores, tmp_path):
@@ -373,3 +464,30 @@ def test_metrics_record_training_counts_per_language(stores, tmp_path):
     assert len(preds[(preds["split"] == "valid") & (preds["lang"] == "es")]) == sum(
         s == "valid" for s in pq.read_table(stores["es"]).column("split").to_pylist()
     )  # ES valid kept whole
+
+
+def test_moseas_preset_trains_each_model_with_its_reference_budget():
+    """config/moseas.yaml: MCTN 200 epochs / patience 20, Multilogue-Net 100 epochs without early
+    stopping, MulT 40 epochs clipped at 0.8; no other model clips."""
+    from polysent.models import build_model
+    from polysent.train import grad_clip_of, schedule_for
+
+    config = yaml.safe_load((REPO / "config" / "moseas.yaml").read_text())
+    train = validate_config({"languages": ["fr", "es"], "train": config["train"]}, SCHEMA_DIR)["train"]
+    dims = {"text": 6, "visual": 3, "acoustic": 4}
+    expected = {
+        "mctn": (200, True, 20, 0.0),
+        "multilogue": (100, False, None, 0.0),
+        "mult": (40, False, None, 0.8),
+        "adamml_clstm": (40, True, 8, 0.0),
+    }
+    for name, (epochs, stopping, patience, clip) in expected.items():
+        settings = settings_for(train, {"model": name})
+        model = build_model(name, dims, **({"modalities": ["text", "acoustic"]} if name == "mctn" else {}))
+        schedule = schedule_for(model, settings)
+        assert (settings["max_epochs"], schedule["early_stopping"], schedule["patience"]) == (
+            epochs,
+            stopping,
+            patience,
+        ), name
+        assert grad_clip_of(model, settings) == clip, name

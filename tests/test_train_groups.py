@@ -109,6 +109,8 @@ def test_groups_of_the_experiment_matrix_pair_rows_that_differ_only_in_eval():
         ("multilogue_fres_fr", "multilogue_fres_es"),
         ("nce_cross_tv_fr", "nce_cross_tv_es"),
         ("adamml_dl2_fr_fr", "adamml_dl2_fr_es"),
+        ("multilogue_transaug_fr", "multilogue_transaug_es"),
+        ("multilogue2s_cross_tv_fr", "multilogue2s_cross_tv_es"),
     ]:
         assert by_member[a] == by_member[b], (a, b)
     for a, b in [
@@ -117,6 +119,9 @@ def test_groups_of_the_experiment_matrix_pair_rows_that_differ_only_in_eval():
         ("nce_cross_tv_fr", "nce_inter_tv_fr"),
         ("emotions_mctn_fr", "emotions_mctn_posweight_fr"),
         ("multilogue_fr_fr", "nce_cross_tv_fr"),
+        ("multilogue_transaug_fr", "nce_cross_tv_fr"),  # the control differs only in having no NCE
+        ("multilogue_transaug_fr", "multilogue_fr_fr"),
+        ("multilogue2s_cross_tv_fr", "nce_cross_tv_fr"),
     ]:
         assert by_member[a] != by_member[b], (a, b)
     # every member of a group really differs only in eval and presentation keys
@@ -157,8 +162,9 @@ def test_seeds_union_and_single_run_groups():
     [
         {"model": "adamml_clstm", "variation": {"decision_loss": True, "target": 2}, "train": {"fr": 1.0}},
         {"model": "multilogue", "nce": ["cross_tv"], "transaug": True, "train": {"fr": 1.0, "es": {"count": 6}}},
+        {"model": "multilogue", "variation": {"second_text": "es"}, "nce": ["cross_tv"], "train": {"fr": 1.0}},
     ],
-    ids=["adamml", "multilogue_nce_fewshot"],
+    ids=["adamml", "multilogue_nce_fewshot", "multilogue_two_stream"],
 )
 def test_group_run_folders_are_byte_identical_to_single_runs(stores, tmp_path, entry):
     members = {"x_fr": {**entry, "eval": "fr", "label": "FR"}, "x_es": {**entry, "eval": "es", "label": "ES"}}

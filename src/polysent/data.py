@@ -12,15 +12,20 @@ What an experiment trains and evaluates on (:func:`build_splits`):
   few-shot subset (:func:`subset_spec`): ``{count: 230}`` (the paper's "13 %" of ES: 230
   segments; "1 %": 30) or ``{fraction: 0.13}``, counted in ``unit: segments`` (default, as the
   paper's code slices segments) or ``videos`` (all segments of a kept video stay together). The
-  subset is drawn *after* ``drop_neutral`` (the paper's counts are after filtering) with
-  ``numpy.random.default_rng([subset_seed, crc32("<lang>:train")])``; ``subset_seed`` (default 0)
-  is independent of the initialisation seed, so every seed of a row trains on the same segments.
-  A bare number is a fraction with these defaults. The pre-2026-12 behaviour (videos, redrawn per
-  seed, the validation split shrunk alike) is ``{fraction: 0.13, unit: videos, subset_seed: null,
-  valid: same}``.
+  subset is taken *after* ``drop_neutral`` (the paper's counts are after filtering), by
+  ``draw: random`` (default): drawn with
+  ``numpy.random.default_rng([subset_seed, crc32("<lang>:train")])`` across all videos, or by
+  ``draw: first``: the first N units in video order (videos by id, segments in time order), as
+  the paper's code slices its Spanish list (``train_segments_spanish[:100]``), which keeps few,
+  contiguous videos. ``subset_seed`` (default 0) is independent of the initialisation seed, so
+  every seed of a row trains on the same segments. A bare number is a fraction with these
+  defaults. The pre-2026-12 behaviour (videos, redrawn per seed, the validation split shrunk
+  alike) is ``{fraction: 0.13, unit: videos, subset_seed: null, valid: same}``.
 * **valid** (model selection, early stopping): the ``valid`` split of the same languages, whole
-  (``valid: whole``, the default: the paper selects on the full Spanish dev split) or shrunk by
-  the training share (``valid: same``).
+  (``valid: whole``, the default: the paper selects on the full Spanish dev split), shrunk by
+  the training share (``valid: same``), or limited to the training budget (``valid: budget``:
+  at most as many units as the subset kept, e.g. 30 Spanish validation segments for "1 %" —
+  a strict few-shot setting; the whole Spanish split has ~7x the 30 training labels).
 * **test**: the ``test`` split of ``exp["eval"]`` only. Never used for any decision.
 * ``drop_neutral`` removes |y| <= 0.5 from every split (paper §3; per row in Table 1).
 * ``transaug`` adds, for every training segment with a translation, the translated sample
@@ -232,18 +237,45 @@ def subset_defaults() -> dict:
     return {k: v["default"] for k, v in spec["properties"].items() if "default" in v}
 
 
-def sample_units(samples: list[Sample], unit: str, n: int, seed: int, lang: str, what: str) -> list[Sample]:
-    """Keep ``n`` distinct units (segments or videos) drawn reproducibly, in store order."""
+DRAWS = ("random", "first")
+
+
+def units_in_video_order(samples: list[Sample], unit: str) -> list[str]:
+    """The distinct units of ``samples`` in video order: videos by ``video_id``, a video's
+    segments in store (time) order."""
+    key = UNITS[unit]
+    position = {id(s): i for i, s in enumerate(samples)}
+    ordered = sorted(samples, key=lambda s: (s.video_id, position[id(s)]))
+    return list(dict.fromkeys(key(s) for s in ordered))
+
+
+def sample_units(
+    samples: list[Sample], unit: str, n: int, seed: int, lang: str, what: str, draw: str = "random"
+) -> list[Sample]:
+    """Keep ``n`` distinct units (segments or videos), in store order.
+
+    ``draw``: ``random`` — drawn reproducibly from ``seed`` over all units; ``first`` — the first
+    ``n`` in video order (:func:`units_in_video_order`), as the paper's code slices its Spanish
+    segment list (``train_segments_spanish[:100]``), so the subset covers few, contiguous videos.
+    """
+    if draw not in DRAWS:
+        raise DataError(f"few-shot draw must be one of {list(DRAWS)}, got {draw!r}")
     key = UNITS[unit]
     units = sorted({key(s) for s in samples})  # sorted: the draw does not depend on row order
     if n >= len(units):
         return list(samples)
-    keep = set(_lang_seed(seed, lang, what).choice(units, size=n, replace=False).tolist())
+    if draw == "first":
+        keep = set(units_in_video_order(samples, unit)[:n])
+    else:
+        keep = set(_lang_seed(seed, lang, what).choice(units, size=n, replace=False).tolist())
     return [s for s in samples if key(s) in keep]
 
 
+VALID_RULES = ("whole", "same", "budget")
+
+
 def subset_spec(lang: str, value) -> dict:
-    """A ``train:`` value as a full few-shot spec (``count`` or ``fraction``, ``unit``,
+    """A ``train:`` value as a full few-shot spec (``count`` or ``fraction``, ``unit``, ``draw``,
     ``subset_seed``, ``valid``); a bare number is ``{fraction: value}``."""
     spec = dict(value) if isinstance(value, dict) else {"fraction": value}
     optional = subset_defaults()
@@ -259,8 +291,10 @@ def subset_spec(lang: str, value) -> dict:
         raise DataError(f"train.{lang}.count must be a whole number >= 0, got {spec['count']!r}")
     if spec["unit"] not in UNITS:
         raise DataError(f"train.{lang}.unit must be one of {sorted(UNITS)}, got {spec['unit']!r}")
-    if spec["valid"] not in ("whole", "same"):
-        raise DataError(f"train.{lang}.valid must be 'whole' or 'same', got {spec['valid']!r}")
+    if spec["valid"] not in VALID_RULES:
+        raise DataError(f"train.{lang}.valid must be one of {list(VALID_RULES)}, got {spec['valid']!r}")
+    if spec["draw"] not in DRAWS:
+        raise DataError(f"train.{lang}.draw must be one of {list(DRAWS)}, got {spec['draw']!r}")
     return spec
 
 
@@ -273,10 +307,11 @@ def few_shot_train(pool: list[Sample], spec: dict, seed: int, lang: str) -> tupl
     else:
         frac = float(spec["fraction"])
         n = n_units if frac >= 1.0 else (0 if frac == 0 else max(1, int(round(frac * n_units))))
-    kept = sample_units(pool, spec["unit"], n, subset_seed, lang, "train")
+    kept = sample_units(pool, spec["unit"], n, subset_seed, lang, "train", spec["draw"])
     record = {
         **{k: spec[k] for k in ("fraction", "count") if k in spec},
         "unit": spec["unit"],
+        "draw": spec["draw"],
         "subset_seed": subset_seed,
         "valid": spec["valid"],
         "pool_units": n_units,
@@ -293,16 +328,22 @@ def few_shot_train(pool: list[Sample], spec: dict, seed: int, lang: str) -> tupl
 
 
 def few_shot_valid(pool: list[Sample], spec: dict, record: dict, lang: str) -> list[Sample]:
-    """The validation split of a language: whole, or shrunk by the training share (``same``)."""
+    """The validation split of a language: ``whole``; shrunk by the training share (``same``);
+    or at most as many units as the training subset kept (``budget``: a strict few-shot setting,
+    where checkpoint selection may not read more labels of the language than training did).
+    ``same`` and ``budget`` draw their units as the training subset (``draw``)."""
     if spec["valid"] == "whole" or not pool:
         return list(pool)
-    if "fraction" in spec:  # the same fraction and unit (the pre-2026-12 rule)
-        share = float(spec["fraction"])
-    else:  # a count: the share of the training pool it kept
-        share = record["kept_units"] / record["pool_units"] if record["pool_units"] else 0.0
     n_units = len({UNITS[spec["unit"]](s) for s in pool})
-    n = 0 if share == 0 else max(1, int(round(min(share, 1.0) * n_units)))
-    return sample_units(pool, spec["unit"], n, record["subset_seed"], lang, "valid")
+    if spec["valid"] == "budget":
+        n = record["kept_units"]
+    else:
+        if "fraction" in spec:  # the same fraction and unit (the pre-2026-12 rule)
+            share = float(spec["fraction"])
+        else:  # a count: the share of the training pool it kept
+            share = record["kept_units"] / record["pool_units"] if record["pool_units"] else 0.0
+        n = 0 if share == 0 else max(1, int(round(min(share, 1.0) * n_units)))
+    return sample_units(pool, spec["unit"], n, record["subset_seed"], lang, "valid", spec["draw"])
 
 
 def translated_sample(s: Sample) -> Sample:
@@ -465,17 +506,26 @@ def _pad(seqs: list[np.ndarray], length: int, dim: int) -> torch.Tensor:
 
 
 def collate(
-    samples: list[Sample], pad_to: int | None = None, translations: bool = True, sequences: bool = False
+    samples: list[Sample],
+    pad_to: int | None = None,
+    translations: bool = True,
+    sequences: bool = False,
+    second_text: str | None = None,
 ) -> dict:
     """Post-padded batch: ``text``/``visual``/``acoustic`` (B, L, D), ``mask`` (B, L) 1 = word.
 
-    With ``translations``, the NCE positive of every sample that has a translation is found:
+    Always: when a translated sample is itself in the batch (TransAug, see :func:`batches`),
+    ``pair_index`` (rows of the originals) and ``pair_rows`` (rows of their translations) point
+    at both (empty tensors when there is none), so an objective knows which rows show the same
+    video, and one forward pass serves the task loss and the NCE pair.
 
-    * when the translated sample is itself in the batch (TransAug, see :func:`batches`),
-      ``pair_index`` (rows of the originals) and ``pair_rows`` (rows of their translations)
-      point at both, so one forward pass serves the task loss and the NCE pair;
-    * otherwise the translations are batched separately (``text_tr``, ..., ``mask_tr``) with
-      ``tr_index`` giving their originals' rows, so a model never runs on an empty sequence.
+    With ``translations``, the translations whose sample is not in the batch are batched
+    separately (``text_tr``, ..., ``mask_tr``) with ``tr_index`` giving their originals' rows,
+    so a model never runs on an empty sequence.
+
+    With ``second_text`` (a language), the batch carries a second text stream, ``text2`` /
+    ``mask2`` / ``text2_translated`` (:func:`_second_text_stream`), for a model that reads two
+    texts per segment (the paper's two-stream Multilogue-Net).
 
     With ``sequences`` (batches of whole videos, :func:`batches` with ``unit="video"``) the rows
     also say which video sequence they belong to: ``video_index`` (B,) numbers the sequences in
@@ -496,8 +546,11 @@ def collate(
     batch["emotions"] = torch.from_numpy(np.stack([s.emotions for s in samples]).astype(np.float32))
     if sequences:
         batch["video_index"], batch["video_pos"] = _sequence_positions(samples)
-    if not translations:
-        return batch
+    if second_text is not None:
+        batch.update(_second_text_stream(samples, second_text))
+    # The TransAug pairs of the batch are a property of the batch, not of what an objective asks
+    # for: an objective that contrasts rows (NCE inter_tv) must know them even when it needs no
+    # separately batched translations, or a row's own translation becomes its negative.
     row_of = {s.segment_id: i for i, s in enumerate(samples)}
     pairs = [
         (i, row_of.get(f"{s.segment_id}#tr-{s.tr_lang}"))
@@ -506,6 +559,8 @@ def collate(
     ]
     batch["pair_index"] = torch.tensor([i for i, j in pairs if j is not None], dtype=torch.long)
     batch["pair_rows"] = torch.tensor([j for i, j in pairs if j is not None], dtype=torch.long)
+    if not translations:
+        return batch
     tr_idx = [i for i, j in pairs if j is None or sequences]
     batch["tr_index"] = torch.tensor(tr_idx, dtype=torch.long)
     if tr_idx:
@@ -518,6 +573,28 @@ def collate(
             mt[j, : t["text"].shape[0]] = 1.0
         batch[f"mask{TR_SUFFIX}"] = torch.from_numpy(mt)
     return batch
+
+
+def _second_text_stream(samples: list[Sample], lang: str) -> dict:
+    """The second text of every row, as the paper's two-stream code fed it: a segment in another
+    language with a translation into ``lang`` reads that translation (the paper's French rows
+    with their Spanish MT), any other segment its own text again (the paper's Spanish rows,
+    "text duplicated", and a segment whose translation is missing). ``text2_translated`` (B,)
+    says which rows read a translation."""
+    texts, translated = [], []
+    for s in samples:
+        use_tr = s.tr is not None and s.tr_lang == lang and s.lang != lang
+        texts.append(s.tr["text"] if use_tr else s.feats["text"])
+        translated.append(use_tr)
+    L2 = max(t.shape[0] for t in texts)
+    mask = np.zeros((len(texts), L2), np.float32)
+    for i, t in enumerate(texts):
+        mask[i, : t.shape[0]] = 1.0
+    return {
+        "text2": _pad(texts, L2, texts[0].shape[1]),
+        "mask2": torch.from_numpy(mask),
+        "text2_translated": torch.tensor(translated, dtype=torch.bool),
+    }
 
 
 def translated_batch(batch: dict) -> dict | None:
@@ -554,8 +631,11 @@ def batches(
     rng: np.random.Generator | None = None,
     translations: bool = False,
     unit: str = "segment",
+    second_text: str | None = None,
 ):
     """Yield ``(samples, collated batch)``; shuffled with ``rng`` when given (training).
+
+    ``translations`` and ``second_text`` are passed to :func:`collate`.
 
     ``unit="segment"``: a TransAug sample always lands in the same batch as its original (they
     are shuffled as one unit), so the pair is available to NCE without a second forward pass; a
@@ -583,11 +663,11 @@ def batches(
     if unit == "segment":
         for start in range(0, len(groups), batch_size):
             part = [samples[i] for g in order[start : start + batch_size] for i in groups[g]]
-            yield part, collate(part, translations=translations)
+            yield part, collate(part, translations=translations, second_text=second_text)
         return
     for chunk in _pack(groups, order, samples, batch_size):
         part = [samples[i] for g in chunk for i in groups[g]]
-        yield part, collate(part, translations=translations, sequences=True)
+        yield part, collate(part, translations=translations, sequences=True, second_text=second_text)
 
 
 def _pack(groups: list[list[int]], order, samples: list[Sample], batch_size: int):

@@ -65,8 +65,11 @@ SELECTION = {"mae": False, "loss": False, "corr": True, "macro_f1": True}
 
 
 def settings_for(train_cfg: dict, exp: dict) -> dict:
-    """The ``train:`` section with the experiment's ``train_overrides`` applied, schema defaults filled."""
-    return complete(deep_merge(train_cfg or {}, exp.get("train_overrides") or {}), "train")
+    """The ``train:`` section with its ``model_overrides`` for the experiment's model, then the
+    experiment's ``train_overrides`` applied, schema defaults filled."""
+    train_cfg = train_cfg or {}
+    per_model = (train_cfg.get("model_overrides") or {}).get(exp.get("model")) or {}
+    return complete(deep_merge(deep_merge(train_cfg, per_model), exp.get("train_overrides") or {}), "train")
 
 
 def run_settings(train_cfg: dict, exp: dict) -> dict:
@@ -103,7 +106,7 @@ def evaluate(model, samples, batch_size, task_loss, device) -> dict:
     if not samples:
         return {"pred": np.zeros((0, task_loss_outputs(model)), np.float32), "loss": float("nan"), "decisions": []}
     preds, parts, decisions, total = [], [], [], 0.0
-    for part, batch in batches(samples, batch_size, unit=batch_unit(model)):
+    for part, batch in batches(samples, batch_size, unit=batch_unit(model), second_text=second_text_of(model)):
         batch = _to(batch, device)
         out = model(batch)
         total += float(task_loss(out["pred"], batch)) * len(part)
@@ -123,6 +126,28 @@ def batch_unit(model) -> str:
     """What a batch keeps whole for ``model``: ``segment`` (every model) or ``video`` (a model over a
     video's utterances, e.g. Multilogue-Net on the utterance axis); see :func:`polysent.data.batches`."""
     return getattr(model, "batch_unit", "segment")
+
+
+def second_text_of(model) -> str | None:
+    """The language of a model's second text stream (the two-stream Multilogue-Net), else None."""
+    return getattr(model, "second_text", None)
+
+
+def training_batches(model, nce, samples, batch_size: int, rng):
+    """The training batches of one epoch, as :func:`train_model` draws them: separately batched
+    translations only when an NCE term needs them; TransAug pairs are in every batch."""
+    with_tr = nce is not None and nce.needs_translation
+    return batches(
+        samples, batch_size, rng, translations=with_tr, unit=batch_unit(model), second_text=second_text_of(model)
+    )
+
+
+def grad_clip_of(model, settings: dict) -> float:
+    """The gradient-norm clip of a run: ``train.grad_clip``, or (null) the model's reference
+    value (MulT 0.8 as its official code; the other models' references do not clip: 0)."""
+    clip = settings.get("grad_clip")
+    clip = model.grad_clip if clip is None else clip
+    return float(clip or 0.0)
 
 
 def task_loss_outputs(model) -> int:
@@ -170,6 +195,7 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim_cfg["optimizer"]]
     optimizer = opt_cls(params, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"])
     schedule = schedule_for(model, settings)
+    clip = schedule["grad_clip"]
     plateau = schedule["plateau_patience"]
     scheduler = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=plateau, factor=0.1)
@@ -188,10 +214,7 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
             nce.train()
         rng = np.random.default_rng([seed, epoch])
         total, count = 0.0, 0
-        with_tr = nce is not None and nce.needs_translation
-        for part, batch in batches(
-            splits.train, settings["batch_size"], rng, translations=with_tr, unit=batch_unit(model)
-        ):
+        for part, batch in training_batches(model, nce, splits.train, settings["batch_size"], rng):
             batch = _to(batch, device)
             out = model(batch)
             loss = task_loss(out["pred"], batch)
@@ -202,8 +225,8 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
                     loss = loss + value
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if settings["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_(params, settings["grad_clip"])
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip)
             optimizer.step()
             total += float(loss.detach()) * len(part)
             count += len(part)
@@ -263,7 +286,8 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
 
 
 def schedule_for(model, settings: dict) -> dict:
-    """Early stopping and LR-plateau settings of one run (``None`` in config = the model's default).
+    """Early stopping, LR-plateau, epoch budget and gradient clipping of one run (``None`` in
+    config = the model's default).
 
     ReduceLROnPlateau lowers the LR after ``plateau_patience + 1`` epochs without a better
     validation loss; early stopping ends the run after ``patience`` epochs without a better
@@ -278,6 +302,8 @@ def schedule_for(model, settings: dict) -> dict:
         "early_stopping": stopping,
         "patience": settings["patience"] if stopping else None,
         "plateau_patience": plateau or None,
+        "max_epochs": settings["max_epochs"],
+        "grad_clip": grad_clip_of(model, settings) or None,
         "warnings": [],
     }
     if stopping and plateau and plateau + 1 >= settings["patience"]:

@@ -72,7 +72,27 @@ Loss: L1 + optional decision loss (paper eq. DL): per sample the mean over real 
 
 ``warmup_epochs``: the policy is frozen (still sampling) for the first epochs, as AdaMML's
 warm-up stage, so the fusion network first learns with random modality dropout.
-``policy_dropout`` / ``fusion_dropout``: the dropout placements compared in the paper's Fig. 4.
+
+Dropout placement (the paper's Fig. 4 compares two): ``input_dropout`` drops the raw word
+features once, and the policy and the unimodal encoders read the same dropped inputs (one mask)
+— the paper's code (``AdaMML.forward``: ``xs = [self.dropout(x) for x in xs]``, 0.2, before
+both the policy and the ContextualLSTM, ``mctn_adamml/adamml_contextual_lstm.py``);
+``fusion_dropout`` drops the contextual LSTM's input and the dense output (the paper's code: its
+ContextualLSTM dropout 0.2 on the fusion input and inside its 2-layer LSTM, and 0.2 before each
+of its head's Linear layers); ``policy_dropout`` drops only the policy's step means (its own
+mask), polysent's earlier placement, which leaves the unimodal encoders' inputs undropped. The
+Fig. 4 rows of config/experiments.yaml use the paper's placement: ``input_dropout`` 0.2 and
+``fusion_dropout`` 0.2, and for the (*) row ("dropout on the fusion network only")
+``fusion_dropout`` 0.2 alone.
+
+Training budget against the references: the paper's code publishes no training loop (no
+epochs, no stopping rule, no clipping; it scales the loss for mixed precision only); IBM's
+AdaMML trains 5 warm-up + 20 alternating epochs, keeps the best validation checkpoint, and
+clips only when ``--clip_gradient`` is given (off by default). polysent trains the policy and
+the fusion network jointly for ``train.max_epochs`` (40) with early stopping after
+``train.patience`` (8) epochs without a better validation MAE, no gradient clipping
+(``grad_clip: null``; the demo clips at 1.0) and Adam 1e-3 (IBM: SGD 1e-3 for the main network,
+Adam 0.01 for the policy).
 """
 
 from __future__ import annotations
@@ -137,6 +157,7 @@ class AdaMMLCLSTM(PolysentModel):
         dl_weight: float = 1.0,
         policy_dropout: float = 0.0,
         fusion_dropout: float = 0.0,
+        input_dropout: float = 0.0,
         warmup_epochs: int = 0,
     ):
         super().__init__()
@@ -162,6 +183,8 @@ class AdaMMLCLSTM(PolysentModel):
         self.register_buffer("eval_seed", torch.tensor(seed % 2**63, dtype=torch.int64))
         self._eval_rng = self._fresh_eval_rng()
         d_in = sum(dims[m] for m in self.modalities)
+        self.input_dropout = float(input_dropout)
+        self.input_drop = nn.Dropout(input_dropout)
         self.policy_drop = nn.Dropout(policy_dropout)
         self.policy_feat = nn.Sequential(nn.Linear(d_in, policy_feat), nn.ReLU())
         self.policy_cell = nn.LSTMCell(policy_feat + 2 * M, policy_hidden)
@@ -281,6 +304,10 @@ class AdaMMLCLSTM(PolysentModel):
 
     def forward(self, batch: dict) -> dict:
         mask = batch["mask"]
+        if self.input_dropout > 0:
+            # one mask per word feature, shared by the policy and the unimodal encoders (the
+            # paper's code drops its inputs once, before both); pads stay 0
+            batch = {**batch, **{m: self.input_drop(batch[m]) for m in self.modalities}}
         means, wmask = self._step_means(batch, mask)
         logits = self.policy(means, wmask)
         d = self.decide(logits) * wmask.unsqueeze(-1)

@@ -11,8 +11,10 @@ a dict:
   (NCE: ``"t|v"``, ``"t|a"`` text conditioned on video/audio, ``"text"``, ``"visual"``, ...);
 * optionally ``decisions`` (B, S, M) and ``window_mask`` (B, S) (AdaMML).
 
-Class attributes carry the paper's training defaults (loss, optimiser) so that the training
-loop, not each model, stays in charge of optimisation.
+Class attributes carry the paper's / reference code's training defaults (loss, optimiser,
+LR plateau, early stopping, gradient clipping) so that the training loop, not each model, stays
+in charge of optimisation; each model's docstring states its training budget (epochs, patience,
+clipping, dropout placement) against its reference.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class PolysentModel(nn.Module):
     report_group: str = "Baseline Models"
     #: whether ``forward`` returns per-window modality ``decisions`` (the modality-utilisation report)
     writes_decisions: bool = False
+    #: gradient-norm clip of the model's reference code (``train.grad_clip: null`` uses it;
+    #: None: the reference does not clip)
+    grad_clip: float | None = None
 
     def __init__(self):
         super().__init__()

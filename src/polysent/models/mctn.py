@@ -48,6 +48,15 @@ Where this follows the paper's text, where code, and why
   and only the shared-encoder trimodal wiring. Its training loop and checkpoint selection are not
   published, so its Table 1 number cannot be tied to a configuration (Table 1 footnotes it as
   protocol unknown); polysent keeps MCTN as published and lists the difference here.
+
+Training budget against the official code (hainow/MCTN ``configs/mctn.yaml``, README,
+``end2end_bimodal.py``): Adam 1e-4 (equal, ``optim_defaults``); up to 200 epochs with Keras
+``EarlyStopping(patience=20)`` on the total weighted validation loss — polysent stops on the
+validation MAE after ``train.patience`` epochs, within ``train.max_epochs``: 40 / 8 by the
+schema, 200 / 20 in config/moseas.yaml (``train.model_overrides.mctn``), 30 / 6 in the demo; no
+gradient clipping in the official code, none here (``grad_clip: null``; the demo clips at 1.0);
+no dropout in the official model, ``dropout`` (default 0) drops only the prediction RNN's last
+state before the output layer; the official L2 0.01 on the output Dense is not applied.
 """
 
 from __future__ import annotations

@@ -43,6 +43,17 @@ so the padding direction no longer matters. The memory transformers have ``max(l
 (``mem_layers`` overrides). ``causal=True`` keeps the official default
 ``--attn_mask`` (a future mask in every attention).
 
+Training budget against the official code (``src/main.py``, ``src/train.py``): 40 epochs, all
+of them run, the best validation checkpoint kept (``early_stopping = False``), ReduceLROnPlateau
+patience 20 (``plateau_patience``), gradient norm clipped at 0.8 every step (``grad_clip``, the
+official ``--clip``; ``train.grad_clip: null`` uses it, the demo clips at 1.0), Adam 1e-3.
+config/moseas.yaml keeps 40 epochs. Dropout placement: as the official code, ``embed_dropout``
+0.25 on the sqrt(d)-scaled input of every transformer, attention dropout by source (0.1 / 0.0 /
+0.0), ``relu_dropout`` 0.1 and ``res_dropout`` 0.1 inside the layers; two values differ:
+``text_dropout`` 0.3 on the text input before its projection (MMSA; the official code uses
+``embed_dropout`` 0.25 there) and ``out_dropout`` 0.1 in the residual head (the MulT paper's
+MOSEI value; official code 0.0).
+
 ``reps``: ``"t|v"``/``"t|a"`` are the masked means of the text←video/audio crossmodal outputs,
 ``"text"`` etc. the readout of each memory transformer (usable with NCE).
 """
@@ -116,6 +127,7 @@ class MulT(PolysentModel):
     optim_defaults = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0}
     plateau_patience = 20  # paper: "plateau learning rate reduction with a tolerance of 20"
     early_stopping = False  # official src/train.py: all epochs, best validation checkpoint kept
+    grad_clip = 0.8  # official src/main.py --clip 0.8 (clip_grad_norm_ every step)
 
     def __init__(
         self,

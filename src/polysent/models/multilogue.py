@@ -38,6 +38,29 @@ shares one); selection on the validation split (the original's ``valid = 0.0`` r
 best *test* epoch); a batch packs whole videos up to ``train.batch_size`` segments instead of
 128 videos, so the number of steps per epoch and of NCE negatives matches the other models.
 
+Training budget against the references: the official ``train_regression.py`` runs 100 epochs
+(the paper's notebooks 150-250, of 2-5 batches of 64-128 videos each) with no early stopping and
+reports the epoch of the best *test* loss; Adam 1e-4 with weight decay 1e-4 (equal here); no
+gradient clipping (none here: ``grad_clip: null``; the demo clips at 1.0); dropout 0.25 on the
+emotion states and again after the per-modality Linear, recurrent dropout 0.1 after each GRU
+(the same placement here). polysent selects on validation and, by the schema, stops after
+``train.patience`` (8) epochs without a better validation MAE within ``train.max_epochs`` (40);
+config/moseas.yaml runs the official 100 epochs without early stopping, keeping the best
+validation checkpoint (``train.model_overrides.multilogue``). With batches of ~3 videos an
+epoch has many more optimiser steps than the paper's (4 batches), so fewer epochs are needed.
+
+**Two text streams** (``second_text: <lang>``, an ablation): the model of the paper's NCE code
+(``multilogue/model_nce.py`` ``RegressionModelNCE_``, ``multilogue/dataloader.py``
+``MOSEIRegression_NCE``), which reads a second text per segment besides the first: the text
+cell and its Linear run again on it with the first text as context, and the fused vector holds
+its bimodal attentions with audio and video and its hidden state (``smax_fc = Linear(14·D_h)``
+with all three modalities). The second text is fed as the paper fed it, in training and at test
+time (:func:`polysent.data.collate` with ``second_text``): a segment in another language reads
+its translation into ``<lang>`` (the paper's French rows with their Spanish MT), a segment in
+``<lang>`` its own text again (the paper's Spanish test rows, "text duplicated"). The paper's
+text describes NCE on a one-stream model; this is what its numbers came from. Predicting with it
+needs batches that carry the second text (``polysent predict`` does not build them).
+
 ``reps`` for NCE (paper §7.1: "hidden states outputted by the pairwise bi-modal attention"):
 ``"t|v"`` / ``"t|a"`` are BiAtt(text, video/audio) at the segment's utterance (word mode: their
 masked means over the words); ``"text"`` etc. the per-modality hidden states likewise.
@@ -184,6 +207,7 @@ class MultilogueNet(PolysentModel):
         dropout: float = 0.25,
         rec_dropout: float = 0.1,
         time_axis: str = "utterance",
+        second_text: str | None = None,
     ):
         super().__init__()
         if time_axis not in TIME_AXES:
@@ -191,6 +215,11 @@ class MultilogueNet(PolysentModel):
         self.time_axis = time_axis
         self.modalities = check_modalities(modalities)
         self.context = "text" if "text" in self.modalities else None
+        self.second_text = second_text
+        if second_text is not None and (time_axis != "utterance" or self.context is None):
+            raise ValueError(
+                "multilogue second_text (the paper's two-stream model) needs time_axis 'utterance' and the text modality"
+            )
         self.cells = MultilogueCells(
             [dims[m] for m in self.modalities],
             [dims[self.context or m] for m in self.modalities],
@@ -208,6 +237,8 @@ class MultilogueNet(PolysentModel):
             key=lambda p: ("acoustic" not in p, p),
         )
         d_z = len(self.pairs) * 2 * d_h + len(self.modalities) * d_h
+        if second_text is not None:  # the second text's pairs and its hidden state
+            d_z += sum("text" in p for p in self.pairs) * 2 * d_h + d_h
         self.head = OutputHead(d_z, n_out, task, bound=3.0)
         self.rep_dims = {m: d_h for m in self.modalities}
         for a, b in self.pairs:
@@ -257,17 +288,36 @@ class MultilogueNet(PolysentModel):
         h = self._hidden_states(
             [seqs[m] for m in self.modalities], [ctx if ctx is not None else seqs[m] for m in self.modalities], umask
         )
+        h2 = self._second_text_states(batch, where, umask, ctx) if self.second_text is not None else None
         reps, parts = {}, []
         for a, b in self.pairs:
             att = bimodal_attention(h[a], h[b], umask)
             parts.append(att)
             reps[f"{MODALITY_KEYS[a]}|{MODALITY_KEYS[b]}"] = att[where]
+            if h2 is not None and a == "text":  # pairs list text first
+                parts.append(bimodal_attention(h2, h[b], umask))
         parts += [h[m] for m in self.modalities]
+        if h2 is not None:
+            parts.append(h2)
         for m in self.modalities:
             reps[m] = h[m][where]
         z = torch.cat(parts, -1)[where]  # one fused vector per real utterance (segment row)
         states = {"where": where, "umask": umask, "seqs": seqs, "h": h}
         return {"pred": self.head(z), "aux": {}, "reps": reps, "video_states": states}
+
+    def _second_text_states(self, batch: dict, where, umask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """Hidden states of the second text stream: the text cell and its Linear (shared with the
+        first stream, as the paper's code runs ``multilogue_net_f_t`` and ``linear`` on both), the
+        first text as context (``U_context = textf1``)."""
+        if "text2" not in batch:
+            raise ValueError(
+                f"two-stream Multilogue-Net (second_text={self.second_text!r}) needs batches with the "
+                f"second text stream: polysent.data.batches(..., second_text={self.second_text!r})"
+            )
+        text2 = to_sequences(masked_mean(batch["text2"], batch["mask2"]), where, umask)
+        k = self.modalities.index("text")
+        e = self.cells([text2], [ctx], umask, groups=slice(k, k + 1))[0]
+        return self.drop(self.hidden["text"](self.drop(e))) * umask.unsqueeze(-1)
 
     def translated_reps(self, batch: dict, out: dict) -> dict[str, torch.Tensor]:
         """``"t|v"``, ``"t|a"``, ``"text"`` of the translations of rows ``batch["tr_index"]``.

@@ -23,7 +23,17 @@ Terms (``NCEObjective(terms=...)``):
   pooled visual representation ``reps["visual"]`` of the same sample, over every sample of the
   batch (with TransAug this includes translated texts, i.e. "multi-lingual texts and videos");
   a segment and its translation show the same video, so they are not used as each other's
-  negatives.
+  negatives (:func:`same_video_groups`, from the pairs every batch carries).
+
+What this implements: the paper's text (§5.1, §7.1) — NCE terms on a one-text-stream base model,
+with TransAug translations as extra labelled samples, and a working InfoNCE (normalised, τ,
+projection heads). The paper's code differs on both counts: its NCE rows ran a two-text-stream
+Multilogue-Net that also reads the translation (or the text duplicated) at test time
+(``multilogue/model_nce.py``; polysent's ablation ``second_text``, rows
+``multilogue2s_cross_tv_*``), and its MIL-NCE port printed 2·ln 2 ≈ 1.386 — the value when every
+dot product is ≈ 0, i.e. no alignment signal — for all 233 printed epochs of the L_cross rows.
+So the paper's NCE gains cannot be credited to NCE; polysent's own NCE rows are compared with the
+TransAug-only control (``multilogue_transaug_*``, findings ``nce_beats_transaug_*``).
 
 One projection head per representation kind (shared by both languages, so T1|V1 and T2|V1 are
 compared in one space). Segments without a translation do not take part in the cross terms; a
@@ -53,6 +63,18 @@ def info_nce(
     target = torch.arange(a.size(0), device=a.device)
     loss = F.cross_entropy(logits, target)
     return 0.5 * (loss + F.cross_entropy(logits.t(), target)) if symmetric else loss
+
+
+def same_video_groups(batch: dict, n_rows: int, device=None) -> torch.Tensor:
+    """Group id per batch row for the inter-modal terms: a TransAug translation shares its
+    original's id (both show the same video, so neither is the other's negative), every other row
+    its own. Reads the batch's ``pair_index``/``pair_rows``, which :func:`polysent.data.collate`
+    gives every batch whatever the objective asks for (a hand-made batch without them is taken to
+    hold no TransAug rows)."""
+    groups = torch.arange(n_rows, device=device)
+    if batch.get("pair_index") is not None and batch["pair_index"].numel():
+        groups[batch["pair_rows"].to(groups.device)] = batch["pair_index"].to(groups.device)
+    return groups
 
 
 class NCEObjective(nn.Module):
@@ -117,10 +139,7 @@ class NCEObjective(nn.Module):
                 a, b = out["reps"][k1], out["reps"][k2]
                 if a.size(0) < 2:
                     continue
-                # a segment and its TransAug translation share the video: not each other's negatives
-                groups = torch.arange(a.size(0), device=a.device)
-                if pair_index is not None and pair_index.numel():
-                    groups[pair_rows] = pair_index
+                groups = same_video_groups(batch, a.size(0), a.device)
             losses[f"nce_{term}"] = self.weight * info_nce(
                 self.project(k1, a), self.project(k2, b), self.tau, groups=groups
             )
