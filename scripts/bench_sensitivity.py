@@ -46,8 +46,12 @@ TRAINING_OUTPUTS = ["results/train_groups", "results/runs", "results/table1.csv"
 
 
 def run(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
+    # the copy's own library first: the shared .venv's editable install points at another tree
+    path = os.pathsep.join(p for p in (str(cwd / "src"), os.environ.get("PYTHONPATH", "")) if p)
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {}), "PYTHONPATH": path}
+    )
     elapsed = time.monotonic() - start
     (cwd / "sensitivity.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
