@@ -164,3 +164,20 @@ def test_skipped_findings_and_markdown_show_the_interval():
     assert f"[{lo:.3f}, {hi:.3f}]" in text and "**holds**" in text and "not checked" in text and "zz" in text
     with pytest.raises(ReportError, match="f1_non0"):
         findings(preds, [{**spec[0], "metric": "f1_non0"}], BOOT)
+
+
+def test_seed_curve_narrows_with_seeds_and_counts_windows():
+    from polysent.report.findings import seed_curve
+
+    truth = _truth(80)
+    seeds = [1, 2, 3, 4, 5, 6]
+    # seed-to-seed spread of skill: each seed's noise level differs, so few seeds leave it uncertain
+    a = {s: truth + np.random.default_rng([s, 1]).normal(0, 0.9 + 0.15 * (s % 3), 80) for s in seeds}
+    b = {s: truth + np.random.default_rng([s, 2]).normal(0, 1.2 + 0.15 * (s % 2), 80) for s in seeds}
+    spec = [{"name": "x", "claim": "a beats b", "metric": "r", "better": ["a"], "than": "b"}]
+    curve = seed_curve({"a": _runs(truth, a), "b": _runs(truth, b)}, spec, {**BOOT, "resamples": 300}, [2, 6])
+    two, six = curve.set_index("n_seeds").loc[2], curve.set_index("n_seeds").loc[6]
+    assert two["windows"] == 6 and six["windows"] == 1
+    assert six["half_width"] < two["half_width"] and 0 <= two["holds_share"] <= 1
+    with pytest.raises(ReportError, match="only 6"):
+        seed_curve({"a": _runs(truth, a), "b": _runs(truth, b)}, spec, BOOT, [7])

@@ -313,3 +313,40 @@ def replace_trust_block(text: str, lines: list[str]) -> str:
     head, rest = text.split(TRUST_BEGIN, 1)
     _old, tail = rest.split(TRUST_END, 1)
     return head + TRUST_BEGIN + "\n" + "\n".join(lines) + "\n" + TRUST_END + tail
+
+
+def seed_curve(
+    predictions: Mapping[str, Sequence[tuple[int, pd.DataFrame]]],
+    specs: Sequence[Mapping[str, Any]],
+    bootstrap: Mapping[str, Any],
+    counts: Sequence[int],
+) -> pd.DataFrame:
+    """How the findings' intervals and verdicts depend on the number of seeds per row.
+
+    For each count k, every cyclic window of k consecutive seeds (of the seeds all rows share,
+    in order) is checked as if the rows had only those seeds; per finding contrast and k the
+    result gives the median interval half-width and the share of windows whose verdict is
+    ``holds`` — a verdict that changes between windows of k seeds is a coin flip at k.
+    """
+    common = sorted(set.intersection(*(set(s for s, _ in runs) for runs in predictions.values())))
+    parts = []
+    for k in counts:
+        if k > len(common):
+            raise ReportError(f"seed_curve: {k} seeds asked, the rows share only {len(common)}: {common}")
+        starts = range(len(common)) if k < len(common) else [0]
+        for start in starts:
+            window = {common[(start + i) % len(common)] for i in range(k)}
+            sub = {row: [(s, f) for s, f in runs if s in window] for row, runs in predictions.items()}
+            found = findings(sub, specs, bootstrap)
+            found = found[found["verdict"] != "skipped"].assign(n_seeds=k, window=start)
+            parts.append(found)
+    every = pd.concat(parts, ignore_index=True)
+    every["half_width"] = (every["ci_high"] - every["ci_low"]) / 2
+    every["holds_share"] = every["verdict"].eq("holds").astype(float)
+    summary = every.groupby(["name", "rows", "n_seeds"], sort=False).agg(
+        windows=("window", "size"),
+        value=("value", "median"),
+        half_width=("half_width", "median"),
+        holds_share=("holds_share", "mean"),
+    )
+    return summary.reset_index().round(4)
