@@ -177,7 +177,8 @@ def findings(
                 continue
             rows.append({**base, "rows": label, **_contrast(spec["name"], predictions, weights, metric, sign,
                                                             bootstrap, rng_seed=[int(bootstrap["seed"]), number, k])})  # fmt: skip
-    return pd.DataFrame(rows, columns=COLUMNS).round({"value": 4, "ci_low": 4, "ci_high": 4, "p_boot": 4})
+    table = pd.DataFrame(rows, columns=COLUMNS).round({"value": 4, "ci_low": 4, "ci_high": 4, "p_boot": 4})
+    return table.astype({"n_test": "Int64"})  # a count, empty where skipped
 
 
 def _contrast(name, predictions, weights, metric, sign, bootstrap, rng_seed) -> dict[str, Any]:
