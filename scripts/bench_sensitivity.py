@@ -124,8 +124,11 @@ def compare(found: dict[str, pd.DataFrame]) -> pd.DataFrame:
         part[f"{tag}_verdict"] = frame["verdict"]
         table = part if table is None else table.merge(part.drop(columns="metric"), on=key, how="outer")
     verdicts = table[[f"{t}_verdict" for t in found]]
-    table["keeps"] = verdicts.nunique(axis=1, dropna=False).eq(1)
-    return table
+    table["keeps"] = verdicts.nunique(axis=1, dropna=False).eq(1).astype(object)
+    table.loc[verdicts.eq("skipped").all(axis=1), "keeps"] = None  # not checked anywhere
+    # the first run's order (the config's), not the merge's sorted keys
+    order = {k: i for i, k in enumerate(zip(*(next(iter(found.values()))[c] for c in key)))}
+    return table.sort_values(key, key=lambda _c: [order.get(k, len(order)) for k in zip(table["name"], table["rows"])])
 
 
 def machine() -> str:
@@ -172,10 +175,9 @@ def markdown(args, walls: dict, drift: dict, table: pd.DataFrame, commit: str, l
     lines += ["", head, "|" + "---|" * (head.count("|") - 1)]
     for _, row in table.iterrows():
         cells = " | ".join(str(row[t]) if pd.notna(row[t]) else "–" for t in tags)
-        lines.append(
-            f"| {row['name']} | {row['rows']} | {row['metric']} | {cells} | {'yes' if row['keeps'] else 'no'} |"
-        )
-    kept = table[table["keeps"] & table["base_verdict"].eq("holds")]
+        keeps = "–" if row["keeps"] is None or pd.isna(row["keeps"]) else ("yes" if row["keeps"] else "no")
+        lines.append(f"| {row['name']} | {row['rows']} | {row['metric']} | {cells} | {keeps} |")
+    kept = table[table["keeps"].eq(True) & table["base_verdict"].eq("holds")]
     lines += [
         "",
         f"Verdict and 95 % paired bootstrap interval (claimed difference; polysent.report.findings) per run. "
