@@ -181,3 +181,17 @@ def test_seed_curve_narrows_with_seeds_and_counts_windows():
     assert six["half_width"] < two["half_width"] and 0 <= two["holds_share"] <= 1
     with pytest.raises(ReportError, match="only 6"):
         seed_curve({"a": _runs(truth, a), "b": _runs(truth, b)}, spec, BOOT, [7])
+
+
+def test_configured_finding_rows_share_their_seeds():
+    """Rows compared by a finding run the same seeds, so the bootstrap pairs them (and no row of a
+    finding has fewer seeds than the rest)."""
+    from pathlib import Path
+
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "experiments.yaml").read_text())
+    for spec in config["findings"]:
+        rows = spec.get("better", []) + [spec.get("than")] + list(spec.get("recovery", {}).values())
+        seeds = {tuple(config["experiments"][r]["seeds"]) for r in rows if r}
+        assert len(seeds) == 1 and len(next(iter(seeds))) >= 5, (spec["name"], seeds)
