@@ -27,6 +27,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/runs.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/transfer.smk"
 include: "workflow/rules/qc.smk"
 
 

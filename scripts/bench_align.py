@@ -33,7 +33,8 @@ from polysent.align import align_shard
 VARIANTS = {
     "aeneas defaults (40 ms shift, no trimming)": {"mfcc_window_shift": 0.04, "trim_silence": False},
     "20 ms shift, no trimming": {"mfcc_window_shift": 0.02, "trim_silence": False},
-    "polysent default (10 ms shift + silence trimming)": {},
+    "10 ms shift, words only shrunk to their active frames": {"snap_to_speech": False},
+    "polysent default (10 ms shift, words fitted to the speech above the clip's noise floor)": {},
 }
 ENGINES = ("cli", "library")
 

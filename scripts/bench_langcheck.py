@@ -22,12 +22,13 @@ import platform
 import time
 from pathlib import Path
 
+from polysent import languages
 from polysent.config import complete
 from polysent.corpus.demo.text import Concept, load_lexicon
 from polysent.langcheck import language_problem
 from polysent.tokens import tokenize
 
-LANGS = ("fr", "es", "pt", "de")
+LANGS = languages.codes("demo")
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
 

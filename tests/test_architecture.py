@@ -74,3 +74,95 @@ def test_cli_subcommands_see_the_schema_defaults():
     partial = stage_config("acoustic", None, ["librosa.n_fft=1024"])
     assert partial["librosa"]["n_fft"] == 1024
     assert partial["librosa"]["hop_length"] == full["acoustic"]["librosa"]["hop_length"]
+
+
+def test_the_model_names_are_the_registry():
+    """A model is listed once: ``MODELS``; the schema's ``train.models`` keys equal it and the
+    experiments' ``model`` enum is made from them."""
+    from polysent.config import load_schema
+    from polysent.models import MODELS
+
+    schema = load_schema(REPO / "workflow" / "schemas")["properties"]
+    train_models = schema["train"]["properties"]["models"]["properties"]
+    assert list(train_models) == list(MODELS), (
+        "train.schema.yaml's train.models keys differ from polysent.models.MODELS"
+    )
+    assert schema["experiments"]["additionalProperties"]["properties"]["model"]["enum"] == list(MODELS)
+
+
+def _model_name_tests(path, names) -> list[str]:
+    """``x == "<model name>"`` (or ``!=``, ``in (...)``) comparisons in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Compare):
+            consts = [c for c in ast.walk(node) if isinstance(c, ast.Constant) and c.value in names]
+            where = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+            found += [f"{where}:{node.lineno} {c.value!r}" for c in consts]
+    return found
+
+
+def test_no_model_is_special_cased_by_name():
+    """What the code needs to know about a model is its class's attribute, not a test of its name."""
+    import re
+
+    from polysent.models import MODELS
+
+    models_dir = SRC / "models"
+    found = [
+        hit
+        for path in sorted(SRC.rglob("*.py"))
+        if not path.is_relative_to(models_dir)
+        for hit in _model_name_tests(path, set(MODELS))
+    ]
+    quoted = "|".join(re.escape(n) for n in MODELS)
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for lineno, line in enumerate(smk.read_text().splitlines(), 1):
+            if re.search(rf"""(==|!=|\bin)\s*\(?\s*["']({quoted})["']""", line):
+                found.append(f"{smk.relative_to(REPO)}:{lineno}")
+    assert not found, "model names tested outside polysent.models (declare it on the model class): " + ", ".join(found)
+
+
+def test_the_model_name_check_sees_one(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('def f(spec):\n    return spec["name"] == "mult" or spec in ("x", "mctn")\n')
+    assert [h.split()[-1] for h in _model_name_tests(module, {"mult", "mctn"})] == ["'mult'", "'mctn'"]
+
+
+def test_an_older_bundles_kwargs_are_completed_by_its_model():
+    from polysent.models import MODELS, model_class
+
+    assert model_class("multilogue").bundle_kwargs({"d_h": 8}) == {"time_axis": "word", "d_h": 8}
+    assert model_class("multilogue").bundle_kwargs({"time_axis": "utterance"}) == {"time_axis": "utterance"}
+    assert all(cls.bundle_kwargs({"a": 1}) == {"a": 1} for name, cls in MODELS.items() if name != "multilogue")
+
+
+def _logistic_expressions(path) -> list[int]:
+    """Lines of ``1 / (1 + exp(-x))`` written out in ``path``."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.BinOp):
+            text = ast.unparse(node.right).replace(" ", "")
+            if isinstance(node.right.op, ast.Add) and "exp(-" in text:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_one_sigmoid():
+    found = [
+        f"{path.relative_to(REPO)}:{line}"
+        for path in sorted(SRC.rglob("*.py"))
+        if path.name != "numeric.py"
+        for line in _logistic_expressions(path)
+    ]
+    assert not found, "logistic functions written out (use polysent.numeric.sigmoid): " + ", ".join(found)
+    assert _logistic_expressions(SRC / "numeric.py")  # the check sees the one that is allowed
+
+
+def test_sigmoid_is_the_expression_it_replaced():
+    import numpy as np
+
+    from polysent.numeric import sigmoid
+
+    x = np.random.default_rng(0).normal(0, 8, 1000).astype(np.float32)
+    assert sigmoid(x).dtype == np.float32 and sigmoid(x).tobytes() == (1.0 / (1.0 + np.exp(-x))).tobytes()
+    assert sigmoid(0.3) == 1.0 / (1.0 + np.exp(-0.3))

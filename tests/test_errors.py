@@ -236,3 +236,62 @@ def test_segment_reader_bug_propagates_and_unreadable_file_is_a_segment_error(tm
     monkeypatch.setattr(sf, "read", broken)
     with pytest.raises(TypeError, match="injected bug"):
         segment.read_mono(bad)
+
+
+# ------------------------------------------------------------ the polysent CLI: one line, no traceback
+
+
+def _cli(argv, capsys):
+    from polysent.cli import main
+
+    rc = main(argv)
+    err = capsys.readouterr().err
+    return rc, [line for line in err.splitlines() if line.strip()]
+
+
+def test_cli_refusals_are_one_line_naming_the_file(tmp_path, capsys):
+    bad = tmp_path / "manifest.parquet"
+    bad.write_text("segment_id,video_id\n")  # a text file named .parquet
+    cases = [
+        (["predict", "--bundle", str(tmp_path / "nobundle"), "--media", str(tmp_path), "--out", "p.csv"], "nobundle"),
+        (["bundle", "--run", str(tmp_path), "--store", f"fr={bad}"], str(tmp_path)),
+        (["validate-manifest", str(bad)], str(bad)),
+    ]
+    for argv, named in cases:
+        rc, lines = _cli(argv, capsys)
+        assert rc == 1, argv
+        assert len(lines) == 1 and lines[0].startswith(f"polysent {argv[0]}: ") and named in lines[0], lines
+        assert "Traceback" not in lines[0]
+
+
+def test_cli_verbose_shows_the_traceback_before_or_after_the_subcommand(tmp_path, capsys, caplog):
+    for argv in (["-v", "predict"], ["predict", "-v"]):
+        caplog.clear()
+        rc, lines = _cli([*argv, "--bundle", str(tmp_path / "nb"), "--media", str(tmp_path), "--out", "p.csv"], capsys)
+        assert rc == 1 and "not a polysent bundle" in lines[-1]
+        assert any(r.exc_info and "BundleError" in r.exc_info[0].__name__ for r in caplog.records), argv
+
+
+def test_cli_bugs_keep_their_traceback(tmp_path, monkeypatch):
+    from polysent import bundle
+    from polysent.cli import main
+
+    def broken(path):
+        raise KeyError("a bug, not bad input")
+
+    monkeypatch.setattr(bundle, "load_bundle", broken)
+    monkeypatch.setattr("polysent.predict.run.load_bundle", broken)
+    with pytest.raises(KeyError):
+        main(["predict", "--bundle", str(tmp_path), "--media", str(tmp_path), "--out", str(tmp_path / "p.csv")])
+
+
+def test_refusal_is_recognised_by_its_class_not_its_base():
+    from polysent.bundle import FeatureMismatch
+    from polysent.cli import is_refusal
+    from polysent.config import ConfigError
+    from polysent.predict import PredictError
+
+    for err in (PredictError("x"), ConfigError("x"), FeatureMismatch([], "ref")):
+        assert is_refusal(err), err
+    for err in (ValueError("x"), KeyError("x"), TypeError("x")):
+        assert not is_refusal(err), err

@@ -6,6 +6,7 @@ transcripts from a tiny local Whisper (sockets blocked) or, for a text-free mode
 text model without transcripts is refused; no speech / no face give rows with a reason."""
 
 import json
+import re
 import subprocess
 
 import numpy as np
@@ -87,7 +88,11 @@ def predicted(tiny_run, bundle_path, tmp_path_factory):
 def test_predict_rebuilds_the_features_and_reproduces_the_run(tiny_run, bundle_path, predicted):
     root, late = predicted
     rows = pd.read_csv(root / "pred.csv")
-    assert list(rows.columns) == ["segment_id", "video_id", "start", "end", "prediction", "reason"]
+    bundle = load_bundle(bundle_path)
+    ood_cols = [f"ood_{m}" for m in ("text", "visual", "acoustic") if m in bundle.modalities]
+    assert list(rows.columns) == ["segment_id", "video_id", "start", "end", "prediction", *ood_cols, "reason"]
+    # the run's own valid/test videos lie within its training range: no modality flagged
+    assert ood_cols and not rows.loc[rows["prediction"].notna(), ood_cols].any().any()
     want = pd.read_parquet(tiny_run / RUN / "predictions.parquet")
     got = rows.set_index("segment_id").loc[want["segment_id"]]
     assert got["reason"].isna().all()
@@ -103,7 +108,6 @@ def test_predict_rebuilds_the_features_and_reproduces_the_run(tiny_run, bundle_p
                 np.stack(train.loc[row["segment_id"], col]) if col != "words" else train.loc[row["segment_id"], col],
             ), (row["segment_id"], col)
     # in the run's batches (one per split) the bundle gives the run's numbers exactly
-    bundle = load_bundle(bundle_path)
     ids = new.column("segment_id").to_pylist()
     for split in ("valid", "test"):
         part = want[want["split"] == split]
@@ -143,10 +147,8 @@ def test_manifest_without_transcripts_or_segments_is_named(tiny_run, bundle_path
     man = new_videos(tiny_run, tmp_path / "m.csv")
     man.loc[1, "transcript"] = ""
     man.to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(
-        PredictError, match=rf"1 segment\(s\) have no transcript \(e.g. \['{man.loc[1, 'segment_id']}'\]\)"
-    ):
-        predict_manifest(bundle_path, tmp_path / "m.csv", tmp_path / "p.csv", work=tmp_path / "work")
+    with pytest.raises(PredictError, match=rf"1 segment has no transcript \(e.g. \['{man.loc[1, 'segment_id']}'\]\)"):
+        predict_manifest(bundle_path, tmp_path / "m.csv", tmp_path / "p.csv", work=tmp_path / "work", asr_cfg=NO_ASR)
     man.drop(columns=["start"]).to_csv(tmp_path / "m2.csv", index=False)
     with pytest.raises(PredictError, match=r"missing column\(s\) \['start'\]"):
         predict_manifest(bundle_path, tmp_path / "m2.csv", tmp_path / "p.csv", work=tmp_path / "work")
@@ -160,9 +162,11 @@ def test_emotion_bundle_to_parquet(tiny_run, tmp_path, monkeypatch):
     rows = predict_manifest(bundle, tmp_path / "m.csv", tmp_path / "p.parquet", work=tmp_path / "work", progress=False)
     want = pd.read_parquet(run / "predictions.parquet")
     probs = [c for c in want.columns if c.startswith("prob_")]
-    assert list(rows.columns) == ["segment_id", "video_id", "start", "end", *probs, "reason"]
+    ood_cols = [c for c in rows.columns if c.startswith("ood_")]
+    assert list(rows.columns) == ["segment_id", "video_id", "start", "end", *probs, *ood_cols, "reason"]
     stored = pd.read_parquet(tmp_path / "p.parquet").set_index("segment_id").loc[want["segment_id"]]
     np.testing.assert_allclose(stored[probs].to_numpy(), want[probs].to_numpy(), rtol=0, atol=1e-6)
+    assert ood_cols and not stored[ood_cols].astype(bool).any().any()  # the run's own videos: in range
     meta = json.loads(pq.read_schema(tmp_path / "p.parquet").metadata[b"polysent"])
     assert meta["task"] == "emotion" and meta["model"] == "mctn"
 
@@ -181,6 +185,8 @@ def synthetic_video(path, audio, seconds):
 
 SILENCE = "anullsrc=r=16000:cl=mono"
 BURSTS = "aevalsrc='0.3*sin(2*PI*220*t)*between(mod(t,1.5),0.2,1.1)':s=16000"  # 0.9 s tones every 1.5 s
+# two loud 0.2 s syllables (0.5 s, 1.5 s) and a 1 s tone (2.5 s)
+SYLLABLES = "aevalsrc='0.4*sin(2*PI*300*t)*(between(t,0.5,0.7)+between(t,1.5,1.7)+between(t,2.5,3.5))':s=16000"
 
 
 def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
@@ -196,7 +202,15 @@ def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
     (folder / "talk.mp4").write_bytes((tiny_run / demo["video_path"]).read_bytes())
     synthetic_video(folder / "quiet.mp4", SILENCE, 3)
     synthetic_video(folder / "mute.mp4", None, 2)
+    synthetic_video(folder / "syll.mp4", SYLLABLES, 4)
     rows = predict(bundle, tmp_path / "p.csv", media=folder, work=tmp_path / "work", progress=False)
+    # two loud 0.2 s syllables: rows with their times and the reason; the 1 s tone is predicted
+    syll = rows[rows["video_id"] == "syll"]
+    short = syll[syll["segment_id"].isna()]
+    assert len(syll) == 3 and len(short) == 2 and short["prediction"].isna().all()
+    np.testing.assert_allclose(short["start"], [0.5, 1.5], atol=0.03)
+    assert short["reason"].str.startswith("segment: sound too short (0.").all()
+    assert np.isfinite(syll.loc[syll["segment_id"].notna(), "prediction"]).all()
     quiet = rows[rows["video_id"] == "quiet"]
     assert len(quiet) == 1 and quiet["segment_id"].isna().all() and quiet["prediction"].isna().all()
     assert quiet["reason"].iloc[0].startswith("segment: no speech found")
@@ -211,21 +225,41 @@ def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
     words = pq.read_table(tmp_path / "work/store/fr.parquet").column("words").to_pylist()
     assert all(w and set(w) == {"_"} for w in words)  # pseudo-words, no transcript
     meta = json.loads((tmp_path / "p.csv.json").read_text())
-    assert meta["transcripts"]["pseudo_words"] == len(talk) and meta["transcripts"]["asr"] == {"backend": "none"}
+    assert meta["transcripts"]["pseudo_words"] == len(talk) + 1 and meta["transcripts"]["asr"] == {"backend": "none"}
     assert meta["segmentation"]["top_db"] == 35.0 and meta["media"] == str(folder)
+    listed = [(r["video_id"], r["reason"].split(" (")[0]) for r in meta["not_predicted"]]
+    assert sum(v == "syll" and r == "segment: sound too short" for v, r in listed) == 2
+    assert {v for v, _ in listed} == {"quiet", "mute", "syll"}
+
+
+# Without speech recognition (the default, auto, transcribes with the packaged Whisper when installed).
+NO_ASR = {"backend": "none"}
 
 
 def test_text_model_without_transcripts_is_refused_naming_both_ways_out(tiny_run, bundle_path, tmp_path):
     video = synthetic_video(tmp_path / "v.mp4", BURSTS, 3)
     with pytest.raises(PredictError) as err:
-        predict(bundle_path, tmp_path / "p.csv", media=video, work=tmp_path / "work", progress=False)
+        predict(bundle_path, tmp_path / "p.csv", media=video, work=tmp_path / "work", progress=False, asr_cfg=NO_ASR)
     msg = str(err.value)
-    assert "reads text" in msg and "--manifest with a transcript column" in msg and "--asr-model" in msg
+    assert "reads text" in msg and "--manifest with a transcript column" in msg and "--asr backend=" in msg
+    assert f"{video}: 1 video has no transcript" in msg  # videos counted as videos
     assert not (tmp_path / "work" / "speech").exists()  # refused before any compute
     man = new_videos(tiny_run, tmp_path / "m.csv").drop(columns=["transcript"])
     man.to_csv(tmp_path / "m.csv", index=False)
     with pytest.raises(PredictError, match="have no transcript"):
-        predict(bundle_path, tmp_path / "p.csv", manifest=tmp_path / "m.csv", work=tmp_path / "work")
+        predict(bundle_path, tmp_path / "p.csv", manifest=tmp_path / "m.csv", work=tmp_path / "work", asr_cfg=NO_ASR)
+
+
+def test_cli_refusal_is_one_line_without_traceback(bundle_path, tmp_path, capsys):
+    """The refusal above from the command line: one line on stderr, exit status 1."""
+    from polysent.cli import main
+
+    video = synthetic_video(tmp_path / "v.mp4", BURSTS, 2)
+    argv = ["predict", "--bundle", str(bundle_path), "--media", str(video), "--out", str(tmp_path / "p.csv")]
+    assert main([*argv, "--asr", "backend=none"]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"polysent predict: {video}: 1 video has no transcript"), lines
+    assert not (tmp_path / "p.csv").exists()
 
 
 def test_asr_transcribes_a_faceless_video_for_a_trimodal_model(tiny_run, tmp_path, offline):
@@ -254,3 +288,94 @@ def test_asr_transcribes_a_faceless_video_for_a_trimodal_model(tiny_run, tmp_pat
     assert transcripts.str.len().gt(0).all() and all(set(t.replace(" ", "")) <= set("bonjur") for t in transcripts)
     meta = json.loads(pq.read_schema(tmp_path / "p.parquet").metadata[b"polysent"])
     assert meta["transcripts"]["transcribed"] == 3 and meta["transcripts"]["asr"]["backend"] == "whisper"
+
+
+# ------------------------------------------------- what is not predicted, and out-of-distribution input
+
+
+def _store(path, segments, dim=3):
+    """A feature store-like table: ``segments`` = [(segment_id, split, (words, dim) acoustic array)]."""
+    vec = pa.list_(pa.list_(pa.float32(), dim))
+    table = pa.table(
+        {
+            "segment_id": [s for s, _, _ in segments],
+            "lang": ["fr"] * len(segments),
+            "split": [sp for _, sp, _ in segments],
+            "acoustic": pa.array([x.astype(np.float32).tolist() for _, _, x in segments], vec),
+        }
+    )
+    pq.write_table(table, path)
+    return table
+
+
+def test_ood_flags_out_of_range_segments_and_not_in_range_ones(tmp_path):
+    from polysent import ood
+
+    rng = np.random.default_rng(0)
+    train = [(f"t{i}", "train", rng.normal([0, 5, -2], [1, 2, 0.5], (20, 3))) for i in range(50)]
+    test = [
+        ("in", "test", rng.normal([0, 5, -2], [1, 2, 0.5], (20, 3))),
+        ("far", "test", rng.normal([0, 5, -2], [1, 2, 0.5], (20, 3)) + [0, 0, 4.5]),  # one feature 9 SDs off
+        ("odd_word", "test", np.vstack([rng.normal([0, 5, -2], [1, 2, 0.5], (19, 3)), [[40, 5, -2]]])),
+    ]
+    _store(tmp_path / "s.parquet", train + test)
+    ranges = ood.training_range([tmp_path / "s.parquet"], ["fr"])
+    stats = ranges["modalities"]["acoustic"]
+    np.testing.assert_allclose(stats["mean"], [0, 5, -2], atol=0.15)
+    np.testing.assert_allclose(stats["sd"], [1, 2, 0.5], rtol=0.1)
+    assert stats["words"] == 1000 and stats["share_beyond"] < 0.01  # the test rows are not training's
+    flags = ood.segment_flags(_store(tmp_path / "n.parquet", test), ranges, ["acoustic"])
+    assert flags["in"]["acoustic"]["ood"] is False and flags["in"]["acoustic"]["max_sd"] < ood.K_SD + 1
+    assert flags["far"]["acoustic"]["ood"] is True and flags["far"]["acoustic"]["share"] > 0.25
+    assert flags["odd_word"]["acoustic"]["ood"] is False  # one word in 60 values: not the segment
+    assert flags["odd_word"]["acoustic"]["max_sd"] > 30
+    assert ood.segment_flags(_store(tmp_path / "n2.parquet", test), None, ["acoustic"]) == {}
+
+
+def _tones_wav(path, spans, seconds=4.0, sr=16000, noise_dbfs=-50.0):
+    """Loud 300 Hz tones over ``spans`` (s) on a noise floor, as a 16 kHz WAV."""
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sr)) / sr
+    y = np.random.default_rng(1).normal(0, 10 ** (noise_dbfs / 20), len(t))
+    for s, e in spans:
+        y += 0.4 * np.sin(2 * np.pi * 300 * t) * ((t >= s) & (t < e))
+    sf.write(path, y.astype(np.float32), sr)
+    return path
+
+
+def test_short_sound_spans_are_listed_not_dropped(tmp_path):
+    """Two loud 0.2 s syllables and one 1 s phrase: the phrase is a segment, the syllables are
+    listed as too short with their times, each named (min_segment 0.25 s)."""
+    from polysent.config import complete
+    from polysent.predict import entry_settings
+    from polysent.predict.segments import segment_media
+
+    wav = _tones_wav(tmp_path / "talk.wav", [(0.5, 0.7), (1.5, 1.7), (2.5, 3.5)])
+    frame, skipped = segment_media(
+        [wav], "fr", tmp_path / "work", entry_settings()["segment"], complete({}, "media"), progress=False
+    )
+    assert len(frame) == 1 and frame["start"].iloc[0] < 2.5 < 3.5 < frame["end"].iloc[0]
+    assert [(round(s["start"], 1), round(s["end"], 1)) for s in skipped] == [(0.5, 0.7), (1.5, 1.7)]
+    for s in skipped:
+        assert re.match(r"segment: sound too short \(0\.[12]\d s < segment\.min_segment 0\.25 s", s["reason"]), s
+
+
+@pytest.mark.skipif(not __import__("polysent.asr").asr.installed(), reason="optional [asr] extra not installed")
+def test_text_model_on_a_video_without_transcript_transcribes_offline(tiny_run, bundle_path, tmp_path, offline, capsys):
+    """`polysent predict --bundle <text bundle> --media talk.mp4`: no manifest, no transcript, no
+    network; the default ASR (auto) takes the packaged Whisper and every segment gets words."""
+    from polysent.cli import main
+
+    man = pd.read_parquet(tiny_run / "results/corpus/manifest.parquet")
+    demo = man[(man["lang"] == "fr") & (man["split"] == "test")].iloc[0]
+    video = tmp_path / "talk.mp4"
+    video.write_bytes((tiny_run / demo["video_path"]).read_bytes())
+    out = tmp_path / "p.csv"
+    argv = ["predict", "--bundle", str(bundle_path), "--media", str(video), "--out", str(out), "--lang", "fr"]
+    assert main([*argv, "--work", str(tmp_path / "work")]) == 0, capsys.readouterr().err
+    rows = pd.read_csv(out)
+    meta = json.loads((tmp_path / "p.csv.json").read_text())
+    assert meta["transcripts"]["asr"]["backend"] == "faster_whisper"
+    assert meta["transcripts"]["transcribed"] >= 1 and meta["transcripts"]["pseudo_words"] == 0
+    assert rows["prediction"].notna().sum() >= 1

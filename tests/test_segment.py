@@ -163,3 +163,22 @@ def test_schema_defaults_are_the_segmenters_and_asrs():
     entry = entry_settings()
     assert entry["segment"] == defaults()
     assert entry["asr"] == asr.defaults()
+
+
+def test_speech_runs_follow_the_recordings_own_noise_floor():
+    """Speech over room noise at -50 dBFS (above a fixed -55/-60 dBFS floor): the detector's
+    floor is the recording's own, so the pauses are found and the edges are within 50 ms."""
+    from noisy_speech import brown_noise
+    from polysent.segment import frame_levels, noise_floor, speech_runs
+
+    parts = [("silence", 0.4), ("tone", 0.5), ("silence", 0.3), ("noise", 0.4), ("silence", 0.15), ("tone", 0.3)]
+    y, truth = recording(parts + [("silence", 0.5)], floor_dbfs=-120.0)
+    y = y + brown_noise(len(y), -50.0, seed=1).astype(np.float32)
+    levels = frame_levels(y, SR, 0.01, 0.01)[0]
+    assert -65.0 <= noise_floor(levels) <= -50.0  # brown noise: 10 ms frames swing below its RMS
+    runs, active = speech_runs(y, SR, rel=0.25)
+    assert_edges(runs, truth, tol=0.05)  # the target for word boundaries
+    assert active.mean() < 0.6  # the noise between the parts is not speech
+    # a pause shorter than min_pause joins its neighbours into one stretch
+    joined, _ = speech_runs(y, SR, rel=0.25, min_pause=0.2)
+    assert_edges(joined, [truth[0], (truth[1][0], truth[2][1])], tol=0.05)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from polysent import store as S
+from polysent import store as S, text as T
 from polysent.io import write_parquet
 
 LABELS = ["happiness", "fear"]
@@ -240,7 +241,10 @@ def test_demo_stores_account_for_every_segment(tiny_run):
         stored = set(table.column("segment_id").to_pylist())
         missing = set(part["segment_id"]) - stored
         assert missing <= set(qc["segment_id"]), sorted(missing - set(qc["segment_id"]))[:5]
-        assert meta["dims"] == {"text": 300, "acoustic": 25, "visual": visual_dim}
+        text_dim = pq.read_schema(res / "text" / f"{lang}.parquet").field("vector").type.list_size
+        assert meta["dims"] == {"text": text_dim, "acoustic": 25, "visual": visual_dim}
+        assert meta["text_encoder"]["encoder"] == "use" and meta["text_encoder"]["dim"] == text_dim == 512
+        assert meta["text_encoder"]["model"]["weights_sha256"] == T.use_model_info()["weights_sha256"]
         assert table.num_rows >= 0.5 * len(part)
 
 

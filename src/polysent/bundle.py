@@ -40,9 +40,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from polysent import contracts, io
+from polysent import contracts, io, ood
 from polysent.cliargs import key_values
 from polysent.data import MODALITIES, Sample, apply_normalizer, batches, in_given_order, samples_from_table
+from polysent.numeric import sigmoid
 
 log = logging.getLogger("polysent.bundle")
 
@@ -257,6 +258,8 @@ def make_bundle(
         },
         "features": {"dims": ckpt["dims"], "names": names, "modalities": list(MODALITIES)},
         "inputs": inputs,
+        # per-feature word-level mean/SD of the training split: predict's out-of-distribution flag
+        "training_range": ood.training_range([stores[lang] for lang in sorted(exp["train"])], exp["train"]),
         "normalizer": "weights.pt['normalizer']" if ckpt["normalizer"] is not None else None,
         "provenance": provenance,
         "training": {
@@ -396,7 +399,7 @@ class Bundle:
         for i, s in enumerate(samples):
             if s.segment_id in row_of:
                 p = pred[row_of[s.segment_id]]
-                values[i] = p[:1] if self.task == "sentiment" else 1.0 / (1.0 + np.exp(-p))
+                values[i] = p[:1] if self.task == "sentiment" else sigmoid(p)
         fields = {
             "segment_id": pa.array([s.segment_id for s in samples], pa.string()),
             "video_id": pa.array([s.video_id for s in samples], pa.string()),
@@ -421,7 +424,7 @@ class Bundle:
 
 def load_bundle(path: str | os.PathLike) -> Bundle:
     """Rebuild a bundle's model (eval mode) from its folder; nothing else is read."""
-    from polysent.models import build_model
+    from polysent.models import build_model, model_class
 
     path = Path(path)
     desc_path, weights_path = path / BUNDLE_JSON, path / WEIGHTS
@@ -439,10 +442,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"{weights_path}: SHA-256 differs from bundle.json's (file changed or truncated)")
     saved = torch.load(weights_path, map_location="cpu", weights_only=True)
     spec = meta["model"]
-    kwargs = dict(spec["kwargs"])
-    if spec["name"] == "multilogue":
-        # bundles made before `time_axis` existed hold the word-axis model (same weights, both axes)
-        kwargs.setdefault("time_axis", "word")
+    kwargs = model_class(spec["name"]).bundle_kwargs(spec["kwargs"])
     model = build_model(spec["name"], meta["features"]["dims"], n_out=spec["n_out"], task=meta["task"], **kwargs)
     model.load_state_dict(saved["state_dict"])
     model.eval()

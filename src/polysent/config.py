@@ -56,7 +56,18 @@ def _load_schema(schema_dir: str) -> dict:
         for name in parents:
             node = node.setdefault("properties", {}).setdefault(name, {"type": "object"})
         node.setdefault("properties", {})[leaf] = yaml.safe_load(part.read_text())
+    _model_names_from_train_models(schema)
     return schema
+
+
+def _model_names_from_train_models(schema: dict) -> None:
+    """An experiment's ``model`` may be any model with settings under ``train.models`` (a test
+    keeps those keys equal to ``polysent.models.MODELS``), so a new model is listed once."""
+    props = schema.get("properties", {})
+    models = props.get("train", {}).get("properties", {}).get("models", {}).get("properties")
+    entry = props.get("experiments", {}).get("additionalProperties", {}).get("properties", {})
+    if models is not None and "model" in entry:
+        entry["model"]["enum"] = list(models)
 
 
 def _with_defaults(validator_class):

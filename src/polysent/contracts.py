@@ -18,8 +18,6 @@ from polysent import io
 
 SPLITS = ("train", "valid", "test")
 SENTIMENT_RANGE = (-3.0, 3.0)
-# ISO 639-1 codes the pipeline knows how to handle (espeak voices, apertium pairs, MFA models).
-KNOWN_LANGUAGES = ("fr", "es", "pt", "de", "en", "it")
 
 
 class ContractError(ValueError):

@@ -33,7 +33,7 @@ utterances (``model.batch_unit == "video"``, Multilogue-Net's default axis): vid
 to ``batch_size`` original segments, and the rows say which video sequence they belong to.
 
 Features are standardised per dimension with training statistics (valid words only), so the
-25 librosa dimensions (spectral contrast in dB) and the 300 text dimensions train on one scale;
+25 librosa dimensions (spectral contrast in dB) and the text dimensions train on one scale;
 NaN/inf (e.g. a word without a detected face) become the training mean (0 after scaling), and
 padding stays exactly 0.
 """

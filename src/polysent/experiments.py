@@ -139,3 +139,49 @@ def store_inputs(experiments: dict | None, name: str, pattern: str = "results/st
     exp = experiment_entry(experiments, name)
     langs = sorted(set(exp["train"]) | {exp["eval"]})
     return {f"store_{lang}": pattern.format(lang=lang) for lang in langs}
+
+
+TRANSFER_PREFIX = "transfer_"
+
+
+def transfer_entries(transfer: dict, languages: list[str], taken=()) -> dict[str, dict]:
+    """The experiment entries of the transfer matrix (``config["transfer"]``, schema-completed).
+
+    One entry ``transfer_<src>_<tgt>`` per ordered pair of ``transfer.languages`` (null = every
+    configured language), diagonal included: trained on the source's whole training split,
+    reported on the target's test split. The entries of one source differ only in ``eval``, so
+    :func:`training_groups` trains each source once per seed. A language that is not configured,
+    or a name already used by an experiment in ``taken``, is an error naming the key.
+    """
+    langs = list(transfer["languages"] or languages)
+    unknown = [lang for lang in langs if lang not in languages]
+    if unknown:
+        raise ValueError(f"transfer.languages: {', '.join(unknown)} not configured (languages: {', '.join(languages)})")
+    entries = {
+        f"{TRANSFER_PREFIX}{src}_{tgt}": {
+            "label": f"{src.upper()} -> {tgt.upper()}",
+            "group": "Transfer matrix",
+            "model": transfer["model"],
+            "variation": copy.deepcopy(transfer["variation"]),
+            "train": {src: 1.0},
+            "eval": tgt,
+            "drop_neutral": bool(transfer["drop_neutral"]),
+            "seeds": [int(s) for s in transfer["seeds"]],
+        }
+        for src in langs
+        for tgt in langs
+    }
+    clash = sorted(set(entries) & set(taken))
+    if clash:
+        raise ValueError(
+            f"experiments {', '.join(clash)}: the names are the transfer matrix's (transfer.languages); rename them"
+        )
+    return entries
+
+
+def add_groups(groups: dict[str, dict], extra: dict[str, dict]) -> None:
+    """Add the training groups ``extra`` to ``groups`` in place; an id in both is an error."""
+    clash = sorted(set(groups) & set(extra))
+    if clash:
+        raise ValueError(f"training group id(s) {', '.join(clash)} defined twice (results/train_groups/)")
+    groups.update(extra)

@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pyarrow as pa
 
+from polysent.numeric import sigmoid
+
 RUN_FILES = ("metrics.json", "predictions.parquet", "history.csv", "model.pt", "decisions.parquet")
 
 
@@ -29,7 +31,7 @@ def prediction_table(task, samples_by_split, preds_by_split, emotions) -> pa.Tab
         fields["y_pred"] = pa.array(pred[:, 0].astype(np.float32))
     else:
         truth = np.stack([s.emotions for s in allsamp]) if allsamp else np.zeros((0, len(emotions)))
-        prob = 1.0 / (1.0 + np.exp(-pred))
+        prob = sigmoid(pred)
         for k, label in enumerate(emotions):
             fields[f"true_{label}"] = pa.array(truth[:, k].astype(np.float32))
             fields[f"prob_{label}"] = pa.array(prob[:, k].astype(np.float32))

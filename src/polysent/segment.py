@@ -81,6 +81,47 @@ def frame_levels(y: np.ndarray, sr: int, frame: float, hop: float) -> tuple[np.n
     return 10.0 * np.log10(np.maximum(mean_sq, 1e-20)), n_frame, n_hop
 
 
+def noise_floor(levels: np.ndarray, percentile: float = 10.0) -> float:
+    """The recording's own noise floor (dBFS): a low percentile of its frame levels.
+
+    Speech is rarely quieter than its pauses, so the quietest tenth of the frames is the room
+    noise between words; a fixed dBFS floor would lie below some rooms' noise and above others'.
+    """
+    return float(np.percentile(levels, percentile))
+
+
+def speech_threshold(
+    levels: np.ndarray, rel: float, floor_percentile: float = 10.0, level_percentile: float = 95.0
+) -> float:
+    """dBFS level above which a frame is speech: ``rel`` of the way from the noise floor to the
+    speech level (the ``level_percentile`` of the frame levels)."""
+    floor = noise_floor(levels, floor_percentile)
+    return floor + rel * (float(np.percentile(levels, level_percentile)) - floor)
+
+
+def speech_runs(
+    y: np.ndarray,
+    sr: int,
+    rel: float,
+    hop: float = 0.01,
+    min_pause: float = 0.05,
+    min_run: float = 0.03,
+    floor_percentile: float = 10.0,
+    level_percentile: float = 95.0,
+) -> tuple[list[tuple[float, float]], np.ndarray]:
+    """Stretches of speech in a mono signal by its own noise floor, and the per-frame flags.
+
+    Frames are ``hop`` long and do not overlap (frame k covers ``[k hop, (k+1) hop)``), so a run's
+    edges are within one hop of the level crossing. Pauses shorter than ``min_pause`` do not end
+    a run (plosive closures, the gap inside a word); runs shorter than ``min_run`` are dropped
+    (clicks). Returns ``([(start, end) s], active frames)``.
+    """
+    levels, _, _ = frame_levels(np.asarray(y, np.float64), sr, hop, hop)
+    active = levels > speech_threshold(levels, rel, floor_percentile, level_percentile)
+    spans = _merge([[k0 * hop, (k1 + 1) * hop] for k0, k1 in _runs(active)], min_pause)
+    return [(s, e) for s, e in spans if e - s >= min_run], active
+
+
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) indices of each run of True."""
     edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from polysent.config import complete
 from polysent.contracts import FEATURE_STORE, check, read
-from polysent.io import PROVENANCE_KEY
+from polysent.io import PROVENANCE_KEY, read_provenance
 from polysent.qc import QCLog, read_qc
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def build_store(
     labels: list[str],
     cfg: dict,
     blocked: dict[str, str] | None = None,
+    text_dim: int | None = None,
 ) -> tuple[pa.Table, QCLog, dict]:
     """Assemble the feature store of ``lang``; return (table, QC, stats for the metadata).
 
@@ -160,7 +161,8 @@ def build_store(
 
     ``words``: WORDS rows; ``text``: text-stage rows of kind ``source`` for ``lang``; ``text_tr``:
     text-stage rows of kind ``translation`` in ``tr_lang`` (None when no pair has ``lang`` as
-    source — the translation columns are then empty lists).
+    source — the translation columns are then empty lists). ``text_dim``: the text vectors'
+    width (the text store's Arrow type); when None, the width of the first text vector.
     """
     min_dur = float(cfg.get("min_word_duration", 0.04))
     policy = cfg.get("missing_frames", "zero")
@@ -174,7 +176,7 @@ def build_store(
         if text_tr is not None and len(text_tr)
         else {}
     )
-    dims["text"] = _vec_dim(text, cfg.get("text_dim"))
+    dims["text"] = _vec_dim(text, text_dim)
     word_groups = {sid: g.sort_values("word_idx") for sid, g in words.groupby("segment_id")}
     cols: dict[str, list] = {
         k: [] for k in ("segment_id", "video_id", "lang", "split", "sentiment", *labels, "words", "tr_lang", "words_tr")
@@ -281,10 +283,21 @@ def blocking_records(qc: pd.DataFrame, manifest: pd.DataFrame, stages) -> dict[s
     return {sid: "; ".join(dict.fromkeys(why)) + " (store.exclude_qc_from)" for sid, why in found.items()}
 
 
-def _vec_dim(text: pd.DataFrame, fallback) -> int:
+def _vec_dim(text: pd.DataFrame, declared: int | None) -> int:
+    if declared is not None:
+        return int(declared)
     if len(text):
         return int(len(text["vector"].iloc[0]))
-    return int(fallback or 300)
+    raise ValueError("no text vectors and no text dimension given: the text width is unknown")
+
+
+def text_encoder_meta(text_prov: dict, dim: int) -> dict:
+    """The feature store's summary of how its text vectors were made (from the text store's provenance)."""
+    out = {"encoder": text_prov.get("encoder"), "dim": dim}
+    for key in ("model", "versions", "note"):
+        if key in text_prov:
+            out[key] = text_prov[key]
+    return out
 
 
 def load_store(path: str | os.PathLike) -> tuple[pa.Table, dict]:
@@ -366,7 +379,9 @@ def run_store(
     words = cat(align_paths, WORDS)
     acoustic = cat(acoustic_paths, FRAMES)
     visual = cat(visual_paths, VISUAL_FRAMES)
-    text = read(text_path, TEXT_VECTORS).to_pandas()
+    text_table = read(text_path, TEXT_VECTORS)
+    text_dim = text_table.schema.field("vector").type.list_size
+    text = text_table.to_pandas()
     text = text[(text["kind"] == "source") & text["segment_id"].isin(ids)]
     text_tr = None
     if text_tr_path:
@@ -380,7 +395,18 @@ def run_store(
         else {}
     )
     table, qc, meta = build_store(
-        man, lang, words, acoustic, visual, text, text_tr, tr_lang if text_tr_path else None, labels, cfg, blocked
+        man,
+        lang,
+        words,
+        acoustic,
+        visual,
+        text,
+        text_tr,
+        tr_lang if text_tr_path else None,
+        labels,
+        cfg,
+        blocked,
+        text_dim,
     )
     log.info("store %s: %s; %d segment(s) in QC", lang, meta["stats"], len(qc))
     meta["lang"] = lang
@@ -395,5 +421,6 @@ def run_store(
             "translate": [translate_path] if translate_path else [],
         }
     )
+    meta["text_encoder"] = text_encoder_meta(read_provenance(text_path), text_dim)
     write_parquet(out, check(table, FEATURE_STORE, str(out)), provenance=meta)
     qc.write(qc_path)

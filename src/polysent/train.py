@@ -56,6 +56,7 @@ from polysent.experiments import experiment_entry, run_entry, training_key
 from polysent.metrics import emotion_metrics, json_safe, sentiment_metrics
 from polysent.models import NCEObjective, build_model, count_parameters
 from polysent.models.heads import TaskLoss, positive_weights
+from polysent.numeric import sigmoid
 
 log = logging.getLogger("polysent.train")
 
@@ -156,7 +157,7 @@ def split_metrics(task: str, pred: np.ndarray, samples, emotions: list[str]) -> 
         }
     if task == "sentiment":
         return sentiment_metrics(pred[:, 0], [s.y for s in samples])
-    prob = 1.0 / (1.0 + np.exp(-pred))
+    prob = sigmoid(pred)
     return emotion_metrics(prob, np.stack([s.emotions for s in samples]), emotions)
 
 

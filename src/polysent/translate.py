@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from polysent import languages
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,13 @@ def apertium_pairs(executable: str = "apertium") -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def apertium_package(src: str, tgt: str) -> str:
+    """The Debian package of the src↔tgt pair (polysent.languages), or its usual name."""
+    known = languages.LANGUAGES.get(src)
+    package = known.apertium.get(tgt) if known else None
+    return package or f"apertium-{src}-{tgt} or apertium-{tgt}-{src} (if Debian has the pair)"
+
+
 def apertium_translate(texts: list[str], src: str, tgt: str, cfg: dict | None = None) -> list[str]:
     """Translate ``texts`` with one apertium process; the result has the same length."""
     cfg = cfg or {}
@@ -60,7 +68,7 @@ def apertium_translate(texts: list[str], src: str, tgt: str, cfg: dict | None = 
     if mode not in modes:
         raise TranslatorUnavailable(
             f"apertium has no '{mode}' pair (installed: {', '.join(modes) or 'none'}); install the "
-            f"Debian package apertium-{src}-{tgt} or apertium-{tgt}-{src}"
+            f"Debian package {apertium_package(src, tgt)}"
         )
     # Blank lines separate transcripts; inner newlines would break the count, so they go.
     clean = [" ".join(t.split()) for t in texts]

@@ -1,5 +1,5 @@
-# Stage 'text': one vector per aligned word and per translated word (hash offline default,
-# pretrained vectors files, or a local transformer).
+# Stage 'text': one vector per aligned word and per translated word (use = multilingual USE v3,
+# the offline default; vectors files; a local transformer; hash, the stand-in ablation).
 
 
 rule text:
@@ -17,6 +17,8 @@ rule text:
         "benchmarks/text/{lang}.tsv"
     conda:
         "../../envs/polysent.yaml"
+    # BLAS threads of the use encoder: its per-word matrix products are tiny, and more threads
+    # made it ~60x slower on a busy 2-core machine (docs/BENCHMARKS.md, text encoders)
     threads: 1
     resources:
         mem_mb=4000,

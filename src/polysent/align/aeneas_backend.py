@@ -42,14 +42,17 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
+from polysent import languages
 from polysent.align.base import AlignError, AlignerUnavailable, Segment
 from polysent.config import complete
 from polysent.errors import data_errors
 
 log = logging.getLogger(__name__)
 
-# ISO 639-1 (manifest) → ISO 639-3 (aeneas language codes, espeak-ng voices behind them).
-LANG3 = {"fr": "fra", "es": "spa", "pt": "por", "de": "deu", "en": "eng", "it": "ita"}
+# ISO 639-1 (manifest) → aeneas language code (espeak-ng voices behind them).
+LANG3 = languages.table("aeneas")
 
 ENGINES = ("library", "cli")
 
@@ -106,7 +109,7 @@ def _words_from_fragments(wav, words: list[str], fragments: list[dict], cfg: dic
         raise AlignError(f"aeneas returned {len(frags)} fragments for {len(words)} words")
     out = [(w, float(f["begin"]), float(f["end"])) for w, f in zip(words, frags)]
     if cfg["trim_silence"]:
-        out = trim_to_speech(wav, out, float(cfg["trim_db"]))
+        out = fit_to_speech(wav, out, cfg)
     return out
 
 
@@ -416,33 +419,56 @@ def align_words(
     return res
 
 
-def trim_to_speech(
-    wav: str | Path, words: list[tuple[str, float, float]], rel: float = 0.25, hop: float = 0.01
-) -> list[tuple[str, float, float]]:
-    """Shrink every word interval to its first..last frame above the energy threshold.
+def fit_to_speech(wav: str | Path, words: list[tuple[str, float, float]], cfg: dict) -> list[tuple[str, float, float]]:
+    """Word boundaries moved onto the speech the clip's own noise floor reveals.
 
-    Threshold (dB) = noise floor + ``rel`` × (speech level − noise floor), with floor and level
-    the 10th and 95th percentiles of the clip's 10 ms frame energies. Words with no frame above it
-    keep their interval.
+    aeneas' DTW makes the words contiguous: the pause after a word becomes part of it, and on
+    real recordings the next word's start lands late by up to the pause. With speech runs from
+    :func:`polysent.segment.speech_runs` (threshold ``trim_db`` of the way from the clip's noise
+    floor to its speech level):
+
+    1. ``snap_to_speech``: each word joins the run its aligned interval overlaps most; the first
+       word of a run starts where the run starts and the last ends where it ends (a start may move
+       earlier, into what aeneas gave the previous word); words inside one run keep aeneas'
+       boundaries between them, clipped into the run. A word that overlaps no run is left as is.
+    2. every word then shrinks to its first..last active frame (a pause inside its interval, or
+       room noise at its edge, is not part of it).
     """
-    import numpy as np
-    import soundfile as sf
+    from polysent.segment import read_mono, speech_runs
 
-    y, sr = sf.read(wav, dtype="float32", always_2d=True)
-    y = y.mean(axis=1)
-    n = max(int(round(hop * sr)), 1)
-    frames = len(y) // n
-    if frames < 3:
+    y, sr = read_mono(wav)
+    hop = float(cfg["trim_hop"])
+    if len(y) < 3 * hop * sr:
         return words
-    e = 10 * np.log10(np.mean(y[: frames * n].reshape(frames, n) ** 2, axis=1) + 1e-10)
-    floor, level = np.percentile(e, 10), np.percentile(e, 95)
-    active = e > floor + rel * (level - floor)
-    out = []
-    for w, s, t in words:
-        a, b = int(s / hop), min(int(np.ceil(t / hop)), frames)
+    runs, active = speech_runs(
+        y,
+        sr,
+        float(cfg["trim_db"]),
+        hop=hop,
+        min_pause=float(cfg["min_pause"]),
+        min_run=float(cfg["min_speech"]),
+        floor_percentile=float(cfg["noise_percentile"]),
+    )
+    out = [list(w) for w in words]
+    if cfg["snap_to_speech"] and runs:
+        members: dict[int, list[int]] = {}
+        for i, (_w, s, e) in enumerate(out):
+            overlap = [max(0.0, min(e, r1) - max(s, r0)) for r0, r1 in runs]
+            k = int(np.argmax(overlap))
+            if overlap[k] > 0:
+                members.setdefault(k, []).append(i)
+        for k, idx in members.items():
+            r0, r1 = runs[k]
+            out[idx[0]][1], out[idx[-1]][2] = r0, r1
+            for i in idx:
+                out[i][1] = min(max(out[i][1], r0), r1)
+                out[i][2] = min(max(out[i][2], out[i][1]), r1)
+    frames = len(active)
+    fitted = []
+    for w, s, e in out:
+        a, b = int(s / hop), min(int(np.ceil(e / hop)), frames)
         idx = np.flatnonzero(active[a:b])
-        if len(idx) == 0:
-            out.append((w, s, t))
-            continue
-        out.append((w, max(s, (a + idx[0]) * hop), min(t, (a + idx[-1] + 1) * hop)))
-    return out
+        if len(idx):
+            s, e = max(s, (a + idx[0]) * hop), min(e, (a + idx[-1] + 1) * hop)
+        fitted.append((w, round(float(s), 6), round(float(max(e, s)), 6)))
+    return fitted

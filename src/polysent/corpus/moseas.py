@@ -36,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from polysent import languages
 from polysent.corpus.checks import unusable_languages
 from polysent.corpus.download import Fetcher, Job, check_success_rate
 from polysent.corpus.folder import finish_manifest
@@ -78,7 +79,7 @@ ATTRIBUTES = (
     "sarcastic",
     "surprise",
 )
-LANGUAGE_NAMES = {"fr": "french", "es": "spanish", "pt": "portuguese", "de": "german"}
+LANGUAGE_NAMES = languages.table("moseas")
 TICKED = {"1", "checked", "yes", "true", "on"}
 UNTICKED = {"", "0", "no", "false", "unchecked", "off", "nan", "{}"}
 VIDEO_COL, SENTIMENT_COL = "Input.VIDEO_ID", "Answer.sentiment"

@@ -6,7 +6,9 @@ Backends (config ``visual.backend``):
 at ``visual.landmarks.fps`` (grid ``k / fps`` in video time), dlib face + 68 landmarks, named
 geometric features. A stand-in for OpenFace AUs, labelled as such in the store's provenance.
 ``visual.landmarks.detect_every: N`` detects the face on every N-th frame and tracks it in between
-(:class:`~polysent.features.landmarks.LandmarkTracker` says when it falls back to detection).
+(:class:`~polysent.features.landmarks.LandmarkTracker` says when it falls back to detection; with
+``predict_every > 1`` by optical flow, and ``restart: detection`` detects every frame flow does not
+carry, so a frame's landmarks are either detect-every-frame's or checked flow points).
 
 ``openface`` — :mod:`polysent.features.openface`: OpenFace 2 ``FeatureExtraction`` per video,
 the 35 AU columns of the paper.

@@ -108,6 +108,8 @@ def rescale_kept(features: torch.Tensor, decisions: torch.Tensor) -> torch.Tenso
 
 class AdaMMLCLSTM(PolysentModel):
     regression_loss = "l1"
+    report_group = "AdaMML + Contextual LSTM"
+    writes_decisions = True
     optim_defaults = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0}
 
     def __init__(

@@ -32,10 +32,20 @@ class PolysentModel(nn.Module):
     #: stop after ``train.patience`` epochs without a better validation metric (False: train
     #: ``max_epochs`` and keep the best validation checkpoint, as MulT's official code)
     early_stopping: bool = True
+    #: the block of the paper's Table 1 the model's rows belong to (an experiment's ``group`` wins)
+    report_group: str = "Baseline Models"
+    #: whether ``forward`` returns per-window modality ``decisions`` (the modality-utilisation report)
+    writes_decisions: bool = False
 
     def __init__(self):
         super().__init__()
         self.rep_dims: dict[str, int] = {}
+
+    @classmethod
+    def bundle_kwargs(cls, kwargs: dict) -> dict:
+        """Constructor kwargs of a bundle's model, as saved (a model whose meaning of an omitted
+        kwarg changed fills in the value its older bundles were made with)."""
+        return dict(kwargs)
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the trainer before each training epoch (0-based)."""

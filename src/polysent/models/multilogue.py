@@ -166,6 +166,11 @@ class MultilogueNet(PolysentModel):
     regression_loss = "mse"
     optim_defaults = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 1e-4}
 
+    @classmethod
+    def bundle_kwargs(cls, kwargs: dict) -> dict:
+        # bundles made before `time_axis` existed hold the word-axis model (same weights, both axes)
+        return {"time_axis": "word", **kwargs}
+
     def __init__(
         self,
         dims: dict[str, int],

@@ -7,7 +7,9 @@
   are kept per step, per train -> eval setting (paper Fig. 4);
 - :func:`learning_curves` — train / validation loss per epoch, one panel per experiment;
 - :func:`prediction_scatter` — predicted vs true sentiment on the test split, one panel per
-  Table 1 row.
+  Table 1 row;
+- :func:`transfer_heatmap` — the cross-lingual transfer matrix, source x target, Pearson r and
+  MAE (mean ± std over seeds in each cell).
 """
 
 from __future__ import annotations
@@ -239,6 +241,52 @@ def prediction_scatter(
     save(fig, path, dpi)
 
 
+# ----------------------------------------------------------------------------- transfer matrix
+
+
+def transfer_heatmap(table: pd.DataFrame, path: str | Path, dpi: int = 110) -> None:
+    """Two heatmaps, source (rows) x target (columns): Pearson r (diverging, 0 white) and MAE
+    (darker = lower); each cell prints mean ± std over seeds, the diagonal (in-language) is boxed."""
+    from polysent.report.transfer import grid, languages_of
+
+    if table.empty:
+        raise ReportError("transfer heatmap: the transfer matrix has no cells")
+    langs = languages_of(table)
+    n = len(langs)
+    side = max(3.6, 0.9 * n + 1.8)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.0, side), layout="constrained")
+    panels = (
+        ("r", "Pearson r", "RdBu", (-1.0, 1.0)),
+        ("mae", "MAE", "viridis_r", (0.0, max(1.0, float(np.nanmax(table["mae_mean"].to_numpy(float), initial=0))))),
+    )
+    for ax, (stem, title, cmap, (lo, hi)) in zip(axes, panels):
+        mean, std = grid(table, stem)
+        image = ax.imshow(mean.to_numpy(float), cmap=cmap, vmin=lo, vmax=hi)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        for i, s in enumerate(langs):
+            for j, t in enumerate(langs):
+                m, sd = mean.loc[s, t], std.loc[s, t]
+                text = "n/a" if not np.isfinite(m) else f"{m:.2f}" + (f"\n± {sd:.2f}" if np.isfinite(sd) else "")
+                # dark text on light cells, light on dark ones
+                shade = (m - lo) / (hi - lo) if np.isfinite(m) else 0.5
+                light = shade < 0.2 or shade > 0.8 if cmap == "RdBu" else shade > 0.6
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if light else "black")
+            ax.add_patch(plt.Rectangle((i - 0.45, i - 0.45), 0.9, 0.9, fill=False, edgecolor="black", linewidth=1.5))
+        ax.set_xticks(range(n), [t.upper() for t in langs])
+        ax.set_yticks(range(n), [s.upper() for s in langs])
+        ax.set_xlabel("test (target) language")
+        ax.set_ylabel("training (source) language")
+        ax.set_title(title)
+    model = ", ".join(sorted(set(table["model"])))
+    encoder = ", ".join(sorted(set(table["text_encoder"])))
+    seeds = int(table["n_seeds"].max())
+    fig.suptitle(
+        f"Cross-lingual transfer, {model}, text encoder {encoder}: mean ± std over {seeds} seed(s) "
+        "on the target's test split"
+    )
+    save(fig, path, dpi)
+
+
 # ----------------------------------------------------------------------------- stage entry points
 # One call per Snakemake rule (scripts/report_*.py).
 
@@ -301,3 +349,7 @@ def _with_seeds(paths: list[str], loader) -> dict[str, list[tuple[int, pd.DataFr
         exp, seed = parse_run_path(path)
         grouped.setdefault(exp, []).append((seed, loader(path)))
     return {exp: sorted(runs, key=lambda t: t[0]) for exp, runs in grouped.items()}
+
+
+def build_transfer_heatmap(matrix_csv: str, report: Mapping, png_path: str) -> None:
+    transfer_heatmap(pd.read_csv(matrix_csv), png_path, int(report["dpi"]))

@@ -49,9 +49,9 @@ def group_of(entry: Mapping[str, Any]) -> str:
         return entry["group"]
     if entry.get("nce"):
         return "NCE Loss"
-    if entry["model"] == "adamml_clstm":
-        return "AdaMML + Contextual LSTM"
-    return "Baseline Models"
+    from polysent.models import model_class  # torch: only the Table 1 job pays for it
+
+    return model_class(entry["model"]).report_group
 
 
 def notes_of_paper(entry: Mapping[str, Any]) -> list[dict[str, str]]:

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 import polysent
-from polysent import contracts
+from polysent import contracts, languages
 from polysent.corpus.demo import labels as lab, speech, video
 from polysent.corpus.demo.face import FaceBank, cutaway_images, neutral_face
 from polysent.corpus.demo.text import Concept, choose_concept, load_lexicon, words_of
@@ -43,7 +43,7 @@ from polysent.qc import QCLog
 log = logging.getLogger("polysent.corpus.demo")
 
 BACKEND = "demo (synthetic corpus: espeak-ng speech, warped skimage astronaut face)"
-ALL_LANGS = ("fr", "es", "pt", "de")  # languages with a lexicon in resources/demo
+ALL_LANGS = languages.codes("demo")  # languages with a lexicon in resources/demo
 VOICE_VARIANTS = {"m": ("m1", "m2", "m3", "m4", "m5", "m7"), "f": ("f1", "f2", "f3", "f4", "f5")}
 
 

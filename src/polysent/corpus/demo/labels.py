@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from polysent.numeric import sigmoid
+
 # Spread of the segment latent, used to put modality noise on the latent's scale.
 LATENT_SD = 1.2
 
@@ -59,5 +61,5 @@ def emotions(rng: np.random.Generator, z: float, models: dict[str, dict]) -> dic
     out = {}
     for name, m in models.items():
         logit = m["intercept"] + m["slope"] * z + m["abs_slope"] * abs(z)
-        out[name] = float(rng.random() < 1.0 / (1.0 + np.exp(-logit)))
+        out[name] = float(rng.random() < sigmoid(logit))
     return out
