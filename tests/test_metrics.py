@@ -81,3 +81,44 @@ def test_all_negative_predictions_have_zero_f1_not_error():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError):
         sentiment_metrics(np.zeros(3), np.zeros(4))
+
+
+def test_metrics_agree_with_scikit_learn_and_scipy_on_random_cases():
+    """The hand-written metrics against the reference implementations (scikit-learn's weighted F1
+    and precision/recall, scipy's Pearson r), on random splits with ties, zeros and imbalance."""
+    from scipy.stats import pearsonr
+    from sklearn.metrics import f1_score, mean_absolute_error, precision_recall_fscore_support
+
+    rng = np.random.default_rng(21)
+    for case in range(200):
+        n = int(rng.integers(3, 120))
+        truth = np.round(rng.uniform(-3, 3, n) * 3) / 3
+        truth[rng.random(n) < 0.2] = 0.0
+        pred = rng.normal(rng.uniform(-1, 1), rng.uniform(0.1, 2), n)
+        if case % 7 == 0:
+            pred = np.abs(pred)  # one predicted class only: sklearn's zero_division=0 case
+        got = sentiment_metrics(pred, truth)
+        assert got["mae"] == pytest.approx(mean_absolute_error(truth, pred), rel=1e-12)
+        if np.std(truth) > 0:
+            assert got["corr"] == pytest.approx(pearsonr(pred, truth).statistic, rel=1e-9, abs=1e-12)
+        assert got["f1_has0"] == pytest.approx(
+            f1_score(truth >= 0, pred >= 0, average="weighted", zero_division=0), rel=1e-12
+        )
+        nz = truth != 0
+        if nz.any():
+            assert got["f1_non0"] == pytest.approx(
+                f1_score(truth[nz] > 0, pred[nz] > 0, average="weighted", zero_division=0), rel=1e-12
+            )
+    for _ in range(50):
+        n, k = int(rng.integers(1, 80)), 3
+        truth = (rng.random((n, k)) < rng.uniform(0.05, 0.6)).astype(float)
+        prob = rng.random((n, k))
+        got = emotion_metrics(prob, truth, ["a", "b", "c"])
+        p, r, f, _ = precision_recall_fscore_support(
+            truth, prob >= 0.5, average=None, zero_division=0, labels=[0, 1, 2]
+        )
+        for j, label in enumerate("abc"):
+            assert (got["per_label"][label]["precision"], got["per_label"][label]["recall"]) == pytest.approx(
+                (p[j], r[j])
+            )
+            assert got["per_label"][label]["f1"] == pytest.approx(f[j])

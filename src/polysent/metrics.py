@@ -88,6 +88,35 @@ def sentiment_metrics(pred, truth) -> dict[str, float]:
     }
 
 
+def batched_sentiment_metric(metric: str, pred, truth) -> np.ndarray:
+    """One sentiment metric over the last axis of broadcastable ``pred`` / ``truth`` arrays.
+
+    The same definitions as :func:`sentiment_metrics` (``r`` = its ``corr``), for many
+    resamples at once (the findings' bootstrap): ``pred`` (k, B, n) against ``truth`` (B, n)
+    gives (k, B). r is NaN where a side is constant; ``acc2_non0`` is NaN where every label is 0.
+    """
+    pred, truth = np.asarray(pred, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    pred, truth = np.broadcast_arrays(pred, truth)
+    if metric == "r":
+        dp = pred - pred.mean(axis=-1, keepdims=True)
+        dt = truth - truth.mean(axis=-1, keepdims=True)
+        denom = np.sqrt(np.sum(dp * dp, axis=-1) * np.sum(dt * dt, axis=-1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(denom > 0, np.sum(dp * dt, axis=-1) / np.where(denom > 0, denom, 1.0), np.nan)
+    if metric == "mae":
+        return np.mean(np.abs(pred - truth), axis=-1)
+    if metric == "acc2_has0":
+        return np.mean((pred >= 0) == (truth >= 0), axis=-1)
+    if metric == "acc2_non0":
+        nz = truth != 0
+        count = nz.sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, np.sum(((pred > 0) == (truth > 0)) & nz, axis=-1) / np.maximum(count, 1), np.nan)
+    if metric == "acc7":
+        return np.mean(np.round(np.clip(pred, -3.0, 3.0)) == np.round(np.clip(truth, -3.0, 3.0)), axis=-1)
+    raise ValueError(f"no batched form of metric {metric!r}; have r, mae, acc2_has0, acc2_non0, acc7")
+
+
 def emotion_metrics(prob, truth, labels: list[str], threshold: float = 0.5) -> dict:
     """Per-label precision/recall/F1 of ``prob >= threshold`` against 0/1 ``truth`` (N, K)."""
     prob = np.asarray(prob, dtype=np.float64)

@@ -40,6 +40,7 @@ import logging
 import math
 import os
 import random
+import sys
 import time
 from io import BytesIO
 from pathlib import Path
@@ -86,8 +87,22 @@ def seed_everything(seed: int, threads: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
+    deterministic_kernels()
     torch.set_num_threads(max(1, int(threads)))
+
+
+def deterministic_kernels() -> None:
+    """``torch.use_deterministic_algorithms(True)`` for eager execution, without loading TorchInductor.
+
+    The public call also sets ``torch._inductor.config.deterministic``, and importing that module
+    loads TorchInductor, Dynamo and sympy: about as long as importing torch itself, paid by every
+    training process (one per training group). polysent trains eagerly and never compiles, so the
+    eager flag is the one that matters; when Inductor is already loaded its flag is set as well.
+    """
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True)
+    else:
+        torch._C._set_deterministic_algorithms(True, warn_only=False)
 
 
 def _to(batch: dict, device: torch.device) -> dict:

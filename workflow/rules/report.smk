@@ -16,6 +16,8 @@ REPORT_FIGURE_RESOURCES = {"mem_mb": 1500, "runtime": 5}
 rule report_table1:
     input:
         metrics=reported_run_files(REPORT_TABLE1, "metrics.json"),
+        # the findings' paired bootstrap resamples the rows' test predictions
+        predictions=reported_run_files(REPORT_TABLE1, "predictions.parquet"),
         lib=lib_for("scripts/report_table1.py"),
     output:
         csv=report_table("results/table1.csv", "table1", "Table 1"),
@@ -31,6 +33,7 @@ rule report_table1:
     params:
         experiments=experiment_entries(REPORT_TABLE1),
         report=slice_of("report"),
+        findings=slice_of("findings"),
     script:
         "../../scripts/report_table1.py"
 

@@ -3,8 +3,8 @@
 - :mod:`polysent.report.runs` — which runs a table reads (``report.table1`` / ``emotions``,
   seeds) and reading their ``metrics.json``;
 - :mod:`polysent.report.table1` — Table 1 (mean ± std over seeds next to the paper's numbers,
-  with footnotes on the paper's protocol) and :mod:`polysent.report.findings`, the paper's claims
-  checked on it;
+  with footnotes on the paper's protocol) and :mod:`polysent.report.findings`, the configured
+  claims checked on the rows' test predictions by a paired bootstrap over test segments and seeds;
 - :mod:`polysent.report.table2` — emotion label counts (the paper's Table 2);
 - :mod:`polysent.report.emotions` — the emotion detection table;
 - :mod:`polysent.report.utilisation` — AdaMML modality-utilisation rates;

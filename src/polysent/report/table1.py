@@ -27,7 +27,7 @@ from polysent.report.common import (
     to_float,
 )
 from polysent.report.findings import findings, findings_markdown
-from polysent.report.runs import group_by_experiment
+from polysent.report.runs import group_by_experiment, parse_run_path
 
 # The footnote of a paper value whose selection protocol neither the paper nor its code states.
 UNKNOWN_PROTOCOL = {
@@ -207,19 +207,26 @@ def table1_markdown(table: pd.DataFrame, found: pd.DataFrame | None = None, foot
 
 def build_table1(
     metric_paths: list[str],
+    prediction_paths: list[str],
     experiments: Mapping[str, Mapping],
     report: Mapping[str, Any],
+    finding_specs: list[Mapping[str, Any]],
     csv_path: str,
     md_path: str,
     findings_path: str,
 ) -> pd.DataFrame:
-    """results/table1.csv + .md and results/findings.csv from the selected runs' metrics
-    (rule report_table1)."""
+    """results/table1.csv + .md and results/findings.csv from the selected runs' metrics and test
+    predictions (rule report_table1); ``finding_specs`` is the config's ``findings`` list,
+    checked by the paired bootstrap of ``report.bootstrap``."""
+    from polysent import contracts
     from polysent.io import write_csv, write_text
 
     names = list(experiments)
     table = table1(experiments, names, group_by_experiment(metric_paths))
-    found = findings(table, report.get("findings") or [])
+    predictions = group_by_experiment(
+        prediction_paths, lambda p: (parse_run_path(p)[1], contracts.read_predictions(p).to_pandas())
+    )
+    found = findings(predictions, finding_specs, report["bootstrap"])
     write_csv(csv_path, table)
     write_csv(findings_path, found)
     write_text(md_path, table1_markdown(table, found, paper_footnotes(experiments, names)[1]))
