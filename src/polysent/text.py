@@ -78,10 +78,9 @@ def _normalise(word: str, lowercase: bool = True, strip_accents: bool = False) -
 # ----------------------------------------------------------------------------------- hash
 
 
-def hash_vector(
-    word: str, dim: int = 300, ngram_min: int = 3, ngram_max: int = 5, strip_accents: bool = True, seed: int = 0
-) -> np.ndarray:
-    """Character-n-gram hashing embedding of one word (unit L2 norm, float32)."""
+def hash_vector(word: str, *, dim: int, ngram_min: int, ngram_max: int, strip_accents: bool, seed: int) -> np.ndarray:
+    """Character-n-gram hashing embedding of one word (unit L2 norm, float32); the settings are
+    the completed ``text.hash`` section (their defaults live in the text schema)."""
     w = f"<{_normalise(word, True, strip_accents)}>"
     grams = {w}  # the whole word is its own feature too, as in fastText
     for n in range(ngram_min, ngram_max + 1):
