@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from polysent import asr
+from polysent.filehash import sha256_file
 
 WORDS = ["bo", "bon", "jo", "jou", "jour"]  # BPE pieces of the two words the tiny model may say
 MERGES = [("b", "o"), ("bo", "n"), ("j", "o"), ("jo", "u"), ("jou", "r")]
@@ -126,7 +127,7 @@ def test_packaged_whisper_transcribes_noisy_french_offline(tmp_path, offline):
     assert len(got & set(words)) >= 8, text  # most words right (measured: all but the first)
     assert rec.transcribe(y, "fr") == text  # no sampling: the same text again
     model_dir = asr.packaged_model_dir(tmp_path / "cache")  # joined once, reused (digests checked)
-    assert asr._sha256(model_dir / "model.bin") == asr.PACKAGED_SHA256["model.bin"]
+    assert sha256_file(model_dir / "model.bin") == asr.PACKAGED_SHA256["model.bin"]
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [model_dir.name]  # no temp folder left
     prov = asr.provenance(cfg)
     assert prov["backend"] == "faster_whisper" and prov["sha256"] == asr.PACKAGED_SHA256["model.bin"]

@@ -16,13 +16,16 @@ VEC = __import__("pathlib").Path(__file__).parent / "fixtures" / "vectors"
 
 
 def test_hash_vectors_deterministic_unit_norm_and_cognates_share_directions():
-    a = T.hash_vector("excellent")
+    from polysent.config import complete
+
+    hash_cfg = complete({}, "text", "hash")
+    a = T.hash_vector("excellent", **hash_cfg)
     assert a.shape == (300,) and a.dtype == np.float32
-    assert np.allclose(a, T.hash_vector("excellent")) and abs(np.linalg.norm(a) - 1) < 1e-5
-    cos = lambda x, y: float(T.hash_vector(x) @ T.hash_vector(y))  # noqa: E731
+    assert np.allclose(a, T.hash_vector("excellent", **hash_cfg)) and abs(np.linalg.norm(a) - 1) < 1e-5
+    cos = lambda x, y: float(T.hash_vector(x, **hash_cfg) @ T.hash_vector(y, **hash_cfg))  # noqa: E731
     assert cos("excellent", "excelente") > cos("excellent", "horrible") + 0.2
     assert cos("película", "pelicula") > 0.99  # accents stripped by default
-    assert not np.allclose(T.hash_vector("film", seed=1), T.hash_vector("film"))
+    assert not np.allclose(T.hash_vector("film", **{**hash_cfg, "seed": 1}), T.hash_vector("film", **hash_cfg))
 
 
 @pytest.mark.parametrize("name", ["glove_fr.txt", "w2v_fr.vec", "w2v_fr.bin"])

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from polysent.config import schema_defaults
+from polysent.filehash import sha256_file
 
 log = logging.getLogger("polysent.asr")
 
@@ -174,14 +175,6 @@ class Whisper:
         return " ".join(t for t in texts if t)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def resolve(cfg: dict | None, needs_text: bool, threads: int | None = None) -> dict:
     """Settings with ``auto`` decided: the packaged Whisper when words are needed and the ``[asr]``
     extra is installed, else ``none``; ``threads: null`` becomes the caller's ``threads``."""
@@ -223,7 +216,7 @@ def packaged_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     dest = root / f"{PACKAGED_NAME}-{PACKAGED_SHA256['model.bin'][:12]}"
     if dest.is_dir() and all((dest / n).is_file() for n in PACKAGED_SHA256):
-        if all(_sha256(dest / n) == digest for n, digest in PACKAGED_SHA256.items()):
+        if all(sha256_file(dest / n) == digest for n, digest in PACKAGED_SHA256.items()):
             return dest
         log.warning("%s: cached model files do not match the pinned digests; rebuilding", dest)
     first, second = (_package_data(m) for m in PACKAGED_PARTS)
@@ -245,7 +238,7 @@ def packaged_model_dir(cache_dir: str | os.PathLike | None = None) -> Path:
             if name != "model.bin":
                 shutil.copyfile(first / name, tmp / name)
         for name, digest in PACKAGED_SHA256.items():
-            got = _sha256(tmp / name)
+            got = sha256_file(tmp / name)
             if got != digest:
                 raise ASRError(
                     f"asr.backend=faster_whisper: the packaged {name} has SHA-256 {got}, not the pinned "

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -43,6 +42,8 @@ import torch
 from polysent import contracts, io, ood
 from polysent.cliargs import key_values
 from polysent.data import MODALITIES, Sample, apply_normalizer, batches, in_given_order, samples_from_table
+from polysent.filehash import sha256_file
+from polysent.jsonclean import json_clean
 from polysent.numeric import sigmoid
 
 log = logging.getLogger("polysent.bundle")
@@ -166,14 +167,6 @@ def _diff(reference: dict, new: dict, prefix: str = "") -> list[Difference]:
 # ------------------------------------------------------------------------------ making one
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _store_meta(path: Path) -> tuple[dict, int]:
     """Provenance and row count of a feature store whose schema honours its contract (no data read)."""
     contracts.check_schema(io.read_schema(path), contracts.FEATURE_STORE, str(path))
@@ -240,7 +233,7 @@ def make_bundle(
         if not meta:
             log.warning("%s has no provenance metadata: the bundle cannot check features against it", path)
         provenance[lang] = feature_settings(meta, str(path))
-        store_files[lang] = {"file": path.name, "sha256": _sha256(path), "rows": rows}
+        store_files[lang] = {"file": path.name, "sha256": sha256_file(path), "rows": rows}
         if lang == exp["eval"] or names is None:
             names = meta.get("feature_names")
     buf = BytesIO()  # through a buffer: identical runs give identical bytes (see polysent.train)
@@ -279,26 +272,13 @@ def make_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         (tmp / WEIGHTS).write_bytes(weights)
-        io.write_json(tmp / BUNDLE_JSON, _json_clean(description))
+        io.write_json(tmp / BUNDLE_JSON, json_clean(description))
         _replace_dir(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     log.info("bundle of %s written to %s", run_dir, target)
     return target
-
-
-def _json_clean(obj):
-    """NaN/inf -> None, numpy -> Python (bundle.json is strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
-    if hasattr(obj, "tolist"):
-        return _json_clean(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 # ------------------------------------------------------------------------------ using one
@@ -438,7 +418,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
             f"this polysent reads {FORMAT!r} version {VERSION}"
         )
     expected = meta["files"][WEIGHTS]
-    if _sha256(weights_path) != expected:
+    if sha256_file(weights_path) != expected:
         raise BundleError(f"{weights_path}: SHA-256 differs from bundle.json's (file changed or truncated)")
     saved = torch.load(weights_path, map_location="cpu", weights_only=True)
     spec = meta["model"]

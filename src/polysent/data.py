@@ -19,8 +19,8 @@ What an experiment trains and evaluates on (:func:`build_splits`):
   the paper's code slices its Spanish list (``train_segments_spanish[:100]``), which keeps few,
   contiguous videos. ``subset_seed`` (default 0) is independent of the initialisation seed, so
   every seed of a row trains on the same segments. A bare number is a fraction with these
-  defaults. The pre-2026-12 behaviour (videos, redrawn per seed, the validation split shrunk
-  alike) is ``{fraction: 0.13, unit: videos, subset_seed: null, valid: same}``.
+  defaults. Whole videos redrawn per seed, with the validation split shrunk alike, is
+  ``{fraction: 0.13, unit: videos, subset_seed: null, valid: same}``.
 * **valid** (model selection, early stopping): the ``valid`` split of the same languages, whole
   (``valid: whole``, the default: the paper selects on the full Spanish dev split), shrunk by
   the training share (``valid: same``), or limited to the training budget (``valid: budget``:
@@ -55,6 +55,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+
+from polysent.config import schema_defaults
 
 log = logging.getLogger("polysent.data")
 
@@ -338,7 +340,7 @@ def few_shot_valid(pool: list[Sample], spec: dict, record: dict, lang: str) -> l
     if spec["valid"] == "budget":
         n = record["kept_units"]
     else:
-        if "fraction" in spec:  # the same fraction and unit (the pre-2026-12 rule)
+        if "fraction" in spec:  # the same fraction and unit
             share = float(spec["fraction"])
         else:  # a count: the share of the training pool it kept
             share = record["kept_units"] / record["pool_units"] if record["pool_units"] else 0.0
@@ -378,10 +380,12 @@ def build_splits(
     standardize: bool = True,
 ) -> Splits:
     """Train/valid/test samples of one experiment (see the module docstring)."""
+    # Schema defaults only: the few-shot specs are checked below, with messages naming the language.
+    exp = {**schema_defaults("experiments", "*"), **exp}
     train_fracs: dict = dict(exp["train"])
     specs = {lang: subset_spec(lang, value) for lang, value in train_fracs.items()}
     eval_lang = exp["eval"]
-    emotions = list(exp.get("emotions") or []) if exp.get("task", "sentiment") == "emotion" else []
+    emotions = list(exp["emotions"]) if exp["task"] == "emotion" else []
     needed = sorted(set(train_fracs) | {eval_lang})
     missing = [lang for lang in needed if lang not in stores]
     if missing:
@@ -401,7 +405,7 @@ def build_splits(
             if s.length == 0:
                 report["dropped_empty"].append(s.segment_id)
                 continue
-            if exp.get("drop_neutral") and abs(s.y) <= NEUTRAL_BAND:
+            if exp["drop_neutral"] and abs(s.y) <= NEUTRAL_BAND:
                 report["dropped_neutral"] += 1
                 continue
             out.append(_truncate(s, max_len))
@@ -428,7 +432,7 @@ def build_splits(
         log.warning(
             "dropped %d segment(s) without words: %s", len(report["dropped_empty"]), report["dropped_empty"][:10]
         )
-    setting = f"train={train_fracs}, eval={eval_lang}, drop_neutral={exp.get('drop_neutral', False)}"
+    setting = f"train={train_fracs}, eval={eval_lang}, drop_neutral={exp['drop_neutral']}"
     if not train:
         raise DataError(f"experiment has no train samples ({setting})")
     report["warnings"] = subset_warnings

@@ -1,4 +1,4 @@
-"""A cheap language check of transcripts (issue 15.3, optional; off by default).
+"""A cheap language check of transcripts (optional; off by default).
 
 Signal: the share of a transcript's distinct words that simplemma's lemmatisation dictionary of a
 language knows (``simplemma.langdetect``: offline, pure Python, dictionaries for fr/es/pt/de/en/it

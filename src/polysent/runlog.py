@@ -1,4 +1,4 @@
-"""Logging set-up shared by the Snakemake script adapters and the CLI."""
+"""Logging set-up shared by the Snakemake script adapters (``scripts/*.py``)."""
 
 from __future__ import annotations
 

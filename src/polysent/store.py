@@ -164,8 +164,9 @@ def build_store(
     source — the translation columns are then empty lists). ``text_dim``: the text vectors'
     width (the text store's Arrow type); when None, the width of the first text vector.
     """
-    min_dur = float(cfg.get("min_word_duration", 0.04))
-    policy = cfg.get("missing_frames", "zero")
+    settings = complete(cfg, "store")
+    min_dur = float(settings["min_word_duration"])
+    policy = settings["missing_frames"]
     qc = QCLog("store")
     segs = manifest[manifest["lang"] == lang].sort_values("segment_id")
     frames = {"acoustic": _Frames(acoustic, "acoustic"), "visual": _Frames(visual, "visual")}

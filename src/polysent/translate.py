@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from polysent import languages
+from polysent.config import complete
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ def apertium_package(src: str, tgt: str) -> str:
 
 def apertium_translate(texts: list[str], src: str, tgt: str, cfg: dict | None = None) -> list[str]:
     """Translate ``texts`` with one apertium process; the result has the same length."""
-    cfg = cfg or {}
-    exe = cfg.get("executable", "apertium")
+    cfg = complete(cfg, "translate", "apertium")
+    exe = cfg["executable"]
     mode = f"{src}-{tgt}"
     modes = apertium_pairs(exe)
     if mode not in modes:
@@ -81,7 +82,7 @@ def apertium_translate(texts: list[str], src: str, tgt: str, cfg: dict | None = 
         input="\n\n".join(clean) + "\n",
         capture_output=True,
         text=True,
-        timeout=float(cfg.get("timeout", 3600)),
+        timeout=float(cfg["timeout"]),
     )
     if proc.returncode != 0:
         raise RuntimeError(f"apertium -u {mode} failed ({proc.returncode}): {proc.stderr[-500:]}")
@@ -125,27 +126,27 @@ def _argos():
 def argos_translation(src: str, tgt: str, cfg: dict | None = None):
     """An argos translation object for src→tgt, installing packages from config first.
 
-    Direct pair if installed, otherwise a pivot through ``cfg['pivot']`` (English by default).
+    Direct pair if installed, otherwise a pivot through ``cfg['pivot']``.
     """
-    cfg = cfg or {}
+    cfg = complete(cfg, "translate", "argos")
     argos = _argos()
-    for pkg in cfg.get("packages", []):
+    for pkg in cfg["packages"]:
         if not Path(pkg).exists():
             raise TranslatorUnavailable(f"argos package file {pkg} not found (translate.argos.packages)")
         argos.package.install_from_path(Path(pkg))
-    if cfg.get("online", False):
+    if cfg["online"]:
         argos.package.update_package_index()
         available = argos.package.get_available_packages()
         wanted = (
             [(src, tgt)]
             if any(p.from_code == src and p.to_code == tgt for p in available)
-            else [(src, cfg.get("pivot", "en")), (cfg.get("pivot", "en"), tgt)]
+            else [(src, cfg["pivot"]), (cfg["pivot"], tgt)]
         )
         for a, b in wanted:
             for p in available:
                 if p.from_code == a and p.to_code == b:
                     argos.package.install_from_path(p.download())
-    return pick_translation(argos.translate.get_installed_languages(), src, tgt, cfg.get("pivot", "en"))
+    return pick_translation(argos.translate.get_installed_languages(), src, tgt, cfg["pivot"])
 
 
 def pick_translation(languages, src: str, tgt: str, pivot: str = "en"):
@@ -183,7 +184,8 @@ class _Pivot:
 
 def translate_manifest(manifest: pd.DataFrame, src: str, tgt: str, cfg: dict) -> tuple[pa.Table, QCLog, dict]:
     """Translate every ``src`` transcript of ``manifest`` into ``tgt``; return table, QC, provenance."""
-    backend = cfg.get("backend", "apertium")
+    settings = complete(cfg, "translate")
+    backend = settings["backend"]
     qc = QCLog("translate")
     rows = manifest[manifest["lang"] == src].sort_values("segment_id")
     keep = []
@@ -195,11 +197,11 @@ def translate_manifest(manifest: pd.DataFrame, src: str, tgt: str, cfg: dict) ->
     texts = [str(r.transcript) for r in keep]
     prov = {"stage": "translate", "backend": backend, "src": src, "tgt": tgt, "params": cfg}
     if backend == "apertium":
-        out = apertium_translate(texts, src, tgt, cfg.get("apertium", {}))
+        out = apertium_translate(texts, src, tgt, settings["apertium"])
         prov["model"] = f"apertium {src}-{tgt}"
         prov["versions"] = apertium_version()
     elif backend == "argos":
-        tr = argos_translation(src, tgt, cfg.get("argos", {}))
+        tr = argos_translation(src, tgt, settings["argos"])
         out = [tr.translate(t) for t in texts]
         prov["model"] = f"argostranslate {src}->{tgt} ({type(tr).__name__})"
     else:

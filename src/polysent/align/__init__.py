@@ -116,23 +116,24 @@ def align_shard(
     Returns the ``WORDS`` table (times from segment start, sorted by segment then word) and the
     QC log of segments that could not be aligned.
     """
-    backend = cfg.get("backend", "aeneas")
+    settings = complete(cfg, "align")
+    backend = settings["backend"]
     qc = QCLog("align")
     workdir = Path(workdir)
     segments = cut_segments(manifest, Path(media_dir), workdir / "clips", qc)
-    # Implausible segments (issue 15.3) go to QC instead of the store; the audio checks run first,
+    # Implausible segments go to QC instead of the store; the audio checks run first,
     # so a runaway transcript or a silent clip never reaches the aligner.
-    plausibility = complete(cfg.get("plausibility"), "align", "plausibility")
+    plausibility = settings["plausibility"]
     segments = screen_audio(segments, plausibility, qc)
     segments = screen_language(segments, plausibility, qc)  # optional, off by default
     if backend == "aeneas":
         from polysent.align import aeneas_backend
 
-        results = aeneas_backend.align_segments(segments, cfg.get("aeneas", {}), threads)
+        results = aeneas_backend.align_segments(segments, settings["aeneas"], threads)
     elif backend == "mfa":
         from polysent.align import mfa
 
-        results = mfa.align_segments(segments, cfg.get("mfa", {}), workdir / "mfa", threads)
+        results = mfa.align_segments(segments, settings["mfa"], workdir / "mfa", threads)
     else:
         raise ValueError(f"align.backend must be one of {BACKENDS}, got {backend!r}")
     rows = []
@@ -159,7 +160,7 @@ def align_shard(
 
 def provenance(cfg: dict) -> dict:
     """What produced an align store: backend, its parameters and tool versions."""
-    backend = cfg.get("backend", "aeneas")
+    backend = complete(cfg, "align")["backend"]
     prov = {"stage": "align", "backend": backend, "params": cfg}
     if backend == "aeneas":
         from polysent.align import aeneas_backend

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from polysent.align.base import AlignError, AlignerUnavailable, Segment
 from polysent.align.textgrid import read_words
+from polysent.config import complete
 from polysent.errors import data_errors
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,13 @@ def write_corpus(segments: list[Segment], corpus: Path) -> None:
 def align_command(
     exe: str, corpus: Path, dictionary: str, acoustic: str, out: Path, cfg: dict, threads: int
 ) -> list[str]:
+    cfg = complete(cfg, "align", "mfa")
     return [
         exe, "align", str(corpus), dictionary, acoustic, str(out),
         "-j", str(max(1, threads)), "--clean", "--overwrite",
         "--output_format", "long_textgrid",
-        "--beam", str(cfg.get("beam", 10)), "--retry_beam", str(cfg.get("retry_beam", 40)),
-        *cfg.get("extra_args", []),
+        "--beam", str(cfg["beam"]), "--retry_beam", str(cfg["retry_beam"]),
+        *cfg["extra_args"],
     ]  # fmt: skip
 
 
@@ -84,8 +86,9 @@ def collect(segments: list[Segment], out: Path) -> dict:
 
 
 def align_segments(segments: list[Segment], cfg: dict, workdir: Path, threads: int = 1) -> dict:
-    exe = find_mfa(cfg.get("executable", "mfa"))
-    models = cfg.get("models", {})
+    cfg = complete(cfg, "align", "mfa")
+    exe = find_mfa(cfg["executable"])
+    models = cfg["models"]
     by_lang: dict[str, list[Segment]] = defaultdict(list)
     for seg in segments:
         by_lang[seg.lang].append(seg)
@@ -96,7 +99,7 @@ def align_segments(segments: list[Segment], cfg: dict, workdir: Path, threads: i
                 results[s.segment_id] = AlignError(f"no MFA models configured for '{lang}' (align.mfa.models)")
             continue
         m = models[lang]
-        if cfg.get("download", False):
+        if cfg["download"]:
             for kind in ("acoustic", "dictionary"):
                 subprocess.run([exe, "model", "download", kind, m[kind]], check=True)
         corpus, out = workdir / lang / "corpus", workdir / lang / "out"

@@ -214,9 +214,10 @@ def landmarks_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[lis
 
 
 def _process_video(cfg: dict, video: str, segments: list[Segment]):
-    if cfg.get("backend", "landmarks") == "openface":
-        return of.process_video(cfg.get("openface", {}), video, segments)
-    return landmarks_video(cfg.get("landmarks", {}), video, segments)
+    """One video through ``cfg['backend']``; ``cfg`` is the completed ``visual`` section."""
+    if cfg["backend"] == "openface":
+        return of.process_video(cfg["openface"], video, segments)
+    return landmarks_video(cfg["landmarks"], video, segments)
 
 
 def feature_names(cfg: dict) -> list[str]:
@@ -224,11 +225,12 @@ def feature_names(cfg: dict) -> list[str]:
 
 
 def provenance(cfg: dict, extra: dict | None = None) -> dict:
-    backend = cfg.get("backend", "landmarks")
+    settings = complete(cfg, "visual")
+    backend = settings["backend"]
     if backend == "openface":
         meta = {
             "backend": "openface",
-            "params": complete(cfg.get("openface"), "visual", "openface"),
+            "params": settings["openface"],
             "tool": "OpenFace 2 FeatureExtraction",
             "confidence": "OpenFace landmark-tracking confidence",
             "versions": versions("pandas"),
@@ -238,7 +240,7 @@ def provenance(cfg: dict, extra: dict | None = None) -> dict:
         meta = {
             "backend": "landmarks",
             "stand_in": "dlib 68-point facial geometry standing in for OpenFace 2 AUs (offline); not action units",
-            "params": complete(cfg.get("landmarks"), "visual", "landmarks"),
+            "params": settings["landmarks"],
             "model": {
                 "file": model.name,
                 "bytes": model.stat().st_size,
@@ -275,9 +277,9 @@ def extract_shard(
     progress: bool = True,
 ):
     """Visual stage for one shard: frames to ``out`` (VISUAL_FRAMES), failures to ``qc_path``."""
-    cfg = cfg or {"backend": "landmarks"}
-    if cfg.get("backend") == "openface":
-        of.check_available(cfg.get("openface", {}))  # a missing tool fails early, with instructions
+    cfg = complete(cfg, "visual")
+    if cfg["backend"] == "openface":
+        of.check_available(cfg["openface"])  # a missing tool fails early, with instructions
     videos = group_by_video(shard_segments(manifest, shard))
     tasks = [(cfg, segs[0].video_path, segs) for segs in videos.values()]
     qc = QCLog(STAGE)
@@ -348,8 +350,8 @@ def _cli(args) -> int:
         return 0
     if not (args.input and args.output):
         raise SystemExit("give INPUT and OUTPUT (single file) or --manifest ... (shard mode)")
-    if cfg.get("backend") == "openface":
-        of.check_available(cfg.get("openface", {}))
+    if cfg["backend"] == "openface":
+        of.check_available(cfg["openface"])
     end = args.end if args.end is not None else probe(args.input).duration
     seg = Segment(
         args.segment_id or Path(args.input).stem,

@@ -19,7 +19,7 @@
   segments remove segments from it (the paper's code slices segments too), ``max_len`` truncates
   the words a segment's mean is taken over. The video's TransAug translations are a sequence of
   their own (the video in the other language).
-* ``word`` — a labelled **ablation** (polysent's pre-2026-12 model, unchanged): the same cells
+* ``word`` — a labelled **ablation** (word-level recurrence): the same cells
   recur over the *words of one segment* (reference option (b)), the bimodal attention relates
   two modalities word by word, and the segment's score comes from the masked mean over its words
   of the fused vector ``z``; no segment sees another.
