@@ -44,6 +44,13 @@ def lib_for(script):
     return [os.path.relpath(root / m) for m in _library_closure(script)]
 
 
+def from_workflow(path):
+    """``path`` (relative to the repository root) as seen from the working directory, so that
+    `snakemake -s /path/to/Snakefile` run from another folder finds the workflow's own files; the
+    same relative path as before when run from the repository root."""
+    return os.path.relpath(Path(workflow.basedir) / path)
+
+
 def slice_of(*keys):
     """The plain config slice at ``keys`` (a params value, so editing it re-runs the rule)."""
     node = config

@@ -7,7 +7,8 @@ if config["corpus"]["source"] == "demo":
     rule corpus_demo:
         input:
             lexicon=expand(
-                "resources/demo/{name}.yaml", name=["lexicon", "emotions", "fr", "es", "pt", "de"]
+                from_workflow("resources/demo/{name}.yaml"),
+                name=["lexicon", "emotions", "fr", "es", "pt", "de"],
             ),
             lib=lib_for("scripts/corpus_demo.py"),
         output:
