@@ -855,3 +855,136 @@ def test_moseas_language_without_usable_segments_stops(tmp_path, tiny_videos):
     qc = pd.read_parquet(out / "qc/corpus/all.parquet")
     es = {s for s, t in truth.items() if t["lang"] == "es"}
     assert set(qc.segment_id) == es and qc.reason.str.startswith("media unavailable (permanent)").all()
+
+
+# --------------------------------------------------------------------------- environment errors are not data
+
+ENV_ERRNOS = ["ENOSPC", "EROFS", "EIO", "EMFILE", "EDQUOT"]
+
+
+def _fake_ffmpeg(tmp_path: Path, stderr: str) -> str:
+    """An ffmpeg that dies as the real one does when its output disk fails."""
+    tool = tmp_path / "bin" / "ffmpeg"
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    tool.write_text(f"#!/bin/sh\necho '{stderr}' >&2\nexit 1\n")
+    tool.chmod(0o755)
+    return str(tool)
+
+
+@pytest.mark.parametrize("name", ENV_ERRNOS)
+def test_ffmpeg_dying_of_an_environment_error_fails_the_media_job(tmp_path, name):
+    import errno as errno_mod
+
+    from polysent.errors import EnvironmentFailure
+
+    code = getattr(errno_mod, name)
+    manifest = _media_manifest(tmp_path / "m.parquet", {"v": _tone(tmp_path / "src/v.wav", 1.0, 220)})
+    ffmpeg = _fake_ffmpeg(tmp_path, f"[out#0/wav] Error writing trailer: {os.strerror(code)}")
+    cfg = {"sample_rates": [16000], "ffmpeg": ffmpeg}
+    with pytest.raises(EnvironmentFailure, match=os.strerror(code)) as info:
+        build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, progress=False)
+    assert info.value.errno == code and "\n" not in str(info.value)
+    assert not (tmp_path / "qc.parquet").exists(), "an environment error must not become a QC record"
+
+
+@pytest.mark.parametrize("name", ENV_ERRNOS)
+def test_oserror_at_the_media_write_fails_the_job_and_a_rerun_loses_nothing(tmp_path, monkeypatch, name):
+    import errno as errno_mod
+
+    from polysent import media
+    from polysent.errors import EnvironmentFailure
+
+    code = getattr(errno_mod, name)
+    videos = {f"v{i}": _tone(tmp_path / f"src/v{i}.wav", 1.0, 220 + 50 * i) for i in range(3)}
+    manifest = _media_manifest(tmp_path / "m.parquet", videos)
+    real = media.extract_wav
+
+    def full_disk(source, target, *args, **kw):
+        if Path(source).name == "v1.wav":
+            raise OSError(code, os.strerror(code), str(target))
+        return real(source, target, *args, **kw)
+
+    monkeypatch.setattr(media, "extract_wav", full_disk)
+    with pytest.raises(EnvironmentFailure):
+        build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, progress=False)
+    assert not (tmp_path / "qc.parquet").exists()
+    monkeypatch.setattr(media, "extract_wav", real)  # space freed: the same call completes, nothing lost
+    index = build_shard(
+        manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, progress=False
+    )
+    assert sorted(index.column("video_id").to_pylist()) == ["v0", "v1", "v2"]
+    assert len(pd.read_parquet(tmp_path / "qc.parquet")) == 0
+
+
+@pytest.mark.parametrize("name", ENV_ERRNOS)
+def test_oserror_while_reading_audio_fails_the_acoustic_job(tmp_path, monkeypatch, name):
+    import errno as errno_mod
+
+    from polysent.errors import EnvironmentFailure
+    from polysent.features import acoustic
+
+    code = getattr(errno_mod, name)
+    manifest = _media_manifest(tmp_path / "m.parquet", {"v": _tone(tmp_path / "src/v.wav", 1.0, 220)})
+    build_shard(
+        manifest, 0, tmp_path / "media", tmp_path / "mqc.parquet", {"sample_rates": [16000, 22050]}, progress=False
+    )
+
+    def failing(*args, **kw):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(acoustic, "_read_audio", failing)
+    with pytest.raises(EnvironmentFailure):
+        acoustic.extract_shard(
+            manifest, tmp_path / "media", 0, tmp_path / "a.parquet", tmp_path / "aqc.parquet", progress=False
+        )
+    assert not (tmp_path / "aqc.parquet").exists() and not (tmp_path / "a.parquet").exists()
+
+
+@pytest.mark.parametrize("name", ENV_ERRNOS)
+def test_an_environment_error_is_never_a_qc_record_whichever_stage_records_it(name):
+    import errno as errno_mod
+
+    from polysent.errors import EnvironmentFailure
+    from polysent.qc import QCLog
+
+    code = getattr(errno_mod, name)
+    qc = QCLog("any")
+    with pytest.raises(EnvironmentFailure):
+        try:
+            raise OSError(code, os.strerror(code), "/results/x.parquet")
+        except OSError as err:
+            qc.add(f"could not write: {err}", "s1", "v1")
+    with pytest.raises(EnvironmentFailure):  # a tool's message naming it, outside any handler
+        qc.add(f"espeak-ng failed: {os.strerror(code)}", "s1", "v1")
+    assert len(qc) == 0
+
+
+def test_input_data_problems_still_become_qc_records():
+    import errno as errno_mod
+
+    from polysent.qc import QCLog
+
+    qc = QCLog("any")
+    try:
+        raise FileNotFoundError(errno_mod.ENOENT, "No such file or directory", "media/v.mp4")
+    except OSError as err:
+        qc.add(f"media source missing: {err}", "s1", "v1")
+    qc.add("ffmpeg failed on v.mp4: Invalid data found when processing input", "s2", "v2")
+    assert len(qc) == 2
+
+
+def test_a_full_disk_during_a_download_stops_every_download(tmp_path, monkeypatch):
+    import errno as errno_mod
+
+    from polysent.corpus import download
+    from polysent.errors import EnvironmentFailure
+
+    fetcher = download.Fetcher({}, seed=0, sleep=lambda s: None)
+
+    def full(job):
+        raise OSError(errno_mod.ENOSPC, "No space left on device", job.dest)
+
+    monkeypatch.setattr(fetcher, "_run_one", full)
+    job = download.Job(key="v", dest=str(tmp_path / "v.mp4"), sources=[])
+    with pytest.raises(EnvironmentFailure):
+        fetcher.run_one(job)

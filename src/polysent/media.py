@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from polysent.config import complete
 from polysent.contracts import MEDIA_INDEX, check, read
+from polysent.errors import raise_if_environment
 from polysent.features import (
     Segment,
     add_file_args,
@@ -153,6 +154,7 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
             )
     except (MediaError, subprocess.TimeoutExpired, RuntimeError, OSError) as err:
         _remove_video_wavs(out_dir, video_id, rates)
+        raise_if_environment(err, str(err))  # a full disk is the machine's failure, not the video's
         return [], [(s.segment_id, f"audio extraction failed: {err}") for s in segs]
     # Segments that end after the audio would be silently truncated downstream.
     tol = float(cfg["duration_tolerance"])

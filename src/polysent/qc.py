@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from polysent import contracts
+from polysent.errors import raise_if_environment
 from polysent.io import write_csv, write_parquet
 
 QC_SCHEMA = contracts.QC.schema()
@@ -39,6 +41,13 @@ class QCLog:
     records: list[dict] = field(default_factory=list)
 
     def add(self, reason: str, segment_id: str | None = None, video_id: str | None = None) -> None:
+        """Record one segment's (or video's) data problem.
+
+        An environment error is never a data problem: called while handling one (disk full, read-only,
+        I/O error, too many open files, quota), or with a tool's message naming one, this raises
+        :class:`polysent.errors.EnvironmentFailure` instead, so the job fails and nothing is recorded.
+        """
+        raise_if_environment(sys.exc_info()[1], reason)
         self.records.append({"segment_id": segment_id, "video_id": video_id, "stage": self.stage, "reason": reason})
 
     def __len__(self) -> int:
