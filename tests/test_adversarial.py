@@ -74,7 +74,15 @@ def _corpus(root: Path, rows: list[list], header=HEADER, videos=None) -> Path:
 
 
 def _cfg(path: Path, **kw) -> dict:
-    return {"manifest": str(path), "media_root": "media", "extensions": [".mp4"], "on_invalid": "fail", **kw}
+    # min_success_rate 0: these cases count what a drop records; the schema default (1.0) is its own case
+    return {
+        "manifest": str(path),
+        "media_root": "media",
+        "extensions": [".mp4"],
+        "on_invalid": "fail",
+        "min_success_rate": 0.0,
+        **kw,
+    }
 
 
 def _build(tmp_path: Path, cfg: dict, languages=None):
@@ -446,7 +454,9 @@ def test_media_symlink_loop_is_a_missing_file_not_a_crash(tmp_path, capsys):
     path = _corpus(tmp_path / "c", GOOD + [_row("x1", "v3")], videos={"good1", "good2"})
     os.symlink(tmp_path / "c/media/v3.mp4", tmp_path / "c/media/v3.mp4")
     rc, out = _validate(path, capsys)
-    assert rc == 1 and out.splitlines()[1:] == [f"  {path}:5: media file not found: {tmp_path}/c/media/v3{{.mp4}}"]
+    assert rc == 1 and out.splitlines()[1:] == [
+        f"  {path}:5: media file not found: {tmp_path}/c/media/v3{{.mp4,.mkv,.webm,.avi,.mov}}"
+    ]
 
 
 def test_folder_source_does_not_import_the_validate_cli():
@@ -988,3 +998,67 @@ def test_a_full_disk_during_a_download_stops_every_download(tmp_path, monkeypatc
     job = download.Job(key="v", dest=str(tmp_path / "v.mp4"), sources=[])
     with pytest.raises(EnvironmentFailure):
         fetcher.run_one(job)
+
+
+# --------------------------------------------------------------------------- probe and validation agree with the workflow
+
+
+def _av(path: Path, audio_codec: str, seconds: float = 3.0, extra: tuple[str, ...] = ()) -> Path:
+    import subprocess
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=d={seconds}:sample_rate=44100"]
+    cmd += ["-f", "lavfi", "-i", f"color=s=32x32:d={seconds}:r=10", "-c:a", audio_codec, "-c:v", "mpeg4"]
+    subprocess.run([*cmd, *extra, str(path)], check=True)
+    return path
+
+
+# a camera's .mp4 with PCM audio is a QuickTime file (ffmpeg's mp4 muxer refuses PCM)
+@pytest.mark.parametrize("name, extra", [("pcm.mov", ()), ("pcm.mp4", ("-f", "mov"))], ids=["mov", "mp4"])
+def test_pcm_audio_in_mov_or_mp4_is_not_called_truncated(tmp_path, capsys, name, extra):
+    from polysent.probe import media_problems, probe
+
+    info = probe(_av(tmp_path / "media" / name, "pcm_s16le", extra=extra))
+    audio = info.first("audio")
+    assert audio.declared_packets and audio.read_packets < audio.declared_packets  # the old false alarm's cause
+    assert info.truncated() == [] and media_problems(info, last_end=2.9) == []
+    manifest = _corpus(tmp_path, [_row("s0", Path(name).stem, end="2.5")], videos=[])
+    rc = cli(["validate-manifest", str(manifest), "--media-root", "media", "--probe"])
+    assert rc == 0, capsys.readouterr().out
+
+
+def test_truncated_audio_is_found_by_its_decoded_duration(tmp_path):
+    import subprocess
+
+    from polysent.probe import media_problems, probe
+
+    whole = tmp_path / "a.m4a"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=d=4", "-c:a", "aac"]
+        + ["-movflags", "+faststart", str(whole)],
+        check=True,
+    )
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    problems = media_problems(probe(cut), need_video=False)
+    assert len(problems) == 1 and "audio stream: decodes to" in problems[0] and "of the 4.000 s" in problems[0]
+    assert media_problems(probe(whole), need_video=False) == []
+
+
+@pytest.mark.parametrize("ext", [".webm", ".mkv", ".avi", ".mov"])
+def test_validate_manifest_finds_every_extension_the_workflow_reads(tmp_path, capsys, ext):
+    from polysent.config import schema_defaults
+
+    assert ext in schema_defaults("corpus", "folder")["extensions"]
+    manifest = _corpus(tmp_path, [_row("s0", "v")], videos=[])
+    (tmp_path / "media" / f"v{ext}").write_bytes(b"a video")
+    rc, out = _validate(manifest, capsys)
+    assert rc == 0 and "1 segment(s), 1 video(s), no problems" in out
+
+
+def test_validate_manifest_fails_on_a_manifest_without_segments(tmp_path, capsys):
+    manifest = _corpus(tmp_path, [], videos=[])
+    rc, out = _validate(manifest, capsys)
+    assert rc == 1 and "no segment" in out
+    rc, out = _validate(_corpus(tmp_path / "b", [_row("s0", "v")]), capsys, "--languages", "es")
+    assert rc == 1 and "no segment in es" in out
