@@ -1062,3 +1062,141 @@ def test_validate_manifest_fails_on_a_manifest_without_segments(tmp_path, capsys
     assert rc == 1 and "no segment" in out
     rc, out = _validate(_corpus(tmp_path / "b", [_row("s0", "v")]), capsys, "--languages", "es")
     assert rc == 1 and "no segment in es" in out
+
+
+# --------------------------------------------------------------------------- no silent leaks
+
+
+def _twins(tmp_path: Path, splits: tuple[str, str], how: str) -> Path:
+    """Videos 'a' and 'b' that are one recording (a copy, or a symlink), plus an unrelated 'c'."""
+    rows = _with_split([_row("a0", "a"), _row("b0", "b"), _row("c0", "c")], [splits[0], splits[1], "train"])
+    path = _corpus(tmp_path, rows, header=[*HEADER, "split"], videos={"a", "c"})
+    media = tmp_path / "media"
+    (media / "a.mp4").write_bytes(b"the same recording")
+    if how == "copy":
+        (media / "b.mp4").write_bytes(b"the same recording")
+    else:
+        os.symlink(media / "a.mp4", media / "b.mp4")
+    return path
+
+
+@pytest.mark.parametrize("how", ["copy", "symlink"])
+def test_one_recording_under_two_ids_in_two_splits_is_refused(tmp_path, capsys, how):
+    path = _twins(tmp_path, ("train", "test"), how)
+    rc, out = _validate(path, capsys)
+    lines = out.splitlines()[1:]
+    assert rc == 1 and len(lines) == 2, out
+    assert all("same media as another video in another split" in line for line in lines)
+    assert "'a' (train" in lines[0] and "'b' (test" in lines[0]
+    table, qc = _build(tmp_path, _cfg(path, on_invalid="drop"), languages=("fr",))
+    assert table.video_id.tolist() == ["c"] and sorted(qc.video_id) == ["a", "b"]
+
+
+def test_one_recording_under_two_ids_in_one_split_is_a_warning(tmp_path, capsys, caplog):
+    path = _twins(tmp_path, ("train", "train"), "copy")
+    with caplog.at_level("WARNING"):
+        rc, out = _validate(path, capsys)
+    assert rc == 0, out
+    assert any("one recording counted 2 times" in r.getMessage() and "'a'" in r.getMessage() for r in caplog.records)
+
+
+def test_a_drawn_split_keeps_one_recordings_ids_together(tmp_path):
+    rows = [_row(f"{v}0", v) for v in ("a", "b")] + [_row(f"v{i}_0", f"v{i}") for i in range(30)]
+    path = _corpus(tmp_path, rows, videos={"a", *(f"v{i}" for i in range(30))})
+    (tmp_path / "media/a.mp4").write_bytes(b"the same recording")
+    (tmp_path / "media/b.mp4").write_bytes(b"the same recording")
+    for seed in range(5):
+        out = tmp_path / f"res{seed}"
+        table = folder.build(_cfg(path), ["fr"], seed, 1, out / "m.parquet", out / "qc.parquet", out / "media")
+        split = dict(zip(table.column("video_id").to_pylist(), table.column("split").to_pylist()))
+        assert split["a"] == split["b"], (seed, split["a"], split["b"])
+
+
+def test_overlapping_segments_with_opposite_labels_are_a_problem_of_both_rows(tmp_path, capsys):
+    rows = [
+        _row("s0", "v", start="0", end="4", sentiment="2"),
+        _row("s1", "v", start="0.5", end="4", text="bonjour", sentiment="-2"),  # same words, opposite label
+        _row("s2", "v", start="3", end="8", sentiment="-1"),  # overlaps s0 by 1 s of 4: below half
+        _row("s3", "w", start="0", end="4", sentiment="1"),
+        _row("s4", "w", start="0", end="4", sentiment="2"),  # agreeing labels pass
+    ]
+    path = _corpus(tmp_path, rows)
+    rc, out = _validate(path, capsys)
+    lines = out.splitlines()[1:]
+    assert rc == 1 and len(lines) == 2, out
+    assert "m.csv:2: segment 's0'" in lines[0] and "overlaps 's1'" in lines[0] and "opposite sentiment" in lines[0]
+    assert "m.csv:3: segment 's1'" in lines[1] and "overlaps 's0'" in lines[1]
+    table, qc = _build(tmp_path, _cfg(path, on_invalid="drop"), languages=("fr",))
+    assert sorted(table.segment_id) == ["s2", "s3", "s4"] and sorted(qc.segment_id) == ["s0", "s1"]
+
+
+@pytest.fixture(scope="module")
+def folder_workflow(tmp_path_factory) -> Path:
+    """A workflow copy on a small folder corpus whose Spanish half has no test video, with its
+    corpus stage run (the only job run: everything else is dry-run)."""
+    import yaml
+
+    from conftest import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path_factory.mktemp("folderwf") / "wf")
+    data = wf / "data"
+    splits = {"f0": "train", "f1": "train", "f2": "valid", "f3": "test", "e0": "train", "e1": "train", "e2": "valid"}
+    rows = [[*_row(f"{v}_0", v, "fr" if v[0] == "f" else "es"), s] for v, s in splits.items()]
+    _corpus(data, rows, header=[*HEADER, "split"])
+    (wf / "config/folder.yaml").write_text(
+        yaml.safe_dump({"corpus": {"source": "folder", "folder": {"manifest": "data/m.csv"}}})
+    )
+    snakemake(wf, "results/corpus/manifest.parquet", "--cores", "1", *FOLDER_CONFIG)
+    return wf
+
+
+FOLDER_CONFIG = ("--configfile", "config/tiny.yaml", "config/folder.yaml")
+
+
+def test_a_language_without_test_segments_fails_the_rows_evaluating_on_it_at_dag_build(folder_workflow):
+    from conftest import snakemake
+
+    proc = snakemake(folder_workflow, "-n", "results/table1.csv", *FOLDER_CONFIG, check=False)
+    err = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for row in ("adamml_dl2_fr_es", "adamml_dl2_es_es"):
+        assert f"experiments.{row}.eval: language 'es' has no test segments in the corpus" in err, err[-3000:]
+    assert "mult_t_fr_fr" not in err.split("cannot run")[-1]  # French rows are fine
+
+
+def test_split_count_problems_name_each_row_and_split():
+    from polysent.config import split_count_problems
+
+    config = {"experiments": {"a": {"train": {"fr": 1.0}, "eval": "es"}, "b": {"train": {"fr": 1.0}, "eval": "fr"}}}
+    counts = {("fr", "train"): 5, ("fr", "valid"): 1, ("fr", "test"): 1, ("es", "train"): 3}
+    assert split_count_problems(config, ["a", "b"], counts) == [
+        "experiments.a.eval: language 'es' has no test segments in the corpus; its row would be blank "
+        "(add es test videos, or leave the row out of report.table1/emotions)"
+    ]
+    assert split_count_problems(config, ["b"], {("fr", "test"): 1}) == [
+        "experiments.b.train: language 'fr' has no train segments in the corpus",
+        "experiments.b.train: language 'fr' has no valid segments in the corpus",
+    ]
+
+
+def test_a_changed_manifest_path_replans_and_a_missing_one_fails_clearly(folder_workflow, tmp_path):
+    import shutil
+
+    import yaml
+
+    from conftest import copy_finished_run, parse_dry_run, snakemake
+
+    wf = copy_finished_run(folder_workflow, tmp_path / "wf")
+    target = ("results/corpus/manifest.parquet", "--cores", "1", "--configfile", "config/tiny.yaml", "config/f2.yaml")
+    shutil.copy(wf / "data/m.csv", wf / "data/m2.csv")
+    (wf / "config/f2.yaml").write_text(
+        yaml.safe_dump({"corpus": {"source": "folder", "folder": {"manifest": "data/m2.csv"}}})
+    )
+    jobs = parse_dry_run(snakemake(wf, "-n", *target).stdout)
+    assert [j.rule for j in jobs.values()] == ["corpus_external"]
+    (wf / "config/f2.yaml").write_text(
+        yaml.safe_dump({"corpus": {"source": "folder", "folder": {"manifest": "data/gone.csv"}}})
+    )
+    proc = snakemake(wf, "-n", *target, check=False)
+    assert proc.returncode != 0
+    assert "corpus.folder.manifest: data/gone.csv does not exist" in proc.stdout + proc.stderr

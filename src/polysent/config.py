@@ -218,3 +218,64 @@ def check_experiments(config: dict[str, Any], names: list[str]) -> None:
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"invalid experiments ({len(problems)} problem(s)):\n{lines}")
+
+
+def split_count_problems(config: dict[str, Any], names: list[str], counts: dict[tuple[str, str], int]) -> list[str]:
+    """What the corpus's segment counts per (language, split) leave unrunnable among the
+    experiments ``names``: a training language without train (or valid) segments, an evaluation
+    language without test segments. Such a row would train on nothing or end blank; checked at
+    DAG build once the manifest exists, so the run stops before any feature job."""
+    experiments = config.get("experiments") or {}
+    problems = []
+    for name in names:
+        entry = experiments.get(name) or {}
+        where = f"experiments.{name}"
+        for lang in entry.get("train") or {}:
+            for split in ("train", "valid"):
+                if counts.get((lang, split), 0) == 0:
+                    problems.append(f"{where}.train: language '{lang}' has no {split} segments in the corpus")
+        lang = entry.get("eval")
+        if lang and counts.get((lang, "test"), 0) == 0:
+            problems.append(
+                f"{where}.eval: language '{lang}' has no test segments in the corpus; "
+                f"its row would be blank (add {lang} test videos, or leave the row out of report.table1/emotions)"
+            )
+    return problems
+
+
+def check_split_counts(
+    config: dict[str, Any], names: list[str], manifest: str | Path, inputs: list[str] | tuple = ()
+) -> None:
+    """Raise ConfigError listing :func:`split_count_problems` of the manifest at ``manifest``.
+
+    Nothing to check while it does not exist, or while the corpus stage is about to rebuild it:
+    one of its ``inputs`` (the release files) is newer, or it was built from another source or
+    manifest file than the config names now. A fixed corpus is never blocked by its stale counts.
+    """
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        return
+    built = manifest.stat().st_mtime
+    if any(Path(f).is_file() and Path(f).stat().st_mtime > built for f in inputs):
+        return
+    from polysent import contracts
+    from polysent.io import read_provenance
+
+    corpus = config.get("corpus") or {}
+    made = read_provenance(manifest)
+    source = corpus.get("source")
+    if made.get("source", source) != source:
+        return
+    if source == "folder" and made.get("manifest", corpus["folder"]["manifest"]) != corpus["folder"]["manifest"]:
+        return
+    if source == "demo" and made.get("parameters", corpus.get("demo")) != corpus.get("demo"):
+        return
+    if made.get("seed", config.get("seed")) != config.get("seed"):
+        return
+
+    table = contracts.read(manifest, contracts.MANIFEST, columns=["lang", "split"]).to_pandas()
+    counts = {key: int(n) for key, n in table.groupby(["lang", "split"]).size().items()}
+    problems = split_count_problems(config, names, counts)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"experiments the corpus {manifest} cannot run ({len(problems)} problem(s)):\n{lines}")

@@ -3,7 +3,8 @@ import functools
 import os
 from pathlib import Path
 
-from polysent.config import validate_config
+from polysent.config import check_split_counts, validate_config
+from polysent.corpus.moseas import release_files
 from polysent.corpus.sharding import shard_ids
 from polysent.imports import ImportGraph
 from polysent.report import runs as report_runs
@@ -66,6 +67,14 @@ EXPERIMENTS = config.get("experiments") or {}
 REPORT_TABLE1 = report_runs.select(EXPERIMENTS, config["report"], "table1")
 REPORT_EMOTIONS = report_runs.select(EXPERIMENTS, config["report"], "emotions")
 REPORTED = REPORT_TABLE1 + REPORT_EMOTIONS
+# Once the corpus exists: a reported row whose evaluation language has no test segments (or
+# training language no train/valid ones) stops the run here, not as a blank row after training.
+check_split_counts(
+    config,
+    REPORTED,
+    "results/corpus/manifest.parquet",
+    release_files(config) if config["corpus"]["source"] != "demo" else [],
+)
 
 
 def reported_seeds(entry):

@@ -65,6 +65,8 @@ from polysent.corpus.checks import (
     resolve,
     resolved,
     safe_join,
+    shared_media,
+    shared_media_problems,
     split_problems,
     unusable_languages,
     validate_rows,
@@ -393,6 +395,11 @@ def load(
             frame = frame.drop(columns="split")  # not given: drawn by video later
     problems += validate_rows(frame, labels, cfg["label_range"], source=str(path))
     problems += _resolve_media(frame, cfg, base)
+    if "split" in frame.columns:  # a drawn split keeps one recording's ids together (build)
+        leaks, duplicates = shared_media_problems(frame, shared_media(frame), str(path))
+        problems += leaks
+        for line in duplicates:
+            log.warning("%s: %s", path, line)
     return frame, problems
 
 
@@ -419,9 +426,11 @@ def build(
     if frame.empty and problems:
         raise ManifestError(problems, title=title)
     n_videos = frame["video_id"].nunique()
+    shared = shared_media(frame) if not any(p.fatal for p in problems) else []
     if "split" not in frame.columns and not any(p.fatal for p in problems):
         # Drawn over every video before dropping bad ones: fixing a row later moves no other video.
-        frame["split"] = split_frame(_split_keys(frame), seed, cfg["splits"])
+        # Ids of one recording draw together, so a drawn split never puts it on both sides.
+        frame["split"] = split_frame(_split_keys(frame, shared), seed, cfg["splits"])
         # By construction no video straddles splits; a speaker could, through a video of two speakers.
         problems += split_problems(frame, str(path))
     if cfg["probe"] and not any(p.fatal for p in problems):
@@ -454,18 +463,23 @@ def build(
     return table
 
 
-def _split_keys(frame: pd.DataFrame) -> pd.DataFrame:
+def _split_keys(frame: pd.DataFrame, shared: list[list[str]] = ()) -> pd.DataFrame:
     """What a drawn split groups by: the video, or its speaker where a ``speaker`` column is given.
 
     A video of several speakers goes with the first of them (sorted); videos sharing that
-    speaker share the split, so the speaker is seen in one split only.
+    speaker share the split, so the speaker is seen in one split only. Ids of one recording
+    (``shared``, :func:`polysent.corpus.checks.shared_media`) take the key of the first of them.
     """
     keys = frame[["video_id", "lang"]].fillna("").astype(str)
-    if "speaker" not in frame.columns:
-        return keys
-    speaker = frame["speaker"].fillna("").astype(str).str.strip()
-    first = speaker[speaker != ""].groupby(keys["video_id"][speaker != ""]).min()
-    keys["video_id"] = [f"speaker/{first[v]}" if v in first.index else f"video/{v}" for v in keys["video_id"]]
+    if "speaker" in frame.columns:
+        speaker = frame["speaker"].fillna("").astype(str).str.strip()
+        first = speaker[speaker != ""].groupby(keys["video_id"][speaker != ""]).min()
+        keys["video_id"] = [f"speaker/{first[v]}" if v in first.index else f"video/{v}" for v in keys["video_id"]]
+    if shared:
+        ids = frame["video_id"].astype(str)
+        key_of = dict(zip(ids, keys["video_id"]))
+        alias = {v: key_of[g[0]] for g in shared for v in g}
+        keys["video_id"] = [alias.get(v, k) for v, k in zip(ids, keys["video_id"])]
     return keys
 
 

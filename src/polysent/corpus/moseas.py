@@ -368,6 +368,12 @@ def release_files(config: dict) -> list[str]:
     source = config["corpus"]["source"]
     cfg = config["corpus"][source]
     if source == "folder":
+        # Missing, it would be a missing input that Snakemake ignores while the old manifest exists.
+        if not Path(cfg["manifest"]).is_file():
+            raise FileNotFoundError(
+                f"corpus.folder.manifest: {cfg['manifest']} does not exist "
+                f"(relative paths start from the working directory, {Path.cwd()})"
+            )
         return [cfg["manifest"]]
     files: list[str] = []
     for lang in config["languages"]:
