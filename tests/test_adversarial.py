@@ -1200,3 +1200,155 @@ def test_a_changed_manifest_path_replans_and_a_missing_one_fails_clearly(folder_
     proc = snakemake(wf, "-n", *target, check=False)
     assert proc.returncode != 0
     assert "corpus.folder.manifest: data/gone.csv does not exist" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- every refusal one clear line
+
+
+@pytest.fixture(scope="module")
+def one_bundle(tmp_path_factory):
+    from polysent import io
+    from polysent.bundle import make_bundle
+    from polysent.synthetic import synthetic_store_table
+    from polysent.train import run_experiment
+    from test_bundle import EXPERIMENTS, store_metadata
+    from test_train import DIMS, TRAIN
+
+    root = tmp_path_factory.mktemp("adv_bundle")
+    stores = {}
+    for lang, other in (("fr", "es"), ("es", "fr")):
+        stores[lang] = str(root / f"{lang}.parquet")
+        table = synthetic_store_table(lang, n_videos=6, segments_per_video=3, dims=DIMS, max_words=8, tr_lang=other)
+        io.write_parquet(stores[lang], table, provenance=store_metadata(lang))
+    run_experiment(stores, EXPERIMENTS["mctn_ta"], {**TRAIN, "max_len": 8, "max_epochs": 1}, 1, root / "run")
+    return make_bundle(root / "run", stores, root / "bundle")
+
+
+def _edited_bundle(src: Path, dest: Path, edit) -> Path:
+    import json
+    import shutil
+
+    shutil.copytree(src, dest)
+    spec = dest / "bundle.json"
+    text = spec.read_text()
+    spec.write_text(edit(json.loads(text), text))
+    return dest
+
+
+def test_a_truncated_bundle_json_is_named_in_one_line(one_bundle, tmp_path):
+    from polysent.bundle import BundleError, load_bundle
+
+    path = _edited_bundle(one_bundle, tmp_path / "b", lambda meta, text: text[: len(text) // 2])
+    with pytest.raises(BundleError) as info:
+        load_bundle(path)
+    msg = str(info.value)
+    assert "\n" not in msg and f"bundle description {path / 'bundle.json'} is corrupt or not a JSON file" in msg
+
+
+def test_a_bundle_json_without_a_key_names_the_key(one_bundle, tmp_path):
+    import json
+
+    from polysent.bundle import BundleError, load_bundle
+
+    def drop_kwargs(meta, text):
+        del meta["model"]["kwargs"]
+        return json.dumps(meta)
+
+    with pytest.raises(BundleError, match=r"key\(s\) model.kwargs missing") as info:
+        load_bundle(_edited_bundle(one_bundle, tmp_path / "b", drop_kwargs))
+    assert "\n" not in str(info.value)
+
+
+def test_an_edited_model_spec_is_one_line_not_a_state_dict_dump(one_bundle, tmp_path):
+    import json
+
+    from polysent.bundle import BundleError, load_bundle
+
+    def bigger(meta, text):
+        key = next(
+            k for k, v in meta["model"]["kwargs"].items() if isinstance(v, int) and not isinstance(v, bool) and v > 1
+        )
+        meta["model"]["kwargs"][key] *= 2
+        return json.dumps(meta)
+
+    with pytest.raises(BundleError, match="do not match weights.pt") as info:
+        load_bundle(_edited_bundle(one_bundle, tmp_path / "b", bigger))
+    assert "\n" not in str(info.value) and "of another shape, first" in str(info.value)
+
+
+def test_integer_ids_in_a_parquet_manifest_are_ids(tmp_path, capsys):
+    frame = pd.DataFrame(
+        {
+            "video_id": [101, 101, 102],
+            "lang": "fr",
+            "start": [0.0, 1.0, 0.0],
+            "end": [1.0, 2.0, 1.0],
+            "transcript": "bonjour",
+            "sentiment": [0.0, 1.0, -1.0],
+        }
+    )
+    (tmp_path / "media").mkdir()
+    for vid in (101, 102):
+        (tmp_path / "media" / f"{vid}.mp4").write_bytes(f"video {vid}".encode())
+    frame.to_parquet(tmp_path / "m.parquet")
+    rc, out = _validate(tmp_path / "m.parquet", capsys)
+    assert rc == 0 and "3 segment(s), 2 video(s), no problems" in out, out
+    table, _ = _build(tmp_path, _cfg(tmp_path / "m.parquet"), languages=("fr",))
+    assert sorted(set(table.video_id)) == ["101", "102"] and "101_1" in set(table.segment_id)
+
+
+def test_a_duplicated_header_column_is_named(tmp_path, capsys):
+    path = _corpus(tmp_path, [[*_row("s0", "v"), "1"]], header=[*HEADER, "sentiment"])
+    rc, out = _validate(path, capsys)
+    assert rc == 1 and out.splitlines()[1:] == [
+        f"  {path}:1: column 'sentiment' appears 2 times in the header (columns 7, 8); rename or remove all but one"
+    ]
+
+
+def test_a_text_file_named_parquet_is_named_with_its_role(tmp_path):
+    from polysent.io import CorruptFileError
+
+    path = tmp_path / "m.parquet"
+    path.write_text("video_id,lang\nv,fr\n")
+    with pytest.raises(CorruptFileError) as info:  # the CLI prints a PolysentError's one line
+        cli(["validate-manifest", str(path)])
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(f"corpus manifest {path} is corrupt or not a Parquet file (")
+    (problem,) = folder.read_manifest_file(path)[1]
+    assert str(problem).startswith(f"{path}: corpus manifest is not a readable Parquet file (")
+    assert str(problem).endswith("; save it again, or as CSV") and "\n" not in str(problem)
+
+
+def test_a_yaml_syntax_error_in_the_workflow_config_names_file_and_line(tmp_path):
+    from conftest import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path / "wf")
+    path = wf / "config/config.yaml"
+    lines = path.read_text().splitlines()
+    lines.insert(3, "broken: [1, 2")
+    path.write_text("\n".join(lines) + "\n")
+    proc = snakemake(wf, "-n", check=False)
+    assert proc.returncode != 0
+    assert f"{path}:5:5: YAML syntax error" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+
+
+def test_snakefile_run_from_another_folder_reads_the_workflows_config(tmp_path):
+    import sys
+
+    from conftest import REPO
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess_run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--cores", "1", "results/table1.csv"]
+        + ["--configfile", str(REPO / "config/tiny.yaml")],
+        elsewhere,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "report_table1" in proc.stdout
+
+
+def subprocess_run(cmd, cwd):
+    import subprocess
+
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)

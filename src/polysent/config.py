@@ -17,8 +17,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from polysent.errors import PolysentError
 
-class ConfigError(ValueError):
+
+class ConfigError(PolysentError, ValueError):
     """The workflow config does not match its schema; the message lists every problem."""
 
 

@@ -15,6 +15,12 @@ import errno
 import os
 import subprocess
 
+
+class PolysentError(Exception):
+    """A refusal that names what is wrong (file, key or row) and what to do, in its message: the
+    ``polysent`` CLI prints the message alone (``-v`` adds the traceback)."""
+
+
 # ValueError: empty/short/NaN input, shape and parse problems (pyarrow's ArrowInvalid too);
 # OSError: missing, unreadable or truncated files (and network errors); EOFError: truncated
 # streams; ArithmeticError: numeric failures on degenerate signals; SubprocessError: a tool
@@ -43,7 +49,7 @@ ENVIRONMENT_ERRNOS = frozenset(
 ENVIRONMENT_MESSAGES = tuple(os.strerror(code) for code in sorted(ENVIRONMENT_ERRNOS))
 
 
-class EnvironmentFailure(OSError):
+class EnvironmentFailure(PolysentError, OSError):
     """A stage met an environment error (disk full, read-only, I/O error, ...): the job fails."""
 
 

@@ -25,8 +25,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from polysent.errors import PolysentError
 
-class MediaError(RuntimeError):
+
+class MediaError(PolysentError, RuntimeError):
     """ffmpeg/ffprobe could not read or convert a media file."""
 
 

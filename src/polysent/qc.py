@@ -23,13 +23,13 @@ import pandas as pd
 import pyarrow as pa
 
 from polysent import contracts
-from polysent.errors import raise_if_environment
+from polysent.errors import PolysentError, raise_if_environment
 from polysent.io import write_csv, write_parquet
 
 QC_SCHEMA = contracts.QC.schema()
 
 
-class QCThresholdExceeded(RuntimeError):
+class QCThresholdExceeded(PolysentError, RuntimeError):
     """More segments failed in a stage than the configured maximum rate allows."""
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from polysent.contracts import SENTIMENT_RANGE, SPLITS
+from polysent.errors import PolysentError
 from polysent.probe import MediaError, media_problems, probe
 
 # ISO 639-1 (two-letter) language codes.
@@ -51,7 +52,7 @@ ISO_639_1 = frozenset(
 _ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 
 
-class ManifestError(ValueError):
+class ManifestError(PolysentError, ValueError):
     """A manifest has problems; ``problems`` lists every one (file, line, message)."""
 
     def __init__(self, problems: Sequence[Problem], title: str = "corpus manifest"):
@@ -166,6 +167,23 @@ def read_csv_records(path: str | os.PathLike) -> tuple[list[str], list[tuple[int
             records.append((start, dict(zip(header, row))))
         start = reader.line_num + 1
     return header, records, problems
+
+
+def duplicate_columns(header: Iterable[str], file: str) -> list[Problem]:
+    """A column name the header holds more than once (after a ``columns`` rename): which of the
+    two a check would read is undefined, so it is a fatal problem naming the column positions."""
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(header, 1):
+        seen.setdefault(str(name), []).append(i)
+    return [
+        Problem(
+            file,
+            1,
+            f"column '{name}' appears {len(at)} times in the header (columns {', '.join(map(str, at))}); rename or remove all but one",
+        )
+        for name, at in seen.items()
+        if len(at) > 1
+    ]
 
 
 def missing_columns(header: Iterable[str], required: Iterable[str], file: str) -> list[Problem]:

@@ -57,6 +57,7 @@ from polysent.corpus.checks import (
     Problem,
     check_id,
     decode_text,
+    duplicate_columns,
     is_inside,
     missing_columns,
     outside_message,
@@ -73,7 +74,7 @@ from polysent.corpus.checks import (
 )
 from polysent.corpus.sharding import shard_of
 from polysent.corpus.splits import split_frame
-from polysent.errors import data_errors
+from polysent.errors import data_errors, raise_if_environment
 from polysent.io import write_csv, write_parquet
 from polysent.qc import QCLog
 
@@ -190,13 +191,25 @@ def read_manifest_file(path: str | os.PathLike, columns: dict | None = None) -> 
         try:
             frame = pd.read_parquet(path)
         except data_errors() as err:  # not Parquet, truncated, unreadable: reported, not raised
-            return pd.DataFrame(), [Problem(file, None, f"cannot read Parquet: {err}")]
+            raise_if_environment(err, str(err))
+            why = " ".join(str(err).split())[:200]
+            return pd.DataFrame(), [
+                Problem(file, None, f"corpus manifest is not a readable Parquet file ({why}); save it again, or as CSV")
+            ]
         frame = frame.rename(columns=rename)
+        if doubled := duplicate_columns(frame.columns, file):
+            return pd.DataFrame(), doubled
+        # Integer ids (a Parquet column of video numbers) are ids all the same: their decimal text.
+        for col in ("segment_id", "video_id", "speaker"):
+            if col in frame.columns and pd.api.types.is_integer_dtype(frame[col]):
+                frame[col] = frame[col].astype(str)
         frame["_file"] = file
         frame["_line"] = np.arange(1, len(frame) + 1)
         return frame, []
     header, records, problems = read_csv_records(path)
     header = [rename.get(h, h) for h in header]
+    if doubled := duplicate_columns(header, file):
+        return pd.DataFrame(), problems + doubled
     rows = [{**{rename.get(k, k): v for k, v in rec.items()}, "_file": file, "_line": line} for line, rec in records]
     frame = pd.DataFrame(rows, columns=[*header, "_file", "_line"])
     return frame, problems

@@ -101,11 +101,10 @@ def add_cli(sub) -> None:
 def _cli(args) -> int:
     labels, base = args.labels, args.paths_relative_to
     if str(args.manifest).endswith(".parquet"):
-        import pyarrow.parquet as pq
-
         from polysent.contracts import label_columns
+        from polysent.io import read_schema
 
-        schema = pq.read_schema(args.manifest)
+        schema = read_schema(args.manifest, role="corpus manifest")  # not Parquet: one line
         if labels is None:
             labels = label_columns(schema)
         if base is None and "shard" in schema.names:
