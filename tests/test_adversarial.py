@@ -724,8 +724,8 @@ def test_validate_manifest_without_probe_does_not_open_media(probed_corpus, caps
     "video, words",
     [
         ("truncated", ["truncated (video stream:", "packets readable"]),
-        ("zero_byte", ["ffprobe cannot read", "invalid data"]),
-        ("text", ["ffprobe cannot read", "invalid data"]),
+        ("zero_byte", ["ffprobe cannot read", "the file is corrupt, truncated or not a media file"]),
+        ("text", ["ffprobe cannot read", "the file is corrupt, truncated or not a media file"]),
         ("no_audio", ["no audio stream"]),
         ("past_end", ["segments end at 4.000 s but the audio lasts 2.0"]),
     ],
@@ -822,8 +822,10 @@ def test_language_without_usable_segments_stops(tmp_path):
     with pytest.raises(ManifestError) as err:
         _build(tmp_path, cfg, languages=("fr", "es"))
     assert "es: 0 usable segments" in str(err.value) and "fr:" not in str(err.value)
-    qc = pd.read_parquet(tmp_path / "res" / "qc.parquet")
-    assert qc.segment_id.tolist() == ["e_0"]  # the evidence is written before the stop
+    # the evidence is written before the stop, where Snakemake does not delete a failed job's outputs
+    assert f"see {tmp_path / 'res' / 'qc.rejected.parquet'} for dropped rows" in str(err.value)
+    qc = pd.read_parquet(tmp_path / "res" / "qc.rejected.parquet")
+    assert qc.segment_id.tolist() == ["e_0"]
     with pytest.raises(ManifestError, match="it: 0 usable segments"):
         _build(tmp_path, cfg, languages=("fr", "it"))
 
@@ -860,9 +862,9 @@ def test_moseas_language_without_usable_segments_stops(tmp_path, tiny_videos):
                 out / "corpus/media",
             )
     text = str(err.value)
-    assert "es: 0 usable segments" in text and "qc/corpus/all.parquet" in text and "fr:" not in text
+    assert "es: 0 usable segments" in text and "qc/corpus/all.rejected.parquet" in text and "fr:" not in text
     assert not (out / "corpus/manifest.parquet").exists()
-    qc = pd.read_parquet(out / "qc/corpus/all.parquet")
+    qc = pd.read_parquet(out / "qc/corpus/all.rejected.parquet")
     es = {s for s, t in truth.items() if t["lang"] == "es"}
     assert set(qc.segment_id) == es and qc.reason.str.startswith("media unavailable (permanent)").all()
 
@@ -1352,3 +1354,46 @@ def subprocess_run(cmd, cwd):
     import subprocess
 
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_qc_reasons_are_words_and_the_tools_stderr_is_its_own_column(tmp_path):
+    no_audio = tmp_path / "src/silent.mp4"
+    no_audio.parent.mkdir(parents=True)
+    _mp4(no_audio, None, 1.0)
+    garbage = tmp_path / "src/garbage.mp4"
+    garbage.write_bytes(b"not a video at all")
+    manifest = _media_manifest(tmp_path / "m.parquet", {"silent": no_audio, "garbage": garbage})
+    cfg = {"sample_rates": [16000]}
+    build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, progress=False)
+    qc = pd.read_parquet(tmp_path / "qc.parquet").set_index("video_id")
+    assert (
+        qc.loc["garbage", "reason"]
+        == f"audio extraction failed: ffprobe cannot read {garbage}: the file is corrupt, truncated or not a media file"
+    )
+    assert "Invalid data found when processing input" in qc.loc["garbage", "detail"]
+    assert qc.loc["silent", "reason"] == f"audio extraction failed: {no_audio} has no audio stream"
+    for vid in qc.index:
+        assert "\n" not in qc.loc[vid, "reason"] and "0x" not in qc.loc[vid, "reason"]
+
+
+def test_ffmpeg_in_words_keeps_the_raw_message_out_of_the_reason(tmp_path):
+    from polysent import media
+
+    src = _tone(tmp_path / "v.wav", 1.0, 220)
+    ffmpeg = _fake_ffmpeg(tmp_path, "Stream map 0:a:0 matches no streams.")
+    with pytest.raises(media.ToolFailed) as info:
+        media.extract_wav(src, tmp_path / "out.wav", 16000, ffmpeg)
+    assert str(info.value) == f"audio extraction failed: the file has no audio stream: {src}"
+    assert info.value.detail == "Stream map 0:a:0 matches no streams."
+    manifest = _media_manifest(tmp_path / "m.parquet", {"v": src})
+    build_shard(
+        manifest,
+        0,
+        tmp_path / "media",
+        tmp_path / "qc.parquet",
+        {"sample_rates": [16000], "ffmpeg": ffmpeg},
+        progress=False,
+    )
+    qc = pd.read_parquet(tmp_path / "qc.parquet")
+    assert qc.reason.tolist() == [f"audio extraction failed: the file has no audio stream: {src}"]
+    assert qc.detail.tolist() == ["Stream map 0:a:0 matches no streams."]

@@ -99,6 +99,7 @@ QC = Contract(
         "stage": pa.string(),
         "reason": pa.string(),
     },
+    extra_types=(pa.string(),),  # detail: the failing tool's stderr tail, apart from the reason in words
 )
 
 TRANSLATIONS = Contract(

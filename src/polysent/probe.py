@@ -32,6 +32,41 @@ class MediaError(PolysentError, RuntimeError):
     """ffmpeg/ffprobe could not read or convert a media file."""
 
 
+class ToolFailed(MediaError):
+    """ffmpeg/ffprobe failed on one file: ``str()`` says why in words, ``detail`` holds the tool's
+    stderr tail (QC keeps it in its own column)."""
+
+    def __init__(self, message: str, detail: str):
+        super().__init__(message)
+        self.detail = detail
+
+
+# What an ffmpeg tool's stderr means for the file, first match wins.
+_IN_WORDS = (
+    (("matches no streams", "does not contain any stream"), "the file has no audio stream"),
+    (
+        ("moov atom not found", "invalid data found", "end of file", "truncated"),
+        "the file is corrupt, truncated or not a media file",
+    ),
+    (("no such file",), "the file is missing"),
+    (("permission denied",), "the file cannot be read (permission denied)"),
+    (("decoder", "decoding", "not supported", "unsupported codec"), "its codec cannot be decoded"),
+)
+
+
+def in_words(stderr: str, default: str) -> str:
+    """Why an ffmpeg tool failed on a file, in words, from its stderr (``default`` if unknown)."""
+    low = stderr.lower()
+    return next((words for needles, words in _IN_WORDS if any(n in low for n in needles)), default)
+
+
+def stderr_tail(stderr: str, limit: int = 300) -> str:
+    """A tool's stderr on one line ('|' between lines), its last ``limit`` characters, without the
+    per-run pointer addresses ffmpeg prints ('[mov,mp4 @ 0x55...]'): one file, one message."""
+    lines = (re.sub(r" @ 0x[0-9a-f]+", "", line).strip() for line in stderr.splitlines())
+    return " | ".join(line for line in lines if line)[-limit:]
+
+
 def tool(name: str) -> str:
     """Full path of an ffmpeg tool, or a MediaError saying how to install it."""
     path = shutil.which(name)
@@ -146,11 +181,8 @@ def probe(
     except subprocess.TimeoutExpired as exc:
         raise MediaError(f"ffprobe took more than {timeout} s on {path}") from exc
     if proc.returncode != 0:
-        # One line (it joins a report of 'file:line: message' lines), without the per-run pointer
-        # addresses ffmpeg prints ('[mov,mp4 @ 0x55...]'): the same file gives the same message.
-        lines = (re.sub(r" @ 0x[0-9a-f]+", "", line).strip() for line in proc.stderr.splitlines())
-        why = " | ".join(line for line in lines if line)
-        raise MediaError(f"ffprobe cannot read {path}: {why[-300:]}")
+        why = in_words(proc.stderr, "ffprobe does not recognise it")
+        raise ToolFailed(f"ffprobe cannot read {path}: {why}", stderr_tail(proc.stderr))
     try:
         info = json.loads(proc.stdout or "{}")
     except json.JSONDecodeError as exc:

@@ -26,7 +26,8 @@ from polysent import contracts
 from polysent.errors import PolysentError, raise_if_environment
 from polysent.io import write_csv, write_parquet
 
-QC_SCHEMA = contracts.QC.schema()
+# reason: what is wrong, in words; detail: the failing tool's own message (stderr tail), or null
+QC_SCHEMA = contracts.QC.schema().append(pa.field("detail", pa.string()))
 
 
 class QCThresholdExceeded(PolysentError, RuntimeError):
@@ -40,15 +41,19 @@ class QCLog:
     stage: str
     records: list[dict] = field(default_factory=list)
 
-    def add(self, reason: str, segment_id: str | None = None, video_id: str | None = None) -> None:
+    def add(
+        self, reason: str, segment_id: str | None = None, video_id: str | None = None, detail: str | None = None
+    ) -> None:
         """Record one segment's (or video's) data problem.
 
         An environment error is never a data problem: called while handling one (disk full, read-only,
         I/O error, too many open files, quota), or with a tool's message naming one, this raises
         :class:`polysent.errors.EnvironmentFailure` instead, so the job fails and nothing is recorded.
         """
-        raise_if_environment(sys.exc_info()[1], reason)
-        self.records.append({"segment_id": segment_id, "video_id": video_id, "stage": self.stage, "reason": reason})
+        raise_if_environment(sys.exc_info()[1], f"{reason} {detail or ''}")
+        self.records.append(
+            {"segment_id": segment_id, "video_id": video_id, "stage": self.stage, "reason": reason, "detail": detail}
+        )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -68,7 +73,7 @@ class QCLog:
 
 def read_qc(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     frames = [contracts.read(p, contracts.QC).to_pandas() for p in paths]
-    frames = [f for f in frames if len(f)]
+    frames = [f if "detail" in f.columns else f.assign(detail=None) for f in frames if len(f)]
     if not frames:
         return QC_SCHEMA.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)

@@ -82,20 +82,30 @@ class Problem:
         return self.segment_id is None and self.video_id is None
 
 
+def evidence_path(out_qc: str | os.PathLike) -> Path:
+    """Where a corpus stage that stops leaves its QC records: beside ``out_qc`` under another
+    name (``all.rejected.parquet``), because Snakemake deletes a failed job's outputs, ``out_qc``
+    among them, and a message must point to a file that is still there."""
+    p = Path(out_qc)
+    return p.with_name(f"{p.stem}.rejected{p.suffix}")
+
+
 def unusable_languages(
     frame: pd.DataFrame, languages: Iterable[str], where: str, out_qc: str | os.PathLike
 ) -> list[Problem]:
     """One fatal problem per configured language without a usable segment left in ``frame``.
 
     Such a language would build an empty store and fail only at training, many jobs later; the
-    caller stops the corpus stage with these, after writing the dropped rows' QC to ``out_qc``.
+    caller stops the corpus stage with these, after writing the dropped rows' QC to
+    :func:`evidence_path` of ``out_qc`` (which the messages name).
     """
+    evidence = evidence_path(out_qc)
     present = set(frame["lang"]) if "lang" in frame else set()
     return [
         Problem(
             where,
             None,
-            f"{lang}: 0 usable segments (in `languages`; see {out_qc} for dropped rows, or remove it from `languages`)",
+            f"{lang}: 0 usable segments (in `languages`; see {evidence} for dropped rows, or remove it from `languages`)",
         )
         for lang in languages
         if lang not in present

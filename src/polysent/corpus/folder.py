@@ -58,6 +58,7 @@ from polysent.corpus.checks import (
     check_id,
     decode_text,
     duplicate_columns,
+    evidence_path,
     is_inside,
     missing_columns,
     outside_message,
@@ -463,7 +464,7 @@ def build(
     # A configured language without a usable segment would build an empty store and fail only at
     # training, many jobs later: stop here, with the dropped rows' QC written as evidence.
     if unusable := unusable_languages(frame, languages, str(path), out_qc):
-        qc.write(out_qc)
+        qc.write(evidence_path(out_qc))
         raise ManifestError(unusable, title=title)
     frame = link_videos(frame, cfg, path.parent, media_dir)
     if out_downloads is not None:
