@@ -97,9 +97,9 @@ QC = Contract(
         "segment_id": pa.string(),
         "video_id": pa.string(),
         "stage": pa.string(),
-        "reason": pa.string(),
+        "reason": pa.string(),  # what is wrong, in words
+        "detail": pa.string(),  # the failing tool's own message (stderr tail), or null
     },
-    extra_types=(pa.string(),),  # detail: the failing tool's stderr tail, apart from the reason in words
 )
 
 TRANSLATIONS = Contract(

@@ -26,8 +26,7 @@ from polysent import contracts
 from polysent.errors import PolysentError, raise_if_environment
 from polysent.io import write_csv, write_parquet
 
-# reason: what is wrong, in words; detail: the failing tool's own message (stderr tail), or null
-QC_SCHEMA = contracts.QC.schema().append(pa.field("detail", pa.string()))
+QC_SCHEMA = contracts.QC.schema()
 
 
 class QCThresholdExceeded(PolysentError, RuntimeError):
@@ -73,7 +72,7 @@ class QCLog:
 
 def read_qc(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     frames = [contracts.read(p, contracts.QC).to_pandas() for p in paths]
-    frames = [f if "detail" in f.columns else f.assign(detail=None) for f in frames if len(f)]
+    frames = [f for f in frames if len(f)]
     if not frames:
         return QC_SCHEMA.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)
