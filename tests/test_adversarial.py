@@ -1397,3 +1397,81 @@ def test_ffmpeg_in_words_keeps_the_raw_message_out_of_the_reason(tmp_path):
     qc = pd.read_parquet(tmp_path / "qc.parquet")
     assert qc.reason.tolist() == [f"audio extraction failed: the file has no audio stream: {src}"]
     assert qc.detail.tolist() == ["Stream map 0:a:0 matches no streams."]
+
+
+# --------------------------------------------------------------------------- early: at DAG build
+
+
+@pytest.mark.parametrize(
+    "where, settings, expected",
+    [
+        (
+            "variation",
+            {"modalitites": ["text"]},
+            "experiments.x.variation: unknown setting 'modalitites' for model 'mctn' (did you mean 'modalities'?)",
+        ),
+        (
+            "variation",
+            {"variant": "hierachical"},
+            "experiments.x.variation.variant: 'hierachical' is not a value the model knows (did you mean 'hierarchical'?)",
+        ),
+        (
+            "variation",
+            {"modalities": ["text", "acoustc"]},
+            "experiments.x.variation.modalities: 'acoustc' is not a value the model knows (did you mean 'acoustic'?)",
+        ),
+        (
+            "models",
+            {"hiden": 8},
+            "train.models.mctn: unknown setting 'hiden' for model 'mctn' (did you mean 'hidden'?)",
+        ),
+    ],
+)
+def test_model_settings_are_checked_against_the_models_keywords(where, settings, expected):
+    from polysent.config import ConfigError, check_experiments
+
+    entry = {"model": "mctn", "train": {"fr": 1.0}, "eval": "fr"}
+    config = {"languages": ["fr"], "experiments": {"x": entry}, "train": {"models": {}}}
+    if where == "variation":
+        entry["variation"] = settings
+    else:
+        config["train"]["models"]["mctn"] = settings
+    with pytest.raises(ConfigError) as info:
+        check_experiments(config, ["x"])
+    assert expected in str(info.value)
+
+
+def test_every_shipped_config_passes_the_model_settings_check():
+    from polysent.config import deep_merge, model_setting_problems, read_yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    base = deep_merge(read_yaml(repo / "config/config.yaml"), read_yaml(repo / "config/experiments.yaml"))
+    for extra in ("tiny.yaml", "moseas.yaml"):
+        config = deep_merge(base, read_yaml(repo / "config" / extra))
+        assert model_setting_problems(config, list(config["experiments"])) == [], extra
+
+
+def test_a_typo_in_model_settings_fails_the_dry_run(tmp_path):
+    import yaml
+
+    from conftest import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path / "wf")
+    (wf / "config/typo.yaml").write_text(yaml.safe_dump({"train": {"models": {"mult": {"hedas": 2}}}}))
+    proc = snakemake(wf, "-n", "--configfile", "config/tiny.yaml", "config/typo.yaml", check=False)
+    assert (
+        proc.returncode != 0
+        and "train.models.mult: unknown setting 'hedas' for model 'mult' (did you mean 'heads'?)"
+        in proc.stdout + proc.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "fractions, words", [([0.8, 0.3, 0.1], "sum to 1.2, not 1"), ([1.0, 0.0, 0.0], "the test fraction is 0")]
+)
+def test_split_fractions_are_checked_with_the_config(fractions, words):
+    from polysent.config import ConfigError, complete
+
+    for source in ("folder", "moseas", "demo"):
+        with pytest.raises(ConfigError, match=f"corpus.{source}.splits: .*{words}"):
+            complete({"splits": fractions}, "corpus", source)
