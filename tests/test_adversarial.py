@@ -1475,3 +1475,19 @@ def test_split_fractions_are_checked_with_the_config(fractions, words):
     for source in ("folder", "moseas", "demo"):
         with pytest.raises(ConfigError, match=f"corpus.{source}.splits: .*{words}"):
             complete({"splits": fractions}, "corpus", source)
+
+
+def test_a_qc_threshold_stop_points_to_records_snakemake_keeps(tmp_path):
+    from polysent import qc
+
+    manifest = _media_manifest(tmp_path / "m.parquet", {f"v{i}": tmp_path / f"v{i}.wav" for i in range(4)})
+    log = qc.QCLog("media")
+    for seg in ["v0_0", "v1_0"]:
+        log.add("the file has no audio stream", segment_id=seg, video_id=seg[:2])
+    log.write(tmp_path / "q.parquet")
+    with pytest.raises(qc.QCThresholdExceeded) as err:
+        qc.summarise_run(manifest, [tmp_path / "q.parquet"], tmp_path / "s.csv", tmp_path / "r.csv", 0.25)
+    kept = tmp_path / "r.rejected.csv"
+    assert str(err.value).endswith(f"every record: {kept}")
+    (tmp_path / "r.csv").unlink()  # what Snakemake does to the failed job's outputs
+    assert sorted(pd.read_csv(kept).segment_id) == ["v0_0", "v1_0"]

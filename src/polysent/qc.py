@@ -129,9 +129,9 @@ def summarise_run(
     """Gather every stage's QC files into one table and a per-stage summary, then apply the threshold.
 
     The rate of a stage is its failed segments over the segments it was given: the manifest's
-    segments, plus (for the corpus stage) those it dropped before the manifest was written. The
-    records and summary are written before the threshold is checked, so a failing run still
-    leaves the evidence behind.
+    segments, plus (for the corpus stage) those it dropped before the manifest was written. When
+    the threshold stops the run, the records are also left in ``<records>.rejected.csv``, which
+    Snakemake does not delete with the failed job's outputs, and the message names it.
     """
     manifest = contracts.read(manifest_path, contracts.MANIFEST, columns=["segment_id", "video_id"]).to_pandas()
     qc = read_qc(qc_paths)
@@ -152,9 +152,17 @@ def summarise_run(
         ]
         qc = pd.concat([qc[~video_level], pd.DataFrame(expanded, columns=qc.columns)], ignore_index=True)
     summary = summarise(qc, totals)
-    write_csv(records_path, qc.sort_values(["stage", "segment_id"], na_position="last"))
+    records = qc.sort_values(["stage", "segment_id"], na_position="last")
+    write_csv(records_path, records)
     write_summary(summary_path, summary)
-    check_threshold(summary, max_failure_rate)
+    try:
+        check_threshold(summary, max_failure_rate)
+    except QCThresholdExceeded as err:
+        # Snakemake deletes a failed job's outputs (both files above): the evidence the message
+        # points to is written again under names that are not outputs.
+        kept = Path(records_path).with_name(f"{Path(records_path).stem}.rejected.csv")
+        write_csv(kept, records)
+        raise QCThresholdExceeded(f"{err}\n  every record: {kept}") from None
     return summary
 
 
