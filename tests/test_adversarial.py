@@ -1491,3 +1491,19 @@ def test_a_qc_threshold_stop_points_to_records_snakemake_keeps(tmp_path):
     assert str(err.value).endswith(f"every record: {kept}")
     (tmp_path / "r.csv").unlink()  # what Snakemake does to the failed job's outputs
     assert sorted(pd.read_csv(kept).segment_id) == ["v0_0", "v1_0"]
+
+
+# --------------------------------------------------------------------------- bounded cost
+
+
+def test_the_acoustic_jobs_memory_request_grows_with_its_largest_wavs(tmp_path):
+    from polysent.media import largest_wavs_mb
+
+    assert largest_wavs_mb(tmp_path / "not_yet") == 0  # at DAG build, before the media exist
+    for vid, seconds in (("short", 1.0), ("long", 6.0), ("mid", 3.0)):
+        _tone(tmp_path / "wav" / vid / "22050.wav", seconds, 220, sr=22050)
+    one = largest_wavs_mb(tmp_path, 1)
+    two = largest_wavs_mb(tmp_path, 2)
+    assert abs(one - 6.0 * 22050 * 2 / 1e6) < 0.01 and abs(two - 9.0 * 22050 * 2 / 1e6) < 0.01
+    rule = (Path(__file__).resolve().parents[1] / "workflow/rules/acoustic.smk").read_text()
+    assert "acoustic_mem_mb(input.media, threads)" in rule
