@@ -1,13 +1,26 @@
 # polysent: raw multilingual monologue videos -> word-aligned feature stores -> the paper's tables.
 # This file is the table of contents; every stage lives in workflow/rules/<stage>.smk and all logic
 # in src/polysent/.
+import os
+
+from polysent.config import read_yaml
 from snakemake.utils import min_version
 
 min_version("9.19")
 
+# The workflow's own config files, found next to this Snakefile (not in the working directory, so
+# `snakemake -s /path/to/Snakefile` run from elsewhere reads them too), and parsed once by
+# polysent first: a YAML syntax error is then named with its file and line, which Snakemake's
+# "not valid JSON or YAML" is not.
+WORKFLOW_CONFIGS = [
+    os.path.join(workflow.basedir, "config", name) for name in ("config.yaml", "experiments.yaml")
+]
+for _path in WORKFLOW_CONFIGS:
+    read_yaml(_path)
 
-configfile: "config/config.yaml"
-configfile: "config/experiments.yaml"
+
+configfile: WORKFLOW_CONFIGS[0]
+configfile: WORKFLOW_CONFIGS[1]
 
 
 report: "workflow/report/workflow.rst"

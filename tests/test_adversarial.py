@@ -74,7 +74,15 @@ def _corpus(root: Path, rows: list[list], header=HEADER, videos=None) -> Path:
 
 
 def _cfg(path: Path, **kw) -> dict:
-    return {"manifest": str(path), "media_root": "media", "extensions": [".mp4"], "on_invalid": "fail", **kw}
+    # min_success_rate 0: these cases count what a drop records; the schema default (1.0) is its own case
+    return {
+        "manifest": str(path),
+        "media_root": "media",
+        "extensions": [".mp4"],
+        "on_invalid": "fail",
+        "min_success_rate": 0.0,
+        **kw,
+    }
 
 
 def _build(tmp_path: Path, cfg: dict, languages=None):
@@ -446,7 +454,9 @@ def test_media_symlink_loop_is_a_missing_file_not_a_crash(tmp_path, capsys):
     path = _corpus(tmp_path / "c", GOOD + [_row("x1", "v3")], videos={"good1", "good2"})
     os.symlink(tmp_path / "c/media/v3.mp4", tmp_path / "c/media/v3.mp4")
     rc, out = _validate(path, capsys)
-    assert rc == 1 and out.splitlines()[1:] == [f"  {path}:5: media file not found: {tmp_path}/c/media/v3{{.mp4}}"]
+    assert rc == 1 and out.splitlines()[1:] == [
+        f"  {path}:5: media file not found: {tmp_path}/c/media/v3{{.mp4,.mkv,.webm,.avi,.mov}}"
+    ]
 
 
 def test_folder_source_does_not_import_the_validate_cli():
@@ -714,8 +724,8 @@ def test_validate_manifest_without_probe_does_not_open_media(probed_corpus, caps
     "video, words",
     [
         ("truncated", ["truncated (video stream:", "packets readable"]),
-        ("zero_byte", ["ffprobe cannot read", "invalid data"]),
-        ("text", ["ffprobe cannot read", "invalid data"]),
+        ("zero_byte", ["ffprobe cannot read", "the file is corrupt, truncated or not a media file"]),
+        ("text", ["ffprobe cannot read", "the file is corrupt, truncated or not a media file"]),
         ("no_audio", ["no audio stream"]),
         ("past_end", ["segments end at 4.000 s but the audio lasts 2.0"]),
     ],
@@ -812,8 +822,10 @@ def test_language_without_usable_segments_stops(tmp_path):
     with pytest.raises(ManifestError) as err:
         _build(tmp_path, cfg, languages=("fr", "es"))
     assert "es: 0 usable segments" in str(err.value) and "fr:" not in str(err.value)
-    qc = pd.read_parquet(tmp_path / "res" / "qc.parquet")
-    assert qc.segment_id.tolist() == ["e_0"]  # the evidence is written before the stop
+    # the evidence is written before the stop, where Snakemake does not delete a failed job's outputs
+    assert f"see {tmp_path / 'res' / 'qc.rejected.parquet'} for dropped rows" in str(err.value)
+    qc = pd.read_parquet(tmp_path / "res" / "qc.rejected.parquet")
+    assert qc.segment_id.tolist() == ["e_0"]
     with pytest.raises(ManifestError, match="it: 0 usable segments"):
         _build(tmp_path, cfg, languages=("fr", "it"))
 
@@ -850,8 +862,648 @@ def test_moseas_language_without_usable_segments_stops(tmp_path, tiny_videos):
                 out / "corpus/media",
             )
     text = str(err.value)
-    assert "es: 0 usable segments" in text and "qc/corpus/all.parquet" in text and "fr:" not in text
+    assert "es: 0 usable segments" in text and "qc/corpus/all.rejected.parquet" in text and "fr:" not in text
     assert not (out / "corpus/manifest.parquet").exists()
-    qc = pd.read_parquet(out / "qc/corpus/all.parquet")
+    qc = pd.read_parquet(out / "qc/corpus/all.rejected.parquet")
     es = {s for s, t in truth.items() if t["lang"] == "es"}
     assert set(qc.segment_id) == es and qc.reason.str.startswith("media unavailable (permanent)").all()
+
+
+# --------------------------------------------------------------------------- environment errors are not data
+
+ENV_ERRNOS = ["ENOSPC", "EROFS", "EIO", "EMFILE", "EDQUOT"]
+
+
+def _fake_ffmpeg(tmp_path: Path, stderr: str) -> str:
+    """An ffmpeg that dies as the real one does when its output disk fails."""
+    tool = tmp_path / "bin" / "ffmpeg"
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    tool.write_text(f"#!/bin/sh\necho '{stderr}' >&2\nexit 1\n")
+    tool.chmod(0o755)
+    return str(tool)
+
+
+@pytest.mark.parametrize("name", ENV_ERRNOS)
+def test_ffmpeg_dying_of_an_environment_error_fails_the_media_job(tmp_path, name):
+    import errno as errno_mod
+
+    from polysent.errors import EnvironmentFailure
+
+    code = getattr(errno_mod, name)
+    manifest = _media_manifest(tmp_path / "m.parquet", {"v": _tone(tmp_path / "src/v.wav", 1.0, 220)})
+    ffmpeg = _fake_ffmpeg(tmp_path, f"[out#0/wav] Error writing trailer: {os.strerror(code)}")
+    cfg = {"sample_rates": [16000], "ffmpeg": ffmpeg}
+    with pytest.raises(EnvironmentFailure, match=os.strerror(code)) as info:
+        build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, progress=False)
+    assert info.value.errno == code and "\n" not in str(info.value)
+    assert not (tmp_path / "qc.parquet").exists(), "an environment error must not become a QC record"
+
+
+@pytest.mark.parametrize("name", ENV_ERRNOS)
+def test_oserror_at_the_media_write_fails_the_job_and_a_rerun_loses_nothing(tmp_path, monkeypatch, name):
+    import errno as errno_mod
+
+    from polysent import media
+    from polysent.errors import EnvironmentFailure
+
+    code = getattr(errno_mod, name)
+    videos = {f"v{i}": _tone(tmp_path / f"src/v{i}.wav", 1.0, 220 + 50 * i) for i in range(3)}
+    manifest = _media_manifest(tmp_path / "m.parquet", videos)
+    real = media.extract_wav
+
+    def full_disk(source, target, *args, **kw):
+        if Path(source).name == "v1.wav":
+            raise OSError(code, os.strerror(code), str(target))
+        return real(source, target, *args, **kw)
+
+    monkeypatch.setattr(media, "extract_wav", full_disk)
+    with pytest.raises(EnvironmentFailure):
+        build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, progress=False)
+    assert not (tmp_path / "qc.parquet").exists()
+    monkeypatch.setattr(media, "extract_wav", real)  # space freed: the same call completes, nothing lost
+    index = build_shard(
+        manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, progress=False
+    )
+    assert sorted(index.column("video_id").to_pylist()) == ["v0", "v1", "v2"]
+    assert len(pd.read_parquet(tmp_path / "qc.parquet")) == 0
+
+
+@pytest.mark.parametrize("name", ENV_ERRNOS)
+def test_oserror_while_reading_audio_fails_the_acoustic_job(tmp_path, monkeypatch, name):
+    import errno as errno_mod
+
+    from polysent.errors import EnvironmentFailure
+    from polysent.features import acoustic
+
+    code = getattr(errno_mod, name)
+    manifest = _media_manifest(tmp_path / "m.parquet", {"v": _tone(tmp_path / "src/v.wav", 1.0, 220)})
+    build_shard(
+        manifest, 0, tmp_path / "media", tmp_path / "mqc.parquet", {"sample_rates": [16000, 22050]}, progress=False
+    )
+
+    def failing(*args, **kw):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(acoustic, "_read_audio", failing)
+    with pytest.raises(EnvironmentFailure):
+        acoustic.extract_shard(
+            manifest, tmp_path / "media", 0, tmp_path / "a.parquet", tmp_path / "aqc.parquet", progress=False
+        )
+    assert not (tmp_path / "aqc.parquet").exists() and not (tmp_path / "a.parquet").exists()
+
+
+@pytest.mark.parametrize("name", ENV_ERRNOS)
+def test_an_environment_error_is_never_a_qc_record_whichever_stage_records_it(name):
+    import errno as errno_mod
+
+    from polysent.errors import EnvironmentFailure
+    from polysent.qc import QCLog
+
+    code = getattr(errno_mod, name)
+    qc = QCLog("any")
+    with pytest.raises(EnvironmentFailure):
+        try:
+            raise OSError(code, os.strerror(code), "/results/x.parquet")
+        except OSError as err:
+            qc.add(f"could not write: {err}", "s1", "v1")
+    with pytest.raises(EnvironmentFailure):  # a tool's message naming it, outside any handler
+        qc.add(f"espeak-ng failed: {os.strerror(code)}", "s1", "v1")
+    assert len(qc) == 0
+
+
+def test_input_data_problems_still_become_qc_records():
+    import errno as errno_mod
+
+    from polysent.qc import QCLog
+
+    qc = QCLog("any")
+    try:
+        raise FileNotFoundError(errno_mod.ENOENT, "No such file or directory", "media/v.mp4")
+    except OSError as err:
+        qc.add(f"media source missing: {err}", "s1", "v1")
+    qc.add("ffmpeg failed on v.mp4: Invalid data found when processing input", "s2", "v2")
+    assert len(qc) == 2
+
+
+def test_a_full_disk_during_a_download_stops_every_download(tmp_path, monkeypatch):
+    import errno as errno_mod
+
+    from polysent.corpus import download
+    from polysent.errors import EnvironmentFailure
+
+    fetcher = download.Fetcher({}, seed=0, sleep=lambda s: None)
+
+    def full(job):
+        raise OSError(errno_mod.ENOSPC, "No space left on device", job.dest)
+
+    monkeypatch.setattr(fetcher, "_run_one", full)
+    job = download.Job(key="v", dest=str(tmp_path / "v.mp4"), sources=[])
+    with pytest.raises(EnvironmentFailure):
+        fetcher.run_one(job)
+
+
+# --------------------------------------------------------------------------- probe and validation agree with the workflow
+
+
+def _av(path: Path, audio_codec: str, seconds: float = 3.0, extra: tuple[str, ...] = ()) -> Path:
+    import subprocess
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=d={seconds}:sample_rate=44100"]
+    cmd += ["-f", "lavfi", "-i", f"color=s=32x32:d={seconds}:r=10", "-c:a", audio_codec, "-c:v", "mpeg4"]
+    subprocess.run([*cmd, *extra, str(path)], check=True)
+    return path
+
+
+# a camera's .mp4 with PCM audio is a QuickTime file (ffmpeg's mp4 muxer refuses PCM)
+@pytest.mark.parametrize("name, extra", [("pcm.mov", ()), ("pcm.mp4", ("-f", "mov"))], ids=["mov", "mp4"])
+def test_pcm_audio_in_mov_or_mp4_is_not_called_truncated(tmp_path, capsys, name, extra):
+    from polysent.probe import media_problems, probe
+
+    info = probe(_av(tmp_path / "media" / name, "pcm_s16le", extra=extra))
+    audio = info.first("audio")
+    assert audio.declared_packets and audio.read_packets < audio.declared_packets  # the old false alarm's cause
+    assert info.truncated() == [] and media_problems(info, last_end=2.9) == []
+    manifest = _corpus(tmp_path, [_row("s0", Path(name).stem, end="2.5")], videos=[])
+    rc = cli(["validate-manifest", str(manifest), "--media-root", "media", "--probe"])
+    assert rc == 0, capsys.readouterr().out
+
+
+def test_truncated_audio_is_found_by_its_decoded_duration(tmp_path):
+    import subprocess
+
+    from polysent.probe import media_problems, probe
+
+    whole = tmp_path / "a.m4a"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=d=4", "-c:a", "aac"]
+        + ["-movflags", "+faststart", str(whole)],
+        check=True,
+    )
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    problems = media_problems(probe(cut), need_video=False)
+    assert len(problems) == 1 and "audio stream: decodes to" in problems[0] and "of the 4.000 s" in problems[0]
+    assert media_problems(probe(whole), need_video=False) == []
+
+
+@pytest.mark.parametrize("ext", [".webm", ".mkv", ".avi", ".mov"])
+def test_validate_manifest_finds_every_extension_the_workflow_reads(tmp_path, capsys, ext):
+    from polysent.config import schema_defaults
+
+    assert ext in schema_defaults("corpus", "folder")["extensions"]
+    manifest = _corpus(tmp_path, [_row("s0", "v")], videos=[])
+    (tmp_path / "media" / f"v{ext}").write_bytes(b"a video")
+    rc, out = _validate(manifest, capsys)
+    assert rc == 0 and "1 segment(s), 1 video(s), no problems" in out
+
+
+def test_validate_manifest_fails_on_a_manifest_without_segments(tmp_path, capsys):
+    manifest = _corpus(tmp_path, [], videos=[])
+    rc, out = _validate(manifest, capsys)
+    assert rc == 1 and "no segment" in out
+    rc, out = _validate(_corpus(tmp_path / "b", [_row("s0", "v")]), capsys, "--languages", "es")
+    assert rc == 1 and "no segment in es" in out
+
+
+# --------------------------------------------------------------------------- no silent leaks
+
+
+def _twins(tmp_path: Path, splits: tuple[str, str], how: str) -> Path:
+    """Videos 'a' and 'b' that are one recording (a copy, or a symlink), plus an unrelated 'c'."""
+    rows = _with_split([_row("a0", "a"), _row("b0", "b"), _row("c0", "c")], [splits[0], splits[1], "train"])
+    path = _corpus(tmp_path, rows, header=[*HEADER, "split"], videos={"a", "c"})
+    media = tmp_path / "media"
+    (media / "a.mp4").write_bytes(b"the same recording")
+    if how == "copy":
+        (media / "b.mp4").write_bytes(b"the same recording")
+    else:
+        os.symlink(media / "a.mp4", media / "b.mp4")
+    return path
+
+
+@pytest.mark.parametrize("how", ["copy", "symlink"])
+def test_one_recording_under_two_ids_in_two_splits_is_refused(tmp_path, capsys, how):
+    path = _twins(tmp_path, ("train", "test"), how)
+    rc, out = _validate(path, capsys)
+    lines = out.splitlines()[1:]
+    assert rc == 1 and len(lines) == 2, out
+    assert all("same media as another video in another split" in line for line in lines)
+    assert "'a' (train" in lines[0] and "'b' (test" in lines[0]
+    table, qc = _build(tmp_path, _cfg(path, on_invalid="drop"), languages=("fr",))
+    assert table.video_id.tolist() == ["c"] and sorted(qc.video_id) == ["a", "b"]
+
+
+def test_one_recording_under_two_ids_in_one_split_is_a_warning(tmp_path, capsys, caplog):
+    path = _twins(tmp_path, ("train", "train"), "copy")
+    with caplog.at_level("WARNING"):
+        rc, out = _validate(path, capsys)
+    assert rc == 0, out
+    assert any("one recording counted 2 times" in r.getMessage() and "'a'" in r.getMessage() for r in caplog.records)
+
+
+def test_a_drawn_split_keeps_one_recordings_ids_together(tmp_path):
+    rows = [_row(f"{v}0", v) for v in ("a", "b")] + [_row(f"v{i}_0", f"v{i}") for i in range(30)]
+    path = _corpus(tmp_path, rows, videos={"a", *(f"v{i}" for i in range(30))})
+    (tmp_path / "media/a.mp4").write_bytes(b"the same recording")
+    (tmp_path / "media/b.mp4").write_bytes(b"the same recording")
+    for seed in range(5):
+        out = tmp_path / f"res{seed}"
+        table = folder.build(_cfg(path), ["fr"], seed, 1, out / "m.parquet", out / "qc.parquet", out / "media")
+        split = dict(zip(table.column("video_id").to_pylist(), table.column("split").to_pylist()))
+        assert split["a"] == split["b"], (seed, split["a"], split["b"])
+
+
+def test_overlapping_segments_with_opposite_labels_are_a_problem_of_both_rows(tmp_path, capsys):
+    rows = [
+        _row("s0", "v", start="0", end="4", sentiment="2"),
+        _row("s1", "v", start="0.5", end="4", text="bonjour", sentiment="-2"),  # same words, opposite label
+        _row("s2", "v", start="3", end="8", sentiment="-1"),  # overlaps s0 by 1 s of 4: below half
+        _row("s3", "w", start="0", end="4", sentiment="1"),
+        _row("s4", "w", start="0", end="4", sentiment="2"),  # agreeing labels pass
+    ]
+    path = _corpus(tmp_path, rows)
+    rc, out = _validate(path, capsys)
+    lines = out.splitlines()[1:]
+    assert rc == 1 and len(lines) == 2, out
+    assert "m.csv:2: segment 's0'" in lines[0] and "overlaps 's1'" in lines[0] and "opposite sentiment" in lines[0]
+    assert "m.csv:3: segment 's1'" in lines[1] and "overlaps 's0'" in lines[1]
+    table, qc = _build(tmp_path, _cfg(path, on_invalid="drop"), languages=("fr",))
+    assert sorted(table.segment_id) == ["s2", "s3", "s4"] and sorted(qc.segment_id) == ["s0", "s1"]
+
+
+@pytest.fixture(scope="module")
+def folder_workflow(tmp_path_factory) -> Path:
+    """A workflow copy on a small folder corpus whose Spanish half has no test video, with its
+    corpus stage run (the only job run: everything else is dry-run)."""
+    import yaml
+
+    from conftest import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path_factory.mktemp("folderwf") / "wf")
+    data = wf / "data"
+    splits = {"f0": "train", "f1": "train", "f2": "valid", "f3": "test", "e0": "train", "e1": "train", "e2": "valid"}
+    rows = [[*_row(f"{v}_0", v, "fr" if v[0] == "f" else "es"), s] for v, s in splits.items()]
+    _corpus(data, rows, header=[*HEADER, "split"])
+    (wf / "config/folder.yaml").write_text(
+        yaml.safe_dump({"corpus": {"source": "folder", "folder": {"manifest": "data/m.csv"}}})
+    )
+    snakemake(wf, "results/corpus/manifest.parquet", "--cores", "1", *FOLDER_CONFIG)
+    return wf
+
+
+FOLDER_CONFIG = ("--configfile", "config/tiny.yaml", "config/folder.yaml")
+
+
+def test_a_language_without_test_segments_fails_the_rows_evaluating_on_it_at_dag_build(folder_workflow):
+    from conftest import snakemake
+
+    proc = snakemake(folder_workflow, "-n", "results/table1.csv", *FOLDER_CONFIG, check=False)
+    err = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for row in ("adamml_dl2_fr_es", "adamml_dl2_es_es"):
+        assert f"experiments.{row}.eval: language 'es' has no test segments in the corpus" in err, err[-3000:]
+    assert "mult_t_fr_fr" not in err.split("cannot run")[-1]  # French rows are fine
+
+
+def test_split_count_problems_name_each_row_and_split():
+    from polysent.config import split_count_problems
+
+    config = {"experiments": {"a": {"train": {"fr": 1.0}, "eval": "es"}, "b": {"train": {"fr": 1.0}, "eval": "fr"}}}
+    counts = {("fr", "train"): 5, ("fr", "valid"): 1, ("fr", "test"): 1, ("es", "train"): 3}
+    assert split_count_problems(config, ["a", "b"], counts) == [
+        "experiments.a.eval: language 'es' has no test segments in the corpus; its row would be blank "
+        "(add es test videos, or leave the row out of report.table1/emotions)"
+    ]
+    assert split_count_problems(config, ["b"], {("fr", "test"): 1}) == [
+        "experiments.b.train: language 'fr' has no train segments in the corpus",
+        "experiments.b.train: language 'fr' has no valid segments in the corpus",
+    ]
+
+
+def test_a_changed_manifest_path_replans_and_a_missing_one_fails_clearly(folder_workflow, tmp_path):
+    import shutil
+
+    import yaml
+
+    from conftest import copy_finished_run, parse_dry_run, snakemake
+
+    wf = copy_finished_run(folder_workflow, tmp_path / "wf")
+    target = ("results/corpus/manifest.parquet", "--cores", "1", "--configfile", "config/tiny.yaml", "config/f2.yaml")
+    shutil.copy(wf / "data/m.csv", wf / "data/m2.csv")
+    (wf / "config/f2.yaml").write_text(
+        yaml.safe_dump({"corpus": {"source": "folder", "folder": {"manifest": "data/m2.csv"}}})
+    )
+    jobs = parse_dry_run(snakemake(wf, "-n", *target).stdout)
+    assert [j.rule for j in jobs.values()] == ["corpus_external"]
+    (wf / "config/f2.yaml").write_text(
+        yaml.safe_dump({"corpus": {"source": "folder", "folder": {"manifest": "data/gone.csv"}}})
+    )
+    proc = snakemake(wf, "-n", *target, check=False)
+    assert proc.returncode != 0
+    assert "corpus.folder.manifest: data/gone.csv does not exist" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- every refusal one clear line
+
+
+@pytest.fixture(scope="module")
+def one_bundle(tmp_path_factory):
+    from polysent import io
+    from polysent.bundle import make_bundle
+    from polysent.synthetic import synthetic_store_table
+    from polysent.train import run_experiment
+    from test_bundle import EXPERIMENTS, store_metadata
+    from test_train import DIMS, TRAIN
+
+    root = tmp_path_factory.mktemp("adv_bundle")
+    stores = {}
+    for lang, other in (("fr", "es"), ("es", "fr")):
+        stores[lang] = str(root / f"{lang}.parquet")
+        table = synthetic_store_table(lang, n_videos=6, segments_per_video=3, dims=DIMS, max_words=8, tr_lang=other)
+        io.write_parquet(stores[lang], table, provenance=store_metadata(lang))
+    run_experiment(stores, EXPERIMENTS["mctn_ta"], {**TRAIN, "max_len": 8, "max_epochs": 1}, 1, root / "run")
+    return make_bundle(root / "run", stores, root / "bundle")
+
+
+def _edited_bundle(src: Path, dest: Path, edit) -> Path:
+    import json
+    import shutil
+
+    shutil.copytree(src, dest)
+    spec = dest / "bundle.json"
+    text = spec.read_text()
+    spec.write_text(edit(json.loads(text), text))
+    return dest
+
+
+def test_a_truncated_bundle_json_is_named_in_one_line(one_bundle, tmp_path):
+    from polysent.bundle import BundleError, load_bundle
+
+    path = _edited_bundle(one_bundle, tmp_path / "b", lambda meta, text: text[: len(text) // 2])
+    with pytest.raises(BundleError) as info:
+        load_bundle(path)
+    msg = str(info.value)
+    assert "\n" not in msg and f"bundle description {path / 'bundle.json'} is corrupt or not a JSON file" in msg
+
+
+def test_a_bundle_json_without_a_key_names_the_key(one_bundle, tmp_path):
+    import json
+
+    from polysent.bundle import BundleError, load_bundle
+
+    def drop_kwargs(meta, text):
+        del meta["model"]["kwargs"]
+        return json.dumps(meta)
+
+    with pytest.raises(BundleError, match=r"key\(s\) model.kwargs missing") as info:
+        load_bundle(_edited_bundle(one_bundle, tmp_path / "b", drop_kwargs))
+    assert "\n" not in str(info.value)
+
+
+def test_an_edited_model_spec_is_one_line_not_a_state_dict_dump(one_bundle, tmp_path):
+    import json
+
+    from polysent.bundle import BundleError, load_bundle
+
+    def bigger(meta, text):
+        key = next(
+            k for k, v in meta["model"]["kwargs"].items() if isinstance(v, int) and not isinstance(v, bool) and v > 1
+        )
+        meta["model"]["kwargs"][key] *= 2
+        return json.dumps(meta)
+
+    with pytest.raises(BundleError, match="do not match weights.pt") as info:
+        load_bundle(_edited_bundle(one_bundle, tmp_path / "b", bigger))
+    assert "\n" not in str(info.value) and "of another shape, first" in str(info.value)
+
+
+def test_integer_ids_in_a_parquet_manifest_are_ids(tmp_path, capsys):
+    frame = pd.DataFrame(
+        {
+            "video_id": [101, 101, 102],
+            "lang": "fr",
+            "start": [0.0, 1.0, 0.0],
+            "end": [1.0, 2.0, 1.0],
+            "transcript": "bonjour",
+            "sentiment": [0.0, 1.0, -1.0],
+        }
+    )
+    (tmp_path / "media").mkdir()
+    for vid in (101, 102):
+        (tmp_path / "media" / f"{vid}.mp4").write_bytes(f"video {vid}".encode())
+    frame.to_parquet(tmp_path / "m.parquet")
+    rc, out = _validate(tmp_path / "m.parquet", capsys)
+    assert rc == 0 and "3 segment(s), 2 video(s), no problems" in out, out
+    table, _ = _build(tmp_path, _cfg(tmp_path / "m.parquet"), languages=("fr",))
+    assert sorted(set(table.video_id)) == ["101", "102"] and "101_1" in set(table.segment_id)
+
+
+def test_a_duplicated_header_column_is_named(tmp_path, capsys):
+    path = _corpus(tmp_path, [[*_row("s0", "v"), "1"]], header=[*HEADER, "sentiment"])
+    rc, out = _validate(path, capsys)
+    assert rc == 1 and out.splitlines()[1:] == [
+        f"  {path}:1: column 'sentiment' appears 2 times in the header (columns 7, 8); rename or remove all but one"
+    ]
+
+
+def test_a_text_file_named_parquet_is_named_with_its_role(tmp_path):
+    from polysent.io import CorruptFileError
+
+    path = tmp_path / "m.parquet"
+    path.write_text("video_id,lang\nv,fr\n")
+    with pytest.raises(CorruptFileError) as info:  # the CLI prints a PolysentError's one line
+        cli(["validate-manifest", str(path)])
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(f"corpus manifest {path} is corrupt or not a Parquet file (")
+    (problem,) = folder.read_manifest_file(path)[1]
+    assert str(problem).startswith(f"{path}: corpus manifest is not a readable Parquet file (")
+    assert str(problem).endswith("; save it again, or as CSV") and "\n" not in str(problem)
+
+
+def test_a_yaml_syntax_error_in_the_workflow_config_names_file_and_line(tmp_path):
+    from conftest import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path / "wf")
+    path = wf / "config/config.yaml"
+    lines = path.read_text().splitlines()
+    lines.insert(3, "broken: [1, 2")
+    path.write_text("\n".join(lines) + "\n")
+    proc = snakemake(wf, "-n", check=False)
+    assert proc.returncode != 0
+    assert f"{path}:5:5: YAML syntax error" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+
+
+def test_snakefile_run_from_another_folder_reads_the_workflows_config(tmp_path):
+    import sys
+
+    from conftest import REPO
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess_run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--cores", "1", "results/table1.csv"]
+        + ["--configfile", str(REPO / "config/tiny.yaml")],
+        elsewhere,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "report_table1" in proc.stdout
+
+
+def subprocess_run(cmd, cwd):
+    import subprocess
+
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_qc_reasons_are_words_and_the_tools_stderr_is_its_own_column(tmp_path):
+    no_audio = tmp_path / "src/silent.mp4"
+    no_audio.parent.mkdir(parents=True)
+    _mp4(no_audio, None, 1.0)
+    garbage = tmp_path / "src/garbage.mp4"
+    garbage.write_bytes(b"not a video at all")
+    manifest = _media_manifest(tmp_path / "m.parquet", {"silent": no_audio, "garbage": garbage})
+    cfg = {"sample_rates": [16000]}
+    build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, progress=False)
+    qc = pd.read_parquet(tmp_path / "qc.parquet").set_index("video_id")
+    assert (
+        qc.loc["garbage", "reason"]
+        == f"audio extraction failed: ffprobe cannot read {garbage}: the file is corrupt, truncated or not a media file"
+    )
+    assert "Invalid data found when processing input" in qc.loc["garbage", "detail"]
+    assert qc.loc["silent", "reason"] == f"audio extraction failed: {no_audio} has no audio stream"
+    for vid in qc.index:
+        assert "\n" not in qc.loc[vid, "reason"] and "0x" not in qc.loc[vid, "reason"]
+
+
+def test_ffmpeg_in_words_keeps_the_raw_message_out_of_the_reason(tmp_path):
+    from polysent import media
+
+    src = _tone(tmp_path / "v.wav", 1.0, 220)
+    ffmpeg = _fake_ffmpeg(tmp_path, "Stream map 0:a:0 matches no streams.")
+    with pytest.raises(media.ToolFailed) as info:
+        media.extract_wav(src, tmp_path / "out.wav", 16000, ffmpeg)
+    assert str(info.value) == f"audio extraction failed: the file has no audio stream: {src}"
+    assert info.value.detail == "Stream map 0:a:0 matches no streams."
+    manifest = _media_manifest(tmp_path / "m.parquet", {"v": src})
+    build_shard(
+        manifest,
+        0,
+        tmp_path / "media",
+        tmp_path / "qc.parquet",
+        {"sample_rates": [16000], "ffmpeg": ffmpeg},
+        progress=False,
+    )
+    qc = pd.read_parquet(tmp_path / "qc.parquet")
+    assert qc.reason.tolist() == [f"audio extraction failed: the file has no audio stream: {src}"]
+    assert qc.detail.tolist() == ["Stream map 0:a:0 matches no streams."]
+
+
+# --------------------------------------------------------------------------- early: at DAG build
+
+
+@pytest.mark.parametrize(
+    "where, settings, expected",
+    [
+        (
+            "variation",
+            {"modalitites": ["text"]},
+            "experiments.x.variation: unknown setting 'modalitites' for model 'mctn' (did you mean 'modalities'?)",
+        ),
+        (
+            "variation",
+            {"variant": "hierachical"},
+            "experiments.x.variation.variant: 'hierachical' is not a value the model knows (did you mean 'hierarchical'?)",
+        ),
+        (
+            "variation",
+            {"modalities": ["text", "acoustc"]},
+            "experiments.x.variation.modalities: 'acoustc' is not a value the model knows (did you mean 'acoustic'?)",
+        ),
+        (
+            "models",
+            {"hiden": 8},
+            "train.models.mctn: unknown setting 'hiden' for model 'mctn' (did you mean 'hidden'?)",
+        ),
+    ],
+)
+def test_model_settings_are_checked_against_the_models_keywords(where, settings, expected):
+    from polysent.config import ConfigError, check_experiments
+
+    entry = {"model": "mctn", "train": {"fr": 1.0}, "eval": "fr"}
+    config = {"languages": ["fr"], "experiments": {"x": entry}, "train": {"models": {}}}
+    if where == "variation":
+        entry["variation"] = settings
+    else:
+        config["train"]["models"]["mctn"] = settings
+    with pytest.raises(ConfigError) as info:
+        check_experiments(config, ["x"])
+    assert expected in str(info.value)
+
+
+def test_every_shipped_config_passes_the_model_settings_check():
+    from polysent.config import deep_merge, model_setting_problems, read_yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    base = deep_merge(read_yaml(repo / "config/config.yaml"), read_yaml(repo / "config/experiments.yaml"))
+    for extra in ("tiny.yaml", "moseas.yaml"):
+        config = deep_merge(base, read_yaml(repo / "config" / extra))
+        assert model_setting_problems(config, list(config["experiments"])) == [], extra
+
+
+def test_a_typo_in_model_settings_fails_the_dry_run(tmp_path):
+    import yaml
+
+    from conftest import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path / "wf")
+    (wf / "config/typo.yaml").write_text(yaml.safe_dump({"train": {"models": {"mult": {"hedas": 2}}}}))
+    proc = snakemake(wf, "-n", "--configfile", "config/tiny.yaml", "config/typo.yaml", check=False)
+    assert (
+        proc.returncode != 0
+        and "train.models.mult: unknown setting 'hedas' for model 'mult' (did you mean 'heads'?)"
+        in proc.stdout + proc.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "fractions, words", [([0.8, 0.3, 0.1], "sum to 1.2, not 1"), ([1.0, 0.0, 0.0], "the test fraction is 0")]
+)
+def test_split_fractions_are_checked_with_the_config(fractions, words):
+    from polysent.config import ConfigError, complete
+
+    for source in ("folder", "moseas", "demo"):
+        with pytest.raises(ConfigError, match=f"corpus.{source}.splits: .*{words}"):
+            complete({"splits": fractions}, "corpus", source)
+
+
+def test_a_qc_threshold_stop_points_to_records_snakemake_keeps(tmp_path):
+    from polysent import qc
+
+    manifest = _media_manifest(tmp_path / "m.parquet", {f"v{i}": tmp_path / f"v{i}.wav" for i in range(4)})
+    log = qc.QCLog("media")
+    for seg in ["v0_0", "v1_0"]:
+        log.add("the file has no audio stream", segment_id=seg, video_id=seg[:2])
+    log.write(tmp_path / "q.parquet")
+    with pytest.raises(qc.QCThresholdExceeded) as err:
+        qc.summarise_run(manifest, [tmp_path / "q.parquet"], tmp_path / "s.csv", tmp_path / "r.csv", 0.25)
+    kept = tmp_path / "r.rejected.csv"
+    assert str(err.value).endswith(f"every record: {kept}")
+    (tmp_path / "r.csv").unlink()  # what Snakemake does to the failed job's outputs
+    assert sorted(pd.read_csv(kept).segment_id) == ["v0_0", "v1_0"]
+
+
+# --------------------------------------------------------------------------- bounded cost
+
+
+def test_the_acoustic_jobs_memory_request_grows_with_its_largest_wavs(tmp_path):
+    from polysent.media import largest_wavs_mb
+
+    assert largest_wavs_mb(tmp_path / "not_yet") == 0  # at DAG build, before the media exist
+    for vid, seconds in (("short", 1.0), ("long", 6.0), ("mid", 3.0)):
+        _tone(tmp_path / "wav" / vid / "22050.wav", seconds, 220, sr=22050)
+    one = largest_wavs_mb(tmp_path, 1)
+    two = largest_wavs_mb(tmp_path, 2)
+    assert abs(one - 6.0 * 22050 * 2 / 1e6) < 0.01 and abs(two - 9.0 * 22050 * 2 / 1e6) < 0.01
+    rule = (Path(__file__).resolve().parents[1] / "workflow/rules/acoustic.smk").read_text()
+    assert "acoustic_mem_mb(input.media, threads)" in rule

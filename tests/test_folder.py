@@ -112,7 +112,10 @@ def test_validate_manifest_cli(tmp_path, capsys):
     assert cli(["validate-manifest", str(tmp_path / "ok.csv"), "--media-root", "nowhere"]) == 1
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"2 problem(s) in the manifest {tmp_path}/ok.csv:"
-    assert out.splitlines()[1] == f"  {tmp_path}/ok.csv:2: media file not found: {tmp_path}/nowhere/vid_b{{.mp4}}"
+    assert (
+        out.splitlines()[1]
+        == f"  {tmp_path}/ok.csv:2: media file not found: {tmp_path}/nowhere/vid_b{{.mp4,.mkv,.webm,.avi,.mov}}"
+    )
     (tmp_path / "media/vid_a.mp4").write_bytes(b"x")
     (tmp_path / "media/vid_b.mp4").write_bytes(b"x")
     assert cli(["validate-manifest", str(tmp_path / "ok.csv"), "--media-root", "media", "--labels", "joy"]) == 0
@@ -148,3 +151,29 @@ def test_subcommands_registered(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         cli([cmd, "--help"])
     assert e.value.code == 0 and "usage: polysent " + cmd in capsys.readouterr().out
+
+
+def test_folder_build_applies_the_schema_default_min_success_rate(tmp_path):
+    """`polysent folder` (folder.build) and the workflow share corpus.folder's defaults: a video
+    without media is a drop that min_success_rate 1.0 (the schema's) refuses."""
+    import csv
+
+    from polysent.config import schema_defaults
+    from polysent.corpus.checks import ManifestError
+
+    assert schema_defaults("corpus", "folder")["min_success_rate"] == 1.0
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media/a.mp4").write_bytes(b"video a")
+    with open(tmp_path / "m.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["video_id", "lang", "start", "end", "transcript", "sentiment"])
+        w.writerows([["a", "fr", 0, 1, "bonjour", 0], ["b", "fr", 0, 1, "salut", 1]])
+    cfg = {"manifest": str(tmp_path / "m.csv"), "on_invalid": "drop"}
+    out = tmp_path / "res"
+    with pytest.raises(ManifestError, match="fewer than min_success_rate 100%"):
+        folder.build(cfg, ["fr"], 1, 1, out / "manifest.parquet", out / "qc.parquet", out / "media")
+    assert not (out / "manifest.parquet").exists()
+    table = folder.build(
+        {**cfg, "min_success_rate": 0.5}, ["fr"], 1, 1, out / "manifest.parquet", out / "qc.parquet", out / "media"
+    )
+    assert table.column("video_id").to_pylist() == ["a"]

@@ -182,7 +182,7 @@ def test_drop_mode_records_each_segment_in_qc(tmp_path):
     rows[0][HEADER.index("sentiment")] = "9"
     path = _write(tmp_path, rows)
     table = folder.build(
-        _cfg(path, on_invalid="drop"),
+        _cfg(path, on_invalid="drop", min_success_rate=0.0),
         ["fr", "es"],
         1,
         2,

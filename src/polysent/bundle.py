@@ -411,7 +411,12 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     for p in (desc_path, weights_path):
         if not p.exists():
             raise BundleError(f"{path}: not a polysent bundle (no {p.name})")
-    meta = json.loads(desc_path.read_text())
+    try:
+        meta = io.read_json(desc_path, role="bundle description")
+    except io.CorruptFileError as exc:
+        raise BundleError(str(exc)) from None
+    if missing := _missing_spec_keys(meta):
+        raise BundleError(f"{desc_path}: key(s) {', '.join(missing)} missing; the file was edited or truncated")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise BundleError(
             f"{desc_path}: format {meta.get('format')!r} version {meta.get('version')!r}, "
@@ -424,12 +429,59 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     spec = meta["model"]
     kwargs = model_class(spec["name"]).bundle_kwargs(spec["kwargs"])
     model = build_model(spec["name"], meta["features"]["dims"], n_out=spec["n_out"], task=meta["task"], **kwargs)
+    if why := _state_dict_mismatch(model.state_dict(), saved["state_dict"]):
+        raise BundleError(
+            f"{desc_path}: keys model.name/model.kwargs/features.dims do not match {WEIGHTS} ({why}); "
+            "bundle.json was edited or belongs to another bundle"
+        )
     model.load_state_dict(saved["state_dict"])
     model.eval()
     normalizer = None
     if saved["normalizer"] is not None:
         normalizer = {m: {k: v.numpy() for k, v in stats.items()} for m, stats in saved["normalizer"].items()}
     return Bundle(path=path, meta=meta, model=model, normalizer=normalizer)
+
+
+_SPEC_KEYS = (
+    "format",
+    "version",
+    "task",
+    "model.name",
+    "model.kwargs",
+    "model.n_out",
+    "features.dims",
+    f"files.{WEIGHTS}",
+)
+
+
+def _missing_spec_keys(meta) -> list[str]:
+    """The keys of bundle.json that :func:`load_bundle` reads and ``meta`` lacks (dotted paths)."""
+    missing = []
+    for key in _SPEC_KEYS:
+        node = meta
+        for part in key.split(".") if not key.startswith("files.") else ("files", WEIGHTS):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            missing.append(key)
+    return missing
+
+
+def _state_dict_mismatch(expected: dict, saved: dict) -> str:
+    """One line on how ``saved`` weights differ from the model ``expected`` ('' when they fit)."""
+    lost = sorted(set(expected) - set(saved))
+    extra = sorted(set(saved) - set(expected))
+    shapes = [k for k in sorted(set(expected) & set(saved)) if tuple(expected[k].shape) != tuple(saved[k].shape)]
+    parts = []
+    if lost:
+        parts.append(f"{len(lost)} tensor(s) missing, first '{lost[0]}'")
+    if extra:
+        parts.append(f"{len(extra)} unexpected, first '{extra[0]}'")
+    if shapes:
+        k = shapes[0]
+        parts.append(
+            f"{len(shapes)} of another shape, first '{k}' {tuple(saved[k].shape)} for {tuple(expected[k].shape)}"
+        )
+    return "; ".join(parts)
 
 
 def check_features(

@@ -17,8 +17,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from polysent.errors import PolysentError
 
-class ConfigError(ValueError):
+
+class ConfigError(PolysentError, ValueError):
     """The workflow config does not match its schema; the message lists every problem."""
 
 
@@ -116,10 +118,28 @@ def validate_config(config: dict[str, Any], schema_dir: str | Path) -> dict[str,
     errors = sorted(
         _validator(str(Path(schema_dir).resolve())).iter_errors(config), key=lambda e: list(map(str, e.absolute_path))
     )
-    if errors:
-        lines = "\n".join(f"  - {_describe(e)}" for e in errors)
-        raise ConfigError(f"invalid polysent config ({len(errors)} problem(s)):\n{lines}")
+    problems = [_describe(e) for e in errors] or fraction_problems(config)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"invalid polysent config ({len(problems)} problem(s)):\n{lines}")
     return config
+
+
+def fraction_problems(config: dict[str, Any]) -> list[str]:
+    """The schema's checks that JSON Schema cannot state: each corpus source's train/valid/test
+    ``splits`` fractions sum to 1, and train and test are not empty."""
+    problems = []
+    for source, cfg in (config.get("corpus") or {}).items():
+        fractions = cfg.get("splits") if isinstance(cfg, dict) else None
+        if not isinstance(fractions, list) or len(fractions) != 3:
+            continue
+        where = f"corpus.{source}.splits"
+        if abs(sum(fractions) - 1.0) > 1e-6:
+            problems.append(f"{where}: train/valid/test fractions {fractions} sum to {sum(fractions):g}, not 1")
+        for name, share in zip(("train", "test"), (fractions[0], fractions[2])):
+            if share <= 0:
+                problems.append(f"{where}: the {name} fraction is {share:g}; it must be above 0")
+    return problems
 
 
 def complete(slice_: dict | None, *path: str) -> dict:
@@ -193,7 +213,7 @@ def experiment_problems(config: dict[str, Any], names: list[str]) -> list[str]:
     experiments = config.get("experiments") or {}
     corpus = config.get("corpus") or {}
     demo_emotions = (corpus.get("demo") or {}).get("emotions") if corpus.get("source") == "demo" else None
-    problems = []
+    problems = model_setting_problems(config, names)
     for name in names:
         entry = experiments.get(name) or {}
         where = f"experiments.{name}"
@@ -229,3 +249,153 @@ def check_experiments(config: dict[str, Any], names: list[str]) -> None:
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"invalid experiments ({len(problems)} problem(s)):\n{lines}")
+
+
+def split_count_problems(config: dict[str, Any], names: list[str], counts: dict[tuple[str, str], int]) -> list[str]:
+    """What the corpus's segment counts per (language, split) leave unrunnable among the
+    experiments ``names``: a training language without train (or valid) segments, an evaluation
+    language without test segments. Such a row would train on nothing or end blank; checked at
+    DAG build once the manifest exists, so the run stops before any feature job."""
+    experiments = config.get("experiments") or {}
+    problems = []
+    for name in names:
+        entry = experiments.get(name) or {}
+        where = f"experiments.{name}"
+        for lang in entry.get("train") or {}:
+            for split in ("train", "valid"):
+                if counts.get((lang, split), 0) == 0:
+                    problems.append(f"{where}.train: language '{lang}' has no {split} segments in the corpus")
+        lang = entry.get("eval")
+        if lang and counts.get((lang, "test"), 0) == 0:
+            problems.append(
+                f"{where}.eval: language '{lang}' has no test segments in the corpus; "
+                f"its row would be blank (add {lang} test videos, or leave the row out of report.table1/emotions)"
+            )
+    return problems
+
+
+def check_split_counts(
+    config: dict[str, Any], names: list[str], manifest: str | Path, inputs: list[str] | tuple = ()
+) -> None:
+    """Raise ConfigError listing :func:`split_count_problems` of the manifest at ``manifest``.
+
+    Nothing to check while it does not exist, or while the corpus stage is about to rebuild it:
+    one of its ``inputs`` (the release files) is newer, or it was built from another source or
+    manifest file than the config names now. A fixed corpus is never blocked by its stale counts.
+    """
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        return
+    built = manifest.stat().st_mtime
+    if any(Path(f).is_file() and Path(f).stat().st_mtime > built for f in inputs):
+        return
+    from polysent import contracts
+    from polysent.io import read_provenance
+
+    corpus = config.get("corpus") or {}
+    made = read_provenance(manifest)
+    source = corpus.get("source")
+    if made.get("source", source) != source:
+        return
+    if source == "folder" and made.get("manifest", corpus["folder"]["manifest"]) != corpus["folder"]["manifest"]:
+        return
+    if source == "demo" and made.get("parameters", corpus.get("demo")) != corpus.get("demo"):
+        return
+    if made.get("seed", config.get("seed")) != config.get("seed"):
+        return
+
+    table = contracts.read(manifest, contracts.MANIFEST, columns=["lang", "split"]).to_pandas()
+    counts = {key: int(n) for key, n in table.groupby(["lang", "split"]).size().items()}
+    problems = split_count_problems(config, names, counts)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"experiments the corpus {manifest} cannot run ({len(problems)} problem(s)):\n{lines}")
+
+
+_MODEL_FIXED = ("self", "dims", "n_out", "task")  # given by the trainer, never by the config
+
+
+@functools.lru_cache(maxsize=1)
+def model_settings() -> dict[str, tuple[str, ...]]:
+    """Each registered model's accepted settings (its constructor's keywords), read from the source
+    of ``polysent/models`` without importing it: the workflow checks them at DAG build, where
+    importing torch for a name check would cost seconds."""
+    import ast
+
+    pkg = Path(__file__).resolve().parent / "models"
+    init = ast.parse((pkg / "__init__.py").read_text())
+    module_of = {a.asname or a.name: n.module for n in init.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    registry = next(
+        n.value
+        for n in init.body
+        if isinstance(n, (ast.Assign, ast.AnnAssign))
+        and getattr(n.target if isinstance(n, ast.AnnAssign) else n.targets[0], "id", "") == "MODELS"
+    )
+    out = {}
+    for key, value in zip(registry.keys, registry.values):
+        cls_name = value.id
+        tree = ast.parse((pkg / f"{module_of[cls_name]}.py").read_text())
+        cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+        init_fn = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+        args = [a.arg for a in init_fn.args.args + init_fn.args.kwonlyargs]
+        out[key.value] = tuple(a for a in args if a not in _MODEL_FIXED)
+        # the module's named choices (VARIANTS = ("bimodal", ...)): a value close to one is a typo
+        _MODEL_WORDS[key.value] = tuple(
+            sorted(
+                {
+                    elt.value
+                    for n in tree.body
+                    if isinstance(n, ast.Assign) and isinstance(n.value, ast.Tuple)
+                    for elt in n.value.elts
+                    if isinstance(elt, ast.Constant) and isinstance(elt.value, str)
+                }
+            )
+        )
+    return out
+
+
+_MODEL_WORDS: dict[str, tuple[str, ...]] = {}
+MODALITY_WORDS = ("text", "acoustic", "visual")
+
+
+def _misspelt_values(where: str, settings: dict, words: tuple[str, ...]) -> list[str]:
+    problems = []
+    for key, value in sorted(settings.items()):
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and v not in words:
+                hint = difflib.get_close_matches(v, words, n=1, cutoff=0.8)
+                if hint:
+                    problems.append(f"{where}.{key}: '{v}' is not a value the model knows (did you mean '{hint[0]}'?)")
+    return problems
+
+
+def _unknown_settings(where: str, model: str, keys, accepted: tuple[str, ...]) -> list[str]:
+    problems = []
+    for key in sorted(set(keys) - set(accepted)):
+        hint = difflib.get_close_matches(key, accepted, n=1)
+        did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
+        problems.append(
+            f"{where}: unknown setting '{key}' for model '{model}'{did_you_mean}; accepted: {', '.join(accepted)}"
+        )
+    return problems
+
+
+def model_setting_problems(config: dict[str, Any], names: list[str]) -> list[str]:
+    """Settings a model does not accept, in ``train.models.<model>`` and in the ``variation`` of
+    the experiments ``names``: a typo (``modalitites``) is named at DAG build with the nearest
+    accepted keyword, not as a TypeError in the train job after every feature stage."""
+    accepted = model_settings()
+    problems = []
+    for model, settings in ((config.get("train") or {}).get("models") or {}).items():
+        if model in accepted and isinstance(settings, dict):
+            problems += _unknown_settings(f"train.models.{model}", model, settings, accepted[model])
+            problems += _misspelt_values(f"train.models.{model}", settings, _MODEL_WORDS[model] + MODALITY_WORDS)
+    experiments = config.get("experiments") or {}
+    for name in names:
+        entry = experiments.get(name) or {}
+        variation = entry.get("variation") or {}
+        if entry.get("model") in accepted and isinstance(variation, dict):
+            where = f"experiments.{name}.variation"
+            problems += _unknown_settings(where, entry["model"], variation, accepted[entry["model"]])
+            problems += _misspelt_values(where, variation, _MODEL_WORDS[entry["model"]] + MODALITY_WORDS)
+    return problems

@@ -95,7 +95,8 @@ QC = Contract(
         "segment_id": pa.string(),
         "video_id": pa.string(),
         "stage": pa.string(),
-        "reason": pa.string(),
+        "reason": pa.string(),  # what is wrong, in words
+        "detail": pa.string(),  # the failing tool's own message (stderr tail), or null
     },
 )
 

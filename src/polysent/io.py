@@ -18,6 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from polysent.errors import PolysentError
+
 PROVENANCE_KEY = b"polysent"
 
 
@@ -77,18 +79,22 @@ def write_parquet(
         pq.write_table(table, tmp, compression=compression, write_statistics=True)
 
 
-class CorruptFileError(ValueError):
+class CorruptFileError(PolysentError, ValueError):
     """A file exists but cannot be parsed (truncated, overwritten, not the format its name says)."""
 
 
-def _corrupt(path: str | os.PathLike, exc: Exception) -> CorruptFileError:
+def _one_line(exc: Exception, limit: int = 200) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:limit]}"
+
+
+def _corrupt(path: str | os.PathLike, exc: Exception, role: str | None = None) -> CorruptFileError:
+    what = f"{role} {path}" if role else f"file {path}"
     return CorruptFileError(
-        f"file {path} is corrupt or not a Parquet file ({type(exc).__name__}: {exc}); "
-        "if it is a workflow output, delete it and re-run"
+        f"{what} is corrupt or not a Parquet file ({_one_line(exc)}); if it is a workflow output, delete it and re-run"
     )
 
 
-def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pa.Table:
+def read_parquet(path: str | os.PathLike, columns: list[str] | None = None, role: str | None = None) -> pa.Table:
     """``pq.read_table`` whose parse failures name the file and the way out.
 
     A missing file stays ``FileNotFoundError``; a missing column stays a ``KeyError``-like Arrow
@@ -101,17 +107,17 @@ def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> p
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         if columns is not None and _missing_columns(path, columns):
             raise
-        raise _corrupt(path, exc) from None
+        raise _corrupt(path, exc, role) from None
 
 
-def read_schema(path: str | os.PathLike) -> pa.Schema:
+def read_schema(path: str | os.PathLike, role: str | None = None) -> pa.Schema:
     """``pq.read_schema`` with the same corrupt-file message as :func:`read_parquet`."""
     try:
         return pq.read_schema(path)
     except FileNotFoundError:
         raise
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-        raise _corrupt(path, exc) from None
+        raise _corrupt(path, exc, role) from None
 
 
 def _missing_columns(path: str | os.PathLike, columns: list[str]) -> list[str]:
@@ -119,15 +125,16 @@ def _missing_columns(path: str | os.PathLike, columns: list[str]) -> list[str]:
     return [c for c in columns if c not in names]
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """``json.loads`` of a file whose parse failures name the file and the way out."""
+def read_json(path: str | os.PathLike, role: str | None = None) -> Any:
+    """``json.loads`` of a file whose parse failures name the file (and its ``role``, e.g. "model
+    bundle spec") and the way out, in one line."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptFileError(
-            f"file {path} is corrupt or not a JSON file ({type(exc).__name__}: {exc}); "
+            f"{f'{role} ' if role else 'file '}{path} is corrupt or not a JSON file ({_one_line(exc)}); "
             "if it is a workflow output, delete it and re-run"
         ) from None
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from polysent.config import complete
 from polysent.contracts import MEDIA_INDEX, check, read
+from polysent.errors import raise_if_environment
 from polysent.features import (
     Segment,
     add_file_args,
@@ -41,7 +42,7 @@ from polysent.features import (
     stage_config,
 )
 from polysent.io import atomic_path, write_parquet
-from polysent.probe import MediaError, probe, tool as _tool
+from polysent.probe import MediaError, ToolFailed, in_words, probe, stderr_tail, tool as _tool
 from polysent.qc import QCLog
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,9 @@ def extract_wav(
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
-            raise MediaError(f"ffmpeg failed on {source}: {proc.stderr.strip()[-300:]}")
+            raise_if_environment(None, proc.stderr)  # ffmpeg died of a full disk, not of the file
+            why = in_words(proc.stderr, "ffmpeg could not decode the audio")
+            raise ToolFailed(f"audio extraction failed: {why}: {source}", stderr_tail(proc.stderr))
         info = sf.info(str(tmp))
         if info.frames == 0:
             raise MediaError(f"{source}: decoded audio is empty")
@@ -127,13 +130,16 @@ def _remove_video_wavs(out_dir: Path, video_id: str, rates) -> None:
 
 
 def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict):
-    """Extract every rate for one video; return (index rows, QC records). Never raises."""
+    """Extract every rate for one video; return (index rows, QC records as (segment, reason, detail)).
+
+    Raises only for an environment error (disk full, ...): every other failure is the video's QC record.
+    """
     rows, failures = [], []
     source = segs[0].audio_path or segs[0].video_path
     if not source:
-        return rows, [(s.segment_id, "no audio_path and no video_path in the manifest") for s in segs]
+        return rows, [(s.segment_id, "no audio_path and no video_path in the manifest", None) for s in segs]
     if not Path(source).is_file():
-        return rows, [(s.segment_id, f"media source missing: {source}") for s in segs]
+        return rows, [(s.segment_id, f"media source missing: {source}", None) for s in segs]
     rates = [int(r) for r in cfg["sample_rates"]]
     try:
         src_dur = probe_duration(source, cfg["ffprobe"], cfg["timeout"])
@@ -153,7 +159,10 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
             )
     except (MediaError, subprocess.TimeoutExpired, RuntimeError, OSError) as err:
         _remove_video_wavs(out_dir, video_id, rates)
-        return [], [(s.segment_id, f"audio extraction failed: {err}") for s in segs]
+        raise_if_environment(err, str(err))  # a full disk is the machine's failure, not the video's
+        reason = str(err) if str(err).startswith("audio extraction failed") else f"audio extraction failed: {err}"
+        detail = err.detail if isinstance(err, ToolFailed) else None  # the tool's own words, apart
+        return [], [(s.segment_id, reason, detail) for s in segs]
     # Segments that end after the audio would be silently truncated downstream.
     tol = float(cfg["duration_tolerance"])
     audio_dur = min(src_dur, min(r["duration"] for r in rows))
@@ -164,6 +173,7 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
                     s.segment_id,
                     f"segment ends at {s.end:.3f} s but the audio of {source} lasts "
                     f"{audio_dur:.3f} s (tolerance {tol} s)",
+                    None,
                 )
             )
     return rows, failures
@@ -190,8 +200,8 @@ def build_shard(
         for vid, job in tqdm(zip(videos, jobs), total=len(jobs), desc=f"media {shard}", disable=not progress):
             vid_rows, failures = job.result()
             rows += vid_rows
-            for seg_id, reason in failures:
-                qc.add(reason, segment_id=seg_id, video_id=vid)
+            for seg_id, reason, detail in failures:
+                qc.add(reason, segment_id=seg_id, video_id=vid, detail=detail)
                 log.warning("%s/%s: %s", vid, seg_id, reason)
     index = check(pa.Table.from_pylist(rows, schema=MEDIA_INDEX.schema()), MEDIA_INDEX)
     write_parquet(
@@ -251,3 +261,10 @@ def _cli(args) -> int:
     dur = extract_wav(args.input, args.output, args.sr, cfg["ffmpeg"], cfg["timeout"])
     print(f"{args.output}: {dur:.3f} s at {args.sr} Hz (source {src_dur:.3f} s)")
     return 0
+
+
+def largest_wavs_mb(media_dir: str | os.PathLike, n: int = 1) -> float:
+    """Total size in MB of the ``n`` largest WAVs of a shard's media folder (0 when it has none):
+    what a job analysing ``n`` videos at once holds in memory grows with it."""
+    sizes = sorted((p.stat().st_size for p in (Path(media_dir) / "wav").glob("*/*.wav")), reverse=True)
+    return sum(sizes[: max(1, int(n))]) / 1e6

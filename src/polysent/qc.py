@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +23,13 @@ import pandas as pd
 import pyarrow as pa
 
 from polysent import contracts
+from polysent.errors import PolysentError, raise_if_environment
 from polysent.io import write_csv, write_parquet
 
 QC_SCHEMA = contracts.QC.schema()
 
 
-class QCThresholdExceeded(RuntimeError):
+class QCThresholdExceeded(PolysentError, RuntimeError):
     """More segments failed in a stage than the configured maximum rate allows."""
 
 
@@ -38,8 +40,19 @@ class QCLog:
     stage: str
     records: list[dict] = field(default_factory=list)
 
-    def add(self, reason: str, segment_id: str | None = None, video_id: str | None = None) -> None:
-        self.records.append({"segment_id": segment_id, "video_id": video_id, "stage": self.stage, "reason": reason})
+    def add(
+        self, reason: str, segment_id: str | None = None, video_id: str | None = None, detail: str | None = None
+    ) -> None:
+        """Record one segment's (or video's) data problem.
+
+        An environment error is never a data problem: called while handling one (disk full, read-only,
+        I/O error, too many open files, quota), or with a tool's message naming one, this raises
+        :class:`polysent.errors.EnvironmentFailure` instead, so the job fails and nothing is recorded.
+        """
+        raise_if_environment(sys.exc_info()[1], f"{reason} {detail or ''}")
+        self.records.append(
+            {"segment_id": segment_id, "video_id": video_id, "stage": self.stage, "reason": reason, "detail": detail}
+        )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -116,9 +129,9 @@ def summarise_run(
     """Gather every stage's QC files into one table and a per-stage summary, then apply the threshold.
 
     The rate of a stage is its failed segments over the segments it was given: the manifest's
-    segments, plus (for the corpus stage) those it dropped before the manifest was written. The
-    records and summary are written before the threshold is checked, so a failing run still
-    leaves the evidence behind.
+    segments, plus (for the corpus stage) those it dropped before the manifest was written. When
+    the threshold stops the run, the records are also left in ``<records>.rejected.csv``, which
+    Snakemake does not delete with the failed job's outputs, and the message names it.
     """
     manifest = contracts.read(manifest_path, contracts.MANIFEST, columns=["segment_id", "video_id"]).to_pandas()
     qc = read_qc(qc_paths)
@@ -139,9 +152,17 @@ def summarise_run(
         ]
         qc = pd.concat([qc[~video_level], pd.DataFrame(expanded, columns=qc.columns)], ignore_index=True)
     summary = summarise(qc, totals)
-    write_csv(records_path, qc.sort_values(["stage", "segment_id"], na_position="last"))
+    records = qc.sort_values(["stage", "segment_id"], na_position="last")
+    write_csv(records_path, records)
     write_summary(summary_path, summary)
-    check_threshold(summary, max_failure_rate)
+    try:
+        check_threshold(summary, max_failure_rate)
+    except QCThresholdExceeded as err:
+        # Snakemake deletes a failed job's outputs (both files above): the evidence the message
+        # points to is written again under names that are not outputs.
+        kept = Path(records_path).with_name(f"{Path(records_path).stem}.rejected.csv")
+        write_csv(kept, records)
+        raise QCThresholdExceeded(f"{err}\n  every record: {kept}") from None
     return summary
 
 

@@ -17,7 +17,10 @@ rule acoustic:
         "../../envs/polysent.yaml"
     threads: 2
     resources:
-        mem_mb=2000,
+        # grows with the longest WAVs analysed at once (evaluated once the media exist), and
+        # with each retry
+        mem_mb=lambda wildcards, input, threads, attempt: attempt
+        * acoustic_mem_mb(input.media, threads),
         runtime=120,
     params:
         cfg=slice_of("acoustic"),

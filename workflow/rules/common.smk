@@ -3,9 +3,11 @@ import functools
 import os
 from pathlib import Path
 
-from polysent.config import validate_config
+from polysent.config import check_split_counts, validate_config
+from polysent.corpus.moseas import release_files
 from polysent.corpus.sharding import shard_ids
 from polysent.imports import ImportGraph
+from polysent.media import largest_wavs_mb
 from polysent.report import runs as report_runs
 from polysent.translate import active_pairs, pair_from, translations_into
 from snakemake.io import apply_wildcards, strip_wildcard_constraints
@@ -44,6 +46,25 @@ def lib_for(script):
     return [os.path.relpath(root / m) for m in _library_closure(script)]
 
 
+def from_workflow(path):
+    """``path`` (relative to the repository root) as seen from the working directory, so that
+    `snakemake -s /path/to/Snakefile` run from another folder finds the workflow's own files; the
+    same relative path as before when run from the repository root."""
+    return os.path.relpath(Path(workflow.basedir) / path)
+
+
+# Peak memory of the acoustic stage per MB of the WAVs it analyses at once (whole-WAV librosa
+# analysis, the paper's settings), measured: docs/BENCHMARKS.md "Acoustic memory".
+ACOUSTIC_MB_PER_WAV_MB = 64
+ACOUSTIC_BASE_MB = 2000
+
+
+def acoustic_mem_mb(media_dir, threads):
+    """The acoustic job's mem_mb: the base, plus the measured rate times the ``threads`` largest
+    WAVs of its shard (a 2-hour clip at 22.05 kHz, 318 MB, asks ~22 GB; a demo shard the base)."""
+    return int(ACOUSTIC_BASE_MB + ACOUSTIC_MB_PER_WAV_MB * largest_wavs_mb(media_dir, threads))
+
+
 def slice_of(*keys):
     """The plain config slice at ``keys`` (a params value, so editing it re-runs the rule)."""
     node = config
@@ -59,6 +80,14 @@ EXPERIMENTS = config.get("experiments") or {}
 REPORT_TABLE1 = report_runs.select(EXPERIMENTS, config["report"], "table1")
 REPORT_EMOTIONS = report_runs.select(EXPERIMENTS, config["report"], "emotions")
 REPORTED = REPORT_TABLE1 + REPORT_EMOTIONS
+# Once the corpus exists: a reported row whose evaluation language has no test segments (or
+# training language no train/valid ones) stops the run here, not as a blank row after training.
+check_split_counts(
+    config,
+    REPORTED,
+    "results/corpus/manifest.parquet",
+    release_files(config) if config["corpus"]["source"] != "demo" else [],
+)
 
 
 def reported_seeds(entry):

@@ -9,7 +9,7 @@ if config["corpus"]["source"] == "demo":
     rule corpus_demo:
         input:
             lexicon=expand(
-                "resources/demo/{name}.yaml",
+                from_workflow("resources/demo/{name}.yaml"),
                 name=["lexicon", "emotions", *language_codes("demo")],
             ),
             lib=lib_for("scripts/corpus_demo.py"),

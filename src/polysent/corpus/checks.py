@@ -34,6 +34,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from polysent.contracts import SENTIMENT_RANGE, SPLITS
+from polysent.errors import PolysentError
 from polysent.languages import ISO_639_1
 from polysent.probe import MediaError, media_problems, probe
 
@@ -42,7 +43,7 @@ from polysent.probe import MediaError, media_problems, probe
 _ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 
 
-class ManifestError(ValueError):
+class ManifestError(PolysentError, ValueError):
     """A manifest has problems; ``problems`` lists every one (file, line, message)."""
 
     def __init__(self, problems: Sequence[Problem], title: str = "corpus manifest"):
@@ -72,20 +73,30 @@ class Problem:
         return self.segment_id is None and self.video_id is None
 
 
+def evidence_path(out_qc: str | os.PathLike) -> Path:
+    """Where a corpus stage that stops leaves its QC records: beside ``out_qc`` under another
+    name (``all.rejected.parquet``), because Snakemake deletes a failed job's outputs, ``out_qc``
+    among them, and a message must point to a file that is still there."""
+    p = Path(out_qc)
+    return p.with_name(f"{p.stem}.rejected{p.suffix}")
+
+
 def unusable_languages(
     frame: pd.DataFrame, languages: Iterable[str], where: str, out_qc: str | os.PathLike
 ) -> list[Problem]:
     """One fatal problem per configured language without a usable segment left in ``frame``.
 
     Such a language would build an empty store and fail only at training, many jobs later; the
-    caller stops the corpus stage with these, after writing the dropped rows' QC to ``out_qc``.
+    caller stops the corpus stage with these, after writing the dropped rows' QC to
+    :func:`evidence_path` of ``out_qc`` (which the messages name).
     """
+    evidence = evidence_path(out_qc)
     present = set(frame["lang"]) if "lang" in frame else set()
     return [
         Problem(
             where,
             None,
-            f"{lang}: 0 usable segments (in `languages`; see {out_qc} for dropped rows, or remove it from `languages`)",
+            f"{lang}: 0 usable segments (in `languages`; see {evidence} for dropped rows, or remove it from `languages`)",
         )
         for lang in languages
         if lang not in present
@@ -157,6 +168,23 @@ def read_csv_records(path: str | os.PathLike) -> tuple[list[str], list[tuple[int
             records.append((start, dict(zip(header, row))))
         start = reader.line_num + 1
     return header, records, problems
+
+
+def duplicate_columns(header: Iterable[str], file: str) -> list[Problem]:
+    """A column name the header holds more than once (after a ``columns`` rename): which of the
+    two a check would read is undefined, so it is a fatal problem naming the column positions."""
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(header, 1):
+        seen.setdefault(str(name), []).append(i)
+    return [
+        Problem(
+            file,
+            1,
+            f"column '{name}' appears {len(at)} times in the header (columns {', '.join(map(str, at))}); rename or remove all but one",
+        )
+        for name, at in seen.items()
+        if len(at) > 1
+    ]
 
 
 def missing_columns(header: Iterable[str], required: Iterable[str], file: str) -> list[Problem]:
@@ -266,7 +294,7 @@ def validate_rows(
                 add("no media file for this video")
             elif not Path(path).is_file():
                 add(f"media file not found: {path}")
-    return problems + split_problems(frame, source)
+    return problems + split_problems(frame, source) + conflicting_overlaps(frame, source)
 
 
 # --------------------------------------------------------------------------- split leakage
@@ -276,6 +304,59 @@ def _locations(files, lines, limit: int = 5) -> str:
     where = [f"{f}:{int(n)}" if n is not None and n == n else str(f) for f, n in zip(files, lines)]
     more = f" and {len(where) - limit} more" if len(where) > limit else ""
     return ", ".join(where[:limit]) + more
+
+
+OVERLAP_SHARE = 0.5  # of the shorter segment: past it, two segments say mostly the same words
+
+
+def conflicting_overlaps(frame: pd.DataFrame, source: str = "<manifest>") -> list[Problem]:
+    """Two segments of one video that overlap by more than half of the shorter one and carry
+    sentiments of opposite sign: the same words labelled both ways, which no model can fit and
+    which, split across train and test, leaks. Each of the two rows is a segment-level problem
+    naming the other (``on_invalid`` applies: dropped into QC, or the run stops). Overlaps with
+    agreeing labels (context windows, re-cut segments) pass."""
+    cols = ["segment_id", "video_id", "start", "end", "sentiment"]
+    if frame.empty or any(c not in frame.columns for c in cols):
+        return []
+    rows = pd.DataFrame(
+        {
+            "segment_id": frame["segment_id"],
+            "video_id": frame["video_id"],
+            "start": [parse_float(v) for v in frame["start"]],
+            "end": [parse_float(v) for v in frame["end"]],
+            "sentiment": [parse_float(v) for v in frame["sentiment"]],
+            "_file": frame["_file"] if "_file" in frame.columns else source,
+            "_line": frame["_line"] if "_line" in frame.columns else range(1, len(frame) + 1),
+        }
+    ).dropna(subset=["start", "end", "sentiment"])
+    rows = rows[(rows["end"] > rows["start"]) & rows["sentiment"].map(math.isfinite)]
+    problems = []
+    for vid, part in rows.groupby("video_id", sort=True):
+        if len(part) < 2:
+            continue
+        seg = part.sort_values(["start", "end"]).to_dict("records")
+        for i, a in enumerate(seg):
+            for b in seg[i + 1 :]:
+                if b["start"] >= a["end"]:
+                    break
+                shared = min(a["end"], b["end"]) - b["start"]
+                shorter = min(a["end"] - a["start"], b["end"] - b["start"])
+                if shared <= OVERLAP_SHARE * shorter or a["sentiment"] * b["sentiment"] >= 0:
+                    continue
+                for x, y in ((a, b), (b, a)):
+                    problems.append(
+                        Problem(
+                            str(x["_file"]),
+                            int(x["_line"]),
+                            f"segment '{x['segment_id']}' ({x['start']:g}-{x['end']:g} s, sentiment {x['sentiment']:g}) "
+                            f"overlaps '{y['segment_id']}' of the same video ({y['_file']}:{int(y['_line'])}, "
+                            f"{y['start']:g}-{y['end']:g} s, sentiment {y['sentiment']:g}) by {shared / shorter:.0%} "
+                            "of the shorter with the opposite sentiment; fix one label or drop one segment",
+                            segment_id=str(x["segment_id"]),
+                            video_id=str(vid),
+                        )
+                    )
+    return problems
 
 
 def split_problems(frame: pd.DataFrame, source: str = "<manifest>") -> list[Problem]:
@@ -478,3 +559,75 @@ def probe_problems(
                 Problem(str(g["_file"].iat[0]), int(g["_line"].iat[0]), PROBE_PREFIX + "; ".join(why), video_id=vid)
             )
     return problems
+
+
+# --------------------------------------------------------------------------- one recording, two ids
+
+
+def shared_media(frame: pd.DataFrame) -> list[list[str]]:
+    """Groups of video ids (sorted, two or more) whose media are one recording: the same file
+    once symlinks are resolved, or files of equal size and SHA-256 (only equal sizes are hashed)."""
+    if frame.empty or "video_path" not in frame.columns:
+        return []
+    firsts = frame.drop_duplicates("video_id")
+    by_file: dict[str, set[str]] = {}
+    for vid, path in zip(firsts["video_id"], firsts["video_path"]):
+        if isinstance(path, str) and path and os.path.isfile(path):
+            by_file.setdefault(os.path.realpath(path), set()).add(str(vid))
+    by_size: dict[int, list[str]] = {}
+    for path in by_file:
+        by_size.setdefault(os.path.getsize(path), []).append(path)
+    groups: dict[str, set[str]] = {}
+    for paths in by_size.values():
+        for path in paths:
+            key = _sha256(path) if len(paths) > 1 else path
+            groups.setdefault(key, set()).update(by_file[path])
+    return sorted(sorted(g) for g in groups.values() if len(g) > 1)
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shared_media_problems(
+    frame: pd.DataFrame, groups: list[list[str]], source: str = "<manifest>"
+) -> tuple[list[Problem], list[str]]:
+    """``(problems, warnings)`` for video ids that share one recording (:func:`shared_media`).
+
+    Across splits the recording is in training and in evaluation, a leak: a video-level problem
+    of each id involved (``on_invalid`` applies). Within one split it is only counted twice: a
+    warning naming the ids.
+    """
+    if not groups or "split" not in frame.columns:
+        return [], []
+    firsts = frame.drop_duplicates("video_id").set_index("video_id")
+    problems, warnings = [], []
+    for group in groups:
+        where = {v: firsts.loc[v] for v in group}
+        splits = {str(r["split"]) for r in where.values()}
+        path = where[group[0]]["video_path"]
+        listing = ", ".join(
+            f"'{v}' ({r['split']}, {r.get('_file', source)}:{int(r['_line']) if '_line' in r else '?'})"
+            for v, r in where.items()
+        )
+        if len(splits) > 1:
+            for v, r in where.items():
+                problems.append(
+                    Problem(
+                        str(r.get("_file", source)),
+                        int(r["_line"]) if "_line" in r else None,
+                        f"video '{v}' has the same media as another video in another split ({listing}; "
+                        f"{path}): one recording in two splits leaks the test set into training; "
+                        "keep one id, or put them in one split",
+                        video_id=v,
+                    )
+                )
+        else:
+            warnings.append(f"videos {listing} have the same media ({path}): one recording counted {len(group)} times")
+    return problems, warnings

@@ -31,11 +31,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
 from polysent.config import complete
-from polysent.errors import data_errors
+from polysent.errors import data_errors, raise_if_environment
 from polysent.io import write_json
 
 log = logging.getLogger("polysent.corpus.download")
@@ -122,6 +123,44 @@ def backoff_delay(attempt: int, settings: dict, rng: random.Random) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(max, base * 2**attempt)]."""
     cap = min(float(settings["backoff_max_s"]), float(settings["backoff_base_s"]) * (2**attempt))
     return rng.uniform(0.0, cap)
+
+
+class TryAgain(Exception):
+    """One attempt failed in a way a later attempt may fix (:func:`with_retries` waits and retries)."""
+
+    def __init__(self, reason: str, wait_at_least: float = 0.0):
+        super().__init__(reason)
+        self.reason = reason
+        self.wait_at_least = wait_at_least
+
+
+T = TypeVar("T")
+
+
+def with_retries(
+    what: str,
+    attempt: Callable[[], T],
+    settings: dict,
+    rng: random.Random,
+    sleep: Callable[[float], None],
+    limiter: RateLimiter,
+) -> tuple[T, int]:
+    """``attempt()``'s result and the number of attempts it took: up to ``settings["retries"]``
+    retries after :class:`TryAgain`, each after a full-jitter backoff (at least the failure's
+    ``wait_at_least``) and a rate-limiter slot. Any other exception ends the retries at once;
+    running out raises a transient :class:`DownloadFailed` naming the last failure."""
+    retries = int(settings["retries"])
+    last, wait_at_least = "no attempt", 0.0
+    for n in range(retries + 1):
+        if n:
+            sleep(max(backoff_delay(n - 1, settings, rng), wait_at_least))
+        limiter.wait()
+        try:
+            return attempt(), n + 1
+        except TryAgain as again:
+            last, wait_at_least = again.reason, again.wait_at_least
+            log.warning("%s: attempt %d/%d failed: %s", what, n + 1, retries + 1, last)
+    raise DownloadFailed(f"gave up after {retries + 1} attempts; last error: {last}", permanent=False)
 
 
 def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -292,12 +331,8 @@ def fetch_http(
     rng = rng or random.Random()
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    retries = int(settings["retries"])
-    last, wait_at_least = "no attempt", 0.0
-    for attempt in range(retries + 1):
-        if attempt:
-            sleep(max(backoff_delay(attempt - 1, settings, rng), wait_at_least))
-        limiter.wait()
+
+    def attempt() -> None:
         try:
             total = http_attempt(session, url, part, settings, size)
         except DownloadFailed as err:
@@ -305,22 +340,16 @@ def fetch_http(
                 part.unlink(missing_ok=True)
                 _validator_path(part).unlink(missing_ok=True)
                 raise
-            last = err.reason
             # Honour Retry-After, but never beyond the configured longest backoff.
-            wait_at_least = min(err.retry_after or 0.0, float(settings["backoff_max_s"]))
-            log.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, retries + 1, last)
-            continue
+            raise TryAgain(err.reason, min(err.retry_after or 0.0, float(settings["backoff_max_s"]))) from err
         why = verify(part, size if size is not None else total, sha256)
         if why:
-            # Corrupt beyond what resuming can fix: start over.
-            part.unlink(missing_ok=True)
-            last = f"verification failed: {why}"
-            log.warning("%s: %s; restarting", url, last)
-            continue
+            part.unlink(missing_ok=True)  # corrupt beyond what resuming can fix: start over
+            raise TryAgain(f"verification failed: {why}")
         os.replace(part, dest)
         _validator_path(part).unlink(missing_ok=True)
-        return attempt + 1
-    raise DownloadFailed(f"gave up after {retries + 1} attempts; last error: {last}", permanent=False)
+
+    return with_retries(url, attempt, settings, rng, sleep, limiter)[1]
 
 
 # --------------------------------------------------------------------------- local and YouTube
@@ -398,12 +427,8 @@ def fetch_youtube(
     if section is not None:
         ydl_opts["download_ranges"] = download_range_func(None, [tuple(map(float, section))])
         ydl_opts["force_keyframes_at_cuts"] = bool(options.get("force_keyframes_at_cuts", True))
-    retries = int(settings["retries"])
-    last = ""
-    for attempt in range(retries + 1):
-        if attempt:
-            sleep(backoff_delay(attempt - 1, settings, rng))
-        limiter.wait()
+
+    def attempt() -> None:
         try:
             with yt_dlp.YoutubeDL(ydl_opts) as ydl:
                 ydl.download([url])
@@ -411,13 +436,11 @@ def fetch_youtube(
             text = str(err)
             if any(m in text.lower() for m in _YT_PERMANENT):
                 raise DownloadFailed(f"yt-dlp: {text.removeprefix('ERROR: ')[:300]}", permanent=True) from err
-            last = f"yt-dlp: {text[:300]}"
-            log.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, retries + 1, last)
-            continue
-        except data_errors(YoutubeDLError) as err:  # post-processing (ffmpeg), network, disk: retry
-            last = f"yt-dlp: {type(err).__name__}: {str(err)[:300]}"
-            log.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, retries + 1, last)
-            continue
+            raise_if_environment(err, text)
+            raise TryAgain(f"yt-dlp: {text[:300]}") from err
+        except data_errors(YoutubeDLError) as err:  # post-processing (ffmpeg), network: retry
+            raise_if_environment(err, str(err))  # a full disk is not fixed by waiting
+            raise TryAgain(f"yt-dlp: {type(err).__name__}: {str(err)[:300]}") from err
         # The merged/cut result; format fragments (.f137.mp4) and .part files are leftovers.
         final = Path(str(stem) + dest.suffix)
         produced = (
@@ -430,13 +453,12 @@ def fetch_youtube(
             )
         )
         if not produced:
-            last = "yt-dlp reported success but wrote no file"
-            continue
+            raise TryAgain("yt-dlp reported success but wrote no file")
         os.replace(produced[-1], dest)
         for left in stem.parent.glob(stem.name + ".*"):
             left.unlink(missing_ok=True)
-        return attempt + 1
-    raise DownloadFailed(f"gave up after {retries + 1} attempts; last error: {last}", permanent=False)
+
+    return with_retries(url, attempt, settings, rng, sleep, limiter)[1]
 
 
 # --------------------------------------------------------------------------- many jobs
@@ -463,7 +485,8 @@ class Fetcher:
     def run_one(self, job: Job) -> Outcome:
         try:
             return self._run_one(job)
-        except data_errors() as err:  # a disk or network error in one job must not stop the others
+        except data_errors() as err:  # a network error in one job must not stop the others
+            raise_if_environment(err, str(err))  # a full or read-only disk stops them all
             log.exception("%s: failed", job.key)
             return Outcome(
                 key=job.key,

@@ -49,6 +49,7 @@ import pandas as pd
 import pyarrow as pa
 
 from polysent import contracts
+from polysent.config import complete
 from polysent.corpus.checks import (
     ISO_639_1,
     PROBE_PREFIX,
@@ -56,6 +57,8 @@ from polysent.corpus.checks import (
     Problem,
     check_id,
     decode_text,
+    duplicate_columns,
+    evidence_path,
     is_inside,
     missing_columns,
     outside_message,
@@ -64,13 +67,15 @@ from polysent.corpus.checks import (
     resolve,
     resolved,
     safe_join,
+    shared_media,
+    shared_media_problems,
     split_problems,
     unusable_languages,
     validate_rows,
 )
 from polysent.corpus.sharding import shard_of
 from polysent.corpus.splits import split_frame
-from polysent.errors import data_errors
+from polysent.errors import data_errors, raise_if_environment
 from polysent.io import write_csv, write_parquet
 from polysent.qc import QCLog
 
@@ -130,7 +135,7 @@ SWITCH = "corpus.folder.allow_outside_root"
 
 def media_root(cfg: dict, base: Path) -> Path:
     """``media_root`` as configured, relative to ``base`` (the manifest's folder) unless absolute."""
-    root = Path(cfg.get("media_root") or ".")
+    root = Path(cfg["media_root"] or ".")
     return root if root.is_absolute() else base / root
 
 
@@ -187,13 +192,25 @@ def read_manifest_file(path: str | os.PathLike, columns: dict | None = None) -> 
         try:
             frame = pd.read_parquet(path)
         except data_errors() as err:  # not Parquet, truncated, unreadable: reported, not raised
-            return pd.DataFrame(), [Problem(file, None, f"cannot read Parquet: {err}")]
+            raise_if_environment(err, str(err))
+            why = " ".join(str(err).split())[:200]
+            return pd.DataFrame(), [
+                Problem(file, None, f"corpus manifest is not a readable Parquet file ({why}); save it again, or as CSV")
+            ]
         frame = frame.rename(columns=rename)
+        if doubled := duplicate_columns(frame.columns, file):
+            return pd.DataFrame(), doubled
+        # Integer ids (a Parquet column of video numbers) are ids all the same: their decimal text.
+        for col in ("segment_id", "video_id", "speaker"):
+            if col in frame.columns and pd.api.types.is_integer_dtype(frame[col]):
+                frame[col] = frame[col].astype(str)
         frame["_file"] = file
         frame["_line"] = np.arange(1, len(frame) + 1)
         return frame, []
     header, records, problems = read_csv_records(path)
     header = [rename.get(h, h) for h in header]
+    if doubled := duplicate_columns(header, file):
+        return pd.DataFrame(), problems + doubled
     rows = [{**{rename.get(k, k): v for k, v in rec.items()}, "_file": file, "_line": line} for line, rec in records]
     frame = pd.DataFrame(rows, columns=[*header, "_file", "_line"])
     return frame, problems
@@ -263,11 +280,11 @@ def _fill_segment_ids(frame: pd.DataFrame) -> None:
 
 def _find_video(vid: str, given: str, base: Path, roots: list[Path], cfg: dict) -> tuple[Path | None, str]:
     """The video's file: the manifest's ``video_path``, else ``<media_root>/<video_id><ext>``."""
-    allow = bool(cfg.get("allow_outside_root", False))
+    allow = bool(cfg["allow_outside_root"])
     if given:
         return locate(given, base, roots, allow, "video_path")
     root = media_root(cfg, base)
-    exts = list(cfg.get("extensions") or [".mp4"])
+    exts = list(cfg["extensions"])
     for ext in exts:
         p = root / f"{vid}{ext}"
         if p.is_file():  # a symlink inside the root may still point outside: check where it leads
@@ -283,7 +300,7 @@ def _resolve_media(frame: pd.DataFrame, cfg: dict, base: Path) -> list[Problem]:
     here: :func:`link_videos` does that for the rows that survive validation.
     """
     roots = media_roots(cfg, base)
-    allow = bool(cfg.get("allow_outside_root", False))
+    allow = bool(cfg["allow_outside_root"])
     empty = pd.Series([""] * len(frame), dtype=object)
     given = frame["video_path"] if "video_path" in frame.columns else empty
     given_audio = frame["audio_path"] if "audio_path" in frame.columns else empty
@@ -361,12 +378,15 @@ def load(
 
     Nothing is written: ``video_path``/``audio_path`` name the media files found (checked to
     exist inside the media roots); :func:`build` links the surviving ones. Relative paths in the manifest are taken from ``base`` (default: the manifest's folder).
-    Missing columns come back as fatal problems with an empty frame.
+    Missing columns come back as fatal problems with an empty frame. ``cfg`` is completed from the
+    schema (``corpus.folder``), so `polysent validate-manifest` looks for the same media
+    extensions as the workflow.
     """
+    cfg = complete(cfg, "corpus", "folder")
     path = Path(cfg["manifest"])
     base = Path(base) if base is not None else path.parent
-    frame, problems = read_manifest_file(path, cfg.get("columns"))
-    labels = list(cfg.get("labels") or [])
+    frame, problems = read_manifest_file(path, cfg["columns"])
+    labels = list(cfg["labels"])
     if frame.empty and problems:
         return frame, problems
     problems += missing_columns(frame.columns, [*REQUIRED, *labels], str(path))
@@ -381,14 +401,19 @@ def load(
     # Unknown codes stay in so that validation reports them.
     frame = frame.loc[lang_ok | ~iso].reset_index(drop=True)
     _fill_segment_ids(frame)
-    roots, allow = media_roots(cfg, base), bool(cfg.get("allow_outside_root", False))
+    roots, allow = media_roots(cfg, base), bool(cfg["allow_outside_root"])
     problems += _fill_transcripts(frame, base, roots, allow)
     if "split" in frame.columns:
         frame["split"] = frame["split"].fillna("").astype(str)
         if (frame["split"] == "").all():
             frame = frame.drop(columns="split")  # not given: drawn by video later
-    problems += validate_rows(frame, labels, cfg.get("label_range", (0.0, 1.0)), source=str(path))
+    problems += validate_rows(frame, labels, cfg["label_range"], source=str(path))
     problems += _resolve_media(frame, cfg, base)
+    if "split" in frame.columns:  # a drawn split keeps one recording's ids together (build)
+        leaks, duplicates = shared_media_problems(frame, shared_media(frame), str(path))
+        problems += leaks
+        for line in duplicates:
+            log.warning("%s: %s", path, line)
     return frame, problems
 
 
@@ -402,28 +427,34 @@ def build(
     media_dir: str | os.PathLike = "results/corpus/media",
     out_downloads: str | os.PathLike | None = None,
 ) -> pa.Table:
-    """Read, validate and link a folder corpus; write the manifest, the QC file and the media report."""
+    """Read, validate and link a folder corpus; write the manifest, the QC file and the media report.
+
+    ``cfg`` is completed from the schema (``corpus.folder``): `polysent folder` and the workflow
+    apply the same defaults (``min_success_rate`` 1.0 among them)."""
+    cfg = complete(cfg, "corpus", "folder")
     qc = QCLog("corpus")
     path = Path(cfg["manifest"])
-    labels = list(cfg.get("labels") or [])
+    labels = list(cfg["labels"])
     frame, problems = load(cfg, languages)
     title = f"folder manifest {path}"
     if frame.empty and problems:
         raise ManifestError(problems, title=title)
     n_videos = frame["video_id"].nunique()
+    shared = shared_media(frame) if not any(p.fatal for p in problems) else []
     if "split" not in frame.columns and not any(p.fatal for p in problems):
         # Drawn over every video before dropping bad ones: fixing a row later moves no other video.
-        frame["split"] = split_frame(_split_keys(frame), seed, cfg.get("splits", (0.8, 0.1, 0.1)))
+        # Ids of one recording draw together, so a drawn split never puts it on both sides.
+        frame["split"] = split_frame(_split_keys(frame, shared), seed, cfg["splits"])
         # By construction no video straddles splits; a speaker could, through a video of two speakers.
         problems += split_problems(frame, str(path))
-    if cfg.get("probe", False) and not any(p.fatal for p in problems):
+    if cfg["probe"] and not any(p.fatal for p in problems):
         problems += probe_problems(
-            frame, tolerance=float(cfg.get("probe_tolerance", 0.1)), jobs=int(cfg.get("probe_jobs", 4)), progress=False
+            frame, tolerance=float(cfg["probe_tolerance"]), jobs=int(cfg["probe_jobs"]), progress=False
         )
     found = frame
     # Nothing is linked before the whole manifest is accepted: a stop leaves results/ untouched.
-    frame = resolve(frame, problems, cfg.get("on_invalid", "fail"), qc, title=title)
-    if n_videos and frame["video_id"].nunique() / n_videos < float(cfg.get("min_success_rate", 0.0)):
+    frame = resolve(frame, problems, cfg["on_invalid"], qc, title=title)
+    if n_videos and frame["video_id"].nunique() / n_videos < float(cfg["min_success_rate"]):
         raise ManifestError(
             problems,
             title=f"{title} (fewer than min_success_rate {cfg['min_success_rate']:.0%} of the videos are usable)",
@@ -433,31 +464,36 @@ def build(
     # A configured language without a usable segment would build an empty store and fail only at
     # training, many jobs later: stop here, with the dropped rows' QC written as evidence.
     if unusable := unusable_languages(frame, languages, str(path), out_qc):
-        qc.write(out_qc)
+        qc.write(evidence_path(out_qc))
         raise ManifestError(unusable, title=title)
     frame = link_videos(frame, cfg, path.parent, media_dir)
     if out_downloads is not None:
         write_csv(out_downloads, _media_report(found, frame, problems))
     for c in ("start", "end", "sentiment", *labels):
         frame[c] = pd.to_numeric(frame[c])
-    table = finish_manifest(frame, labels, seed, shards, cfg.get("splits", (0.8, 0.1, 0.1)), where=str(out_manifest))
+    table = finish_manifest(frame, labels, seed, shards, cfg["splits"], where=str(out_manifest))
     write_parquet(out_manifest, table, provenance={"source": "folder", "manifest": str(path), "config": cfg})
     qc.write(out_qc)
     return table
 
 
-def _split_keys(frame: pd.DataFrame) -> pd.DataFrame:
+def _split_keys(frame: pd.DataFrame, shared: list[list[str]] = ()) -> pd.DataFrame:
     """What a drawn split groups by: the video, or its speaker where a ``speaker`` column is given.
 
     A video of several speakers goes with the first of them (sorted); videos sharing that
-    speaker share the split, so the speaker is seen in one split only.
+    speaker share the split, so the speaker is seen in one split only. Ids of one recording
+    (``shared``, :func:`polysent.corpus.checks.shared_media`) take the key of the first of them.
     """
     keys = frame[["video_id", "lang"]].fillna("").astype(str)
-    if "speaker" not in frame.columns:
-        return keys
-    speaker = frame["speaker"].fillna("").astype(str).str.strip()
-    first = speaker[speaker != ""].groupby(keys["video_id"][speaker != ""]).min()
-    keys["video_id"] = [f"speaker/{first[v]}" if v in first.index else f"video/{v}" for v in keys["video_id"]]
+    if "speaker" in frame.columns:
+        speaker = frame["speaker"].fillna("").astype(str).str.strip()
+        first = speaker[speaker != ""].groupby(keys["video_id"][speaker != ""]).min()
+        keys["video_id"] = [f"speaker/{first[v]}" if v in first.index else f"video/{v}" for v in keys["video_id"]]
+    if shared:
+        ids = frame["video_id"].astype(str)
+        key_of = dict(zip(ids, keys["video_id"]))
+        alias = {v: key_of[g[0]] for g in shared for v in g}
+        keys["video_id"] = [alias.get(v, k) for v, k in zip(ids, keys["video_id"])]
     return keys
 
 

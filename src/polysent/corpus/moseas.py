@@ -37,8 +37,8 @@ import pandas as pd
 import pyarrow as pa
 
 from polysent import languages
-from polysent.corpus.checks import unusable_languages
-from polysent.corpus.download import Fetcher, Job, check_success_rate
+from polysent.corpus.checks import evidence_path, unusable_languages
+from polysent.corpus.download import Fetcher, Job, TooManyFailures, check_success_rate
 from polysent.corpus.folder import finish_manifest
 from polysent.corpus.splits import split_frame
 from polysent.corpus.validate import (
@@ -369,6 +369,12 @@ def release_files(config: dict) -> list[str]:
     source = config["corpus"]["source"]
     cfg = config["corpus"][source]
     if source == "folder":
+        # Missing, it would be a missing input that Snakemake ignores while the old manifest exists.
+        if not Path(cfg["manifest"]).is_file():
+            raise FileNotFoundError(
+                f"corpus.folder.manifest: {cfg['manifest']} does not exist "
+                f"(relative paths start from the working directory, {Path.cwd()})"
+            )
         return [cfg["manifest"]]
     files: list[str] = []
     for lang in config["languages"]:
@@ -497,11 +503,16 @@ def build(
         pa.Table.from_pandas(ann, preserve_index=False),
         provenance={"source": "moseas", "what": "one row per MTurk annotation, attention-check answers kept"},
     )
-    check_success_rate(outcomes, float(cfg["download"]["min_success_rate"]))
+    try:
+        check_success_rate(outcomes, float(cfg["download"]["min_success_rate"]))
+    except TooManyFailures as err:
+        qc.write(evidence_path(out_qc))  # out_qc and the report go with the failed job's outputs
+        raise TooManyFailures(f"{err} Every failed segment: {evidence_path(out_qc)}") from None
     frame = frame.loc[frame["video_id"].isin(ok)].copy()
-    # A language whose segments were all dropped (invalid rows, media unavailable): stop here, the
-    # dropped rows' QC is written above.
+    # A language whose segments were all dropped (invalid rows, media unavailable): stop here,
+    # with the dropped rows' QC where the failed job's outputs are not deleted.
     if unusable := unusable_languages(frame, languages, str(cfg["root"]), out_qc):
+        qc.write(evidence_path(out_qc))
         raise ManifestError(unusable, title=f"CMU-MOSEAS release at {cfg['root']}")
     frame["video_path"] = [dests[v] for v in frame["video_id"]]
     frame["audio_path"] = ""

@@ -7,6 +7,7 @@ public names so that ``from polysent.corpus.validate import ManifestError`` keep
 
 from __future__ import annotations
 
+from polysent.config import schema_defaults
 from polysent.corpus import folder
 from polysent.corpus.checks import (  # re-exported: older code imports them from here
     ISO_639_1,
@@ -89,9 +90,9 @@ def add_cli(sub) -> None:
     p.add_argument(
         "--probe-tolerance",
         type=float,
-        default=0.1,
+        default=None,
         metavar="S",
-        help="seconds a segment may end after the audio (default 0.1, as media.duration_tolerance)",
+        help="seconds a segment may end after the audio (default: corpus.folder.probe_tolerance)",
     )
     p.add_argument("--ffprobe", default="ffprobe", help="ffprobe binary (default: the one on PATH)")
     p.set_defaults(func=_cli)
@@ -100,11 +101,10 @@ def add_cli(sub) -> None:
 def _cli(args) -> int:
     labels, base = args.labels, args.paths_relative_to
     if str(args.manifest).endswith(".parquet"):
-        import pyarrow.parquet as pq
-
         from polysent.contracts import label_columns
+        from polysent.io import read_schema
 
-        schema = pq.read_schema(args.manifest)
+        schema = read_schema(args.manifest, role="corpus manifest")  # not Parquet: one line
         if labels is None:
             labels = label_columns(schema)
         if base is None and "shard" in schema.names:
@@ -117,11 +117,20 @@ def _cli(args) -> int:
         "allow_outside_root": args.allow_outside_root,
     }
     languages = args.languages or sorted(ISO_639_1)
+    tolerance = (
+        args.probe_tolerance
+        if args.probe_tolerance is not None
+        else schema_defaults("corpus", "folder")["probe_tolerance"]
+    )
     frame, problems = folder.load(cfg, languages, base=base)
     if args.probe and not any(p.fatal for p in problems):
-        problems += probe_problems(frame, args.ffprobe, args.probe_tolerance, args.probe_jobs, progress=True)
+        problems += probe_problems(frame, args.ffprobe, tolerance, args.probe_jobs, progress=True)
     if problems:
         print(ManifestError(problems, title=f"manifest {args.manifest}"))
+        return 1
+    if frame.empty:  # a header-only file (or no row in the checked languages) trains nothing
+        langs = f" in {', '.join(args.languages)}" if args.languages else ""
+        print(f"{args.manifest}: no segment{langs}; nothing to run on (add rows, or check --languages)")
         return 1
     print(f"{args.manifest}: {len(frame)} segment(s), {frame['video_id'].nunique()} video(s), no problems")
     return 0
