@@ -27,7 +27,6 @@ DATA_NAMES = {"meta", "metadata", "schema", "props", "node", "error"}
 ALLOWED = {
     # reliability
     "corpus/download.py",
-    "corpus/folder.py",
     "corpus/moseas.py",
     "features/acoustic.py",
     # findings
