@@ -53,7 +53,8 @@ from polysent.cliargs import key_values
 from polysent.config import complete, deep_merge
 from polysent.data import MODALITIES, Splits, batches, build_splits, in_given_order
 from polysent.experiments import experiment_entry, run_entry, training_key
-from polysent.metrics import emotion_metrics, json_safe, sentiment_metrics
+from polysent.jsonclean import json_clean
+from polysent.metrics import emotion_metrics, sentiment_metrics
 from polysent.models import NCEObjective, build_model, count_parameters
 from polysent.models.heads import TaskLoss, positive_weights
 from polysent.numeric import sigmoid
@@ -438,7 +439,7 @@ def write_run(
         "data": {k: v for k, v in splits.report.items() if k not in ("dropped_empty", "warnings")}
         | {"dropped_empty": len(splits.report["dropped_empty"]), "dims": splits.dims},
     }
-    io.write_json(out_dir / "metrics.json", json_safe(metrics))
+    io.write_json(out_dir / "metrics.json", json_clean(metrics))
     io.write_parquet(
         out_dir / "predictions.parquet",
         runfiles.prediction_table(
@@ -590,5 +591,5 @@ def _cli(args) -> int:
         exp_name=args.experiment,
         threads=args.threads,
     )
-    print(json.dumps(json_safe(metrics["test"]), indent=2, sort_keys=True))
+    print(json.dumps(json_clean(metrics["test"]), indent=2, sort_keys=True))
     return 0
