@@ -50,7 +50,7 @@ import torch
 
 from polysent import io, runfiles
 from polysent.cliargs import key_values
-from polysent.config import complete, deep_merge
+from polysent.config import complete, deep_merge, schema_defaults
 from polysent.data import MODALITIES, Splits, batches, build_splits, in_given_order
 from polysent.experiments import experiment_entry, run_entry, training_key
 from polysent.jsonclean import json_clean
@@ -366,7 +366,7 @@ def train_run(
     device = torch.device(
         settings["device"] if settings["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
-    task = exp.get("task", "sentiment")
+    task = {**schema_defaults("experiments", "*"), **exp}["task"]
     splits = build_splits(stores, exp, seed, settings["max_len"], settings["standardize"])
     n_out = 1 if task == "sentiment" else len(splits.emotions)
     if n_out == 0:
@@ -412,7 +412,7 @@ def write_run(
         )
     # Settings and task from this experiment's own entry: equal values, and the checkpoint's
     # pickle then shares the same objects as a single run's (pickle memoises by identity).
-    settings, task = run_settings(trained["train_cfg"], exp), exp.get("task", "sentiment")
+    settings, task = run_settings(trained["train_cfg"], exp), {**schema_defaults("experiments", "*"), **exp}["task"]
     seed, device = trained["seed"], trained["device"]
     model, nce, fit, n_out = trained["model"], trained["nce"], trained["fit"], trained["n_out"]
     splits = trained["splits"]
