@@ -308,7 +308,7 @@ def schedule_for(model, settings: dict) -> dict:
     ReduceLROnPlateau lowers the LR after ``plateau_patience + 1`` epochs without a better
     validation loss; early stopping ends the run after ``patience`` epochs without a better
     selection metric. With stopping on and ``plateau_patience + 1 >= patience`` the reduction
-    cannot act before the run stops (the pre-2026-12 MulT setting, 20 vs 8), hence the warning.
+    cannot act before the run stops (e.g. plateau_patience 20 with patience 8), hence the warning.
     """
     plateau = settings.get("plateau_patience")
     plateau = model.plateau_patience if plateau is None else plateau
