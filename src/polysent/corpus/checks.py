@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from polysent.contracts import SENTIMENT_RANGE, SPLITS
 from polysent.errors import PolysentError
+from polysent.filehash import sha256_file
 from polysent.languages import ISO_639_1
 from polysent.probe import MediaError, media_problems, probe
 
@@ -580,19 +581,9 @@ def shared_media(frame: pd.DataFrame) -> list[list[str]]:
     groups: dict[str, set[str]] = {}
     for paths in by_size.values():
         for path in paths:
-            key = _sha256(path) if len(paths) > 1 else path
+            key = sha256_file(path) if len(paths) > 1 else path
             groups.setdefault(key, set()).update(by_file[path])
     return sorted(sorted(g) for g in groups.values() if len(g) > 1)
-
-
-def _sha256(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shared_media_problems(
