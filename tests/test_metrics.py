@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from polysent.metrics import emotion_metrics, json_safe, sentiment_metrics, weighted_f1
+from polysent.jsonclean import json_clean
+from polysent.metrics import emotion_metrics, sentiment_metrics, weighted_f1
 
 
 def test_sentiment_metrics_hand_computed():
@@ -59,7 +60,7 @@ def test_weighted_f1_matches_definition_with_imbalance():
 def test_constant_prediction_gives_nan_corr_and_strict_json():
     m = sentiment_metrics(np.zeros(4), np.array([1.0, -1.0, 2.0, 0.0]))
     assert math.isnan(m["corr"])
-    assert json_safe(m)["corr"] is None
+    assert json_clean(m)["corr"] is None
 
 
 def test_emotion_metrics_per_label():

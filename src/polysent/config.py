@@ -161,10 +161,13 @@ def complete(slice_: dict | None, *path: str) -> dict:
 
 def schema_defaults(*path: str) -> dict:
     """The ``default:`` of each setting at ``path`` in the schema; ``"*"`` steps into the entry
-    schema of a mapping keyed by name (``"predict", "*", "segment"``)."""
+    schema of a mapping keyed by name (``"predict", "*", "segment"``) or of a list (``"findings", "*"``)."""
     node = load_schema(schema_dir())
     for key in path:
-        node = node["additionalProperties"] if key == "*" else node["properties"][key]
+        if key == "*":
+            node = node["items"] if "items" in node else node["additionalProperties"]
+        else:
+            node = node["properties"][key]
     return {k: v["default"] for k, v in node.get("properties", {}).items() if "default" in v}
 
 

@@ -19,8 +19,6 @@ positives count, and the macro F1 over labels.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
@@ -129,14 +127,3 @@ def emotion_metrics(prob, truth, labels: list[str], threshold: float = 0.5) -> d
         per_label[label] = {"precision": p, "recall": r, "f1": f, "n_pos": int(truth[:, k].sum())}
     macro = float(np.mean([v["f1"] for v in per_label.values()])) if labels else float("nan")
     return {"per_label": per_label, "macro_f1": macro, "n": int(prob.shape[0])}
-
-
-def json_safe(obj):
-    """Replace NaN/inf floats by None so ``metrics.json`` is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

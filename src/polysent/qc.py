@@ -167,8 +167,8 @@ def summarise_run(
 
 
 # --------------------------------------------------------------------------- plausibility
-# Checks of one segment whose numbers say the transcript and the audio cannot belong together
-# (issue 15.3). The align stage runs them (``align.plausibility`` in the config; a None bound is
+# Checks of one segment whose numbers say the transcript and the audio cannot belong together.
+# The align stage runs them (``align.plausibility`` in the config; a None bound is
 # off) and leaves a failing segment out of its store, so it reaches QC instead of training.
 
 ZERO_LENGTH = 1e-3  # s: below one MFCC shift, a word "aligned" to a point

@@ -50,10 +50,11 @@ import torch
 
 from polysent import io, runfiles
 from polysent.cliargs import key_values
-from polysent.config import complete, deep_merge
+from polysent.config import complete, deep_merge, schema_defaults
 from polysent.data import MODALITIES, Splits, batches, build_splits, in_given_order
 from polysent.experiments import experiment_entry, run_entry, training_key
-from polysent.metrics import emotion_metrics, json_safe, sentiment_metrics
+from polysent.jsonclean import json_clean
+from polysent.metrics import emotion_metrics, sentiment_metrics
 from polysent.models import NCEObjective, build_model, count_parameters
 from polysent.models.heads import TaskLoss, positive_weights
 from polysent.numeric import sigmoid
@@ -307,7 +308,7 @@ def schedule_for(model, settings: dict) -> dict:
     ReduceLROnPlateau lowers the LR after ``plateau_patience + 1`` epochs without a better
     validation loss; early stopping ends the run after ``patience`` epochs without a better
     selection metric. With stopping on and ``plateau_patience + 1 >= patience`` the reduction
-    cannot act before the run stops (the pre-2026-12 MulT setting, 20 vs 8), hence the warning.
+    cannot act before the run stops (e.g. plateau_patience 20 with patience 8), hence the warning.
     """
     plateau = settings.get("plateau_patience")
     plateau = model.plateau_patience if plateau is None else plateau
@@ -365,7 +366,7 @@ def train_run(
     device = torch.device(
         settings["device"] if settings["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
-    task = exp.get("task", "sentiment")
+    task = {**schema_defaults("experiments", "*"), **exp}["task"]
     splits = build_splits(stores, exp, seed, settings["max_len"], settings["standardize"])
     n_out = 1 if task == "sentiment" else len(splits.emotions)
     if n_out == 0:
@@ -411,7 +412,7 @@ def write_run(
         )
     # Settings and task from this experiment's own entry: equal values, and the checkpoint's
     # pickle then shares the same objects as a single run's (pickle memoises by identity).
-    settings, task = run_settings(trained["train_cfg"], exp), exp.get("task", "sentiment")
+    settings, task = run_settings(trained["train_cfg"], exp), {**schema_defaults("experiments", "*"), **exp}["task"]
     seed, device = trained["seed"], trained["device"]
     model, nce, fit, n_out = trained["model"], trained["nce"], trained["fit"], trained["n_out"]
     splits = trained["splits"]
@@ -438,7 +439,7 @@ def write_run(
         "data": {k: v for k, v in splits.report.items() if k not in ("dropped_empty", "warnings")}
         | {"dropped_empty": len(splits.report["dropped_empty"]), "dims": splits.dims},
     }
-    io.write_json(out_dir / "metrics.json", json_safe(metrics))
+    io.write_json(out_dir / "metrics.json", json_clean(metrics))
     io.write_parquet(
         out_dir / "predictions.parquet",
         runfiles.prediction_table(
@@ -590,5 +591,5 @@ def _cli(args) -> int:
         exp_name=args.experiment,
         threads=args.threads,
     )
-    print(json.dumps(json_safe(metrics["test"]), indent=2, sort_keys=True))
+    print(json.dumps(json_clean(metrics["test"]), indent=2, sort_keys=True))
     return 0

@@ -18,7 +18,6 @@ The CMU-MOSEAS server is known to time out and return 403/404/5xx for hours at a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -35,8 +34,9 @@ from typing import TypeVar
 
 import requests
 
-from polysent.config import complete
+from polysent.config import complete, schema_defaults
 from polysent.errors import data_errors, raise_if_environment
+from polysent.filehash import sha256_file
 from polysent.io import write_json
 
 log = logging.getLogger("polysent.corpus.download")
@@ -163,20 +163,12 @@ def with_retries(
     raise DownloadFailed(f"gave up after {retries + 1} attempts; last error: {last}", permanent=False)
 
 
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(path: Path, size: int | None, sha256: str | None) -> str | None:
     """Why ``path`` does not match the expected size/hash (None when it does or nothing is known)."""
     have = path.stat().st_size
     if size is not None and have != size:
         return f"size {have} bytes, expected {size}"
-    if sha256 and sha256_of(path).lower() != sha256.lower():
+    if sha256 and sha256_file(path).lower() != sha256.lower():
         return "SHA-256 mismatch"
     return None
 
@@ -407,13 +399,14 @@ def fetch_youtube(
     import yt_dlp
     from yt_dlp.utils import DownloadError, YoutubeDLError, download_range_func
 
+    options = {**schema_defaults("corpus", "moseas", "media", "youtube"), **options}
     limiter = limiter or RateLimiter(0)
     rng = rng or random.Random()
     dest.parent.mkdir(parents=True, exist_ok=True)
     stem = dest.with_name(f".{dest.stem}.ytdlp")
     ydl_opts = {
         "outtmpl": str(stem) + ".%(ext)s",
-        "format": options.get("format", "bv*[ext=mp4]+ba[ext=m4a]/b[ext=mp4]/b"),
+        "format": options["format"],
         "merge_output_format": dest.suffix.lstrip(".") or "mp4",
         "quiet": True,
         "no_warnings": True,
@@ -422,11 +415,11 @@ def fetch_youtube(
         "retries": int(settings["retries"]),
         "socket_timeout": float(settings["read_timeout_s"]),
         "continuedl": True,
-        **(options.get("extra") or {}),
+        **(options["extra"] or {}),
     }
     if section is not None:
         ydl_opts["download_ranges"] = download_range_func(None, [tuple(map(float, section))])
-        ydl_opts["force_keyframes_at_cuts"] = bool(options.get("force_keyframes_at_cuts", True))
+        ydl_opts["force_keyframes_at_cuts"] = bool(options["force_keyframes_at_cuts"])
 
     def attempt() -> None:
         try:

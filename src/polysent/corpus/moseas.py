@@ -378,8 +378,9 @@ def release_files(config: dict) -> list[str]:
         return [cfg["manifest"]]
     files: list[str] = []
     for lang in config["languages"]:
-        spec = cfg["languages"].get(lang, {})
-        files += _expand(Path(cfg["root"]), spec.get("labels", []) + spec.get("transcripts", []), lang)
+        spec = cfg["languages"].get(lang)
+        if spec:  # the schema requires both lists; a language without an entry has no release files
+            files += _expand(Path(cfg["root"]), spec["labels"] + spec["transcripts"], lang)
     return sorted(set(files))
 
 

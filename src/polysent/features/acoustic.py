@@ -49,7 +49,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from polysent.config import complete
+from polysent.config import complete, schema_defaults
 from polysent.errors import data_errors
 from polysent.features import (
     Segment,
@@ -240,11 +240,12 @@ class OpenSmileExtractor:
 
 
 def make_extractor(cfg: dict):
-    backend = cfg.get("backend", "librosa")
+    cfg = complete(cfg, "acoustic")
+    backend = cfg["backend"]
     if backend == "librosa":
-        return LibrosaExtractor(cfg.get("librosa"))
+        return LibrosaExtractor(cfg["librosa"])
     if backend == "opensmile":
-        return OpenSmileExtractor(cfg.get("opensmile"))
+        return OpenSmileExtractor(cfg["opensmile"])
     raise AcousticError(f"unknown acoustic.backend {backend!r}; choose librosa or opensmile")
 
 
@@ -256,7 +257,7 @@ def provenance(extractor, cfg: dict, extra: dict | None = None) -> dict:
         "params": extractor.cfg,
         "feature_names": extractor.names,
         "sample_rate": extractor.sr,
-        "mode": cfg.get("mode", "whole_wav"),
+        "mode": complete(cfg, "acoustic")["mode"],
         "time": "centre of each analysis frame, seconds from the segment start",
         "versions": versions(*pkgs),
         **(extra or {}),
@@ -317,7 +318,7 @@ def _process_video(
             failures.append((s.segment_id, f"segment ends at {s.end:.3f} s, after the audio ({duration:.3f} s)"))
         else:
             inside.append(s)
-    if json.loads(cfg_key).get("mode", "whole_wav") == "per_segment":
+    if json.loads(cfg_key)["mode"] == "per_segment":
         frames, more = _per_segment(extractor, wav, wav_sr, duration, inside)
     else:
         frames, more = _whole_wav(extractor, wav, wav_sr, inside)
@@ -420,12 +421,13 @@ def extract_shard(
 
     from polysent.media import index_path, read_index
 
-    cfg = cfg or {"backend": "librosa"}
+    cfg = complete(cfg, "acoustic")
     cfg_key = json.dumps(cfg, sort_keys=True)
     extractor = _cached_extractor(cfg_key)
     videos = group_by_video(shard_segments(manifest, shard))
     index = read_index(media_dir).to_pylist()
-    tolerance = read_provenance(index_path(media_dir)).get("params", {}).get("duration_tolerance", 0.1)
+    media_params = {**schema_defaults("media"), **read_provenance(index_path(media_dir)).get("params", {})}
+    tolerance = media_params["duration_tolerance"]
     by_video: dict[str, list[dict]] = {}
     for r in index:
         by_video.setdefault(r["video_id"], []).append(r)

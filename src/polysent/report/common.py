@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polysent.config import schema_defaults
+
 # Metric keys of a sentiment split dict in metrics.json -> Table 1 column stem.
 SENTIMENT_METRICS = {
     "corr": "r",
@@ -95,7 +97,17 @@ def describe_train(train: Mapping[str, Any], transaug: bool = False) -> str:
 
 def setting(entry: Mapping[str, Any]) -> str:
     """``"FR + 13% ES -> ES"``: the train -> eval setting of an experiment."""
-    return f"{describe_train(entry['train'], entry.get('transaug', False))} -> {entry['eval'].upper()}"
+    return f"{describe_train(entry['train'], with_entry_defaults(entry)['transaug'])} -> {entry['eval'].upper()}"
+
+
+def with_entry_defaults(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An experiment entry with the experiments schema's defaults under its own keys."""
+    return {**schema_defaults("experiments", "*"), **entry}
+
+
+def with_report_defaults(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``report`` section with the schema's defaults under its own keys."""
+    return {**schema_defaults("report"), **report}
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from polysent.report.common import ReportError, describe_train, mean_std, to_float
+from polysent.report.common import ReportError, describe_train, mean_std, to_float, with_entry_defaults
 from polysent.report.runs import group_by_experiment
 
 
@@ -21,6 +21,7 @@ def emotion_table(experiments: Mapping[str, Mapping], names: list[str], runs: Ma
     rows = []
     for name in names:
         entry = experiments[name]
+        full = with_entry_defaults(entry)
         metrics = runs.get(name) or []
         if not metrics:
             raise ReportError(f"emotions: no runs of experiment '{name}'")
@@ -30,9 +31,9 @@ def emotion_table(experiments: Mapping[str, Mapping], names: list[str], runs: Ma
                 "experiment": name,
                 "label": entry.get("label", name),
                 "model": entry["model"],
-                "train": describe_train(entry["train"], entry.get("transaug", False)),
+                "train": describe_train(entry["train"], full["transaug"]),
                 "eval": entry["eval"].upper(),
-                "pos_weight": bool(entry.get("pos_weight", False)),
+                "pos_weight": bool(full["pos_weight"]),
                 "emotion": label,
                 "n_seeds": len(metrics),
                 "n_test": int(metrics[0]["test"]["n"]),

@@ -29,7 +29,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from polysent import contracts  # noqa: E402
 from polysent.io import atomic_path  # noqa: E402
-from polysent.report.common import MODALITIES, ReportError  # noqa: E402
+from polysent.report.common import MODALITIES, ReportError, with_report_defaults  # noqa: E402
 
 MODALITY_COLOURS = {"text": "#4477AA", "visual": "#228833", "acoustic": "#EE6677"}
 SEED_COLOURS = plt.get_cmap("tab10").colors
@@ -295,7 +295,8 @@ def build_label_distribution(manifest_path: str, report: Mapping, png_path: str)
     from polysent.report.common import read_manifest
 
     manifest, _ = read_manifest(manifest_path)
-    return label_distribution(manifest, png_path, float(report.get("neutral_band", 0.5)), int(report.get("dpi", 110)))
+    report = with_report_defaults(report)
+    return label_distribution(manifest, png_path, float(report["neutral_band"]), int(report["dpi"]))
 
 
 def build_modality_utilisation(
@@ -308,9 +309,10 @@ def build_modality_utilisation(
 
     decisions = group_by_experiment(decision_paths, loader=lambda path: read_decisions(path).to_pandas())
     ordered = {name: decisions[name] for name in experiments if name in decisions}
-    util = modality_utilisation(ordered, experiments, report.get("utilisation_split", "test"))
+    report = with_report_defaults(report)
+    util = modality_utilisation(ordered, experiments, report["utilisation_split"])
     write_csv(csv_path, util)
-    modality_utilisation_figure(util, png_path, int(report.get("dpi", 110)))
+    modality_utilisation_figure(util, png_path, int(report["dpi"]))
     return util
 
 
@@ -330,14 +332,14 @@ def build_learning_curves(
             best.setdefault(exp, {})[seed] = int(epoch)
     titles = {n: f"{e.get('label', n)}\n{setting(e).replace('->', '→')}" for n, e in experiments.items()}
     ordered = {n: histories[n] for n in experiments if n in histories}
-    learning_curves(ordered, titles, best, png_path, int(report.get("dpi", 110)))
+    learning_curves(ordered, titles, best, png_path, int(with_report_defaults(report)["dpi"]))
 
 
 def build_scatter(prediction_paths: list[str], table1_csv: str, report: Mapping, png_path: str) -> None:
     table = pd.read_csv(table1_csv)
     predictions = _with_seeds(prediction_paths, lambda p: contracts.read_predictions(p).to_pandas())
     ordered = {n: predictions[n] for n in table["experiment"] if n in predictions}
-    prediction_scatter(ordered, table, png_path, int(report.get("dpi", 110)))
+    prediction_scatter(ordered, table, png_path, int(with_report_defaults(report)["dpi"]))
 
 
 def _with_seeds(paths: list[str], loader) -> dict[str, list[tuple[int, pd.DataFrame]]]:

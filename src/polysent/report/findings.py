@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polysent.config import schema_defaults
 from polysent.metrics import batched_sentiment_metric
 from polysent.report.common import LOWER_IS_BETTER, ReportError
 
@@ -156,8 +157,10 @@ def findings(
     ``report.bootstrap`` (``resamples``, ``level``, ``seed``).
     """
     rows = []
+    item_defaults = schema_defaults("findings", "*")
     for number, spec in enumerate(specs):
-        metric = spec.get("metric", "r")
+        spec = {**item_defaults, **spec}
+        metric = spec["metric"]
         if metric not in FINDING_METRICS:
             raise ReportError(f"finding '{spec['name']}': metric {metric!r} is not one of {FINDING_METRICS}")
         sign = -1.0 if metric in LOWER_IS_BETTER else 1.0

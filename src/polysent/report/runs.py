@@ -62,7 +62,7 @@ def seeds_of(entry: Mapping[str, Any], report: Mapping[str, Any]) -> list[int]:
     """The seeds a selected experiment runs with: ``report.seeds`` when set, else its own."""
     seeds = report.get("seeds") or entry.get("seeds") or []
     if not seeds:
-        raise ReportError(f"experiment '{entry.get('label', '?')}' has no seeds")
+        raise ReportError(f"experiment '{entry.get('label') or '?'}' has no seeds")
     return [int(s) for s in seeds]
 
 

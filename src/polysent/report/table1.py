@@ -25,6 +25,7 @@ from polysent.report.common import (
     mean_std,
     task_of,
     to_float,
+    with_entry_defaults,
 )
 from polysent.report.findings import findings, findings_markdown
 from polysent.report.runs import group_by_experiment, parse_run_path
@@ -98,14 +99,15 @@ def table1(experiments: Mapping[str, Mapping], names: list[str], runs: Mapping[s
         if not metrics:
             raise ReportError(f"table1: no runs of experiment '{name}'")
         paper = entry.get("paper") or {}
+        full = with_entry_defaults(entry)
         row: dict[str, Any] = {
             "experiment": name,
             "group": group_of(entry),
             "label": entry.get("label", name),
             "model": entry["model"],
-            "train": describe_train(entry["train"], entry.get("transaug", False)),
+            "train": describe_train(entry["train"], full["transaug"]),
             "eval": entry["eval"].upper(),
-            "drop_neutral": bool(entry.get("drop_neutral", False)),
+            "drop_neutral": bool(full["drop_neutral"]),
             "in_paper": bool(paper),
             "seeds": " ".join(str(m["seed"]) for m in metrics),
             "n_seeds": len(metrics),

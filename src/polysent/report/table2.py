@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from polysent.report.common import ReportError, read_manifest
+from polysent.report.common import ReportError, read_manifest, with_report_defaults
 
 # The paper's Table 2 (negative, positive counts per emotion; 10 100 segments, the subset is not
 # stated in the paper).
@@ -76,6 +76,6 @@ def build_table2(manifest_path: str, report: Mapping[str, Any], csv_path: str) -
     from polysent.io import write_csv
 
     manifest, labels = read_manifest(manifest_path)
-    table = table2(manifest, labels, float(report.get("emotion_threshold", 0.5)))
+    table = table2(manifest, labels, float(with_report_defaults(report)["emotion_threshold"]))
     write_csv(csv_path, table)
     return table

@@ -5,14 +5,14 @@ video's track with short gaps. The sample positions where a word's speech begins
 therefore the ground truth the aligner is scored against. Prosody (``-s`` rate, ``-p`` pitch,
 ``-a`` amplitude) is the speaker's baseline shifted by the segment's audio latent.
 
-Speed (issue 13): a word used to be one ``espeak-ng --stdout`` process (~10 ms, nearly all of it
-start-up). :func:`video_voice` now hands out the words of one video from a per-process
+Speed: one ``espeak-ng --stdout`` process per word costs ~10 ms, nearly all of it start-up, so
+:func:`video_voice` hands out the words of one video from a per-process
 :class:`EspeakServer` (libespeak-ng through ctypes, ~0.6 ms a word): each video starts from a
 fresh fork of the just-initialised library and synthesizes its words in order, so its audio does
 not depend on the pool worker or on earlier videos (:mod:`.espeak_server` says what state carries
 from word to word and why not a fork per word). Where libespeak-ng cannot be loaded it falls back
-to one command-line call per word (:func:`synth_word`, the previous path, still what the first
-word of every video equals).
+to one command-line call per word (:func:`synth_word`, which the first word of every video
+equals).
 """
 
 from __future__ import annotations

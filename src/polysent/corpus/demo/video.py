@@ -6,7 +6,7 @@ expression between segments), the lower lip opens on syllables while a word is s
 come at random, and the head rolls and translates a little (smoothed random walks).
 :func:`encode` pipes the raw frames to ffmpeg and muxes the source WAV as AAC.
 
-Speed (issue 13): the demo encodes with x264 ``-preset superfast`` plus the macroblock tree
+Encoder settings: the demo encodes with x264 ``-preset superfast`` plus the macroblock tree
 and a 10-frame rate-control lookahead of ``veryfast`` (``-x264-params mbtree=1:rc-lookahead=10``;
 plain superfast drops them and nearly doubles the file of these almost static shots) and ffmpeg's
 ``-aac_coder fast`` instead of its two-loop search. Per 18 s video (2-core EPYC, loaded) that is
@@ -14,16 +14,15 @@ plain superfast drops them and nearly doubles the file of these almost static sh
 CRF, and ~0.05 instead of ~0.25 CPU s of AAC (the WAV, not the mp4's AAC, is what the audio
 stages read). ultrafast would save another ~0.04 s but drops CABAC and deblocking (files ~2×).
 
-In-process encoding (issue 13, second round): the demo renderer no longer starts an ffmpeg
-process per video. :class:`Mp4Writer` encodes through PyAV (the pinned ``av`` wheel bundles its
+In-process encoding: the demo renderer starts no ffmpeg process per video. :class:`Mp4Writer` encodes through PyAV (the pinned ``av`` wheel bundles its
 own libavcodec/libx264), fed I420 frames the renderer cuts from bank images converted to YUV once
-(:func:`rgb_to_yuv`, :func:`subsample_chroma`), and the very samples of the WAV as AAC. That drops
+(:func:`rgb_to_yuv`, :func:`subsample_chroma`), and the very samples of the WAV as AAC. That saves
 the process start-up (~0.09 s a video), the pipe and swscale's RGB→YUV (~0.06 s). The AAC is
 32 kb/s mono instead of 64 (half the audio bytes, about the same CPU: ~2 ms per second of audio):
 the mp4's audio is only there so the file plays (every audio stage reads the WAV; ``media.py``
-takes the manifest's ``audio_path``). x264 keeps its settings: ``partitions=none``,
-``weightp=0``, ``scenecut=0`` saved ≤ 10 % of x264's time (within the loaded machine's noise) for
-a lower PSNR. PyAV is a pinned dependency, not an optional one: one encoder, one set of bytes
+takes the manifest's ``audio_path``). x264's ``partitions=none``,
+``weightp=0`` and ``scenecut=0`` are not used: they save ≤ 10 % of x264's time (within the loaded
+machine's noise) for a lower PSNR. PyAV is a pinned dependency, not an optional one: one encoder, one set of bytes
 (:func:`deterministic_heap` says what that took). :func:`encode` (the ffmpeg
 command line, RGB frames + a WAV file, optional padding) stays for the media tests and
 ``scripts/bench_features.py``, which build odd files (no audio, padded audio) with it.
