@@ -215,7 +215,11 @@ def test_folder_of_videos_with_a_text_free_model(tiny_run, tmp_path):
     assert len(quiet) == 1 and quiet["segment_id"].isna().all() and quiet["prediction"].isna().all()
     assert quiet["reason"].iloc[0].startswith("segment: no speech found")
     mute = rows[rows["video_id"] == "mute"]  # no audio stream at all
-    assert len(mute) == 1 and mute["prediction"].isna().all() and mute["reason"].iloc[0].startswith("media: audio extraction failed: the file has no audio stream")
+    assert (
+        len(mute) == 1
+        and mute["prediction"].isna().all()
+        and mute["reason"].iloc[0].startswith("media: audio extraction failed: the file has no audio stream")
+    )
     talk = rows[rows["video_id"] == "talk"]
     assert len(talk) >= 1 and talk["reason"].isna().all() and np.isfinite(talk["prediction"]).all()
     assert (talk["start"].diff().dropna() > 0).all() and (talk["end"] > talk["start"]).all()
