@@ -144,7 +144,7 @@ def metadata(
     from polysent import asr, segment
 
     how = dict(prepared.how)
-    asr_used = asr.resolve(entry["asr"], needs_text=bundle.uses_text, threads=entry["threads"])
+    asr_used = prepared.asr
     meta = {
         "bundle": bundle_path,
         "model": bundle.meta["model"]["name"],

@@ -79,7 +79,7 @@ def refuse_text_without_transcripts(
     """A text model cannot predict a segment without words: say both ways out."""
     from polysent import asr
 
-    if missing and bundle.uses_text and asr.resolve(asr_cfg, needs_text=True)["backend"] == "none":
+    if missing and bundle.uses_text and asr_cfg["backend"] == "none":  # asr_cfg resolved by prepare
         have = "has" if len(missing) == 1 else "have"
         backends = [b for b in asr.BACKENDS if b != "none"]
         raise PredictError(
@@ -243,6 +243,7 @@ class Prepared:
     pseudo: list[str]  # segments pooled over pseudo-words (text-free bundle, no transcript)
     where: str
     text_seeds: dict[str, dict] = field(default_factory=dict)  # lang -> {"seed", "source"}
+    asr: dict = field(default_factory=dict)  # the ASR settings used, `auto` and `threads: null` decided
 
 
 def prepare(bundle: Bundle, work: Path, entry: dict, overrides: dict | None = None, progress: bool = True) -> Prepared:
@@ -288,7 +289,7 @@ def prepare(bundle: Bundle, work: Path, entry: dict, overrides: dict | None = No
         raw, skipped = segment_media(videos, lang, work, segment_cfg, media_defaults, progress)
     frame = complete_frame(raw, where)[0] if len(raw) else None
     how = {"transcribed": 0, "pseudo_words": 0}
-    prepared = Prepared(frame, cfgs_by_lang, differences, skipped, how, [], where, seeds)
+    prepared = Prepared(frame, cfgs_by_lang, differences, skipped, how, [], where, seeds, asr_cfg)
     if frame is None:  # an empty manifest, or no speech in any video
         return prepared
     if manifest is not None:
