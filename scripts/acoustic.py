@@ -1,11 +1,7 @@
 """Snakemake adapter: acoustic frames of one shard (see polysent.features.acoustic)."""
 
 from polysent import runlog
-from polysent.features.acoustic import extract_shard
+from polysent.features.acoustic import run_shard
 
 log = runlog.start(snakemake.log[0])
-extract_shard(
-    **runlog.shard_job(snakemake),
-    media_dir=snakemake.input.media,
-    out=snakemake.output.frames,
-)
+run_shard(**runlog.shard_job(snakemake, snakemake.output.frames), media_dir=snakemake.input.media)

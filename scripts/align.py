@@ -1,11 +1,7 @@
 """Snakemake adapter: word alignment of one shard (see polysent.align)."""
 
 from polysent import runlog
-from polysent.align import run_align
+from polysent.align import run_shard
 
 log = runlog.start(snakemake.log[0])
-run_align(
-    **runlog.shard_job(snakemake),
-    media_dir=snakemake.input.media,
-    out=snakemake.output.words,
-)
+run_shard(**runlog.shard_job(snakemake, snakemake.output.words), media_dir=snakemake.input.media)

@@ -7,7 +7,7 @@ Builds a small demo corpus (``polysent demo``, fr + es, --videos per language) a
 stage (22 050 Hz WAVs) in a temporary folder, then times, interleaved in one run:
 
 (a) today's per-segment path (``src/polysent/features/acoustic.py`` at --baseline-ref, loaded
-    from git) against the new whole-WAV path, both through ``extract_shard`` on every shard, at
+    from git) against the new whole-WAV path, both through the stage's entry point on every shard, at
     the paper's HPSS setting and at the demo's setting (no HPSS);
 (b) at the MMSA-FET-equivalent setting (``tonnetz_harmonic: false, tonnetz_chroma: cqt,
     chroma_power: 2``; n_fft 2048, hop 512) against MMSA-FET 0.4.1's ``librosaExtractor``
@@ -107,7 +107,7 @@ def load_today(ref: str, tmp: Path):
 
 def build_corpus(tmp: Path, videos: int) -> tuple[Path, list]:
     from polysent.cli import main as cli_main
-    from polysent.media import build_shard
+    from polysent.media import run_shard
 
     corpus = tmp / "corpus"
     cli_main(
@@ -117,22 +117,26 @@ def build_corpus(tmp: Path, videos: int) -> tuple[Path, list]:
     manifest = corpus / "manifest.parquet"
     shards = sorted(set(pq.read_table(manifest).column("shard").to_pylist()))
     for shard in shards:
-        build_shard(manifest, shard, tmp / f"media/{shard}", tmp / f"qc/media_{shard}.parquet",
-                    {"sample_rates": [22050]}, progress=False)  # fmt: skip
+        run_shard(manifest, shard, tmp / f"media/{shard}", tmp / f"qc/media_{shard}.parquet",
+                  {"sample_rates": [22050]}, threads=1, progress=False)  # fmt: skip
     return manifest, shards
 
 
 def run_stage(module, manifest, shards, tmp: Path, cfg: dict, name: str) -> tuple[float, dict]:
-    """CPU seconds of ``module.extract_shard`` over every shard, and {segment: (time, feats)}."""
+    """CPU seconds of the stage's entry point in ``module`` over every shard, and {segment:
+    (time, feats)}. A module from an older commit may have the entry point's former name and order."""
     if hasattr(module, "constant_q"):
         module.constant_q.cache_clear()  # a fresh shard job builds its filter bank once
     module._cached_extractor.cache_clear()
     t0 = time.process_time()
-    tables = [
-        module.extract_shard(manifest, tmp / f"media/{s}", s, tmp / f"out/{name}_{s}.parquet",
-                             tmp / f"out/{name}_{s}.qc.parquet", cfg, progress=False)
-        for s in shards
-    ]  # fmt: skip
+
+    def one(s):
+        out, qc = tmp / f"out/{name}_{s}.parquet", tmp / f"out/{name}_{s}.qc.parquet"
+        if hasattr(module, "run_shard"):
+            return module.run_shard(manifest, s, out, qc, cfg, threads=1, media_dir=tmp / f"media/{s}", progress=False)
+        return module.extract_shard(manifest, tmp / f"media/{s}", s, out, qc, cfg, progress=False)
+
+    tables = [one(s) for s in shards]
     cpu = time.process_time() - t0
     out = {}
     for table in tables:

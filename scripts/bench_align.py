@@ -49,7 +49,7 @@ def run_aligner(results: Path, acfg: dict, limit: int | None, threads: int) -> t
         with tempfile.TemporaryDirectory() as tmp:
             cfg = {"backend": "aeneas", "aeneas": acfg}
             t0 = time.perf_counter()
-            table, qc = align_shard(part, results / "media" / f"{int(shard):03d}", cfg, tmp, threads)
+            table, qc = align_shard(part, results / "media" / f"{int(shard):03d}", cfg, tmp, threads=threads)
             secs += time.perf_counter() - t0
         rows.append(table.to_pandas())
         n_qc += len(qc)

@@ -228,7 +228,7 @@ def aligned(manifest: pd.DataFrame, media: Path, acfg: dict, threads: int) -> tu
     """The aeneas words of one shard's segments, the QC count and the seconds it took."""
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        table, qc = align_shard(manifest, media, {"backend": "aeneas", "aeneas": acfg}, tmp, threads)
+        table, qc = align_shard(manifest, media, {"backend": "aeneas", "aeneas": acfg}, tmp, threads=threads)
         secs = time.perf_counter() - t0
     return table.to_pandas(), len(qc), secs
 

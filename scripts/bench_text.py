@@ -87,7 +87,7 @@ def encode(encoder: str, words: list[str], lang: str) -> np.ndarray:
     if encoder == "hash":
         return T.encode_hash(words, complete({}, "text", "hash"))[0]
     if encoder == "use":
-        return T.encode_use(words, complete({}, "text", "use"))[0]
+        return T.encode_use(words, complete({}, "text", "use"), threads=1)[0]
     if encoder == "use_sentence":
         model = T.use_model(1)
         return np.stack([model.encode([CARRIER[lang].format(w)])[0] for w in words]).astype(np.float32)
@@ -175,7 +175,7 @@ def main() -> None:
     T.use_model(1).encode(["."])  # loaded already; time the embedding alone
     t0 = time.perf_counter()
     for ws in vocab.values():
-        T.encode_use(ws, complete({}, "text", "use"))
+        T.encode_use(ws, complete({}, "text", "use"), threads=1)
     results["demo_vocabulary"] = {
         "words": {lang: len(ws) for lang, ws in vocab.items()},
         "use_seconds": time.perf_counter() - t0,

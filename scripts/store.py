@@ -1,13 +1,12 @@
 """Snakemake adapter: the word-aligned feature store of one language (see polysent.store)."""
 
 from polysent import runlog
-from polysent.store import run_store
+from polysent.store import run_language
 
 log = runlog.start(snakemake.log[0])
 inp = snakemake.input
-run_store(
-    manifest=inp.manifest,
-    lang=snakemake.wildcards.lang,
+run_language(
+    **runlog.language_job(snakemake, snakemake.output.store),
     align_paths=inp.align,
     acoustic_paths=inp.acoustic,
     visual_paths=inp.visual,
@@ -15,8 +14,5 @@ run_store(
     text_tr_path=inp.get("text_tr"),
     tr_lang=snakemake.params.tr_lang,
     translate_path=inp.get("translate"),
-    out=snakemake.output.store,
-    qc_path=snakemake.output.qc,
-    cfg=snakemake.params.cfg,
     prior_qc_paths=list(inp.get("prior_qc") or []),
 )

@@ -1,17 +1,13 @@
 """Snakemake adapter: word vectors of one language (see polysent.text)."""
 
 from polysent import runlog
-from polysent.text import run_text
+from polysent.text import run_language
 
 log = runlog.start(snakemake.log[0])
-run_text(
-    manifest=snakemake.input.manifest,
+run_language(
+    **runlog.language_job(snakemake, snakemake.output.vectors),
+    threads=snakemake.threads,
+    seed=snakemake.params.seed,
     align_paths=snakemake.input.align,
     translate_paths=snakemake.input.translate,
-    lang=snakemake.wildcards.lang,
-    out=snakemake.output.vectors,
-    qc_path=snakemake.output.qc,
-    cfg=snakemake.params.cfg,
-    seed=snakemake.params.seed,
-    threads=snakemake.threads,
 )

@@ -10,9 +10,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from polysent import contracts
+from polysent import contracts, media
 from polysent.cli import main as cli_main
-from polysent.features.acoustic import LibrosaExtractor, OpenSmileExtractor, extract_shard
+from polysent.features import acoustic
+from polysent.features.acoustic import LibrosaExtractor, OpenSmileExtractor
 from polysent.io import read_provenance
 from test_media import feature_corpus, media_dirs, shard_of_video, speech  # noqa: F401 (fixtures)
 
@@ -74,14 +75,14 @@ def _run_shard(corpus, shard, cfg, name):
     cwd = os.getcwd()
     os.chdir(corpus)
     try:
-        return extract_shard(
+        return acoustic.run_shard(
             "results/corpus/manifest.parquet",
-            f"results/media/{shard}",
             shard,
             f"out/{name}.parquet",
             f"out/{name}.qc.parquet",
             cfg,
             threads=1,
+            media_dir=f"results/media/{shard}",
             progress=False,
         )
     finally:
@@ -164,7 +165,6 @@ def test_cli_single_file(tmp_path, feature_corpus):
 
 def test_small_overrun_within_media_tolerance_is_analysed_to_the_audio_end(tmp_path, feature_corpus):
     """Media and acoustic agree: an end up to media.duration_tolerance past the audio is fine."""
-    from polysent.media import build_shard
     from test_media import write_manifest
 
     video = feature_corpus / "results/corpus/media/fr/vid_a.mp4"
@@ -181,16 +181,17 @@ def test_small_overrun_within_media_tolerance_is_analysed_to_the_audio_end(tmp_p
         ],
     )
     shard = shard_of_video("vid_a")
-    build_shard(manifest, shard, tmp_path / "media", tmp_path / "qc_media.parquet", progress=False)
+    media.run_shard(manifest, shard, tmp_path / "media", tmp_path / "qc_media.parquet", None, threads=1, progress=False)
     assert pq.read_table(tmp_path / "qc_media.parquet").num_rows == 0
     cfg = {"backend": "librosa", "librosa": {"tonnetz_harmonic": False, "tonnetz_chroma": "stft"}}
-    table = extract_shard(
+    table = acoustic.run_shard(
         manifest,
-        tmp_path / "media",
         shard,
         tmp_path / "f.parquet",
         tmp_path / "qc.parquet",
         cfg,
+        threads=1,
+        media_dir=tmp_path / "media",
         progress=False,
     )
     assert pq.read_table(tmp_path / "qc.parquet").num_rows == 0

@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from polysent import contracts
+from polysent import contracts, media
 from polysent.cli import main as cli
 from polysent.corpus import folder
 from polysent.corpus.checks import ManifestError
-from polysent.media import build_shard, wav_path
+from polysent.media import wav_path
 from test_moseas_support import tiny_videos  # noqa: F401 (fixture)
 
 # --------------------------------------------------------------------------- helpers
@@ -133,8 +133,14 @@ def test_video_id_ending_like_a_rate_keeps_its_own_wavs(tmp_path):
     # 'v.sr22050' once wrote its 16 kHz WAV over v's 22.05 kHz one.
     videos = {"v": _tone(tmp_path / "src/v.wav", 1.0, 220), "v.sr22050": _tone(tmp_path / "src/w.wav", 2.0, 660)}
     manifest = _media_manifest(tmp_path / "m.parquet", videos)
-    index = build_shard(
-        manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000, 22050]}, progress=False
+    index = media.run_shard(
+        manifest,
+        0,
+        tmp_path / "media",
+        tmp_path / "qc.parquet",
+        {"sample_rates": [16000, 22050]},
+        threads=1,
+        progress=False,
     ).to_pandas()
     assert len(index) == 4 and index.wav.nunique() == 4
     assert len(pd.read_parquet(tmp_path / "qc.parquet")) == 0
@@ -148,7 +154,9 @@ def test_video_id_ending_like_a_rate_keeps_its_own_wavs(tmp_path):
 def test_video_id_named_like_the_index_cannot_replace_it(tmp_path):
     videos = {"index.parquet": _tone(tmp_path / "src/a.wav", 1.0, 220), "b": _tone(tmp_path / "src/b.wav", 1.0, 330)}
     manifest = _media_manifest(tmp_path / "m.parquet", videos)
-    build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, progress=False)
+    media.run_shard(
+        manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, threads=1, progress=False
+    )
     index = pq.read_table(tmp_path / "media/index.parquet").to_pandas()
     assert sorted(index.video_id) == ["b", "index.parquet"]
     assert sf.info(str(wav_path(tmp_path / "media", "index.parquet", 16000))).frames == 16000
@@ -161,7 +169,7 @@ def test_failed_video_cleans_up_only_its_own_files(tmp_path):
     bad.write_bytes(b"not a video at all")
     videos = {"a.b": _tone(tmp_path / "src/ab.wav", 1.0, 220), "a": bad}
     manifest = _media_manifest(tmp_path / "m.parquet", videos)
-    index = build_shard(
+    index = media.run_shard(
         manifest,
         0,
         tmp_path / "media",
@@ -535,7 +543,7 @@ def _align(shard, tmp_path, only=None, **plausibility):
 
     root, manifest = shard
     manifest = manifest if only is None else manifest[manifest.segment_id.isin(only)]
-    table, qc = align_shard(manifest, root, {"backend": "aeneas", "plausibility": plausibility}, tmp_path)
+    table, qc = align_shard(manifest, root, {"backend": "aeneas", "plausibility": plausibility}, tmp_path, threads=1)
     return table.to_pandas(), {r["segment_id"]: r["reason"] for r in qc.records}
 
 
@@ -584,6 +592,7 @@ def test_aligned_words_fewer_than_transcript_words_is_a_qc_record(plausibility_s
         root,
         {"backend": "mfa", "plausibility": {"max_missing_word_share": 0.5}},
         tmp_path,
+        threads=1,
     )
     reasons = {r["segment_id"]: r["reason"] for r in qc.records}
     assert reasons == {
@@ -624,7 +633,7 @@ def _language_case(plausibility_shard, tmp_path, monkeypatch, **plausibility):
     root, manifest = plausibility_shard
     good = manifest[manifest.segment_id == "good"]
     rows = pd.concat([good, good.assign(segment_id="swapped", transcript=GERMAN)], ignore_index=True)
-    table, qc = align_shard(rows, root, {"backend": "mfa", "plausibility": plausibility}, tmp_path)
+    table, qc = align_shard(rows, root, {"backend": "mfa", "plausibility": plausibility}, tmp_path, threads=1)
     return set(table.column("segment_id").to_pylist()), {r["segment_id"]: r["reason"] for r in qc.records}, reached
 
 
@@ -894,7 +903,7 @@ def test_ffmpeg_dying_of_an_environment_error_fails_the_media_job(tmp_path, name
     ffmpeg = _fake_ffmpeg(tmp_path, f"[out#0/wav] Error writing trailer: {os.strerror(code)}")
     cfg = {"sample_rates": [16000], "ffmpeg": ffmpeg}
     with pytest.raises(EnvironmentFailure, match=os.strerror(code)) as info:
-        build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, progress=False)
+        media.run_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, threads=1, progress=False)
     assert info.value.errno == code and "\n" not in str(info.value)
     assert not (tmp_path / "qc.parquet").exists(), "an environment error must not become a QC record"
 
@@ -918,11 +927,19 @@ def test_oserror_at_the_media_write_fails_the_job_and_a_rerun_loses_nothing(tmp_
 
     monkeypatch.setattr(media, "extract_wav", full_disk)
     with pytest.raises(EnvironmentFailure):
-        build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, progress=False)
+        media.run_shard(
+            manifest,
+            0,
+            tmp_path / "media",
+            tmp_path / "qc.parquet",
+            {"sample_rates": [16000]},
+            threads=1,
+            progress=False,
+        )
     assert not (tmp_path / "qc.parquet").exists()
     monkeypatch.setattr(media, "extract_wav", real)  # space freed: the same call completes, nothing lost
-    index = build_shard(
-        manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, progress=False
+    index = media.run_shard(
+        manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, threads=1, progress=False
     )
     assert sorted(index.column("video_id").to_pylist()) == ["v0", "v1", "v2"]
     assert len(pd.read_parquet(tmp_path / "qc.parquet")) == 0
@@ -937,8 +954,14 @@ def test_oserror_while_reading_audio_fails_the_acoustic_job(tmp_path, monkeypatc
 
     code = getattr(errno_mod, name)
     manifest = _media_manifest(tmp_path / "m.parquet", {"v": _tone(tmp_path / "src/v.wav", 1.0, 220)})
-    build_shard(
-        manifest, 0, tmp_path / "media", tmp_path / "mqc.parquet", {"sample_rates": [16000, 22050]}, progress=False
+    media.run_shard(
+        manifest,
+        0,
+        tmp_path / "media",
+        tmp_path / "mqc.parquet",
+        {"sample_rates": [16000, 22050]},
+        threads=1,
+        progress=False,
     )
 
     def failing(*args, **kw):
@@ -946,8 +969,15 @@ def test_oserror_while_reading_audio_fails_the_acoustic_job(tmp_path, monkeypatc
 
     monkeypatch.setattr(acoustic, "_read_audio", failing)
     with pytest.raises(EnvironmentFailure):
-        acoustic.extract_shard(
-            manifest, tmp_path / "media", 0, tmp_path / "a.parquet", tmp_path / "aqc.parquet", progress=False
+        acoustic.run_shard(
+            manifest,
+            0,
+            tmp_path / "a.parquet",
+            tmp_path / "aqc.parquet",
+            None,
+            threads=1,
+            media_dir=tmp_path / "media",
+            progress=False,
         )
     assert not (tmp_path / "aqc.parquet").exists() and not (tmp_path / "a.parquet").exists()
 
@@ -1362,7 +1392,7 @@ def test_qc_reasons_are_words_and_the_tools_stderr_is_its_own_column(tmp_path):
     garbage.write_bytes(b"not a video at all")
     manifest = _media_manifest(tmp_path / "m.parquet", {"silent": no_audio, "garbage": garbage})
     cfg = {"sample_rates": [16000]}
-    build_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, progress=False)
+    media.run_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, threads=1, progress=False)
     qc = pd.read_parquet(tmp_path / "qc.parquet").set_index("video_id")
     assert (
         qc.loc["garbage", "reason"]
@@ -1384,12 +1414,13 @@ def test_ffmpeg_in_words_keeps_the_raw_message_out_of_the_reason(tmp_path):
     assert str(info.value) == f"audio extraction failed: the file has no audio stream: {src}"
     assert info.value.detail == "Stream map 0:a:0 matches no streams."
     manifest = _media_manifest(tmp_path / "m.parquet", {"v": src})
-    build_shard(
+    media.run_shard(
         manifest,
         0,
         tmp_path / "media",
         tmp_path / "qc.parquet",
         {"sample_rates": [16000], "ffmpeg": ffmpeg},
+        threads=1,
         progress=False,
     )
     qc = pd.read_parquet(tmp_path / "qc.parquet")

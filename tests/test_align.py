@@ -165,7 +165,7 @@ def test_aeneas_aligns_real_speech_within_tolerance(spoken, tmp_path):
 def test_unknown_backend_is_an_error(spoken, tmp_path):
     media, manifest, _ = spoken
     with pytest.raises(ValueError, match="align.backend"):
-        align_shard(manifest.iloc[:1], media, {"backend": "whisper"}, tmp_path)
+        align_shard(manifest.iloc[:1], media, {"backend": "whisper"}, tmp_path, threads=1)
 
 
 def fit(wav, words, **cfg):
@@ -406,6 +406,6 @@ def test_library_engine_converts_a_clip_that_is_not_16k_pcm16(spoken, tmp_path):
 def test_unknown_language_is_a_qc_record_not_a_crash(spoken, tmp_path):
     media, manifest, _ = spoken
     man = manifest.iloc[:2].assign(lang=["fr", "xx"])
-    table, qc = align_shard(man, media, {"backend": "aeneas"}, tmp_path)
+    table, qc = align_shard(man, media, {"backend": "aeneas"}, tmp_path, threads=1)
     assert set(table.column("segment_id").to_pylist()) == {"v_0"}
     assert "no aeneas/espeak-ng language for 'xx'" in {r["segment_id"]: r["reason"] for r in qc.records}["v_1"]

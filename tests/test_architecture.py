@@ -166,3 +166,97 @@ def test_sigmoid_is_the_expression_it_replaced():
     x = np.random.default_rng(0).normal(0, 8, 1000).astype(np.float32)
     assert sigmoid(x).dtype == np.float32 and sigmoid(x).tobytes() == (1.0 / (1.0 + np.exp(-x))).tobytes()
     assert sigmoid(0.3) == 1.0 / (1.0 + np.exp(-0.3))
+
+
+SHARD_STAGES = ("polysent.media", "polysent.features.acoustic", "polysent.features.visual", "polysent.align")
+LANGUAGE_STAGES = ("polysent.text", "polysent.store")
+STAGE_ADAPTERS = {
+    "media": "polysent.media",
+    "acoustic": "polysent.features.acoustic",
+    "visual": "polysent.features.visual",
+    "align": "polysent.align",
+    "text": "polysent.text",
+    "store": "polysent.store",
+}
+
+
+def _entry_points():
+    import importlib
+
+    for name in SHARD_STAGES:
+        yield name, importlib.import_module(name).run_shard, ("manifest", "shard", "out", "qc_path", "cfg")
+    for name in LANGUAGE_STAGES:
+        yield name, importlib.import_module(name).run_language, ("manifest", "lang", "out", "qc_path", "cfg")
+
+
+def test_every_stage_has_the_one_entry_point_signature():
+    """Per shard ``run_shard(manifest, shard, out, qc_path, cfg, *, ...)``, per language
+    ``run_language(manifest, lang, out, qc_path, cfg, *, ...)`` (docs/CONTRIBUTING.md): the five
+    leading parameters positional and required, everything else keyword-only, and the thread
+    count (the rule's, not a default) required where a stage takes one."""
+    import inspect
+
+    for name, entry, lead in _entry_points():
+        params = list(inspect.signature(entry).parameters.values())
+        assert tuple(p.name for p in params[: len(lead)]) == lead, name
+        assert all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params[: len(lead)]), name
+        assert all(p.kind is p.KEYWORD_ONLY for p in params[len(lead) :]), name
+        threads = [p for p in params if p.name == "threads"]
+        assert name == "polysent.store" or (threads and threads[0].default is inspect.Parameter.empty), name
+
+
+def test_the_runlog_job_arguments_fit_every_stage_entry_point():
+    """scripts/<stage>.py pass runlog.shard_job / runlog.language_job to their stage: each entry
+    point takes exactly those names (a renamed parameter fails here, not in a job)."""
+    import inspect
+    from types import SimpleNamespace
+
+    from polysent import runlog
+
+    job = SimpleNamespace(
+        input=SimpleNamespace(manifest="m.parquet"),
+        wildcards=SimpleNamespace(shard="003", lang="fr"),
+        output=SimpleNamespace(qc="qc.parquet"),
+        params=SimpleNamespace(cfg={"k": 1}),
+        threads=4,
+    )
+    shard = runlog.shard_job(job, "o.parquet")
+    assert shard == {
+        "manifest": "m.parquet",
+        "shard": "003",
+        "out": "o.parquet",
+        "qc_path": "qc.parquet",
+        "cfg": {"k": 1},
+        "threads": 4,
+    }
+    lang = runlog.language_job(job, "o.parquet")
+    assert lang == {"manifest": "m.parquet", "lang": "fr", "out": "o.parquet", "qc_path": "qc.parquet", "cfg": {"k": 1}}
+    for name, entry, lead in _entry_points():
+        args = shard if lead[1] == "shard" else lang
+        assert set(args) <= set(inspect.signature(entry).parameters), name
+
+
+def test_each_stage_adapter_calls_its_entry_point():
+    """scripts/<stage>.py imports its stage's run_shard / run_language and nothing else from it."""
+    for script, module in STAGE_ADAPTERS.items():
+        tree = ast.parse((REPO / "scripts" / f"{script}.py").read_text())
+        imported = {
+            (node.module, alias.name)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == module
+            for alias in node.names
+        }
+        entry = "run_language" if module in LANGUAGE_STAGES else "run_shard"
+        assert imported == {(module, entry)}, script
+
+
+def test_no_second_name_for_a_stage_entry_point_or_the_store_reader():
+    """The per-stage names the entry points replaced are gone, and one function reads a feature
+    store: ``store.read_store``."""
+    retired = {"build_shard", "extract_shard", "run_align", "run_text", "run_store", "load_store"}
+    defined: dict[str, list[str]] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name in retired | {"read_store"}:
+                defined.setdefault(node.name, []).append(str(path.relative_to(SRC)))
+    assert defined == {"read_store": ["store.py"]}, defined

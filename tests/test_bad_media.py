@@ -15,10 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from polysent import contracts
+from polysent import contracts, media
 from polysent.corpus.demo.video import encode
 from polysent.features import acoustic, visual
-from polysent.media import build_shard
 from test_media import corpus_folders, face_frame, shard_of_video, speech, write_manifest
 
 FPS, SIZE = 10, 256
@@ -70,13 +69,28 @@ def stage_outputs(bad_corpus) -> dict[str, dict]:
     try:
         manifest = "results/corpus/manifest.parquet"
         for shard in sorted({shard_of_video(v) for v in ["good", *BAD]}):
-            build_shard(manifest, shard, f"results/media/{shard}", f"qc/media/{shard}.parquet",
-                        progress=False)  # fmt: skip
-            acoustic.extract_shard(manifest, f"results/media/{shard}", shard,
-                                   f"acoustic/{shard}.parquet", f"qc/acoustic/{shard}.parquet",
-                                   progress=False)  # fmt: skip
-            visual.extract_shard(manifest, shard, f"visual/{shard}.parquet",
-                                 f"qc/visual/{shard}.parquet", progress=False)  # fmt: skip
+            media.run_shard(
+                manifest, shard, f"results/media/{shard}", f"qc/media/{shard}.parquet", None, threads=1, progress=False
+            )
+            acoustic.run_shard(
+                manifest,
+                shard,
+                f"acoustic/{shard}.parquet",
+                f"qc/acoustic/{shard}.parquet",
+                None,
+                threads=1,
+                media_dir=f"results/media/{shard}",
+                progress=False,
+            )
+            visual.run_shard(
+                manifest,
+                shard,
+                f"visual/{shard}.parquet",
+                f"qc/visual/{shard}.parquet",
+                None,
+                threads=1,
+                progress=False,
+            )
             index = pq.read_table(f"results/media/{shard}/index.parquet")
             out["media"]["frames"] |= set(index.column("video_id").to_pylist())
             for stage in ("acoustic", "visual"):

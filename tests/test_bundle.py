@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("restore_torch_state")
 
 
 def store_metadata(lang, acoustic_cfg=ACOUSTIC_CFG, visual_cfg=VISUAL_CFG, shards=(0, 1)):
-    """Store metadata as ``polysent.store.run_store`` writes it, the stages' own provenance inside."""
+    """Store metadata as ``polysent.store.run_language`` writes it, the stages' own provenance inside."""
     from polysent import text
     from polysent.features import acoustic, visual
 

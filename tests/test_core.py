@@ -277,28 +277,3 @@ def test_run_table_readers_read_valid_files_and_name_corrupt_ones(tmp_path):
         path.write_bytes(path.read_bytes()[:50])
         with pytest.raises(io.CorruptFileError, match=f"file {path} is corrupt"):
             reader(path)
-
-
-def test_shard_job_fits_every_shard_stage_entry_point():
-    """scripts/{media,acoustic,visual,align}.py pass runlog.shard_job(snakemake) to their stage:
-    each entry point must take exactly those names (a renamed parameter fails here, not in a job)."""
-    import inspect
-    from types import SimpleNamespace
-
-    from polysent import runlog
-    from polysent.align import run_align
-    from polysent.features.acoustic import extract_shard as acoustic_shard
-    from polysent.features.visual import extract_shard as visual_shard
-    from polysent.media import build_shard
-
-    job = SimpleNamespace(
-        input=SimpleNamespace(manifest="m.parquet"),
-        wildcards=SimpleNamespace(shard="003"),
-        output=SimpleNamespace(qc="qc.parquet"),
-        params=SimpleNamespace(cfg={"k": 1}),
-        threads=4,
-    )
-    args = runlog.shard_job(job)
-    assert args == {"manifest": "m.parquet", "shard": "003", "qc_path": "qc.parquet", "cfg": {"k": 1}, "threads": 4}
-    for stage in (build_shard, acoustic_shard, visual_shard, run_align):
-        assert set(args) <= set(inspect.signature(stage).parameters), stage.__module__

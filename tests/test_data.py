@@ -11,9 +11,10 @@ from polysent.data import (
     batches,
     build_splits,
     collate,
-    read_store,
     sample_units,
     sample_videos,
+    samples_from_store,
+    samples_from_table,
 )
 from polysent.synthetic import synthetic_store_table
 
@@ -30,8 +31,8 @@ def stores(tmp_path):
     return paths
 
 
-def test_read_store_takes_dimensions_from_the_arrow_type(stores):
-    samples, dims = read_store(stores["fr"], ["happiness"])
+def test_samples_from_store_take_dimensions_from_the_arrow_type(stores):
+    samples, dims = samples_from_store(stores["fr"], ["happiness"])
     assert dims == DIMS
     s = samples[0]
     assert s.feats["text"].shape == (s.length, 6) and s.feats["visual"].dtype == np.float32
@@ -41,11 +42,12 @@ def test_read_store_takes_dimensions_from_the_arrow_type(stores):
 
 def test_unknown_emotion_and_missing_column_name_the_file(stores, tmp_path):
     with pytest.raises(DataError, match="fr.parquet.*'anger'"):
-        read_store(stores["fr"], ["anger"])
+        samples_from_store(stores["fr"], ["anger"])
+    with pytest.raises(DataError, match="feature store .*absent.parquet does not exist"):
+        samples_from_store(tmp_path / "absent.parquet")
     bad = pq.read_table(stores["fr"]).drop(["visual"])
-    pq.write_table(bad, tmp_path / "bad.parquet")
     with pytest.raises(DataError, match="bad.parquet: missing column.*visual"):
-        read_store(tmp_path / "bad.parquet")
+        samples_from_table(bad, str(tmp_path / "bad.parquet"))
 
 
 def test_unequal_modality_lengths_name_the_segment(stores, tmp_path):
@@ -55,10 +57,9 @@ def test_unequal_modality_lengths_name_the_segment(stores, tmp_path):
     rows[2] = rows[2][:-1]
     typ = col.type
     table = table.set_column(table.schema.get_field_index("visual"), "visual", pa.array(rows, typ))
-    pq.write_table(table, tmp_path / "x.parquet")
     sid = table.column("segment_id")[2].as_py()
     with pytest.raises(DataError, match=sid):
-        read_store(tmp_path / "x.parquet")
+        samples_from_table(table, "x.parquet")
 
 
 LEGACY = {"unit": "videos", "subset_seed": None, "valid": "same"}  # the pre-2026-12 few-shot rule
@@ -73,20 +74,20 @@ def test_legacy_fraction_samples_whole_videos_reproducibly(stores):
     assert es_a == {s.segment_id for s in b.train if s.lang == "es"}
     assert es_a != {s.segment_id for s in c.train if s.lang == "es"}
     es_videos = {s.video_id for s in a.train if s.lang == "es"}
-    all_es_train_videos = {s.video_id for s in read_store(stores["es"])[0] if s.split == "train"}
+    all_es_train_videos = {s.video_id for s in samples_from_store(stores["es"])[0] if s.split == "train"}
     assert len(es_videos) == round(0.25 * len(all_es_train_videos))
     # every segment of a chosen video is there
-    n_seg = sum(1 for s in read_store(stores["es"])[0] if s.video_id in es_videos and s.split == "train")
+    n_seg = sum(1 for s in samples_from_store(stores["es"])[0] if s.video_id in es_videos and s.split == "train")
     assert len(es_a) == n_seg
-    assert sum(s.lang == "fr" for s in a.train) == sum(s.split == "train" for s in read_store(stores["fr"])[0])
+    assert sum(s.lang == "fr" for s in a.train) == sum(s.split == "train" for s in samples_from_store(stores["fr"])[0])
     # test = eval language's test split only; valid = training languages' valid splits
     assert {s.lang for s in a.test} == {"es"} and {s.split for s in a.test} == {"test"}
     assert {s.split for s in a.valid} == {"valid"}
     # the old code path exactly: the same videos from default_rng([seed, crc32("es:train")]),
     # and the validation split shrunk by the same fraction
-    es_pool = [s for s in read_store(stores["es"])[0] if s.split == "train"]
+    es_pool = [s for s in samples_from_store(stores["es"])[0] if s.split == "train"]
     assert es_a == {s.segment_id for s in sample_videos(es_pool, 0.25, 1, "es", "train")}
-    es_valid = [s for s in read_store(stores["es"])[0] if s.split == "valid"]
+    es_valid = [s for s in samples_from_store(stores["es"])[0] if s.split == "valid"]
     assert {s.segment_id for s in a.valid if s.lang == "es"} == {
         s.segment_id for s in sample_videos(es_valid, 0.25, 1, "es", "valid")
     }
@@ -126,16 +127,16 @@ def test_few_shot_count_of_videos_keeps_whole_videos(stores):
     sp = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 3, "unit": "videos"}}, "eval": "es"}, seed=0)
     videos = {s.video_id for s in _es(sp.train)}
     assert len(videos) == 3
-    pool = [s for s in read_store(stores["es"])[0] if s.split == "train" and s.video_id in videos]
+    pool = [s for s in samples_from_store(stores["es"])[0] if s.split == "train" and s.video_id in videos]
     assert len(_es(sp.train)) == len(pool)
 
 
 def test_few_shot_validation_split_is_whole_unless_asked(stores):
-    full_valid = sum(s.split == "valid" for s in read_store(stores["es"])[0])
+    full_valid = sum(s.split == "valid" for s in samples_from_store(stores["es"])[0])
     whole = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 4}}, "eval": "es"}, seed=0)
     assert len(_es(whole.valid)) == full_valid and whole.report["n_valid_by_lang"]["es"] == full_valid
     same = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 12, "valid": "same"}}, "eval": "es"}, seed=0)
-    n_train_pool = sum(s.split == "train" for s in read_store(stores["es"])[0])
+    n_train_pool = sum(s.split == "train" for s in samples_from_store(stores["es"])[0])
     assert len(_es(same.valid)) == round(12 / n_train_pool * full_valid) < full_valid
 
 
@@ -146,7 +147,7 @@ def _video_order(samples):
 
 
 def test_few_shot_first_draw_takes_the_first_units_in_video_order(stores):
-    pool = [s for s in read_store(stores["es"])[0] if s.split == "train"]
+    pool = [s for s in samples_from_store(stores["es"])[0] if s.split == "train"]
     first = build_splits(stores, {"train": {"fr": 1.0, "es": {"count": 6, "draw": "first"}}, "eval": "es"}, seed=0)
     expected = [s.segment_id for s in _video_order(pool)][:6]
     assert [s.segment_id for s in _es(first.train)] == expected  # kept in store order = video order here
@@ -167,7 +168,7 @@ def test_few_shot_first_draw_takes_the_first_units_in_video_order(stores):
 
 
 def test_first_draw_does_not_depend_on_row_order(stores):
-    samples = [s for s in read_store(stores["es"])[0] if s.split == "train"]
+    samples = [s for s in samples_from_store(stores["es"])[0] if s.split == "train"]
     by_video = {}
     for s in samples:
         by_video.setdefault(s.video_id, []).append(s)
@@ -179,7 +180,7 @@ def test_first_draw_does_not_depend_on_row_order(stores):
 
 
 def test_budget_validation_keeps_no_more_labels_than_training(stores):
-    full_valid = [s for s in read_store(stores["es"])[0] if s.split == "valid"]
+    full_valid = [s for s in samples_from_store(stores["es"])[0] if s.split == "valid"]
     for draw in ("random", "first"):
         spec = {"count": 3, "valid": "budget", "draw": draw}
         sp = build_splits(stores, {"train": {"fr": 1.0, "es": spec}, "eval": "es"}, seed=0)
@@ -187,7 +188,7 @@ def test_budget_validation_keeps_no_more_labels_than_training(stores):
         assert sp.report["n_valid_by_lang"]["es"] == 3
         # the French (whole-language) validation split is untouched
         assert len([s for s in sp.valid if s.lang == "fr"]) == sum(
-            s.split == "valid" for s in read_store(stores["fr"])[0]
+            s.split == "valid" for s in samples_from_store(stores["fr"])[0]
         )
     first = build_splits(
         stores, {"train": {"fr": 1.0, "es": {"count": 3, "valid": "budget", "draw": "first"}}, "eval": "es"}, seed=0
@@ -204,7 +205,7 @@ def test_few_shot_count_is_taken_after_drop_neutral(stores):
 
 
 def test_few_shot_count_above_the_pool_uses_all_and_warns(stores):
-    pool = sum(s.split == "train" for s in read_store(stores["es"])[0])
+    pool = sum(s.split == "train" for s in samples_from_store(stores["es"])[0])
     sp = build_splits(stores, {"train": {"es": {"count": pool + 100}}, "eval": "es"}, seed=0)
     assert len(sp.train) == pool
     assert any(f"count {pool + 100} exceeds the {pool} training segments" in w for w in sp.report["warnings"])
@@ -295,7 +296,7 @@ def test_empty_split_is_a_clear_error(stores):
 
 
 def test_collate_pads_after_words_with_masks(stores):
-    samples, _ = read_store(stores["fr"])
+    samples, _ = samples_from_store(stores["fr"])
     part = samples[:5]
     b = collate(part, pad_to=12)
     assert b["text"].shape == (5, 12, 6) and b["mask"].shape == (5, 12)
@@ -321,8 +322,8 @@ def test_transaug_pairs_are_in_every_batch_with_or_without_translations(stores):
 
 
 def test_second_text_stream_is_the_translation_into_its_language_or_the_text_again(stores):
-    fr = [s for s in read_store(stores["fr"])[0] if s.split == "test"][:3]
-    es = [s for s in read_store(stores["es"])[0] if s.split == "test"][:2]
+    fr = [s for s in samples_from_store(stores["fr"])[0] if s.split == "test"][:3]
+    es = [s for s in samples_from_store(stores["es"])[0] if s.split == "test"][:2]
     b = collate(fr + es, translations=False, second_text="es")
     assert b["text2_translated"].tolist() == [True, True, True, False, False]
     for i, s in enumerate(fr):  # French rows read their Spanish translation

@@ -27,13 +27,14 @@ def _acoustic_shard(feature_corpus, media_dirs, tmp_path):
     cwd = os.getcwd()
     os.chdir(feature_corpus)
     try:
-        return acoustic.extract_shard(
+        return acoustic.run_shard(
             "results/corpus/manifest.parquet",
-            media_dirs[shard],
             shard,
             tmp_path / "a.parquet",
             tmp_path / "qc.parquet",
             {"backend": "librosa"},
+            threads=1,
+            media_dir=media_dirs[shard],
             progress=False,
         )
     finally:
@@ -45,12 +46,13 @@ def _visual_shard(feature_corpus, tmp_path):
     cwd = os.getcwd()
     os.chdir(feature_corpus)
     try:
-        return visual.extract_shard(
+        return visual.run_shard(
             "results/corpus/manifest.parquet",
             shard,
             tmp_path / "v.parquet",
             tmp_path / "qc.parquet",
             {"backend": "landmarks"},
+            threads=1,
             progress=False,
         )
     finally:

@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from polysent import contracts
+from polysent import contracts, media
 from polysent.cli import main as cli_main
 from polysent.corpus.sharding import shard_of
-from polysent.media import build_shard, extract_wav, index_path, probe_duration, read_index, wav_path
+from polysent.media import extract_wav, index_path, probe_duration, read_index, wav_path
 
 N_SHARDS = 2
 
@@ -155,11 +155,12 @@ def media_dirs(feature_corpus) -> dict[str, Path]:
         out = {}
         for shard in sorted({shard_of_video(v) for v in ("vid_a", "vid_b", "gone")}):
             out[shard] = feature_corpus / "results" / "media" / shard
-            build_shard(
+            media.run_shard(
                 "results/corpus/manifest.parquet",
                 shard,
                 f"results/media/{shard}",
                 f"results/qc/media/{shard}.parquet",
+                None,
                 threads=2,
                 progress=False,
             )
@@ -236,7 +237,7 @@ def _index(**overrides) -> pa.Table:
 )
 def test_the_media_index_reader_rejects_a_mismatched_or_corrupt_index_naming_it(tmp_path, damage, message):
     """read_index is the one reader of the media index (the acoustic stage reads it there too)."""
-    from polysent.features.acoustic import extract_shard
+    from polysent.features import acoustic
     from polysent.io import CorruptFileError
 
     media_dir = tmp_path / "media" / "000"
@@ -257,8 +258,15 @@ def test_the_media_index_reader_rejects_a_mismatched_or_corrupt_index_naming_it(
     error = CorruptFileError if damage == "truncate" else contracts.ContractError
     for read in (
         lambda: read_index(media_dir),
-        lambda: extract_shard(
-            manifest, media_dir, shard, tmp_path / "a.parquet", tmp_path / "qc.parquet", progress=False
+        lambda: acoustic.run_shard(
+            manifest,
+            shard,
+            tmp_path / "a.parquet",
+            tmp_path / "qc.parquet",
+            None,
+            threads=1,
+            media_dir=media_dir,
+            progress=False,
         ),
     ):
         with pytest.raises(error) as err:
@@ -282,12 +290,13 @@ def test_source_audio_path_is_preferred(tmp_path, feature_corpus):
             },
         ],
     )
-    index = build_shard(
+    index = media.run_shard(
         manifest,
         shard_of_video("vid_a"),
         tmp_path / "out",
         tmp_path / "qc.parquet",
         {"sample_rates": [16000]},
+        threads=1,
         progress=False,
     )
     assert index.column("source").to_pylist() == [str(wav)]

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from polysent import contracts
-from polysent.features import Segment, frames_table, openface as of
-from polysent.features.visual import extract_shard
+from polysent.features import Segment, frames_table, openface as of, visual
 from polysent.io import read_provenance
 from test_media import write_manifest
 
@@ -166,12 +165,13 @@ mkdir -p "$o" && cp "{fixture}" "$o/$n.csv"
     cfg = {"backend": "openface", "openface": {"binary": str(double)}}
     frames_by_shard, qc = {}, {}
     for shard in ("000", "001"):
-        t = extract_shard(
+        t = visual.run_shard(
             manifest,
             shard,
             tmp_path / f"{shard}.parquet",
             tmp_path / f"qc{shard}.parquet",
             cfg,
+            threads=1,
             progress=False,
         )
         frames_by_shard[shard] = t

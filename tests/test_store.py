@@ -155,15 +155,15 @@ def test_store_excludes_media_acoustic_visual_by_default():
     assert complete(None, "store")["exclude_qc_from"] == ["media", "acoustic", "visual"]
 
 
-def test_load_store_round_trip_and_contract(tmp_path):
+def test_read_store_round_trip_and_contract(tmp_path):
     man, words, ac, vis, text, text_tr = _inputs()
     table, _, meta = S.build_store(man, "fr", words, ac, vis, text, text_tr, "es", LABELS, {})
     write_parquet(tmp_path / "fr.parquet", table, provenance=meta)
-    back, m2 = S.load_store(tmp_path / "fr.parquet")
+    back, m2 = S.read_store(tmp_path / "fr.parquet")
     assert back.equals(table.replace_schema_metadata(back.schema.metadata)) and m2["dims"] == meta["dims"]
     write_parquet(tmp_path / "bad.parquet", table.drop_columns(["text_tr"]))
     with pytest.raises(ValueError, match="bad.parquet: not a valid feature_store store: missing column 'text_tr'"):
-        S.load_store(tmp_path / "bad.parquet")
+        S.read_store(tmp_path / "bad.parquet")
 
 
 def _store_table():
@@ -193,13 +193,13 @@ def _store_table():
     ids=["label-type", "sequence-type", "duplicate-segment"],
 )
 def test_every_store_reader_rejects_a_mismatched_store_naming_it(tmp_path, damage, messages):
-    """The store's readers (training's data.load_store, export's and the bundle's store.load_store)
+    """The store's readers (training's data.samples_from_store, export's and the bundle's store.read_store)
     check contracts.FEATURE_STORE and name the file; the writer refuses such a table too."""
     from polysent import contracts, data
 
     path = tmp_path / "fr.parquet"
     write_parquet(path, damage(_store_table()))
-    for reader in (S.load_store, data.load_store):
+    for reader in (S.read_store, data.samples_from_store):
         with pytest.raises(contracts.ContractError) as err:
             reader(path)
         assert str(err.value).startswith(f"{path}: ")
@@ -216,7 +216,7 @@ def test_a_corrupt_store_is_named_with_the_way_out(tmp_path):
     path = tmp_path / "fr.parquet"
     write_parquet(path, _store_table())
     path.write_bytes(path.read_bytes()[:200])
-    for reader in (S.load_store, data.load_store):
+    for reader in (S.read_store, data.samples_from_store):
         with pytest.raises(CorruptFileError, match=f"file {path} is corrupt.*delete it and re-run"):
             reader(path)
 
@@ -237,7 +237,7 @@ def test_demo_stores_account_for_every_segment(tiny_run):
         ]
     )
     for lang, part in man.groupby("lang"):
-        table, meta = S.load_store(res / "store" / f"{lang}.parquet")
+        table, meta = S.read_store(res / "store" / f"{lang}.parquet")
         stored = set(table.column("segment_id").to_pylist())
         missing = set(part["segment_id"]) - stored
         assert missing <= set(qc["segment_id"]), sorted(missing - set(qc["segment_id"]))[:5]
@@ -249,13 +249,13 @@ def test_demo_stores_account_for_every_segment(tiny_run):
 
 
 @pytest.mark.workflow
-def test_run_store_leaves_out_segments_blocked_by_earlier_qc_files(tiny_run, tmp_path):
+def test_store_stage_leaves_out_segments_blocked_by_earlier_qc_files(tiny_run, tmp_path):
     """The stage entry point reads the earlier stages' QC files (as the store rule passes them):
     the blocked segments get store QC rows, every other segment is stored exactly as in the DAG."""
     from polysent.qc import QCLog
 
     res = tiny_run / "results"
-    dag, _ = S.load_store(res / "store" / "fr.parquet")
+    dag, _ = S.read_store(res / "store" / "fr.parquet")
     dag = dag.to_pandas()
     seg, other = dag.segment_id.iloc[0], dag.video_id[dag.video_id != dag.video_id.iloc[0]].iloc[0]
     media, visual = QCLog("media"), QCLog("visual")
@@ -274,14 +274,14 @@ def test_run_store_leaves_out_segments_blocked_by_earlier_qc_files(tiny_run, tmp
         tr_lang=None,
         translate_path=None,
     )
-    S.run_store(
+    S.run_language(
         **args,
         out=tmp_path / "fr.parquet",
         qc_path=tmp_path / "qc.parquet",
         cfg={},
         prior_qc_paths=[tmp_path / "qc/media/000.parquet", tmp_path / "qc/visual/000.parquet"],
     )
-    got = S.load_store(tmp_path / "fr.parquet")[0].to_pandas()
+    got = S.read_store(tmp_path / "fr.parquet")[0].to_pandas()
     blocked = {seg} | set(dag.segment_id[dag.video_id == other])
     assert set(got.segment_id) == set(dag.segment_id) - blocked and len(got) > 0
     qc = pd.read_parquet(tmp_path / "qc.parquet").set_index("segment_id")["reason"]
@@ -296,11 +296,11 @@ def test_run_store_leaves_out_segments_blocked_by_earlier_qc_files(tiny_run, tmp
             np.array_equal(np.stack(a), np.stack(b)) if len(a) else len(b) == 0 for a, b in zip(got[col], keep[col])
         ), col
     # with exclude_qc_from: [] the same QC files block nothing
-    S.run_store(
+    S.run_language(
         **args,
         out=tmp_path / "all.parquet",
         qc_path=tmp_path / "qc_all.parquet",
         cfg={"exclude_qc_from": []},
         prior_qc_paths=[tmp_path / "qc/media/000.parquet", tmp_path / "qc/visual/000.parquet"],
     )
-    assert set(S.load_store(tmp_path / "all.parquet")[0].column("segment_id").to_pylist()) == set(dag.segment_id)
+    assert set(S.read_store(tmp_path / "all.parquet")[0].column("segment_id").to_pylist()) == set(dag.segment_id)

@@ -47,15 +47,17 @@ def test_vector_file_is_streamed_and_stops_when_all_words_found(tmp_path):
 def test_vectors_oov_policies_and_case():
     words = ["Film", "bon", "inconnu"]
     cfg = {"paths": {"fr": str(VEC / "glove_fr.txt")}}
-    vec, oov = T.encode_vectors(words, "fr", cfg)
+    vec, oov = T.encode_vectors(words, "fr", cfg, seed=0)
     assert oov.tolist() == [False, False, True] and not vec[2].any()
     assert vec[0].tolist() == [0.5, 0.5, 0.0, 0.0]  # found lowercased
-    vec_r, _ = T.encode_vectors(words, "fr", cfg | {"oov": "random"})
-    assert vec_r[2].any() and np.allclose(vec_r[2], T.encode_vectors(["inconnu"], "fr", cfg | {"oov": "random"})[0][0])
+    vec_r, _ = T.encode_vectors(words, "fr", cfg | {"oov": "random"}, seed=0)
+    assert vec_r[2].any() and np.allclose(
+        vec_r[2], T.encode_vectors(["inconnu"], "fr", cfg | {"oov": "random"}, seed=0)[0][0]
+    )
     with pytest.raises(KeyError, match="inconnu"):
-        T.encode_vectors(words, "fr", cfg | {"oov": "error"})
+        T.encode_vectors(words, "fr", cfg | {"oov": "error"}, seed=0)
     with pytest.raises(T.EncoderUnavailable, match="no file for language 'es'"):
-        T.encode_vectors(words, "es", cfg)
+        T.encode_vectors(words, "es", cfg, seed=0)
     with pytest.raises(T.EncoderUnavailable, match="not found"):
         T.read_vectors(VEC / "missing.txt", {"a"})
 
@@ -69,7 +71,7 @@ def _items(words):
 
 
 def test_use_is_the_default_and_places_translations_together():
-    table = T.encode_words(_items(["excellent", "excelente", "terrible", "maison"]), "fr", {})
+    table = T.encode_words(_items(["excellent", "excelente", "terrible", "maison"]), "fr", {}, seed=0, threads=1)
     assert table.schema.field("vector").type == T.vector_type(512) == T.vector_type(T.use_model_info()["dim"])
     v = np.stack(table.column("vector").to_numpy(zero_copy_only=False))
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
@@ -87,13 +89,13 @@ def test_use_embeds_each_distinct_word_once_alone(monkeypatch):
             return model.encode(texts)
 
     monkeypatch.setattr(T, "use_model", lambda threads: Counting())
-    vecs, oov = T.encode_use(USE_WORDS, {"lowercase": True})
+    vecs, oov = T.encode_use(USE_WORDS, {"lowercase": True}, threads=1)
     keys = sorted({w.lower() for w in USE_WORDS})
     assert calls == [[k] for k in keys]  # one call per distinct (lowercased) word, one word each
     assert not oov.any() and vecs.shape == (len(USE_WORDS), 512)
     assert np.array_equal(vecs[0], vecs[2]) and np.array_equal(vecs[1], vecs[6])  # occurrences share
     calls.clear()
-    cased, _ = T.encode_use(USE_WORDS, {"lowercase": False})
+    cased, _ = T.encode_use(USE_WORDS, {"lowercase": False}, threads=1)
     assert len(calls) == len(keys) + 1 and not np.array_equal(cased[0], cased[2])
 
 
@@ -111,7 +113,7 @@ def test_use_vectors_identical_across_runs_thread_counts_and_corpora():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
     assert np.array_equal(np.frombuffer(out, np.float32).reshape(one.shape), one)
-    alone, _ = T.encode_use(["mauvais"], {"lowercase": True})
+    alone, _ = T.encode_use(["mauvais"], {"lowercase": True}, threads=1)
     assert np.array_equal(alone[0], one[USE_WORDS.index("mauvais")])
 
 
@@ -135,13 +137,15 @@ def test_use_provenance_names_package_version_and_weight_hashes():
 
 
 def test_use_text_store_and_feature_store_metadata(tmp_path):
-    """run_text writes the encoder's provenance; run_store copies it and takes the text width
+    """The text stage writes the encoder's provenance; the store stage copies it and takes the text width
     from the text store (512 here), not from a constant."""
     from polysent import store as S
     from polysent.io import read_provenance, write_parquet
 
     items = _items(["très", "bon"])
-    write_parquet(tmp_path / "text.parquet", T.encode_words(items, "fr", {}), provenance=T.provenance({}, "fr"))
+    write_parquet(
+        tmp_path / "text.parquet", T.encode_words(items, "fr", {}, seed=0, threads=1), provenance=T.provenance({}, "fr")
+    )
     prov = read_provenance(tmp_path / "text.parquet")
     meta = S.text_encoder_meta(prov, 512)
     assert meta["encoder"] == "use" and meta["model"]["weights_sha256"] == T.use_model_info()["weights_sha256"]
@@ -190,7 +194,7 @@ def test_encode_words_table_layout():
     items = pd.DataFrame(
         {"segment_id": ["s", "s"], "kind": ["source", "source"], "word_idx": [0, 1], "word": ["très", "bon"]}
     )
-    table = T.encode_words(items, "fr", {"encoder": "hash"})
+    table = T.encode_words(items, "fr", {"encoder": "hash"}, seed=0, threads=1)
     assert table.schema.field("vector").type == T.vector_type(300)
     assert table.column("word").to_pylist() == ["très", "bon"]
 
@@ -280,7 +284,7 @@ def test_transformer_encoder_one_contextual_vector_per_word(tmp_path, offline):
             "word": ["The", "not", "film", "good", "is", "excelente"],
         }
     )
-    table = T.encode_words(items, "es", {"encoder": "transformer", "transformer": cfg})
+    table = T.encode_words(items, "es", {"encoder": "transformer", "transformer": cfg}, seed=0, threads=1)
     assert table.schema.field("vector").type == T.vector_type(32)
     assert table.column("word").to_pylist() == items["word"].tolist()
     assert not any(table.column("oov").to_pylist())
@@ -288,7 +292,7 @@ def test_transformer_encoder_one_contextual_vector_per_word(tmp_path, offline):
     assert np.allclose(vecs[[0, 2, 4, 5]], out[0], atol=1e-6)
     assert np.allclose(vecs[[1, 3]], T.encode_transformer([["not", "good"]], cfg)[0], atol=1e-6)
     # A language without a single word still gets the model's width (the store checks dims).
-    empty = T.encode_words(items.iloc[:0], "es", {"encoder": "transformer", "transformer": cfg})
+    empty = T.encode_words(items.iloc[:0], "es", {"encoder": "transformer", "transformer": cfg}, seed=0, threads=1)
     assert empty.num_rows == 0 and empty.schema.field("vector").type == T.vector_type(32)
 
 

@@ -10,8 +10,7 @@ import pytest
 
 from polysent import contracts
 from polysent.cli import main as cli_main
-from polysent.features import landmarks as lm
-from polysent.features.visual import extract_shard
+from polysent.features import landmarks as lm, visual
 from polysent.io import read_provenance
 from test_media import face_frame, feature_corpus, shard_of_video  # noqa: F401 (fixture)
 
@@ -72,7 +71,7 @@ def test_shard_store_keeps_faceless_frames_and_records_failures(feature_corpus):
     try:
         tables, qc = {}, {}
         for shard in sorted({shard_of_video(v) for v in ("vid_a", "vid_b", "gone")}):
-            tables[shard] = extract_shard(
+            tables[shard] = visual.run_shard(
                 "results/corpus/manifest.parquet",
                 shard,
                 f"out/vis{shard}.parquet",
@@ -146,12 +145,13 @@ def test_visual_store_bytes_are_deterministic(tmp_path, feature_corpus):
     shard = shard_of_video("vid_a")
     try:
         for name in ("one", "two"):
-            extract_shard(
+            visual.run_shard(
                 "results/corpus/manifest.parquet",
                 shard,
                 str(tmp_path / f"{name}.parquet"),
                 str(tmp_path / f"{name}.qc.parquet"),
                 {"backend": "landmarks"},
+                threads=1,
                 progress=False,
             )
     finally:

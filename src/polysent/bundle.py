@@ -123,7 +123,7 @@ def _merge_stage(stage: str, files: dict[str, dict], where: str) -> dict:
 def feature_settings(store_meta: dict, where: str = "<store>") -> dict:
     """The settings that define a store's features, by stage, from its Parquet metadata.
 
-    ``store_meta`` is the ``polysent`` metadata of a feature store (:func:`polysent.store.load_store`).
+    ``store_meta`` is the ``polysent`` metadata of a feature store (:func:`polysent.store.read_store`).
     Returns ``{"store": {dims, feature_names, params}, "align": {...}, "acoustic": {...},
     "visual": {...}, "text": {...}}``; a stage's settings are its files' provenance (backend,
     parameters, feature names, tool versions, stand-in notes) without per-shard facts. A store
@@ -395,9 +395,9 @@ class Bundle:
         self, path: str | os.PathLike, lang: str | None = None, allow_mismatch: bool = False
     ) -> tuple[pa.Table, list[Difference]]:
         """Check a feature store's settings against the bundle, then predict its rows."""
-        from polysent.store import load_store
+        from polysent.store import read_store
 
-        table, meta = load_store(path)
+        table, meta = read_store(path)
         differences = self.check_features(meta, lang=lang, allow_mismatch=allow_mismatch)
         return self.predict_table(table, str(path)), differences
 

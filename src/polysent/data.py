@@ -53,10 +53,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from polysent.config import schema_defaults
+from polysent.store import read_store
 
 log = logging.getLogger("polysent.data")
 
@@ -123,14 +123,6 @@ def _seq_column(col: pa.ChunkedArray, where: str) -> tuple[list[np.ndarray], int
     return rows, dim
 
 
-def read_store(path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
-    """Read one feature store file into samples; return them and the per-modality dimensions."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"feature store {path} does not exist")
-    return samples_from_table(pq.read_table(path), str(path), emotions)
-
-
 def samples_from_table(table: pa.Table, where: str, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
     """Samples of a feature-store table (``where`` names it in errors)."""
     path = where
@@ -192,19 +184,13 @@ def samples_from_table(table: pa.Table, where: str, emotions: list[str] = ()) ->
     return samples, dims
 
 
-def load_store(path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
-    """Read a feature store through the store stage's reader (which checks its contract) when
-    it is installed and returns an Arrow table; otherwise read the Parquet file directly."""
-    try:
-        from polysent.store import load_store as store_reader  # the store stage owns the contract
-    except ImportError:
-        store_reader = None
-    if store_reader is not None:
-        loaded = store_reader(path)  # (table, metadata) from polysent.store
-        table = loaded[0] if isinstance(loaded, tuple) else loaded
-        if isinstance(table, pa.Table):
-            return samples_from_table(table, str(path), emotions)
-    return read_store(path, emotions)
+def samples_from_store(path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
+    """The samples of one feature store file and its per-modality dimensions, read through
+    :func:`polysent.store.read_store` (which checks the contract and names the file)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"feature store {path} does not exist")
+    return samples_from_table(read_store(path)[0], str(path), emotions)
 
 
 # ---------------------------------------------------------------------------------- selection
@@ -392,7 +378,7 @@ def build_splits(
         raise DataError(f"no feature store given for language(s) {missing}; have {sorted(stores)}")
     by_lang, dims = {}, None
     for lang in needed:
-        samples, d = load_store(stores[lang], emotions)
+        samples, d = samples_from_store(stores[lang], emotions)
         if dims is not None and d != dims:
             raise DataError(f"{stores[lang]}: feature dimensions {d} differ from the other stores' {dims}")
         dims = d

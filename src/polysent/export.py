@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from polysent.io import atomic_path
-from polysent.store import MODALITIES, load_store, to_arrays
+from polysent.store import MODALITIES, read_store, to_arrays
 
 MMSA_KEYS = {"text": "text", "acoustic": "audio", "visual": "vision"}
 CSD_METADATA_KEYS = (
@@ -69,7 +69,7 @@ def to_mmsa(table: pa.Table, meta: dict, seq_len: int | None = None) -> dict:
 
 
 def write_mmsa(store_path, out, seq_len: int | None = None) -> dict:
-    table, meta = load_store(store_path)
+    table, meta = read_store(store_path)
     data = to_mmsa(table, meta, seq_len)
     with atomic_path(out, suffix=".pkl") as tmp:
         with open(tmp, "wb") as f:
@@ -126,7 +126,7 @@ def read_csd(path) -> tuple[str, dict[str, dict[str, np.ndarray]], dict]:
 
 def write_csds(store_path, align_paths, out_dir) -> list[Path]:
     """Export a feature store as ``words``, ``text``, ``acoustic``, ``visual``, ``labels`` CSDs."""
-    table, meta = load_store(store_path)
+    table, meta = read_store(store_path)
     lang = meta.get("lang", "xx")
     words = pd.concat([pd.read_parquet(p) for p in align_paths], ignore_index=True)
     ids = table.column("segment_id").to_pylist()

@@ -179,18 +179,19 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
     return rows, failures
 
 
-def build_shard(
+def run_shard(
     manifest: str | os.PathLike,
     shard: str | int,
-    out_dir: str | os.PathLike,
+    out: str | os.PathLike,
     qc_path: str | os.PathLike,
-    cfg: dict | None = None,
-    threads: int = 1,
+    cfg: dict | None,
+    *,
+    threads: int,
     progress: bool = True,
 ) -> pa.Table:
-    """Media stage for one shard: WAVs + ``index.parquet`` in ``out_dir``, QC to ``qc_path``."""
+    """Media stage for one shard: WAVs + ``index.parquet`` in the folder ``out``, QC to ``qc_path``."""
     cfg = complete(cfg, "media")
-    out_dir = Path(out_dir)
+    out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     videos = group_by_video(shard_segments(manifest, shard))
     qc = QCLog(STAGE)
@@ -254,7 +255,7 @@ def add_cli(subparsers) -> None:
 def _cli(args) -> int:
     cfg = stage_config("media", args.config, args.set)
     if shard_mode(args, "out_dir"):
-        index = build_shard(args.manifest, args.shard, args.out_dir, args.qc, cfg, args.threads)
+        index = run_shard(args.manifest, args.shard, args.out_dir, args.qc, cfg, threads=args.threads)
         print(f"{index.num_rows} WAVs in {args.out_dir}")
         return 0
     src_dur = probe_duration(args.input, cfg["ffprobe"])

@@ -36,8 +36,9 @@ def start(log_path: str | os.PathLike | None = None, level: int = logging.INFO) 
     return log
 
 
-def shard_job(snakemake) -> dict:
-    """The arguments every per-shard stage (media, acoustic, visual, align) takes from its job.
+def shard_job(snakemake, out) -> dict:
+    """The leading arguments of every per-shard stage's ``run_shard`` (media, acoustic, visual,
+    align), taken from its job, with ``out`` its output.
 
     Their rules share one convention (``input.manifest``, the ``{shard}`` wildcard, ``output.qc``,
     ``params.cfg``, ``threads``); it is mapped onto the library's parameter names here, once.
@@ -45,7 +46,21 @@ def shard_job(snakemake) -> dict:
     return {
         "manifest": snakemake.input.manifest,
         "shard": snakemake.wildcards.shard,
+        "out": out,
         "qc_path": snakemake.output.qc,
         "cfg": snakemake.params.cfg,
         "threads": snakemake.threads,
+    }
+
+
+def language_job(snakemake, out) -> dict:
+    """The leading arguments of every per-language stage's ``run_language`` (text, store), taken
+    from its job (``input.manifest``, the ``{lang}`` wildcard, ``output.qc``, ``params.cfg``),
+    with ``out`` its output."""
+    return {
+        "manifest": snakemake.input.manifest,
+        "lang": snakemake.wildcards.lang,
+        "out": out,
+        "qc_path": snakemake.output.qc,
+        "cfg": snakemake.params.cfg,
     }

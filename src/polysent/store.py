@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -301,7 +302,7 @@ def text_encoder_meta(text_prov: dict, dim: int) -> dict:
     return out
 
 
-def load_store(path: str | os.PathLike) -> tuple[pa.Table, dict]:
+def read_store(path: str | os.PathLike) -> tuple[pa.Table, dict]:
     """Read a feature store: (Arrow table, metadata dict with dims/feature_names/provenance).
 
     Checks the contract (``contracts.FEATURE_STORE``: columns and types, one row per segment)
@@ -342,22 +343,25 @@ def read_inputs_provenance(paths: dict[str, str | list[str]]) -> dict:
     return out
 
 
-def run_store(
-    manifest,
+def run_language(
+    manifest: str | os.PathLike,
     lang: str,
-    align_paths,
-    acoustic_paths,
-    visual_paths,
-    text_path,
-    text_tr_path,
-    tr_lang,
-    translate_path,
-    out,
-    qc_path,
-    cfg: dict,
-    prior_qc_paths=(),
-) -> None:
-    """Stage entry point: read every input of the ``lang`` store, build it, write it and its QC.
+    out: str | os.PathLike,
+    qc_path: str | os.PathLike,
+    cfg: dict | None,
+    *,
+    align_paths: Iterable[str | os.PathLike],
+    acoustic_paths: Iterable[str | os.PathLike],
+    visual_paths: Iterable[str | os.PathLike],
+    text_path: str | os.PathLike,
+    text_tr_path: str | os.PathLike | None = None,
+    tr_lang: str | None = None,
+    translate_path: str | os.PathLike | None = None,
+    prior_qc_paths: Iterable[str | os.PathLike] = (),
+) -> pa.Table:
+    """Store stage for one language: read every input of the ``lang`` store (every shard's
+    ``align``/``acoustic``/``visual`` files, the text vectors, optionally the vectors and
+    translations of ``tr_lang`` into ``lang``), build it, write it to ``out`` and its QC.
 
     ``prior_qc_paths``: QC files of earlier stages; segments with a record of a stage in
     ``cfg['exclude_qc_from']`` are left out (:func:`blocking_records`).
@@ -423,5 +427,7 @@ def run_store(
         }
     )
     meta["text_encoder"] = text_encoder_meta(read_provenance(text_path), text_dim)
-    write_parquet(out, check(table, FEATURE_STORE, str(out)), provenance=meta)
+    table = check(table, FEATURE_STORE, str(out))
+    write_parquet(out, table, provenance=meta)
     qc.write(qc_path)
+    return table

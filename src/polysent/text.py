@@ -148,7 +148,7 @@ def use_key(word: str, lowercase: bool) -> str:
     return _normalise(word, lowercase)
 
 
-def encode_use(words: list[str], cfg: dict, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def encode_use(words: list[str], cfg: dict, *, threads: int) -> tuple[np.ndarray, np.ndarray]:
     """One vector per word occurrence; each distinct word (after :func:`use_key`) embedded once, alone.
 
     ``cfg``: the completed ``text.use`` settings. The vector of a word depends only on the word
@@ -226,7 +226,7 @@ def read_vectors(path: str | os.PathLike, wanted: Iterable[str]) -> tuple[dict[s
     return rows, dim
 
 
-def encode_vectors(words: list[str], lang: str, cfg: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def encode_vectors(words: list[str], lang: str, cfg: dict, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from polysent.config import complete
 
     cfg = complete(cfg, "text", "vectors")
@@ -319,7 +319,7 @@ def vector_type(dim: int) -> pa.DataType:
     return pa.list_(pa.float32(), dim)
 
 
-def encode_words(items: pd.DataFrame, lang: str, cfg: dict, seed: int = 0, threads: int = 1) -> pa.Table:
+def encode_words(items: pd.DataFrame, lang: str, cfg: dict, *, seed: int, threads: int) -> pa.Table:
     """Encode ``items`` (columns ``segment_id, kind, word_idx, word``, all of one language).
 
     ``cfg``: the ``text`` settings (schema defaults filled in here); ``threads``: BLAS threads of
@@ -331,11 +331,11 @@ def encode_words(items: pd.DataFrame, lang: str, cfg: dict, seed: int = 0, threa
     encoder = cfg["encoder"]
     words = items["word"].tolist()
     if encoder == "use":
-        vecs, oov = encode_use(words, cfg["use"], threads)
+        vecs, oov = encode_use(words, cfg["use"], threads=threads)
     elif encoder == "hash":
         vecs, oov = encode_hash(words, cfg["hash"])
     elif encoder == "vectors":
-        vecs, oov = encode_vectors(words, lang, cfg["vectors"], seed)
+        vecs, oov = encode_vectors(words, lang, cfg["vectors"], seed=seed)
     elif encoder == "transformer":
         groups = list(items.groupby(["segment_id", "kind"], sort=False))
         # An empty sentence list still loads the model: its hidden size is the column's width.
@@ -405,10 +405,22 @@ def provenance(cfg: dict, lang: str) -> dict:
     return prov
 
 
-def run_text(
-    manifest, align_paths, translate_paths, lang: str, out, qc_path, cfg: dict, seed: int = 0, threads: int = 1
-) -> None:
-    """Stage entry point: vectors for the aligned words of ``lang`` and translations into it."""
+def run_language(
+    manifest: str | os.PathLike,
+    lang: str,
+    out: str | os.PathLike,
+    qc_path: str | os.PathLike,
+    cfg: dict | None,
+    *,
+    threads: int,
+    seed: int,
+    align_paths: Iterable[str | os.PathLike],
+    translate_paths: Iterable[str | os.PathLike],
+) -> pa.Table:
+    """Text stage for one language: vectors for the aligned words of ``lang`` (``align_paths``:
+    every shard's WORDS store) and for the translations into it (``translate_paths``) to ``out``,
+    segments with no known word to ``qc_path``. ``seed`` draws the vectors of out-of-vocabulary
+    words (``vectors.oov: random``)."""
     from polysent.contracts import MANIFEST, TEXT_VECTORS, TRANSLATIONS, WORDS, check, read
     from polysent.io import write_parquet
     from polysent.qc import QCLog
@@ -417,7 +429,7 @@ def run_text(
     align = pd.concat([read(p, WORDS).to_pandas() for p in align_paths], ignore_index=True)
     trs = [read(p, TRANSLATIONS).to_pandas() for p in translate_paths]
     items = text_items(align, man, trs, lang)
-    table = encode_words(items, lang, cfg, seed, threads)
+    table = encode_words(items, lang, cfg, seed=seed, threads=threads)
     prov = provenance(cfg, lang)
     qc = QCLog("text")
     if "oov" in table.column_names and len(items):
@@ -434,5 +446,7 @@ def run_text(
             if g["oov"].all():
                 qc.add(f"every {kind} word is out of vocabulary ({prov['encoder']})", sid, vid.get(sid))
     prov["oov_rate"] = float(table.column("oov").to_numpy(zero_copy_only=False).mean()) if len(items) else 0.0
-    write_parquet(out, check(table, TEXT_VECTORS, where=str(out)), provenance=prov)
+    table = check(table, TEXT_VECTORS, where=str(out))
+    write_parquet(out, table, provenance=prov)
     qc.write(qc_path)
+    return table

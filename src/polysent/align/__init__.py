@@ -15,6 +15,7 @@ A segment that cannot be aligned is recorded in QC with the reason and is absent
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from polysent.tokens import tokenize
 
 # The package's API; the shared types live in polysent.align.base so the backends need not
 # import this package.
-__all__ = ["AlignError", "AlignerUnavailable", "Segment", "align_shard", "run_align", "tokenize", "words_table"]
+__all__ = ["AlignError", "AlignerUnavailable", "Segment", "align_shard", "run_shard", "tokenize", "words_table"]
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ def align_shard(
     media_dir: str | Path,
     cfg: dict,
     workdir: str | Path,
-    threads: int = 1,
+    *,
+    threads: int,
 ) -> tuple[pa.Table, QCLog]:
     """Align every segment of ``manifest`` (one shard) with ``cfg['backend']``.
 
@@ -169,8 +171,17 @@ def provenance(cfg: dict) -> dict:
     return prov
 
 
-def run_align(manifest, media_dir, shard, out, qc_path, cfg: dict, threads: int = 1) -> None:
-    """Stage entry point: align the segments of ``shard``; write the WORDS store and its QC."""
+def run_shard(
+    manifest: str | os.PathLike,
+    shard: str | int,
+    out: str | os.PathLike,
+    qc_path: str | os.PathLike,
+    cfg: dict | None,
+    *,
+    threads: int,
+    media_dir: str | os.PathLike,
+) -> pa.Table:
+    """Align stage for one shard: the WORDS store of its segments to ``out``, failures to ``qc_path``."""
     import tempfile
 
     from polysent.contracts import MANIFEST, read
@@ -179,9 +190,10 @@ def run_align(manifest, media_dir, shard, out, qc_path, cfg: dict, threads: int 
     man = read(manifest, MANIFEST).to_pandas()
     man = man[man["shard"] == int(shard)]
     with tempfile.TemporaryDirectory(prefix=f"align_{shard}_") as tmp:
-        table, qc = align_shard(man, media_dir, cfg, tmp, threads)
+        table, qc = align_shard(man, media_dir, cfg, tmp, threads=threads)
     write_parquet(out, table, provenance=provenance(cfg))
     qc.write(qc_path)
+    return table
 
 
 def add_cli(sub) -> None:
@@ -194,5 +206,7 @@ def add_cli(sub) -> None:
     p.add_argument("--backend", choices=BACKENDS, default="aeneas")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(
-        func=lambda a: run_align(a.manifest, a.media, a.shard, a.out, a.qc, {"backend": a.backend}, a.threads)
+        func=lambda a: run_shard(
+            a.manifest, a.shard, a.out, a.qc, {"backend": a.backend}, threads=a.threads, media_dir=a.media
+        )
     )

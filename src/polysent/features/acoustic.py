@@ -406,14 +406,15 @@ def _pick_wav(rows: list[dict], sr: int) -> dict | None:
     return exact[0] if exact else max(rows, key=lambda r: int(r["sample_rate"]))
 
 
-def extract_shard(
+def run_shard(
     manifest: str | os.PathLike,
-    media_dir: str | os.PathLike,
     shard: str | int,
     out: str | os.PathLike,
     qc_path: str | os.PathLike,
-    cfg: dict | None = None,
-    threads: int = 1,
+    cfg: dict | None,
+    *,
+    threads: int,
+    media_dir: str | os.PathLike,
     progress: bool = True,
 ):
     """Acoustic stage for one shard: frames to ``out`` (contract FRAMES), failures to ``qc_path``."""
@@ -523,7 +524,9 @@ def add_cli(subparsers) -> None:
 def _cli(args) -> int:
     cfg = stage_config("acoustic", args.config, args.set)
     if shard_mode(args, "media_dir", "out"):
-        table = extract_shard(args.manifest, args.media_dir, args.shard, args.out, args.qc, cfg, args.threads)
+        table = run_shard(
+            args.manifest, args.shard, args.out, args.qc, cfg, threads=args.threads, media_dir=args.media_dir
+        )
         print(f"{table.num_rows} frames -> {args.out}")
         return 0
     t, f, extractor = extract_file(args.input, cfg, args.start, args.end)

@@ -267,13 +267,14 @@ def provenance(cfg: dict, extra: dict | None = None) -> dict:
     }
 
 
-def extract_shard(
+def run_shard(
     manifest: str | os.PathLike,
     shard: str | int,
     out: str | os.PathLike,
     qc_path: str | os.PathLike,
-    cfg: dict | None = None,
-    threads: int = 1,
+    cfg: dict | None,
+    *,
+    threads: int,
     progress: bool = True,
 ):
     """Visual stage for one shard: frames to ``out`` (VISUAL_FRAMES), failures to ``qc_path``."""
@@ -345,7 +346,7 @@ def _cli(args) -> int:
     cfg = stage_config("visual", args.config, args.set)
     if args.manifest:
         require_shard_args(args, "out")
-        table = extract_shard(args.manifest, args.shard, args.out, args.qc, cfg, args.threads)
+        table = run_shard(args.manifest, args.shard, args.out, args.qc, cfg, threads=args.threads)
         print(f"{table.num_rows} frames -> {args.out}")
         return 0
     if not (args.input and args.output):

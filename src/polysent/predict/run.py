@@ -48,10 +48,10 @@ def run_entry(
             prepared.frame,
             prepared.cfgs_by_lang,
             work,
-            entry["threads"],
-            progress,
+            threads=entry["threads"],
             pseudo=(prepared.pseudo, entry["pseudo_word"]),
             text_seeds={lang: s["seed"] for lang, s in prepared.text_seeds.items()},
+            progress=progress,
         )
     rows, differences, flags = predict_rows(bundle, prepared, stores, qc_paths, entry["allow_feature_mismatch"])
     meta = metadata(bundle_path, bundle, {"bundle": bundle_path, **entry}, prepared, rows, differences, flags)

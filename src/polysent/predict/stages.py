@@ -41,7 +41,7 @@ def _align(manifest: Path, frame: pd.DataFrame, shard: int, work: Path, qc: Path
             plural(to_align, "other"),
         )
     if to_align:
-        align.run_align(manifest, work / "media" / str(shard), shard, out, qc, cfg, threads)
+        align.run_shard(manifest, shard, out, qc, cfg, threads=threads, media_dir=work / "media" / str(shard))
     else:
         io.write_parquet(out, align.words_table([]), provenance=align.provenance(cfg))
         QCLog("align").write(qc)
@@ -54,10 +54,11 @@ def run_features(
     frame: pd.DataFrame,
     cfgs_by_lang: dict[str, dict],
     work: Path,
-    threads: int = 1,
+    *,
+    threads: int,
+    pseudo: tuple[list[str], float],
+    text_seeds: dict[str, int],
     progress: bool = True,
-    pseudo: tuple[list[str], float] = ([], 0.4),
-    text_seeds: dict[str, int] | None = None,
 ) -> tuple[dict[str, Path], list[Path]]:
     """The stages for every segment of ``manifest`` (``frame``: the same rows), into ``work``:
     returns the stores by language and the QC files in stage order (the first stage's reason of
@@ -85,49 +86,49 @@ def _run(manifest, frame, cfgs_by_lang, work, threads, progress, pseudo, text_se
         qc = work / "qc" / stage / f"{key}.parquet"
         qc_paths.append(qc)
         if stage == "media":
-            media.build_shard(manifest, key, work / "media" / str(key), qc, first["media"], threads, progress=False)
+            media.run_shard(
+                manifest, key, work / "media" / str(key), qc, first["media"], threads=threads, progress=False
+            )
         elif stage == "acoustic":
-            acoustic.extract_shard(
+            acoustic.run_shard(
                 manifest,
-                work / "media" / str(key),
                 key,
                 work / "acoustic" / f"{key}.parquet",
                 qc,
                 first["acoustic"],
-                threads,
+                threads=threads,
+                media_dir=work / "media" / str(key),
                 progress=False,
             )
         elif stage == "visual":
-            visual.extract_shard(
-                manifest, key, work / "visual" / f"{key}.parquet", qc, first["visual"], threads, progress=False
+            visual.run_shard(
+                manifest, key, work / "visual" / f"{key}.parquet", qc, first["visual"], threads=threads, progress=False
             )
         elif stage == "align":
             _align(manifest, frame, key, work, qc, first["align"], threads, pseudo)
         elif stage == "text":
             with threadpool_limits(limits=1):  # the text rule's one thread, as training's text stage ran
-                text.run_text(
-                    manifest=manifest,
+                text.run_language(
+                    manifest,
+                    key,
+                    work / "text" / f"{key}.parquet",
+                    qc,
+                    cfgs_by_lang[key]["text"],
+                    threads=1,
+                    seed=text_seeds[key],
                     align_paths=[work / "align" / f"{s}.parquet" for s in shards],
                     translate_paths=[],
-                    lang=key,
-                    out=work / "text" / f"{key}.parquet",
-                    qc_path=qc,
-                    cfg=cfgs_by_lang[key]["text"],
-                    seed=(text_seeds or {}).get(key, 0),
                 )
         else:  # no translation columns: they only serve training-time augmentation
-            store.run_store(
-                manifest=manifest,
-                lang=key,
+            store.run_language(
+                manifest,
+                key,
+                work / "store" / f"{key}.parquet",
+                qc,
+                cfgs_by_lang[key]["store"],
                 align_paths=[work / "align" / f"{s}.parquet" for s in shards],
                 acoustic_paths=[work / "acoustic" / f"{s}.parquet" for s in shards],
                 visual_paths=[work / "visual" / f"{s}.parquet" for s in shards],
                 text_path=work / "text" / f"{key}.parquet",
-                text_tr_path=None,
-                tr_lang=None,
-                translate_path=None,
-                out=work / "store" / f"{key}.parquet",
-                qc_path=qc,
-                cfg=cfgs_by_lang[key]["store"],
             )
     return {lang: work / "store" / f"{lang}.parquet" for lang in cfgs_by_lang}, qc_paths
