@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark: demo corpus synthesis, today's code vs a baseline commit, side by side (issue 13).
+"""Benchmark: demo corpus synthesis, today's code vs a baseline commit, side by side.
 
 The baseline is the synthesizer as it was before the speed work (``--baseline``, a commit of
 this repository): its ``src/``, ``workflow/schemas/`` and ``resources/`` are extracted read-only
@@ -40,8 +40,8 @@ from pathlib import Path
 from polysent.filehash import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
-# The last commit before the speed work of issue 13 (one espeak-ng process per word, x264
-# veryfast + two-loop AAC, per-triangle Python rasterisation of the face bank's warps).
+# The baseline the corpus builder is compared with: one espeak-ng process per word, x264
+# veryfast + two-loop AAC, per-triangle Python rasterisation of the face bank's warps.
 BASELINE = "c22bab3167dc5d9d85015f2fd8746ae2effe3749"
 
 RUNNER = r"""

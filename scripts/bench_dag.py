@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark: how long Snakemake takes to plan the DAG of a MOSEAS-sized corpus (issue 8, item 6).
+"""Benchmark: how long Snakemake takes to plan the DAG of a MOSEAS-sized corpus.
 
 Builds a synthetic corpus for the ``folder`` source in a private copy of the workflow: 4 languages
 x 1,000 videos x 10 segments = 40,000 segments (sizes are options), one placeholder media file

@@ -9,7 +9,7 @@ x real time per core = audio seconds / CPU seconds (this process only, BLAS pinn
 Visual (landmarks backend): a demo-resolution video (224x224, 15 fps: the astronaut face cropped
 as the demo corpus does, 5 % black cutaway frames) encoded by ffmpeg; frames/s per core =
 frames / (CPU seconds of this process + of the ffmpeg decoder child), and the extractor alone on
-pre-decoded frames. Medians over --repeat runs. Targets (issue 3): >= 100x real time for the 25-d
+pre-decoded frames. Medians over --repeat runs. Targets: >= 100x real time for the 25-d
 librosa set without harmonic separation, >= 50 frames/s per core at demo resolution.
 """
 

@@ -169,9 +169,10 @@ def test_unknown_backend_is_an_error(spoken, tmp_path):
 
 
 def fit(wav, words, **cfg):
-    from polysent.align.aeneas_backend import fit_to_speech, settings
+    from polysent.align.aeneas_backend import fit_to_speech
+    from polysent.config import complete
 
-    return fit_to_speech(wav, words, settings(cfg))
+    return fit_to_speech(wav, words, complete(cfg, "align", "aeneas"))
 
 
 def test_fit_to_speech_drops_the_pause_after_a_word(tmp_path):

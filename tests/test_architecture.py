@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import graphlib
 
+import pytest
+
 from conftest import REPO
 from polysent.imports import ImportGraph
 
@@ -260,3 +262,42 @@ def test_no_second_name_for_a_stage_entry_point_or_the_store_reader():
             if isinstance(node, ast.FunctionDef) and node.name in retired | {"read_store"}:
                 defined.setdefault(node.name, []).append(str(path.relative_to(SRC)))
     assert defined == {"read_store": ["store.py"]}, defined
+
+
+def test_the_model_facts_the_dag_reads_without_torch_are_the_classes():
+    """polysent.modelfacts reads the registry and the class attributes from source (the DAG build
+    must not import torch); it agrees with the imported classes for every model and attribute."""
+    from polysent import modelfacts
+    from polysent.models import MODELS, PolysentModel
+
+    attrs = [
+        a
+        for a, v in vars(PolysentModel).items()
+        if not a.startswith("_") and not callable(v) and not isinstance(v, (classmethod, staticmethod, property))
+    ]
+    assert "writes_decisions" in attrs and "report_group" in attrs
+    assert sorted(modelfacts.registry()) == sorted(MODELS)
+    for name, cls in MODELS.items():
+        for attr in attrs:
+            assert modelfacts.class_attribute(name, attr) == getattr(cls, attr), (name, attr)
+    with pytest.raises(ValueError, match="unknown model 'nope'; registered"):
+        modelfacts.class_attribute("nope", "writes_decisions")
+
+
+def test_building_the_dag_does_not_import_torch():
+    """The polysent imports of the Snakefile and workflow/rules/*.smk (what runs at DAG build)
+    leave torch unimported: every `snakemake` call would pay seconds for it."""
+    import re
+    import subprocess
+    import sys
+
+    lines = [
+        line.strip()
+        for path in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+        for line in path.read_text().splitlines()
+        if re.fullmatch(r"\s*(from polysent[\w.]* import .+|import polysent[\w.]*)\s*", line)
+    ]
+    assert any("polysent.modelfacts" in line for line in lines) and any("predict" in line for line in lines)
+    code = "\n".join([*lines, "import sys", "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])"])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -155,3 +155,25 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
     assert "YAML syntax error" in msg
     line = int(msg.split(":")[1])
     assert 3 <= line <= 4
+
+
+def test_complete_fills_validates_and_hands_each_caller_its_own_copy():
+    """complete() is memoised on the settings; a caller that edits its result changes no other's,
+    and a bad value fails every time, the memo never making a non-JSON value valid."""
+    from pathlib import Path
+
+    from polysent.config import complete, schema_defaults
+
+    first = complete({"fps": 5}, "visual", "landmarks")
+    assert first == {**schema_defaults("visual", "landmarks"), "fps": 5}
+    first["fps"] = 99
+    first["upsample"] = -1
+    assert complete({"fps": 5}, "visual", "landmarks") == {**schema_defaults("visual", "landmarks"), "fps": 5}
+    # what JSON would turn into valid settings (a tuple into a list) is judged as given
+    with pytest.raises(ConfigError, match="media.sample_rates: .16000,. is not of type 'array'"):
+        complete({"sample_rates": (16000,)}, "media")
+    with pytest.raises(ConfigError, match="media.ffmpeg: PosixPath"):
+        complete({"ffmpeg": Path("/usr/bin/ffmpeg")}, "media")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="visual.landmarks.fps"):
+            complete({"fps": "fast"}, "visual", "landmarks")

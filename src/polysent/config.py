@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,24 @@ def complete(slice_: dict | None, *path: str) -> dict:
 
     The one way library code gets the defaults of its settings: they live only in the schemas,
     so a CLI call, a test and a workflow rule with the same partial settings see the same values.
+    Memoised on the settings (validation walks the whole config schema, and a stage may complete
+    its slice per video): each call returns its own copy.
     """
+    try:
+        key = json.dumps(slice_)
+    except (TypeError, ValueError):  # a value JSON cannot hold (a path object): validate uncached
+        return _complete(slice_, path)
+    if json.loads(key) != slice_:  # JSON would change it (a tuple, a non-string key)
+        return _complete(slice_, path)
+    return copy.deepcopy(_complete_cached(key, path))
+
+
+@functools.lru_cache(maxsize=256)
+def _complete_cached(key: str, path: tuple[str, ...]) -> dict:
+    return _complete(json.loads(key), path)
+
+
+def _complete(slice_: dict | None, path: tuple[str, ...]) -> dict:
     config: dict[str, Any] = {"languages": ["fr"]}
     node = config
     for key in path[:-1]:

@@ -4,9 +4,11 @@
 # the selection logic lives in polysent.report.runs so that it is unit-tested. The rules' path and
 # report-entry helpers are in common.smk.
 
-from polysent.models import model_class
+from polysent.modelfacts import class_attribute as model_attribute
 
-REPORT_ADAMML = [n for n in REPORT_TABLE1 if model_class(EXPERIMENTS[n]["model"]).writes_decisions]
+REPORT_ADAMML = [
+    n for n in REPORT_TABLE1 if model_attribute(EXPERIMENTS[n]["model"], "writes_decisions")
+]
 
 # Report jobs run one light process over small run files; the figures' matplotlib needs more.
 REPORT_TABLE_RESOURCES = {"mem_mb": 1000, "runtime": 5}

@@ -57,11 +57,6 @@ LANG3 = languages.table("aeneas")
 ENGINES = ("library", "cli")
 
 
-def settings(cfg: dict | None) -> dict:
-    """``align.aeneas`` settings, schema defaults filled (workflow/schemas/config/align.schema.yaml)."""
-    return complete(cfg, "align", "aeneas")
-
-
 def _rconf_string(cfg: dict) -> str:
     mask = "True" if cfg["mask_nonspeech"] else "False"
     parts = [
@@ -402,7 +397,7 @@ def _stop_all(running: dict) -> None:
 
 def align_segments(segments: list[Segment], cfg: dict | None, threads: int = 1) -> dict:
     """``segment_id → [(word, start, end)] | Exception`` for every segment (``cfg``: align.aeneas)."""
-    cfg = settings(cfg)
+    cfg = complete(cfg, "align", "aeneas")
     if cfg["engine"] == "cli":
         return _align_segments_cli(segments, cfg, threads)
     return _align_segments_library(segments, cfg, threads)

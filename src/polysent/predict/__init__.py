@@ -30,11 +30,7 @@ The parts, by job:
   inputs, every setting, the transcripts' origin, what was not predicted and the OOD details.
 """
 
-from polysent.predict.command import add_cli
 from polysent.predict.common import PSEUDO_WORD, PredictError
-from polysent.predict.run import predict, predict_manifest, run_entry
-from polysent.predict.segments import pseudo_words
-from polysent.predict.settings import entry_settings, stage_configs
 from polysent.predict.workflow import bundle_source, workflow_entry, workflow_inputs
 
 __all__ = [
@@ -51,3 +47,26 @@ __all__ = [
     "workflow_entry",
     "workflow_inputs",
 ]
+
+
+def __getattr__(name: str):
+    """The names whose modules import torch (through the bundle) load on first use: the
+    workflow's DAG build needs only :mod:`~polysent.predict.workflow` and must not pay for torch.
+    The imports are written out (not ``importlib``) so that ``polysent.imports`` follows them."""
+    if name == "add_cli":
+        from polysent.predict.command import add_cli
+
+        return add_cli
+    if name in ("predict", "predict_manifest", "run_entry"):
+        from polysent.predict import run
+
+        return getattr(run, name)
+    if name == "pseudo_words":
+        from polysent.predict.segments import pseudo_words
+
+        return pseudo_words
+    if name in ("entry_settings", "stage_configs"):
+        from polysent.predict import settings
+
+        return getattr(settings, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
