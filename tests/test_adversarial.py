@@ -33,6 +33,11 @@ def _tone(path: Path, seconds: float, freq: float, sr: int = 16000) -> Path:
     return path
 
 
+def _media_shard(manifest: Path, tmp_path: Path, cfg: dict, qc: str = "qc.parquet"):
+    """The media stage on the manifest's shard 0 into ``tmp_path/media``, QC to ``tmp_path/qc``."""
+    return media.run_shard(manifest, 0, tmp_path / "media", tmp_path / qc, cfg, threads=1, progress=False)
+
+
 def _media_manifest(path: Path, videos: dict[str, Path]) -> Path:
     """A built manifest (one shard) with one 0.5 s segment per video."""
     rows = [
@@ -133,15 +138,7 @@ def test_video_id_ending_like_a_rate_keeps_its_own_wavs(tmp_path):
     # 'v.sr22050' once wrote its 16 kHz WAV over v's 22.05 kHz one.
     videos = {"v": _tone(tmp_path / "src/v.wav", 1.0, 220), "v.sr22050": _tone(tmp_path / "src/w.wav", 2.0, 660)}
     manifest = _media_manifest(tmp_path / "m.parquet", videos)
-    index = media.run_shard(
-        manifest,
-        0,
-        tmp_path / "media",
-        tmp_path / "qc.parquet",
-        {"sample_rates": [16000, 22050]},
-        threads=1,
-        progress=False,
-    ).to_pandas()
+    index = _media_shard(manifest, tmp_path, {"sample_rates": [16000, 22050]}).to_pandas()
     assert len(index) == 4 and index.wav.nunique() == 4
     assert len(pd.read_parquet(tmp_path / "qc.parquet")) == 0
     for row in index.itertuples():
@@ -154,9 +151,7 @@ def test_video_id_ending_like_a_rate_keeps_its_own_wavs(tmp_path):
 def test_video_id_named_like_the_index_cannot_replace_it(tmp_path):
     videos = {"index.parquet": _tone(tmp_path / "src/a.wav", 1.0, 220), "b": _tone(tmp_path / "src/b.wav", 1.0, 330)}
     manifest = _media_manifest(tmp_path / "m.parquet", videos)
-    media.run_shard(
-        manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, threads=1, progress=False
-    )
+    _media_shard(manifest, tmp_path, {"sample_rates": [16000]})
     index = pq.read_table(tmp_path / "media/index.parquet").to_pandas()
     assert sorted(index.video_id) == ["b", "index.parquet"]
     assert sf.info(str(wav_path(tmp_path / "media", "index.parquet", 16000))).frames == 16000
@@ -169,15 +164,7 @@ def test_failed_video_cleans_up_only_its_own_files(tmp_path):
     bad.write_bytes(b"not a video at all")
     videos = {"a.b": _tone(tmp_path / "src/ab.wav", 1.0, 220), "a": bad}
     manifest = _media_manifest(tmp_path / "m.parquet", videos)
-    index = media.run_shard(
-        manifest,
-        0,
-        tmp_path / "media",
-        tmp_path / "qc.parquet",
-        {"sample_rates": [16000, 22050]},
-        threads=1,
-        progress=False,
-    ).to_pandas()
+    index = _media_shard(manifest, tmp_path, {"sample_rates": [16000, 22050]}).to_pandas()
     assert sorted(set(index.video_id)) == ["a.b"]
     for rate in (16000, 22050):
         assert wav_path(tmp_path / "media", "a.b", rate).is_file()
@@ -903,7 +890,7 @@ def test_ffmpeg_dying_of_an_environment_error_fails_the_media_job(tmp_path, name
     ffmpeg = _fake_ffmpeg(tmp_path, f"[out#0/wav] Error writing trailer: {os.strerror(code)}")
     cfg = {"sample_rates": [16000], "ffmpeg": ffmpeg}
     with pytest.raises(EnvironmentFailure, match=os.strerror(code)) as info:
-        media.run_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, threads=1, progress=False)
+        _media_shard(manifest, tmp_path, cfg)
     assert info.value.errno == code and "\n" not in str(info.value)
     assert not (tmp_path / "qc.parquet").exists(), "an environment error must not become a QC record"
 
@@ -927,20 +914,10 @@ def test_oserror_at_the_media_write_fails_the_job_and_a_rerun_loses_nothing(tmp_
 
     monkeypatch.setattr(media, "extract_wav", full_disk)
     with pytest.raises(EnvironmentFailure):
-        media.run_shard(
-            manifest,
-            0,
-            tmp_path / "media",
-            tmp_path / "qc.parquet",
-            {"sample_rates": [16000]},
-            threads=1,
-            progress=False,
-        )
+        _media_shard(manifest, tmp_path, {"sample_rates": [16000]})
     assert not (tmp_path / "qc.parquet").exists()
     monkeypatch.setattr(media, "extract_wav", real)  # space freed: the same call completes, nothing lost
-    index = media.run_shard(
-        manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", {"sample_rates": [16000]}, threads=1, progress=False
-    )
+    index = _media_shard(manifest, tmp_path, {"sample_rates": [16000]})
     assert sorted(index.column("video_id").to_pylist()) == ["v0", "v1", "v2"]
     assert len(pd.read_parquet(tmp_path / "qc.parquet")) == 0
 
@@ -954,30 +931,16 @@ def test_oserror_while_reading_audio_fails_the_acoustic_job(tmp_path, monkeypatc
 
     code = getattr(errno_mod, name)
     manifest = _media_manifest(tmp_path / "m.parquet", {"v": _tone(tmp_path / "src/v.wav", 1.0, 220)})
-    media.run_shard(
-        manifest,
-        0,
-        tmp_path / "media",
-        tmp_path / "mqc.parquet",
-        {"sample_rates": [16000, 22050]},
-        threads=1,
-        progress=False,
-    )
+    _media_shard(manifest, tmp_path, {"sample_rates": [16000, 22050]}, qc="mqc.parquet")
 
     def failing(*args, **kw):
         raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr(acoustic, "_read_audio", failing)
+    media_dir = tmp_path / "media"
     with pytest.raises(EnvironmentFailure):
         acoustic.run_shard(
-            manifest,
-            0,
-            tmp_path / "a.parquet",
-            tmp_path / "aqc.parquet",
-            None,
-            threads=1,
-            media_dir=tmp_path / "media",
-            progress=False,
+            manifest, 0, tmp_path / "a.parquet", tmp_path / "aqc.parquet", None, threads=1, media_dir=media_dir
         )
     assert not (tmp_path / "aqc.parquet").exists() and not (tmp_path / "a.parquet").exists()
 
@@ -1392,7 +1355,7 @@ def test_qc_reasons_are_words_and_the_tools_stderr_is_its_own_column(tmp_path):
     garbage.write_bytes(b"not a video at all")
     manifest = _media_manifest(tmp_path / "m.parquet", {"silent": no_audio, "garbage": garbage})
     cfg = {"sample_rates": [16000]}
-    media.run_shard(manifest, 0, tmp_path / "media", tmp_path / "qc.parquet", cfg, threads=1, progress=False)
+    _media_shard(manifest, tmp_path, cfg)
     qc = pd.read_parquet(tmp_path / "qc.parquet").set_index("video_id")
     assert (
         qc.loc["garbage", "reason"]
@@ -1414,15 +1377,7 @@ def test_ffmpeg_in_words_keeps_the_raw_message_out_of_the_reason(tmp_path):
     assert str(info.value) == f"audio extraction failed: the file has no audio stream: {src}"
     assert info.value.detail == "Stream map 0:a:0 matches no streams."
     manifest = _media_manifest(tmp_path / "m.parquet", {"v": src})
-    media.run_shard(
-        manifest,
-        0,
-        tmp_path / "media",
-        tmp_path / "qc.parquet",
-        {"sample_rates": [16000], "ffmpeg": ffmpeg},
-        threads=1,
-        progress=False,
-    )
+    _media_shard(manifest, tmp_path, {"sample_rates": [16000], "ffmpeg": ffmpeg})
     qc = pd.read_parquet(tmp_path / "qc.parquet")
     assert qc.reason.tolist() == [f"audio extraction failed: the file has no audio stream: {src}"]
     assert qc.detail.tolist() == ["Stream map 0:a:0 matches no streams."]

@@ -22,41 +22,27 @@ def test_data_errors_exclude_programming_errors():
     assert data_errors(ValueError) == BASE_DATA_ERRORS  # no duplicates
 
 
-def _acoustic_shard(feature_corpus, media_dirs, tmp_path):
+def _run_shard(stage, feature_corpus, tmp_path, out: str, cfg: dict, **inputs):
+    """``stage.run_shard`` on the shard of vid_a from the corpus folder (its manifest's paths are
+    relative), frames to ``tmp_path/out``."""
     shard = shard_of_video("vid_a")
     cwd = os.getcwd()
     os.chdir(feature_corpus)
     try:
-        return acoustic.run_shard(
-            "results/corpus/manifest.parquet",
-            shard,
-            tmp_path / "a.parquet",
-            tmp_path / "qc.parquet",
-            {"backend": "librosa"},
-            threads=1,
-            media_dir=media_dirs[shard],
-            progress=False,
+        return stage.run_shard(
+            "results/corpus/manifest.parquet", shard, tmp_path / out, tmp_path / "qc.parquet", cfg, threads=1, **inputs
         )
     finally:
         os.chdir(cwd)
+
+
+def _acoustic_shard(feature_corpus, media_dirs, tmp_path):
+    media_dir = media_dirs[shard_of_video("vid_a")]
+    return _run_shard(acoustic, feature_corpus, tmp_path, "a.parquet", {"backend": "librosa"}, media_dir=media_dir)
 
 
 def _visual_shard(feature_corpus, tmp_path):
-    shard = shard_of_video("vid_a")
-    cwd = os.getcwd()
-    os.chdir(feature_corpus)
-    try:
-        return visual.run_shard(
-            "results/corpus/manifest.parquet",
-            shard,
-            tmp_path / "v.parquet",
-            tmp_path / "qc.parquet",
-            {"backend": "landmarks"},
-            threads=1,
-            progress=False,
-        )
-    finally:
-        os.chdir(cwd)
+    return _run_shard(visual, feature_corpus, tmp_path, "v.parquet", {"backend": "landmarks"})
 
 
 def test_acoustic_bug_fails_the_stage_and_bad_data_is_qc(feature_corpus, media_dirs, tmp_path, monkeypatch):

@@ -44,6 +44,7 @@ from polysent.features import (
 from polysent.io import atomic_path, write_parquet
 from polysent.probe import MediaError, ToolFailed, in_words, probe, stderr_tail, tool as _tool
 from polysent.qc import QCLog
+from polysent.stage import Config, PathArg, Shard
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +181,7 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
 
 
 def run_shard(
-    manifest: str | os.PathLike,
-    shard: str | int,
-    out: str | os.PathLike,
-    qc_path: str | os.PathLike,
-    cfg: dict | None,
-    *,
-    threads: int,
-    progress: bool = True,
+    manifest: PathArg, shard: Shard, out: PathArg, qc_path: PathArg, cfg: Config, *, threads: int, progress: bool = True
 ) -> pa.Table:
     """Media stage for one shard: WAVs + ``index.parquet`` in the folder ``out``, QC to ``qc_path``."""
     cfg = complete(cfg, "media")

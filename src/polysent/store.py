@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +42,7 @@ from polysent.config import complete
 from polysent.contracts import FEATURE_STORE, check, read
 from polysent.io import PROVENANCE_KEY, read_provenance
 from polysent.qc import QCLog, read_qc
+from polysent.stage import Config, PathArg, PathArgs
 
 log = logging.getLogger(__name__)
 
@@ -344,20 +344,20 @@ def read_inputs_provenance(paths: dict[str, str | list[str]]) -> dict:
 
 
 def run_language(
-    manifest: str | os.PathLike,
+    manifest: PathArg,
     lang: str,
-    out: str | os.PathLike,
-    qc_path: str | os.PathLike,
-    cfg: dict | None,
+    out: PathArg,
+    qc_path: PathArg,
+    cfg: Config,
     *,
-    align_paths: Iterable[str | os.PathLike],
-    acoustic_paths: Iterable[str | os.PathLike],
-    visual_paths: Iterable[str | os.PathLike],
-    text_path: str | os.PathLike,
-    text_tr_path: str | os.PathLike | None = None,
+    align_paths: PathArgs,
+    acoustic_paths: PathArgs,
+    visual_paths: PathArgs,
+    text_path: PathArg,
+    text_tr_path: PathArg | None = None,
     tr_lang: str | None = None,
-    translate_path: str | os.PathLike | None = None,
-    prior_qc_paths: Iterable[str | os.PathLike] = (),
+    translate_path: PathArg | None = None,
+    prior_qc_paths: PathArgs = (),
 ) -> pa.Table:
     """Store stage for one language: read every input of the ``lang`` store (every shard's
     ``align``/``acoustic``/``visual`` files, the text vectors, optionally the vectors and

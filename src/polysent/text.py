@@ -53,6 +53,7 @@ import pandas as pd
 import pyarrow as pa
 
 from polysent.filehash import sha256_file
+from polysent.stage import Config, PathArg, PathArgs
 
 log = logging.getLogger(__name__)
 
@@ -406,16 +407,16 @@ def provenance(cfg: dict, lang: str) -> dict:
 
 
 def run_language(
-    manifest: str | os.PathLike,
+    manifest: PathArg,
     lang: str,
-    out: str | os.PathLike,
-    qc_path: str | os.PathLike,
-    cfg: dict | None,
+    out: PathArg,
+    qc_path: PathArg,
+    cfg: Config,
     *,
     threads: int,
     seed: int,
-    align_paths: Iterable[str | os.PathLike],
-    translate_paths: Iterable[str | os.PathLike],
+    align_paths: PathArgs,
+    translate_paths: PathArgs,
 ) -> pa.Table:
     """Text stage for one language: vectors for the aligned words of ``lang`` (``align_paths``:
     every shard's WORDS store) and for the translations into it (``translate_paths``) to ``out``,

@@ -15,7 +15,6 @@ A segment that cannot be aligned is recorded in QC with the reason and is absent
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from polysent.errors import data_errors
 from polysent.langcheck import screen_language
 from polysent.media import ALIGN_RATE, wav_path as media_wav_path
 from polysent.qc import QCLog, alignment_problems, screen_audio
+from polysent.stage import Config, PathArg, Shard
 from polysent.tokens import tokenize
 
 # The package's API; the shared types live in polysent.align.base so the backends need not
@@ -172,14 +172,7 @@ def provenance(cfg: dict) -> dict:
 
 
 def run_shard(
-    manifest: str | os.PathLike,
-    shard: str | int,
-    out: str | os.PathLike,
-    qc_path: str | os.PathLike,
-    cfg: dict | None,
-    *,
-    threads: int,
-    media_dir: str | os.PathLike,
+    manifest: PathArg, shard: Shard, out: PathArg, qc_path: PathArg, cfg: Config, *, threads: int, media_dir: PathArg
 ) -> pa.Table:
     """Align stage for one shard: the WORDS store of its segments to ``out``, failures to ``qc_path``."""
     import tempfile

@@ -68,6 +68,7 @@ from polysent.features.cqt import ConstantQError, constant_q, estimate_tuning
 from polysent.io import read_provenance, write_parquet
 from polysent.pool import map_in_order
 from polysent.qc import QCLog
+from polysent.stage import Config, PathArg, Shard
 
 log = logging.getLogger(__name__)
 
@@ -407,14 +408,14 @@ def _pick_wav(rows: list[dict], sr: int) -> dict | None:
 
 
 def run_shard(
-    manifest: str | os.PathLike,
-    shard: str | int,
-    out: str | os.PathLike,
-    qc_path: str | os.PathLike,
-    cfg: dict | None,
+    manifest: PathArg,
+    shard: Shard,
+    out: PathArg,
+    qc_path: PathArg,
+    cfg: Config,
     *,
     threads: int,
-    media_dir: str | os.PathLike,
+    media_dir: PathArg,
     progress: bool = True,
 ):
     """Acoustic stage for one shard: frames to ``out`` (contract FRAMES), failures to ``qc_path``."""

@@ -51,6 +51,7 @@ from polysent.io import write_parquet
 from polysent.pool import map_in_order
 from polysent.probe import probe
 from polysent.qc import QCLog
+from polysent.stage import Config, PathArg, Shard
 
 log = logging.getLogger(__name__)
 
@@ -268,14 +269,7 @@ def provenance(cfg: dict, extra: dict | None = None) -> dict:
 
 
 def run_shard(
-    manifest: str | os.PathLike,
-    shard: str | int,
-    out: str | os.PathLike,
-    qc_path: str | os.PathLike,
-    cfg: dict | None,
-    *,
-    threads: int,
-    progress: bool = True,
+    manifest: PathArg, shard: Shard, out: PathArg, qc_path: PathArg, cfg: Config, *, threads: int, progress: bool = True
 ):
     """Visual stage for one shard: frames to ``out`` (VISUAL_FRAMES), failures to ``qc_path``."""
     cfg = complete(cfg, "visual")
