@@ -779,9 +779,12 @@ def test_media_stage_and_probe_share_one_ffprobe_reader(probed_corpus):
     assert media.MediaError is probe.MediaError
     good = probed_corpus / "media/good.mp4"
     info = probe.probe(good)
-    assert media.probe_duration(good) == info.audio_duration and 1.9 < info.audio_duration < 2.2
+    assert (
+        media.probe_duration(good, ffprobe="ffprobe", timeout=120) == info.audio_duration
+        and 1.9 < info.audio_duration < 2.2
+    )
     with pytest.raises(media.MediaError, match="no audio stream"):
-        media.probe_duration(probed_corpus / "media/no_audio.mp4")
+        media.probe_duration(probed_corpus / "media/no_audio.mp4", ffprobe="ffprobe", timeout=120)
 
 
 # --------------------------------------------------------------------------- the tiny DAG
@@ -1373,7 +1376,7 @@ def test_ffmpeg_in_words_keeps_the_raw_message_out_of_the_reason(tmp_path):
     src = _tone(tmp_path / "v.wav", 1.0, 220)
     ffmpeg = _fake_ffmpeg(tmp_path, "Stream map 0:a:0 matches no streams.")
     with pytest.raises(media.ToolFailed) as info:
-        media.extract_wav(src, tmp_path / "out.wav", 16000, ffmpeg)
+        media.extract_wav(src, tmp_path / "out.wav", 16000, ffmpeg=ffmpeg, timeout=600)
     assert str(info.value) == f"audio extraction failed: the file has no audio stream: {src}"
     assert info.value.detail == "Stream map 0:a:0 matches no streams."
     manifest = _media_manifest(tmp_path / "m.parquet", {"v": src})

@@ -171,11 +171,12 @@ def media_dirs(feature_corpus) -> dict[str, Path]:
 
 def test_extract_wav_is_16k_mono_and_byte_deterministic(tmp_path, feature_corpus):
     video = feature_corpus / "results/corpus/media/fr/vid_a.mp4"
-    d1 = extract_wav(video, tmp_path / "one.wav", 16000)
-    extract_wav(video, tmp_path / "two.wav", 16000)
+    tools = {"ffmpeg": "ffmpeg", "timeout": 600}
+    d1 = extract_wav(video, tmp_path / "one.wav", 16000, **tools)
+    extract_wav(video, tmp_path / "two.wav", 16000, **tools)
     info = sf.info(str(tmp_path / "one.wav"))
     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
-    assert abs(d1 - probe_duration(video)) < 0.1
+    assert abs(d1 - probe_duration(video, ffprobe="ffprobe", timeout=120)) < 0.1
     assert (tmp_path / "one.wav").read_bytes() == (tmp_path / "two.wav").read_bytes()
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
 
@@ -184,7 +185,7 @@ def test_extract_wav_bad_input_names_the_file(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video")
     with pytest.raises(RuntimeError, match="broken.mp4"):
-        extract_wav(bad, tmp_path / "x.wav")
+        extract_wav(bad, tmp_path / "x.wav", 16000, ffmpeg="ffmpeg", timeout=600)
     assert not (tmp_path / "x.wav").exists()
 
 

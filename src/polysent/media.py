@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 STAGE = "media"
 
 
-def probe_duration(path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: float = 120) -> float:
+def probe_duration(path: str | os.PathLike, *, ffprobe: str, timeout: float) -> float:
     """Duration in seconds of the first audio stream of ``path`` (container duration as fallback)."""
     # No packet count: the stage checks segment ends against what ffmpeg really decodes.
     duration = probe(path, ffprobe, timeout, count_packets=False).audio_duration
@@ -63,9 +63,10 @@ def probe_duration(path: str | os.PathLike, ffprobe: str = "ffprobe", timeout: f
 def extract_wav(
     source: str | os.PathLike,
     target: str | os.PathLike,
-    sample_rate: int = 16000,
-    ffmpeg: str = "ffmpeg",
-    timeout: float = 600,
+    sample_rate: int,
+    *,
+    ffmpeg: str,
+    timeout: float,
 ) -> float:
     """Decode ``source``'s first audio stream to a mono 16-bit PCM WAV at ``sample_rate``.
 
@@ -143,11 +144,11 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
         return rows, [(s.segment_id, f"media source missing: {source}", None) for s in segs]
     rates = [int(r) for r in cfg["sample_rates"]]
     try:
-        src_dur = probe_duration(source, cfg["ffprobe"], cfg["timeout"])
+        src_dur = probe_duration(source, ffprobe=cfg["ffprobe"], timeout=cfg["timeout"])
         for rate in rates:
             target = wav_path(out_dir, video_id, rate)
             target.parent.mkdir(parents=True, exist_ok=True)
-            dur = extract_wav(source, target, rate, cfg["ffmpeg"], cfg["timeout"])
+            dur = extract_wav(source, target, rate, ffmpeg=cfg["ffmpeg"], timeout=cfg["timeout"])
             rows.append(
                 {
                     "video_id": video_id,
@@ -252,8 +253,8 @@ def _cli(args) -> int:
         index = run_shard(args.manifest, args.shard, args.out_dir, args.qc, cfg, threads=args.threads)
         print(f"{index.num_rows} WAVs in {args.out_dir}")
         return 0
-    src_dur = probe_duration(args.input, cfg["ffprobe"])
-    dur = extract_wav(args.input, args.output, args.sr, cfg["ffmpeg"], cfg["timeout"])
+    src_dur = probe_duration(args.input, ffprobe=cfg["ffprobe"], timeout=cfg["timeout"])
+    dur = extract_wav(args.input, args.output, args.sr, ffmpeg=cfg["ffmpeg"], timeout=cfg["timeout"])
     print(f"{args.output}: {dur:.3f} s at {args.sr} Hz (source {src_dur:.3f} s)")
     return 0
 

@@ -131,11 +131,11 @@ def align_shard(
     if backend == "aeneas":
         from polysent.align import aeneas_backend
 
-        results = aeneas_backend.align_segments(segments, settings["aeneas"], threads)
+        results = aeneas_backend.align_segments(segments, settings["aeneas"], threads=threads)
     elif backend == "mfa":
         from polysent.align import mfa
 
-        results = mfa.align_segments(segments, settings["mfa"], workdir / "mfa", threads)
+        results = mfa.align_segments(segments, settings["mfa"], workdir / "mfa", threads=threads)
     else:
         raise ValueError(f"align.backend must be one of {BACKENDS}, got {backend!r}")
     rows = []

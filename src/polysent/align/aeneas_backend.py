@@ -395,7 +395,7 @@ def _stop_all(running: dict) -> None:
 # ----------------------------------------------------------------------------------- driver
 
 
-def align_segments(segments: list[Segment], cfg: dict | None, threads: int = 1) -> dict:
+def align_segments(segments: list[Segment], cfg: dict | None, *, threads: int) -> dict:
     """``segment_id → [(word, start, end)] | Exception`` for every segment (``cfg``: align.aeneas)."""
     cfg = complete(cfg, "align", "aeneas")
     if cfg["engine"] == "cli":
@@ -408,7 +408,7 @@ def align_words(
 ) -> list[tuple[str, float, float]]:
     """One segment with the configured engine; raises AlignError if it cannot be aligned."""
     seg = Segment("segment", "video", lang, tuple(words), Path(wav), 0.0)
-    res = align_segments([seg], cfg)["segment"]
+    res = align_segments([seg], cfg, threads=1)["segment"]
     if isinstance(res, Exception):
         raise res
     return res

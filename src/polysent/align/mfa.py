@@ -85,7 +85,7 @@ def collect(segments: list[Segment], out: Path) -> dict:
     return results
 
 
-def align_segments(segments: list[Segment], cfg: dict, workdir: Path, threads: int = 1) -> dict:
+def align_segments(segments: list[Segment], cfg: dict, workdir: Path, *, threads: int) -> dict:
     cfg = complete(cfg, "align", "mfa")
     exe = find_mfa(cfg["executable"])
     models = cfg["models"]

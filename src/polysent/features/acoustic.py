@@ -496,9 +496,10 @@ def extract_file(path: str | os.PathLike, cfg: dict, start: float = 0.0, end: fl
     from polysent.media import extract_wav
 
     extractor = _cached_extractor(json.dumps(cfg, sort_keys=True))
+    media = complete(None, "media")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "audio.wav"
-        duration = extract_wav(path, wav, extractor.sr)
+        duration = extract_wav(path, wav, extractor.sr, ffmpeg=media["ffmpeg"], timeout=media["timeout"])
         y = _read_audio(str(wav), extractor.sr, start, min(end or duration, duration), extractor.sr)
     t, f = extractor(y)
     return t, f, extractor

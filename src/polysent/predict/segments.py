@@ -118,7 +118,7 @@ def speech_wav(video: Path, work: Path, media_cfg: dict, video_id: str | None = 
 
     target = work / "speech" / f"{video_id or video.stem}.wav"
     target.parent.mkdir(parents=True, exist_ok=True)
-    extract_wav(video, target, ALIGN_RATE, media_cfg["ffmpeg"], media_cfg["timeout"])
+    extract_wav(video, target, ALIGN_RATE, ffmpeg=media_cfg["ffmpeg"], timeout=media_cfg["timeout"])
     return target
 
 
