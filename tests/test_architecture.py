@@ -294,3 +294,23 @@ def test_building_the_dag_does_not_import_torch():
     code = "\n".join([*lines, "import sys", "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])"])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_stage_modules_take_threads_and_seed_without_a_default():
+    """The rule (``threads:``) and the config (``seed``) own these numbers: a stage function that
+    defaulted them would run with another value than the workflow's whenever a caller forgot one."""
+    modules = [SRC / "media.py", SRC / "text.py", SRC / "store.py", SRC / "predict" / "stages.py"]
+    modules += sorted((SRC / "features").glob("*.py")) + sorted((SRC / "align").glob("*.py"))
+    found = []
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            args = node.args
+            positional = args.posonlyargs + args.args
+            defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults) :]], args.defaults))
+            defaults |= {a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None}
+            for name in ("threads", "seed"):
+                if name in defaults and not (isinstance(defaults[name], ast.Constant) and defaults[name].value is None):
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}({name}=...)")
+    assert not found, found
