@@ -12,7 +12,9 @@ import torch
 import yaml
 
 from conftest import REPO, SCHEMA_DIR, copy_workflow, snakemake
+from polysent.checkpoint import read_checkpoint
 from polysent.config import load_schema, validate_config
+from polysent.models import build_model
 from polysent.runfiles import RUN_FILES
 from polysent.synthetic import synthetic_store_table
 from polysent.train import run_experiment, settings_for
@@ -109,8 +111,15 @@ def test_run_folder_contract_and_same_seed_same_bytes(stores, tmp_path):
     assert list(hist.columns) == ["epoch", "train_loss", "valid_loss", "valid_mae", "lr", "temperature"]
     assert hist["valid_mae"].min() == pytest.approx(meta["valid"]["mae"], rel=1e-5)
     assert hist["valid_mae"].idxmin() == meta["best_epoch"]
-    ckpt = torch.load(tmp_path / "a" / "model.pt", weights_only=False)
-    assert ckpt["model"] == "mctn" and ckpt["dims"] == DIMS
+    ckpt = read_checkpoint(tmp_path / "a")
+    assert ckpt.spec["model"] == "mctn" and ckpt.spec["dims"] == DIMS and ckpt.nce_state_dict is None
+    assert set(ckpt.normalizer) == {"text", "visual", "acoustic"}
+    # the weights are the trained model's: a model rebuilt from model.json alone loads them exactly
+    rebuilt = build_model("mctn", ckpt.spec["dims"], n_out=ckpt.spec["n_out"], task="sentiment", **ckpt.spec["kwargs"])
+    rebuilt.load_state_dict(ckpt.state_dict)
+    for name in ("model.safetensors", "model.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() != (tmp_path / "c" / "model.safetensors").read_bytes()
     assert pd.read_parquet(tmp_path / "a" / "decisions.parquet").empty
 
 

@@ -12,7 +12,8 @@ writes the run folder:
 * ``predictions.parquet`` — valid and test rows: ``segment_id, lang, split, y_true, y_pred``
   (sentiment) or ``true_<label>, prob_<label>`` (emotions);
 * ``history.csv`` — ``epoch, train_loss, valid_loss, valid_<metric>, lr, temperature``;
-* ``model.pt`` — the selected weights with everything needed to rebuild the model;
+* ``model.safetensors`` + ``model.json`` — the selected weights (and the NCE objective's and the
+  training normaliser) and everything needed to rebuild the model (:mod:`polysent.checkpoint`);
 * ``decisions.parquet`` — AdaMML policy decisions on the eval (test) set: ``segment_id, split,
   window, modality, selected, prob`` (``prob``: the policy's probability of keeping the
   modality at that step); empty with the same columns for models without a policy.
@@ -42,13 +43,12 @@ import os
 import random
 import sys
 import time
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from polysent import io, runfiles
+from polysent import checkpoint, io, runfiles
 from polysent.cliargs import key_values
 from polysent.config import complete, deep_merge, schema_defaults
 from polysent.data import MODALITIES, Splits, batches, build_splits, in_given_order
@@ -410,8 +410,7 @@ def write_run(
             f"experiment {exp_name}: its training-relevant keys differ from the trained run's; "
             "it cannot share that training run (polysent.experiments.training_key)"
         )
-    # Settings and task from this experiment's own entry: equal values, and the checkpoint's
-    # pickle then shares the same objects as a single run's (pickle memoises by identity).
+    # Settings and task from this experiment's own entry (equal values to the trained one's).
     settings, task = run_settings(trained["train_cfg"], exp), {**schema_defaults("experiments", "*"), **exp}["task"]
     seed, device = trained["seed"], trained["device"]
     model, nce, fit, n_out = trained["model"], trained["nce"], trained["fit"], trained["n_out"]
@@ -457,50 +456,25 @@ def write_run(
         runfiles.decision_table(test["decisions"], "test", modalities),
         provenance={"experiment": exp_name, "seed": seed, "adaptive": bool(test["decisions"])},
     )
-    # Saved through a buffer: torch names zip members after the target file, and the
-    # atomic write's temporary name would make the bytes differ between identical runs.
-    # Plain fields through one JSON round trip: pickle memoises by object identity, and whether
-    # two equal strings are one object depends on where the entry came from (a config, a group's
-    # other member), so the bytes would too.
-    plain = json.loads(
-        json.dumps(
-            {
-                "model": exp["model"],
-                "kwargs": model_kwargs(exp, settings),
-                "dims": splits.dims,
-                "task": task,
-                "n_out": n_out,
-                "emotions": splits.emotions,
-                # how samples were prepared, so a bundle (polysent.bundle) can prepare new ones alike
-                "inputs": {k: settings[k] for k in ("max_len", "standardize", "eval_batch_size")},
-                # what the run depends on (not its label/paper/group/seeds: editing those re-runs nothing)
-                "experiment": run_entry(exp),
-                "seed": seed,
-            }
-        )
+    checkpoint.write_checkpoint(
+        out_dir,
+        {
+            "model": exp["model"],
+            "kwargs": model_kwargs(exp, settings),
+            "dims": splits.dims,
+            "task": task,
+            "n_out": n_out,
+            "emotions": splits.emotions,
+            # how samples were prepared, so a bundle (polysent.bundle) can prepare new ones alike
+            "inputs": {k: settings[k] for k in ("max_len", "standardize", "eval_batch_size")},
+            # what the run depends on (not its label/paper/group/seeds: editing those re-runs nothing)
+            "experiment": run_entry(exp),
+            "seed": seed,
+        },
+        model.state_dict(),
+        nce.state_dict() if nce is not None else None,
+        splits.normalizer,
     )
-    tensors = {
-        "state_dict": model.state_dict(),
-        "nce_state_dict": nce.state_dict() if nce is not None else None,
-        "normalizer": splits.normalizer,
-    }
-    order = (
-        "model",
-        "kwargs",
-        "dims",
-        "task",
-        "n_out",
-        "emotions",
-        "state_dict",
-        "nce_state_dict",
-        "normalizer",
-        "inputs",
-        "experiment",
-        "seed",
-    )
-    checkpoint = BytesIO()
-    torch.save({k: plain[k] if k in plain else tensors[k] for k in order}, checkpoint)
-    io.write_bytes(out_dir / "model.pt", checkpoint.getvalue())
     log.info(
         "%s seed %d done in %.1f s: best epoch %d, test %s",
         exp_name,
