@@ -43,6 +43,7 @@ import os
 import random
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -115,15 +116,32 @@ def model_kwargs(exp: dict, settings: dict) -> dict:
     return deep_merge(settings["models"].get(exp["model"], {}) or {}, exp.get("variation") or {})
 
 
+def evaluation_batches(model, samples, batch_size: int, device) -> list[tuple[list, dict]]:
+    """The ``(samples, batch)`` pairs :func:`evaluate` runs ``model`` on, collated and on ``device``.
+
+    Evaluation batches do not depend on the epoch (no shuffling), so the validation split is
+    collated once per run and reused every epoch.
+    """
+    return [
+        (part, _to(batch, device))
+        for part, batch in batches(samples, batch_size, unit=batch_unit(model), second_text=second_text_of(model))
+    ]
+
+
 @torch.no_grad()
-def evaluate(model, samples, batch_size, task_loss, device) -> dict:
-    """Predictions, mean task loss and (AdaMML) decisions of ``samples`` in order."""
+def evaluate(model, samples, batch_size, task_loss, device, prepared=None) -> dict:
+    """Predictions, mean task loss and (AdaMML) decisions of ``samples`` in order.
+
+    ``prepared``: :func:`evaluation_batches` of the same samples and batch size, when the caller
+    evaluates them more than once.
+    """
     model.eval()
     if not samples:
         return {"pred": np.zeros((0, task_loss_outputs(model)), np.float32), "loss": float("nan"), "decisions": []}
     preds, parts, decisions, total = [], [], [], 0.0
-    for part, batch in batches(samples, batch_size, unit=batch_unit(model), second_text=second_text_of(model)):
-        batch = _to(batch, device)
+    if prepared is None:
+        prepared = evaluation_batches(model, samples, batch_size, device)
+    for part, batch in prepared:
         out = model(batch)
         total += float(task_loss(out["pred"], batch)) * len(part)
         preds.append(out["pred"].cpu().numpy())
@@ -222,6 +240,7 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
     higher = SELECTION[metric]
     best = {"value": -math.inf if higher else math.inf, "epoch": -1, "state": None}
     history, bad = [], 0
+    valid_batches = evaluation_batches(model, splits.valid, settings["eval_batch_size"], device)
     for epoch in range(settings["max_epochs"]):
         model.set_epoch(epoch)
         extra = model.history_extra()
@@ -257,9 +276,9 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
                     "temperature": extra.get("temperature", float("nan")),
                 }
             )
-            best = {"value": float("nan"), "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            best = {"value": float("nan"), "epoch": epoch, "state": snapshot(model)}
             continue
-        result = evaluate(model, splits.valid, settings["eval_batch_size"], task_loss, device)
+        result = evaluate(model, splits.valid, settings["eval_batch_size"], task_loss, device, valid_batches)
         metrics = split_metrics(task, result["pred"], splits.valid, emotions)
         value = _selection_value(metric, result, metrics)
         row = {
@@ -273,7 +292,7 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
         history.append(row)
         improved = value > best["value"] if higher else value < best["value"]
         if improved or best["state"] is None:
-            best = {"value": value, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            best = {"value": value, "epoch": epoch, "state": snapshot(model)}
             bad = 0
         else:
             bad += 1
@@ -299,6 +318,18 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
         "task_loss": task_loss,
         "schedule": schedule,
     }
+
+
+def snapshot(model) -> OrderedDict:
+    """A copy of ``model.state_dict()`` that later training steps do not change (the selected checkpoint).
+
+    Tensor copies only: a deep copy of the state dict also copies every tensor's Python object
+    graph, several times the cost, for the same values.
+    """
+    state = model.state_dict()
+    copied = OrderedDict((key, value.detach().clone()) for key, value in state.items())
+    copied._metadata = copy.copy(getattr(state, "_metadata", None))  # module versions, read by load_state_dict
+    return copied
 
 
 def schedule_for(model, settings: dict) -> dict:
