@@ -19,6 +19,14 @@ NCE (segment batches and the task loss only).
 Compared side by side, in one process, on the same stores: the CPU time of training the seeds
 one after another (``polysent.train.train_run``, the pipeline's path) and of the ensemble, and
 each seed's selected epoch and valid/test metrics from both.
+
+What it found on CPU with torch 2.13 (docs/BENCHMARKS.md, "Training throughput"): MulT's
+``nn.MultiheadAttention`` kernels (``aten::_scaled_dot_product_flash_attention_for_cpu``,
+``aten::_native_multi_head_attention``) have no vmap batching rule, so vmap loops over the seeds
+and the ensemble is no faster; the models that pack padded sequences for their LSTMs (MCTN,
+AdaMML) fail under vmap (``aten::_pack_padded_sequence`` has no batching rule and the seeds'
+packed batches differ in size). A gain needs attention and recurrences written from batched
+matrix products: a model change with other numerics.
 """
 
 from __future__ import annotations
