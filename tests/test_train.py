@@ -17,7 +17,7 @@ from polysent.config import load_schema, validate_config
 from polysent.models import build_model
 from polysent.runfiles import RUN_FILES
 from polysent.synthetic import synthetic_store_table
-from polysent.train import run_experiment, settings_for
+from polysent.train import evaluate, evaluation_batches, run_experiment, settings_for, snapshot
 
 DIMS = {"text": 10, "visual": 4, "acoustic": 5}
 TRAIN = {
@@ -500,3 +500,36 @@ def test_moseas_preset_trains_each_model_with_its_reference_budget():
             patience,
         ), name
         assert grad_clip_of(model, settings) == clip, name
+
+
+def test_checkpoint_snapshot_is_a_copy_and_restores_the_selected_state():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    model(torch.randn(4, 3))  # running stats and num_batches_tracked move
+    selected = {k: v.clone() for k, v in model.state_dict().items()}
+    snap = snapshot(model)
+    with torch.no_grad():  # later training steps change the live weights and buffers in place
+        for p in model.parameters():
+            p.add_(1.0)
+    model(torch.randn(4, 3))
+    assert all(torch.equal(snap[k], v) for k, v in selected.items())
+    model.load_state_dict(snap)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in selected.items())
+
+
+def test_evaluation_on_prepared_batches_equals_collating_anew(stores):
+    from polysent.data import build_splits
+    from polysent.models.heads import TaskLoss
+
+    exp = {"model": "mctn", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "es"}
+    splits = build_splits(stores, exp, 1, max_len=8)
+    torch.manual_seed(0)
+    model = build_model("mctn", splits.dims, n_out=1, task="sentiment", modalities=["text", "acoustic"])
+    loss = TaskLoss("sentiment")
+    prepared = evaluation_batches(model, splits.valid, 16, torch.device("cpu"))
+    a = evaluate(model, splits.valid, 16, loss, torch.device("cpu"), prepared)
+    b = evaluate(model, splits.valid, 16, loss, torch.device("cpu"))
+    c = evaluate(model, splits.valid, 16, loss, torch.device("cpu"), prepared)  # reused: unchanged
+    np.testing.assert_array_equal(a["pred"], b["pred"])
+    np.testing.assert_array_equal(a["pred"], c["pred"])
+    assert a["loss"] == b["loss"] == c["loss"]
