@@ -1,7 +1,8 @@
-"""Benchmark: the train stage as one process per run (before) vs one process per training group (now).
+"""Benchmark: the train stage as one process per run vs one process per training group, or this
+checkout's training against another source tree's.
 
     .venv/bin/python scripts/bench_train.py WORKDIR [--seeds 1 2 3] [--max-epochs N] [--repeats 1]
-        [--experiments a b ...]
+        [--experiments a b ...] [--stores DIR] [--before-src DIR]
 
 Both paths run side by side on the same *synthetic* stores of the demo corpus's size (as
 ``scripts/bench_models.py --table1``: 38 videos x 5 segments per language) with
@@ -12,8 +13,16 @@ jobs as fresh processes:
 * per run (the rule before issue 13): one process per (experiment, seed), ``run_experiment``;
 * per group (rule ``train`` now): one process per training group, ``run_group``.
 
-Reported: processes, trainings, summed wall time of each path (median over ``--repeats``), their
-ratio, and whether every run folder is byte-identical between the two paths (it must be).
+With ``--before-src DIR`` (e.g. ``git worktree add /tmp/before <commit>``, then
+``--before-src /tmp/before/src``) both paths are one process per group: "before" imports
+polysent from ``DIR``, "after" from this checkout, alternating group by group so that both see
+the same machine load.
+
+Reported: processes, trainings, summed wall time and CPU time (user + system of the worker
+processes) of each path (median over ``--repeats``), their ratio, and whether every run folder
+is byte-identical between the two paths (it must be; with ``--before-src``, the files both
+versions write: weights may change format). ``--stores DIR`` trains on ``DIR/fr.parquet`` and
+``DIR/es.parquet`` (e.g. the demo's ``results/store``) instead of synthetic stores.
 ``--max-epochs`` shortens every run for a quick check (it makes start-up a larger share).
 """
 
@@ -23,12 +32,13 @@ import argparse
 import json
 import os
 import platform
-import statistics
+import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,17 +81,24 @@ def demo_plan(names: list[str] | None, seeds: list[int]):
     return experiments, config["train"], groups
 
 
-def run_process(spec: dict, path: Path) -> float:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_process(spec: dict, path: Path, src: Path | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of one worker process (importing polysent from ``src`` when given)."""
     path.write_text(json.dumps(spec))
-    t0 = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", WORKER, str(path)], check=True, cwd=REPO, env={**os.environ, "PYTHONWARNINGS": "ignore"}
-    )
-    return time.perf_counter() - t0
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    t0, c0 = time.perf_counter(), children_cpu()
+    subprocess.run([sys.executable, "-c", WORKER, str(path)], check=True, cwd=REPO, env=env)
+    return time.perf_counter() - t0, children_cpu() - c0
 
 
-def per_run(workdir: Path, stores, experiments, train, groups) -> float:
-    total = 0.0
+def per_run(workdir: Path, stores, experiments, train, groups) -> tuple[float, float]:
+    total = np.zeros(2)
     for group in groups.values():
         for name, seeds in group["members"].items():
             for seed in seeds:
@@ -95,36 +112,57 @@ def per_run(workdir: Path, stores, experiments, train, groups) -> float:
                     "name": name,
                 }
                 total += run_process(spec, workdir / f"{name}.seed{seed}.json")
-    return total
+    return tuple(total)
 
 
-def per_group(workdir: Path, stores, experiments, train, groups) -> float:
-    total = 0.0
+def group_spec(workdir: Path, stores, experiments, train, group) -> dict:
+    runs = [
+        {"experiment": name, "seed": seed, "out_dir": str(workdir / name / f"seed{seed}")}
+        for name, seeds in group["members"].items()
+        for seed in seeds
+    ]
+    return {
+        "kind": "group",
+        "stores": stores,
+        "members": {n: experiments[n] for n in group["members"]},
+        "train": train,
+        "runs": runs,
+    }
+
+
+def per_group(workdir: Path, stores, experiments, train, groups, src: Path | None = None) -> tuple[float, float]:
+    total = np.zeros(2)
     for gid, group in groups.items():
-        runs = [
-            {"experiment": name, "seed": seed, "out_dir": str(workdir / name / f"seed{seed}")}
-            for name, seeds in group["members"].items()
-            for seed in seeds
-        ]
-        spec = {
-            "kind": "group",
-            "stores": stores,
-            "members": {n: experiments[n] for n in group["members"]},
-            "train": train,
-            "runs": runs,
-        }
-        total += run_process(spec, workdir / f"{gid}.group.json")
+        spec = group_spec(workdir, stores, experiments, train, group)
+        total += run_process(spec, workdir / f"{gid}.group.json", src)
+    return tuple(total)
+
+
+def side_by_side(workdir: Path, stores, experiments, train, groups, before_src: Path) -> dict[str, np.ndarray]:
+    """Each group once with ``before_src`` and once with this checkout, alternating."""
+    total = {"before": np.zeros(2), "after": np.zeros(2)}
+    for gid, group in groups.items():
+        for label, src in (("before", before_src), ("after", REPO / "src")):
+            out = workdir / label
+            out.mkdir(parents=True, exist_ok=True)
+            spec = group_spec(out, stores, experiments, train, group)
+            total[label] += run_process(spec, out / f"{gid}.group.json", src)
+            print(f"  {gid}: {label} {total[label][1]:.1f} CPU-s so far", flush=True)
     return total
 
 
-def differing_files(a: Path, b: Path) -> list[str]:
+def differing_files(a: Path, b: Path) -> tuple[list[str], int]:
+    """Run files that differ between the folders ``a`` and ``b`` (those present in both), and how
+    many were compared."""
     from polysent.runfiles import RUN_FILES
 
-    out = []
+    out, compared = [], 0
     for run in sorted(p.parent for p in a.glob("*/seed*/metrics.json")):
         rel = run.relative_to(a)
-        out += [f"{rel}/{n}" for n in RUN_FILES if (run / n).read_bytes() != (b / rel / n).read_bytes()]
-    return out
+        names = [n for n in RUN_FILES if (run / n).exists() and (b / rel / n).exists()]
+        compared += len(names)
+        out += [f"{rel}/{n}" for n in names if (run / n).read_bytes() != (b / rel / n).read_bytes()]
+    return out, compared
 
 
 def main() -> None:
@@ -134,34 +172,66 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=None, help="override train.max_epochs (quick check)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--experiments", nargs="+", default=None, help="these experiments instead of the report's")
+    ap.add_argument("--stores", type=Path, default=None, help="folder with fr.parquet and es.parquet")
+    ap.add_argument("--before-src", type=Path, default=None, help="compare with polysent imported from this folder")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    stores = write_stores(args.workdir)
+    if args.stores:
+        stores = {lang: str((args.stores / f"{lang}.parquet").resolve()) for lang in ("fr", "es")}
+    else:
+        stores = write_stores(args.workdir)
     experiments, train, groups = demo_plan(args.experiments, args.seeds)
     if args.max_epochs:
         train = {**train, "max_epochs": args.max_epochs}
     n_runs = sum(len(s) for g in groups.values() for s in g["members"].values())
     n_trainings = sum(len({s for seeds in g["members"].values() for s in seeds}) for g in groups.values())
-    times = {"per run": [], "per group": []}
+    if args.before_src:
+        labels = ("before", "after")
+        rows = {
+            "before": f"{args.before_src} (before)",
+            "after": "this checkout (after)",
+        }
+    else:
+        labels = ("per run", "per group")
+        rows = {"per run": "one process per run (before)", "per group": "one process per training group (now)"}
+    times = {label: [] for label in labels}
     for rep in range(args.repeats):
-        for label, fn in (("per run", per_run), ("per group", per_group)):
-            out = args.workdir / f"{label.replace(' ', '_')}{rep}"
-            out.mkdir(parents=True, exist_ok=True)
-            times[label].append(fn(out, stores, experiments, train, groups))
-            print(f"repeat {rep}: {label}: {times[label][-1]:.1f} s", flush=True)
-    diff = differing_files(args.workdir / "per_run0", args.workdir / "per_group0")
-    before, after = statistics.median(times["per run"]), statistics.median(times["per group"])
+        if args.before_src:
+            out = args.workdir / f"side_by_side{rep}"
+            both = side_by_side(out, stores, experiments, train, groups, args.before_src)
+            for label in labels:
+                times[label].append(both[label])
+            dirs = (out / "before", out / "after")
+        else:
+            for label, fn in (("per run", per_run), ("per group", per_group)):
+                out = args.workdir / f"{label.replace(' ', '_')}{rep}"
+                out.mkdir(parents=True, exist_ok=True)
+                times[label].append(np.array(fn(out, stores, experiments, train, groups)))
+            dirs = (args.workdir / "per_run0", args.workdir / "per_group0")
+        for label in labels:
+            print(
+                f"repeat {rep}: {label}: {times[label][-1][0]:.1f} s wall, {times[label][-1][1]:.1f} CPU-s", flush=True
+            )
+        if rep == 0:
+            diff, compared = differing_files(*dirs)
+    med = {label: np.median(np.stack(times[label]), 0) for label in labels}
+    processes = {"per run": n_runs, "per group": len(groups), "before": len(groups), "after": len(groups)}
+    trainings = {"per run": n_runs, "per group": n_trainings, "before": n_trainings, "after": n_trainings}
     print(
         f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"torch threads 1; seeds {args.seeds}; max_epochs {train['max_epochs']}; repeats {args.repeats}"
+        f"torch threads 1; seeds {args.seeds}; max_epochs {train['max_epochs']}; repeats {args.repeats}; "
+        f"stores {args.stores or 'synthetic'}"
     )
-    print("| path | processes | trainings | summed wall (s, median) |")
-    print("|---|---:|---:|---:|")
-    print(f"| one process per run (before) | {n_runs} | {n_runs} | {before:.1f} |")
-    print(f"| one process per training group (now) | {len(groups)} | {n_trainings} | {after:.1f} |")
+    print("| path | processes | trainings | summed wall (s, median) | CPU-s (median) |")
+    print("|---|---:|---:|---:|---:|")
+    for label in labels:
+        print(
+            f"| {rows[label]} | {processes[label]} | {trainings[label]} | {med[label][0]:.1f} | {med[label][1]:.1f} |"
+        )
+    a, b = med[labels[0]], med[labels[1]]
     print(
-        f"\nratio before/after: {before / after:.2f}x; run folders byte-identical: "
-        f"{'yes' if not diff else 'NO: ' + ', '.join(diff[:5])} ({n_runs} runs x 5 files)"
+        f"\nratio {labels[0]}/{labels[1]}: wall {a[0] / b[0]:.2f}x, CPU {a[1] / b[1]:.2f}x; run folders "
+        f"byte-identical: {'yes' if not diff else 'NO: ' + ', '.join(diff[:5])} ({compared} files of {n_runs} runs)"
     )
     if diff:
         sys.exit(1)

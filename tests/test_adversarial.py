@@ -1269,7 +1269,7 @@ def test_an_edited_model_spec_is_one_line_not_a_state_dict_dump(one_bundle, tmp_
         meta["model"]["kwargs"][key] *= 2
         return json.dumps(meta)
 
-    with pytest.raises(BundleError, match="do not match weights.pt") as info:
+    with pytest.raises(BundleError, match="do not match weights.safetensors") as info:
         load_bundle(_edited_bundle(one_bundle, tmp_path / "b", bigger))
     assert "\n" not in str(info.value) and "of another shape, first" in str(info.value)
 

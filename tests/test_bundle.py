@@ -14,6 +14,7 @@ import torch
 
 from polysent import io
 from polysent.bundle import BundleError, FeatureMismatch, check_features, feature_settings, load_bundle, make_bundle
+from polysent.checkpoint import read_checkpoint, read_weights
 from polysent.synthetic import synthetic_store_table
 from polysent.train import run_experiment
 from test_train import DIMS, TRAIN
@@ -142,13 +143,15 @@ def test_bundle_json_describes_model_features_and_provenance(runs, stores, tmp_p
     assert "stand_in" in fr["visual"] and "librosa" in fr["acoustic"]["versions"]
     assert meta["training"]["seed"] == 1 and meta["training"]["entry"]["eval"] == "es"
     assert len(meta["training"]["stores"]["fr"]["sha256"]) == 64
-    saved = torch.load(path / "weights.pt", weights_only=True)
-    ckpt = torch.load(runs["mctn_ta"] / "model.pt", weights_only=False)
+    state, _, normalizer = read_weights(path / "weights.safetensors")
+    ckpt = read_checkpoint(runs["mctn_ta"])
     for m in ("text", "visual", "acoustic"):
-        np.testing.assert_array_equal(saved["normalizer"][m]["mean"].numpy(), ckpt["normalizer"][m]["mean"])
+        np.testing.assert_array_equal(normalizer[m]["mean"], ckpt.normalizer[m]["mean"])
+    assert state.keys() == ckpt.state_dict.keys()
+    assert all(torch.equal(state[k], ckpt.state_dict[k]) for k in state)
     # the same run bundled twice gives the same bytes
     again = make_bundle(runs["mctn_ta"], stores, tmp_path / "b2")
-    for name in ("bundle.json", "weights.pt"):
+    for name in ("bundle.json", "weights.safetensors"):
         assert (path / name).read_bytes() == (again / name).read_bytes(), name
 
 
@@ -227,15 +230,26 @@ def test_unlabelled_rows_and_segments_without_words(runs, stores, tmp_path):
 def test_bad_bundles_and_runs_are_named(runs, stores, tmp_path):
     with pytest.raises(BundleError, match=r"no store given for language\(s\) \['fr'\]"):
         make_bundle(runs["mctn_ta"], {"es": stores["es"]}, tmp_path / "b")
-    with pytest.raises(BundleError, match="no model.pt"):
+    with pytest.raises(BundleError, match="no model.json"):
         make_bundle(tmp_path, stores)
     path = make_bundle(runs["mctn_ta"], stores, tmp_path / "b")
-    weights = (path / "weights.pt").read_bytes()
-    (path / "weights.pt").write_bytes(weights[:-10])
+    weights = (path / "weights.safetensors").read_bytes()
+    (path / "weights.safetensors").write_bytes(weights[:-10])
     with pytest.raises(BundleError, match="SHA-256 differs"):
         load_bundle(path)
     with pytest.raises(BundleError, match="not a polysent bundle"):
         load_bundle(tmp_path)
+    # a bundle of the earlier format (weights.pt) is refused by its version, with what to do
+    old = json.loads((path / "bundle.json").read_text())
+    (path / "bundle.json").write_text(json.dumps({**old, "version": 1}))
+    with pytest.raises(BundleError, match="bundle version 1, this polysent reads version 2 .*re-make it"):
+        load_bundle(path)
+    # a run folder whose weights changed after training is named with the key it fails
+    run = tmp_path / "run"
+    shutil.copytree(runs["mctn_ta"], run)
+    (run / "model.safetensors").write_bytes((run / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(BundleError, match="model.safetensors: SHA-256 differs from model.json key weights.sha256"):
+        make_bundle(run, stores)
     # shards of one stage made with different settings cannot describe one store
     meta = store_metadata("fr")
     first = next(iter(meta["inputs"]["acoustic"].values()))

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from polysent import io
+from polysent.checkpoint import read_spec
 from polysent.data import Sample, batches, collate, in_given_order, translated_sample
 from polysent.models import NCEObjective, build_model, count_parameters
 from polysent.synthetic import synthetic_store_table
@@ -246,7 +247,7 @@ def test_utterance_multilogue_trains_end_to_end_deterministically(stores, tmp_pa
     a = run_experiment(stores, exp, FAST, 1, tmp_path / "a", exp_name="t")
     run_experiment(stores, exp, FAST, 1, tmp_path / "b", exp_name="t")
     c = run_experiment(stores, exp, FAST, 2, tmp_path / "c", exp_name="t")
-    for name in ("metrics.json", "predictions.parquet", "history.csv", "model.pt"):
+    for name in ("metrics.json", "predictions.parquet", "history.csv", "model.safetensors", "model.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert a["valid"] != c["valid"]
     assert a["data"]["n_train_by_lang"]["es"] == 5  # few-shot segments: the kept ones form the sequences
@@ -255,7 +256,7 @@ def test_utterance_multilogue_trains_end_to_end_deterministically(stores, tmp_pa
     want = table[table["split"] == "test"]["segment_id"].tolist()
     assert preds[preds["split"] == "test"]["segment_id"].tolist() == want  # one row per segment, store order
     assert np.isfinite(preds["y_pred"]).all() and preds["y_pred"].abs().max() <= 3.0
-    ckpt = torch.load(tmp_path / "a" / "model.pt", weights_only=False)
+    ckpt = read_spec(tmp_path / "a")
     assert ckpt["kwargs"]["time_axis"] == "utterance"  # the schema default, recorded for bundles
     word = run_experiment(stores, {**exp, "variation": {"time_axis": "word"}}, FAST, 1, tmp_path / "w", exp_name="t")
     assert word["n_params"] == a["n_params"] and word["test"]["mae"] != a["test"]["mae"]

@@ -12,10 +12,12 @@ import torch
 import yaml
 
 from conftest import REPO, SCHEMA_DIR, copy_workflow, snakemake
+from polysent.checkpoint import read_checkpoint
 from polysent.config import load_schema, validate_config
+from polysent.models import build_model
 from polysent.runfiles import RUN_FILES
 from polysent.synthetic import synthetic_store_table
-from polysent.train import run_experiment, settings_for
+from polysent.train import evaluate, evaluation_batches, run_experiment, settings_for, snapshot
 
 DIMS = {"text": 10, "visual": 4, "acoustic": 5}
 TRAIN = {
@@ -109,8 +111,15 @@ def test_run_folder_contract_and_same_seed_same_bytes(stores, tmp_path):
     assert list(hist.columns) == ["epoch", "train_loss", "valid_loss", "valid_mae", "lr", "temperature"]
     assert hist["valid_mae"].min() == pytest.approx(meta["valid"]["mae"], rel=1e-5)
     assert hist["valid_mae"].idxmin() == meta["best_epoch"]
-    ckpt = torch.load(tmp_path / "a" / "model.pt", weights_only=False)
-    assert ckpt["model"] == "mctn" and ckpt["dims"] == DIMS
+    ckpt = read_checkpoint(tmp_path / "a")
+    assert ckpt.spec["model"] == "mctn" and ckpt.spec["dims"] == DIMS and ckpt.nce_state_dict is None
+    assert set(ckpt.normalizer) == {"text", "visual", "acoustic"}
+    # the weights are the trained model's: a model rebuilt from model.json alone loads them exactly
+    rebuilt = build_model("mctn", ckpt.spec["dims"], n_out=ckpt.spec["n_out"], task="sentiment", **ckpt.spec["kwargs"])
+    rebuilt.load_state_dict(ckpt.state_dict)
+    for name in ("model.safetensors", "model.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() != (tmp_path / "c" / "model.safetensors").read_bytes()
     assert pd.read_parquet(tmp_path / "a" / "decisions.parquet").empty
 
 
@@ -491,3 +500,36 @@ def test_moseas_preset_trains_each_model_with_its_reference_budget():
             patience,
         ), name
         assert grad_clip_of(model, settings) == clip, name
+
+
+def test_checkpoint_snapshot_is_a_copy_and_restores_the_selected_state():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    model(torch.randn(4, 3))  # running stats and num_batches_tracked move
+    selected = {k: v.clone() for k, v in model.state_dict().items()}
+    snap = snapshot(model)
+    with torch.no_grad():  # later training steps change the live weights and buffers in place
+        for p in model.parameters():
+            p.add_(1.0)
+    model(torch.randn(4, 3))
+    assert all(torch.equal(snap[k], v) for k, v in selected.items())
+    model.load_state_dict(snap)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in selected.items())
+
+
+def test_evaluation_on_prepared_batches_equals_collating_anew(stores):
+    from polysent.data import build_splits
+    from polysent.models.heads import TaskLoss
+
+    exp = {"model": "mctn", "variation": {"modalities": ["text", "acoustic"]}, "train": {"fr": 1.0}, "eval": "es"}
+    splits = build_splits(stores, exp, 1, max_len=8)
+    torch.manual_seed(0)
+    model = build_model("mctn", splits.dims, n_out=1, task="sentiment", modalities=["text", "acoustic"])
+    loss = TaskLoss("sentiment")
+    prepared = evaluation_batches(model, splits.valid, 16, torch.device("cpu"))
+    a = evaluate(model, splits.valid, 16, loss, torch.device("cpu"), prepared)
+    b = evaluate(model, splits.valid, 16, loss, torch.device("cpu"))
+    c = evaluate(model, splits.valid, 16, loss, torch.device("cpu"), prepared)  # reused: unchanged
+    np.testing.assert_array_equal(a["pred"], b["pred"])
+    np.testing.assert_array_equal(a["pred"], c["pred"])
+    assert a["loss"] == b["loss"] == c["loss"]

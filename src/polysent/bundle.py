@@ -3,13 +3,14 @@
 A bundle is one folder (``polysent bundle --run results/runs/{exp}/seed{n} --store LANG=PATH``
 writes ``<run>/bundle/`` by default):
 
-* ``weights.pt`` — the selected weights and the training normaliser (per-modality mean/std of
-  the training words), tensors only, so it loads with ``torch.load(weights_only=True)``;
+* ``weights.safetensors`` — the selected weights and the training normaliser (per-modality
+  mean/std of the training words), tensors only (``model.`` / ``normalizer.`` names, as a run's
+  ``model.safetensors``, :mod:`polysent.checkpoint`);
 * ``bundle.json`` — model name, kwargs and output size; task and labels; feature dimensions and
   names; how samples are prepared (``max_len``, ``standardize``, evaluation batch size); the
   **feature settings** of every training/evaluation store (see :func:`feature_settings`); the
   training record (experiment entry, seed, selected epoch, metrics) and the SHA-256 of
-  ``weights.pt`` and of each store file.
+  ``weights.safetensors`` and of each store file.
 
 :func:`load_bundle` rebuilds the model from the folder alone and predicts store rows the way
 training evaluated them (same truncation, normaliser and batching), so its predictions on a
@@ -31,7 +32,6 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from polysent import contracts, io, ood
+from polysent import checkpoint, contracts, io, ood
 from polysent.cliargs import key_values
 from polysent.data import MODALITIES, Sample, apply_normalizer, batches, in_given_order, samples_from_table
 from polysent.filehash import sha256_file
@@ -49,9 +49,9 @@ from polysent.numeric import sigmoid
 log = logging.getLogger("polysent.bundle")
 
 FORMAT = "polysent-bundle"
-VERSION = 1
+VERSION = 2  # 2: weights in safetensors (1: weights.pt)
 BUNDLE_JSON = "bundle.json"
-WEIGHTS = "weights.pt"
+WEIGHTS = "weights.safetensors"
 # Feature stages whose settings decide what a model's inputs mean (translation stages only
 # feed training-time augmentation and NCE, never a prediction).
 FEATURE_STAGES = ("align", "acoustic", "visual", "text")
@@ -174,14 +174,6 @@ def _store_meta(path: Path) -> tuple[dict, int]:
     return meta, pq.ParquetFile(path).metadata.num_rows
 
 
-def _normalizer_tensors(normalizer: dict | None) -> dict | None:
-    if normalizer is None:
-        return None
-    return {
-        m: {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in stats.items()} for m, stats in normalizer.items()
-    }
-
-
 def _replace_dir(tmp: Path, target: Path) -> None:
     """Put the finished folder ``tmp`` at ``target`` (an older bundle there is replaced)."""
     old = None
@@ -196,22 +188,20 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 def make_bundle(
     run_dir: str | os.PathLike, stores: dict[str, str | os.PathLike], out: str | os.PathLike | None = None
 ) -> Path:
-    """Write the bundle of a finished run (``model.pt`` + ``metrics.json``) trained on ``stores``.
+    """Write the bundle of a finished run (``model.safetensors`` + ``model.json`` + ``metrics.json``)
+    trained on ``stores``.
 
     ``stores`` maps each language of the experiment (training and evaluation) to the feature
     store it used; their metadata gives the feature settings and names. Returns the folder.
     """
     run_dir = Path(run_dir)
-    ckpt_path = run_dir / "model.pt"
-    if not ckpt_path.exists():
-        raise BundleError(f"{run_dir}: no model.pt (not a finished run folder)")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    inputs = ckpt.get("inputs")
-    if inputs is None:
-        raise BundleError(
-            f"{ckpt_path}: written before checkpoints recorded max_len/standardize; retrain the run to bundle it"
-        )
-    exp = ckpt["experiment"]
+    try:
+        ckpt = checkpoint.read_checkpoint(run_dir)
+    except checkpoint.CheckpointError as exc:
+        raise BundleError(str(exc)) from None
+    spec = ckpt.spec
+    inputs = spec["inputs"]
+    exp = spec["experiment"]
     langs = sorted(set(exp["train"]) | {exp["eval"]})
     missing = [lang for lang in langs if lang not in stores]
     if missing:
@@ -228,37 +218,35 @@ def make_bundle(
             raise BundleError(f"store for {lang}: {path} does not exist")
         meta, rows = _store_meta(path)
         dims = meta.get("dims")
-        if dims is not None and {m: dims[m] for m in MODALITIES} != ckpt["dims"]:
-            raise BundleError(f"{path}: feature dimensions {dims} differ from the model's {ckpt['dims']}")
+        if dims is not None and {m: dims[m] for m in MODALITIES} != spec["dims"]:
+            raise BundleError(f"{path}: feature dimensions {dims} differ from the model's {spec['dims']}")
         if not meta:
             log.warning("%s has no provenance metadata: the bundle cannot check features against it", path)
         provenance[lang] = feature_settings(meta, str(path))
         store_files[lang] = {"file": path.name, "sha256": sha256_file(path), "rows": rows}
         if lang == exp["eval"] or names is None:
             names = meta.get("feature_names")
-    buf = BytesIO()  # through a buffer: identical runs give identical bytes (see polysent.train)
-    torch.save({"state_dict": ckpt["state_dict"], "normalizer": _normalizer_tensors(ckpt["normalizer"])}, buf)
-    weights = buf.getvalue()
+    weights = checkpoint.weights_bytes(checkpoint.tensor_map(ckpt.state_dict, normalizer=ckpt.normalizer))
     description = {
         "format": FORMAT,
         "version": VERSION,
-        "model": {"name": ckpt["model"], "kwargs": ckpt["kwargs"], "n_out": ckpt["n_out"]},
-        "task": ckpt["task"],
+        "model": {"name": spec["model"], "kwargs": spec["kwargs"], "n_out": spec["n_out"]},
+        "task": spec["task"],
         "labels": {
-            "emotions": list(ckpt["emotions"]),
-            "outputs": ["y_pred"] if ckpt["task"] == "sentiment" else [f"prob_{e}" for e in ckpt["emotions"]],
-            "sentiment_range": [-3.0, 3.0] if ckpt["task"] == "sentiment" else None,
+            "emotions": list(spec["emotions"]),
+            "outputs": ["y_pred"] if spec["task"] == "sentiment" else [f"prob_{e}" for e in spec["emotions"]],
+            "sentiment_range": [-3.0, 3.0] if spec["task"] == "sentiment" else None,
         },
-        "features": {"dims": ckpt["dims"], "names": names, "modalities": list(MODALITIES)},
+        "features": {"dims": spec["dims"], "names": names, "modalities": list(MODALITIES)},
         "inputs": inputs,
         # per-feature word-level mean/SD of the training split: predict's out-of-distribution flag
         "training_range": ood.training_range([stores[lang] for lang in sorted(exp["train"])], exp["train"]),
-        "normalizer": "weights.pt['normalizer']" if ckpt["normalizer"] is not None else None,
+        "normalizer": f"{WEIGHTS}: normalizer.<modality>.mean/std" if ckpt.normalizer is not None else None,
         "provenance": provenance,
         "training": {
             "experiment": metrics.get("experiment"),
             "entry": exp,
-            "seed": ckpt["seed"],
+            "seed": spec["seed"],
             "best_epoch": metrics.get("best_epoch"),
             "selection": metrics.get("selection"),
             "valid": metrics.get("valid"),
@@ -408,37 +396,40 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
 
     path = Path(path)
     desc_path, weights_path = path / BUNDLE_JSON, path / WEIGHTS
-    for p in (desc_path, weights_path):
-        if not p.exists():
-            raise BundleError(f"{path}: not a polysent bundle (no {p.name})")
+    if not desc_path.exists():
+        raise BundleError(f"{path}: not a polysent bundle (no {desc_path.name})")
     try:
         meta = io.read_json(desc_path, role="bundle description")
     except io.CorruptFileError as exc:
         raise BundleError(str(exc)) from None
+    if isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("version") != VERSION:
+        raise BundleError(
+            f"{desc_path}: bundle version {meta.get('version')!r}, this polysent reads version {VERSION} "
+            "(re-make it from its run folder: polysent bundle --run ...)"
+        )
     if missing := _missing_spec_keys(meta):
         raise BundleError(f"{desc_path}: key(s) {', '.join(missing)} missing; the file was edited or truncated")
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise BundleError(
-            f"{desc_path}: format {meta.get('format')!r} version {meta.get('version')!r}, "
-            f"this polysent reads {FORMAT!r} version {VERSION}"
-        )
+    if meta.get("format") != FORMAT:
+        raise BundleError(f"{desc_path}: format {meta.get('format')!r}, this polysent reads {FORMAT!r}")
+    if not weights_path.exists():
+        raise BundleError(f"{path}: not a polysent bundle (no {weights_path.name})")
     expected = meta["files"][WEIGHTS]
     if sha256_file(weights_path) != expected:
         raise BundleError(f"{weights_path}: SHA-256 differs from bundle.json's (file changed or truncated)")
-    saved = torch.load(weights_path, map_location="cpu", weights_only=True)
+    try:
+        state_dict, _, normalizer = checkpoint.read_weights(weights_path)
+    except checkpoint.CheckpointError as exc:
+        raise BundleError(str(exc)) from None
     spec = meta["model"]
     kwargs = model_class(spec["name"]).bundle_kwargs(spec["kwargs"])
     model = build_model(spec["name"], meta["features"]["dims"], n_out=spec["n_out"], task=meta["task"], **kwargs)
-    if why := _state_dict_mismatch(model.state_dict(), saved["state_dict"]):
+    if why := _state_dict_mismatch(model.state_dict(), state_dict):
         raise BundleError(
             f"{desc_path}: keys model.name/model.kwargs/features.dims do not match {WEIGHTS} ({why}); "
             "bundle.json was edited or belongs to another bundle"
         )
-    model.load_state_dict(saved["state_dict"])
+    model.load_state_dict(state_dict)
     model.eval()
-    normalizer = None
-    if saved["normalizer"] is not None:
-        normalizer = {m: {k: v.numpy() for k, v in stats.items()} for m, stats in saved["normalizer"].items()}
     return Bundle(path=path, meta=meta, model=model, normalizer=normalizer)
 
 

@@ -23,7 +23,7 @@ NOT_TRAINING = PRESENTATION + ("eval",)
 
 
 def run_entry(exp: dict) -> dict:
-    """The part of an experiment entry a run folder depends on (its rule params, its model.pt)."""
+    """The part of an experiment entry a run folder depends on (its rule params, its model.json)."""
     return {k: v for k, v in exp.items() if k not in PRESENTATION}
 
 

@@ -14,7 +14,14 @@ import pyarrow as pa
 
 from polysent.numeric import sigmoid
 
-RUN_FILES = ("metrics.json", "predictions.parquet", "history.csv", "model.pt", "decisions.parquet")
+RUN_FILES = (
+    "metrics.json",
+    "predictions.parquet",
+    "history.csv",
+    "model.safetensors",
+    "model.json",
+    "decisions.parquet",
+)
 
 
 def prediction_table(task, samples_by_split, preds_by_split, emotions) -> pa.Table:

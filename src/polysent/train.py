@@ -12,7 +12,8 @@ writes the run folder:
 * ``predictions.parquet`` — valid and test rows: ``segment_id, lang, split, y_true, y_pred``
   (sentiment) or ``true_<label>, prob_<label>`` (emotions);
 * ``history.csv`` — ``epoch, train_loss, valid_loss, valid_<metric>, lr, temperature``;
-* ``model.pt`` — the selected weights with everything needed to rebuild the model;
+* ``model.safetensors`` + ``model.json`` — the selected weights (and the NCE objective's and the
+  training normaliser) and everything needed to rebuild the model (:mod:`polysent.checkpoint`);
 * ``decisions.parquet`` — AdaMML policy decisions on the eval (test) set: ``segment_id, split,
   window, modality, selected, prob`` (``prob``: the policy's probability of keeping the
   modality at that step); empty with the same columns for models without a policy.
@@ -42,13 +43,13 @@ import os
 import random
 import sys
 import time
-from io import BytesIO
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from polysent import io, runfiles
+from polysent import checkpoint, io, runfiles
 from polysent.cliargs import key_values
 from polysent.config import complete, deep_merge, schema_defaults
 from polysent.data import MODALITIES, Splits, batches, build_splits, in_given_order
@@ -115,15 +116,32 @@ def model_kwargs(exp: dict, settings: dict) -> dict:
     return deep_merge(settings["models"].get(exp["model"], {}) or {}, exp.get("variation") or {})
 
 
+def evaluation_batches(model, samples, batch_size: int, device) -> list[tuple[list, dict]]:
+    """The ``(samples, batch)`` pairs :func:`evaluate` runs ``model`` on, collated and on ``device``.
+
+    Evaluation batches do not depend on the epoch (no shuffling), so the validation split is
+    collated once per run and reused every epoch.
+    """
+    return [
+        (part, _to(batch, device))
+        for part, batch in batches(samples, batch_size, unit=batch_unit(model), second_text=second_text_of(model))
+    ]
+
+
 @torch.no_grad()
-def evaluate(model, samples, batch_size, task_loss, device) -> dict:
-    """Predictions, mean task loss and (AdaMML) decisions of ``samples`` in order."""
+def evaluate(model, samples, batch_size, task_loss, device, prepared=None) -> dict:
+    """Predictions, mean task loss and (AdaMML) decisions of ``samples`` in order.
+
+    ``prepared``: :func:`evaluation_batches` of the same samples and batch size, when the caller
+    evaluates them more than once.
+    """
     model.eval()
     if not samples:
         return {"pred": np.zeros((0, task_loss_outputs(model)), np.float32), "loss": float("nan"), "decisions": []}
     preds, parts, decisions, total = [], [], [], 0.0
-    for part, batch in batches(samples, batch_size, unit=batch_unit(model), second_text=second_text_of(model)):
-        batch = _to(batch, device)
+    if prepared is None:
+        prepared = evaluation_batches(model, samples, batch_size, device)
+    for part, batch in prepared:
         out = model(batch)
         total += float(task_loss(out["pred"], batch)) * len(part)
         preds.append(out["pred"].cpu().numpy())
@@ -209,7 +227,10 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
         if settings.get(key) is not None:
             optim_cfg[key] = settings[key]
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim_cfg["optimizer"]]
-    optimizer = opt_cls(params, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"])
+    # foreach: one call per step for all parameters instead of a Python loop over them; on CPU
+    # it runs the same per-tensor kernels in the same order (byte-identical runs, checked by
+    # scripts/bench_train.py --before-src), with less interpreter time per step.
+    optimizer = opt_cls(params, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"], foreach=True)
     schedule = schedule_for(model, settings)
     clip = schedule["grad_clip"]
     plateau = schedule["plateau_patience"]
@@ -222,6 +243,7 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
     higher = SELECTION[metric]
     best = {"value": -math.inf if higher else math.inf, "epoch": -1, "state": None}
     history, bad = [], 0
+    valid_batches = evaluation_batches(model, splits.valid, settings["eval_batch_size"], device)
     for epoch in range(settings["max_epochs"]):
         model.set_epoch(epoch)
         extra = model.history_extra()
@@ -257,9 +279,9 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
                     "temperature": extra.get("temperature", float("nan")),
                 }
             )
-            best = {"value": float("nan"), "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            best = {"value": float("nan"), "epoch": epoch, "state": snapshot(model)}
             continue
-        result = evaluate(model, splits.valid, settings["eval_batch_size"], task_loss, device)
+        result = evaluate(model, splits.valid, settings["eval_batch_size"], task_loss, device, valid_batches)
         metrics = split_metrics(task, result["pred"], splits.valid, emotions)
         value = _selection_value(metric, result, metrics)
         row = {
@@ -273,7 +295,7 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
         history.append(row)
         improved = value > best["value"] if higher else value < best["value"]
         if improved or best["state"] is None:
-            best = {"value": value, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            best = {"value": value, "epoch": epoch, "state": snapshot(model)}
             bad = 0
         else:
             bad += 1
@@ -299,6 +321,18 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
         "task_loss": task_loss,
         "schedule": schedule,
     }
+
+
+def snapshot(model) -> OrderedDict:
+    """A copy of ``model.state_dict()`` that later training steps do not change (the selected checkpoint).
+
+    Tensor copies only: a deep copy of the state dict also copies every tensor's Python object
+    graph, several times the cost, for the same values.
+    """
+    state = model.state_dict()
+    copied = OrderedDict((key, value.detach().clone()) for key, value in state.items())
+    copied._metadata = copy.copy(getattr(state, "_metadata", None))  # module versions, read by load_state_dict
+    return copied
 
 
 def schedule_for(model, settings: dict) -> dict:
@@ -410,8 +444,7 @@ def write_run(
             f"experiment {exp_name}: its training-relevant keys differ from the trained run's; "
             "it cannot share that training run (polysent.experiments.training_key)"
         )
-    # Settings and task from this experiment's own entry: equal values, and the checkpoint's
-    # pickle then shares the same objects as a single run's (pickle memoises by identity).
+    # Settings and task from this experiment's own entry (equal values to the trained one's).
     settings, task = run_settings(trained["train_cfg"], exp), {**schema_defaults("experiments", "*"), **exp}["task"]
     seed, device = trained["seed"], trained["device"]
     model, nce, fit, n_out = trained["model"], trained["nce"], trained["fit"], trained["n_out"]
@@ -457,50 +490,25 @@ def write_run(
         runfiles.decision_table(test["decisions"], "test", modalities),
         provenance={"experiment": exp_name, "seed": seed, "adaptive": bool(test["decisions"])},
     )
-    # Saved through a buffer: torch names zip members after the target file, and the
-    # atomic write's temporary name would make the bytes differ between identical runs.
-    # Plain fields through one JSON round trip: pickle memoises by object identity, and whether
-    # two equal strings are one object depends on where the entry came from (a config, a group's
-    # other member), so the bytes would too.
-    plain = json.loads(
-        json.dumps(
-            {
-                "model": exp["model"],
-                "kwargs": model_kwargs(exp, settings),
-                "dims": splits.dims,
-                "task": task,
-                "n_out": n_out,
-                "emotions": splits.emotions,
-                # how samples were prepared, so a bundle (polysent.bundle) can prepare new ones alike
-                "inputs": {k: settings[k] for k in ("max_len", "standardize", "eval_batch_size")},
-                # what the run depends on (not its label/paper/group/seeds: editing those re-runs nothing)
-                "experiment": run_entry(exp),
-                "seed": seed,
-            }
-        )
+    checkpoint.write_checkpoint(
+        out_dir,
+        {
+            "model": exp["model"],
+            "kwargs": model_kwargs(exp, settings),
+            "dims": splits.dims,
+            "task": task,
+            "n_out": n_out,
+            "emotions": splits.emotions,
+            # how samples were prepared, so a bundle (polysent.bundle) can prepare new ones alike
+            "inputs": {k: settings[k] for k in ("max_len", "standardize", "eval_batch_size")},
+            # what the run depends on (not its label/paper/group/seeds: editing those re-runs nothing)
+            "experiment": run_entry(exp),
+            "seed": seed,
+        },
+        model.state_dict(),
+        nce.state_dict() if nce is not None else None,
+        splits.normalizer,
     )
-    tensors = {
-        "state_dict": model.state_dict(),
-        "nce_state_dict": nce.state_dict() if nce is not None else None,
-        "normalizer": splits.normalizer,
-    }
-    order = (
-        "model",
-        "kwargs",
-        "dims",
-        "task",
-        "n_out",
-        "emotions",
-        "state_dict",
-        "nce_state_dict",
-        "normalizer",
-        "inputs",
-        "experiment",
-        "seed",
-    )
-    checkpoint = BytesIO()
-    torch.save({k: plain[k] if k in plain else tensors[k] for k in order}, checkpoint)
-    io.write_bytes(out_dir / "model.pt", checkpoint.getvalue())
     log.info(
         "%s seed %d done in %.1f s: best epoch %d, test %s",
         exp_name,

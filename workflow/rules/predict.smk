@@ -16,7 +16,8 @@ rule bundle:
     input:
         # store_<lang>: the feature stores the run was trained and evaluated on
         unpack(lambda w: polysent_experiments.store_inputs(config.get("experiments"), w.exp)),
-        model="results/runs/{exp}/seed{seed}/model.pt",
+        weights="results/runs/{exp}/seed{seed}/model.safetensors",
+        spec="results/runs/{exp}/seed{seed}/model.json",
         metrics="results/runs/{exp}/seed{seed}/metrics.json",
         lib=lib_for("scripts/bundle.py"),
     output:

@@ -13,7 +13,8 @@ rule train_run:
         metrics="results/runs/{exp}/seed{seed}/metrics.json",
         predictions="results/runs/{exp}/seed{seed}/predictions.parquet",
         history="results/runs/{exp}/seed{seed}/history.csv",
-        model="results/runs/{exp}/seed{seed}/model.pt",
+        weights="results/runs/{exp}/seed{seed}/model.safetensors",
+        spec="results/runs/{exp}/seed{seed}/model.json",
         decisions="results/runs/{exp}/seed{seed}/decisions.parquet",
     log:
         "logs/train_run/{exp}/seed{seed}.log",

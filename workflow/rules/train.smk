@@ -1,6 +1,7 @@
 # Stage 'train': results/runs/{exp}/seed{seed}/ holds metrics.json, predictions.parquet,
-# history.csv, model.pt and decisions.parquet (AdaMML policy decisions on the eval set; empty for
-# models without a policy).
+# history.csv, model.safetensors + model.json (the selected weights and the spec that rebuilds
+# the model, polysent.checkpoint) and decisions.parquet (AdaMML policy decisions on the eval set;
+# empty for models without a policy).
 #
 # Rows that differ only in `eval` (and label/paper/group/seeds) train the same model, so the
 # reported experiments (config["report"]) are grouped by their training-relevant keys
