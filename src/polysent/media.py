@@ -1,9 +1,9 @@
 """Media stage: one mono PCM WAV per video and sample rate, extracted with ffmpeg.
 
 For every video of a shard the audio source is the manifest's ``audio_path`` when the corpus
-ships one, else the ``video_path`` (its first audio stream). ffmpeg decodes, mixes down to mono
-and resamples (``-ar``) once per configured rate: 16 kHz for the aligner and the openSMILE
-backend, 22.05 kHz for the librosa backend (the paper's rate). The source's duration (ffprobe, through
+ships one, else the ``video_path`` (its first audio stream). One ffmpeg process per video decodes
+it once and writes one mono WAV per configured rate (``-ar``): 16 kHz for the aligner and the
+openSMILE backend, 22.05 kHz for the librosa backend (the paper's rate). The source's duration (ffprobe, through
 :mod:`polysent.probe`, the reader ``validate-manifest --probe`` uses too) is checked against the
 manifest's segment ends: a segment that ends after the audio does is recorded
 in QC, because every later stage would silently see a truncated segment.
