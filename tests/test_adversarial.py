@@ -908,18 +908,18 @@ def test_oserror_at_the_media_write_fails_the_job_and_a_rerun_loses_nothing(tmp_
     code = getattr(errno_mod, name)
     videos = {f"v{i}": _tone(tmp_path / f"src/v{i}.wav", 1.0, 220 + 50 * i) for i in range(3)}
     manifest = _media_manifest(tmp_path / "m.parquet", videos)
-    real = media.extract_wav
+    real = media.extract_wavs
 
-    def full_disk(source, target, *args, **kw):
+    def full_disk(source, targets, *args, **kw):
         if Path(source).name == "v1.wav":
-            raise OSError(code, os.strerror(code), str(target))
-        return real(source, target, *args, **kw)
+            raise OSError(code, os.strerror(code), str(next(iter(targets.values()))))
+        return real(source, targets, *args, **kw)
 
-    monkeypatch.setattr(media, "extract_wav", full_disk)
+    monkeypatch.setattr(media, "extract_wavs", full_disk)
     with pytest.raises(EnvironmentFailure):
         _media_shard(manifest, tmp_path, {"sample_rates": [16000]})
     assert not (tmp_path / "qc.parquet").exists()
-    monkeypatch.setattr(media, "extract_wav", real)  # space freed: the same call completes, nothing lost
+    monkeypatch.setattr(media, "extract_wavs", real)  # space freed: the same call completes, nothing lost
     index = _media_shard(manifest, tmp_path, {"sample_rates": [16000]})
     assert sorted(index.column("video_id").to_pylist()) == ["v0", "v1", "v2"]
     assert len(pd.read_parquet(tmp_path / "qc.parquet")) == 0

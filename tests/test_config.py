@@ -177,3 +177,13 @@ def test_complete_fills_validates_and_hands_each_caller_its_own_copy():
     for _ in range(2):
         with pytest.raises(ConfigError, match="visual.landmarks.fps"):
             complete({"fps": "fast"}, "visual", "landmarks")
+
+
+def test_schema_files_read_through_libyaml_give_the_pure_python_objects():
+    from polysent import config
+
+    files = sorted((REPO / "workflow/schemas").glob("**/*.yaml"))
+    assert len(files) > 10
+    for path in files:
+        text = path.read_text()
+        assert config._load_yaml(text) == yaml.safe_load(text), path.name

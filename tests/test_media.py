@@ -181,6 +181,29 @@ def test_extract_wav_is_16k_mono_and_byte_deterministic(tmp_path, feature_corpus
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
 
 
+def test_extract_wavs_one_process_gives_each_rates_bytes_and_cleans_up(tmp_path, feature_corpus, monkeypatch):
+    video = feature_corpus / "results/corpus/media/fr/vid_a.mp4"
+    tools = {"ffmpeg": "ffmpeg", "timeout": 600}
+    single = {rate: tmp_path / f"single/{rate}.wav" for rate in (16000, 22050)}
+    durations = {rate: extract_wav(video, target, rate, **tools) for rate, target in single.items()}
+    calls = []
+    real_run = subprocess.run
+    monkeypatch.setattr(media.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or real_run(cmd, **kw))
+    joint = {rate: tmp_path / f"joint/{rate}.wav" for rate in (22050, 16000)}
+    assert media.extract_wavs(video, joint, **tools) == [durations[22050], durations[16000]]
+    assert len(calls) == 1  # one decode, one process start-up for every rate
+    for rate in single:
+        assert joint[rate].read_bytes() == single[rate].read_bytes()
+        assert sf.info(str(joint[rate])).samplerate == rate
+    # a failed decode leaves none of the rates (nor a temp file) behind
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    failed = {rate: tmp_path / f"failed/{rate}.wav" for rate in (16000, 22050)}
+    with pytest.raises(RuntimeError, match="broken.mp4"):
+        media.extract_wavs(bad, failed, **tools)
+    assert not list((tmp_path / "failed").iterdir())
+
+
 def test_extract_wav_bad_input_names_the_file(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video")

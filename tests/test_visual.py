@@ -159,6 +159,38 @@ def test_visual_store_bytes_are_deterministic(tmp_path, feature_corpus):
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
 
 
+def test_workers_share_the_models_loaded_before_they_fork_and_write_the_same_bytes(
+    tmp_path, feature_corpus, monkeypatch
+):
+    loaded_before_pool = []
+    real_run = visual._run
+
+    def run(tasks, threads, cfg):
+        loaded_before_pool.append(lm._dlib_models.cache_info().currsize)
+        return real_run(tasks, threads, cfg)
+
+    monkeypatch.setattr(visual, "_run", run)
+    lm._dlib_models.cache_clear()
+    cwd = os.getcwd()
+    os.chdir(feature_corpus)
+    shard = shard_of_video("vid_a")
+    try:
+        for threads in (2, 1):
+            visual.run_shard(
+                "results/corpus/manifest.parquet",
+                shard,
+                str(tmp_path / f"t{threads}.parquet"),
+                str(tmp_path / f"t{threads}.qc.parquet"),
+                {"backend": "landmarks"},
+                threads=threads,
+                progress=False,
+            )
+    finally:
+        os.chdir(cwd)
+    assert loaded_before_pool == [1, 1]  # a forked worker finds them loaded: no load of its own
+    assert (tmp_path / "t2.parquet").read_bytes() == (tmp_path / "t1.parquet").read_bytes()
+
+
 # ---------------------------------------------------------------------------------------------
 # Tracking (detect_every > 1): the demo videos, cutaways, fallback, determinism
 

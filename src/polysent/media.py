@@ -1,9 +1,9 @@
 """Media stage: one mono PCM WAV per video and sample rate, extracted with ffmpeg.
 
 For every video of a shard the audio source is the manifest's ``audio_path`` when the corpus
-ships one, else the ``video_path`` (its first audio stream). ffmpeg decodes, mixes down to mono
-and resamples (``-ar``) once per configured rate: 16 kHz for the aligner and the openSMILE
-backend, 22.05 kHz for the librosa backend (the paper's rate). The source's duration (ffprobe, through
+ships one, else the ``video_path`` (its first audio stream). One ffmpeg process per video decodes
+it once and writes one mono WAV per configured rate (``-ar``): 16 kHz for the aligner and the
+openSMILE backend, 22.05 kHz for the librosa backend (the paper's rate). The source's duration (ffprobe, through
 :mod:`polysent.probe`, the reader ``validate-manifest --probe`` uses too) is checked against the
 manifest's segment ends: a segment that ends after the audio does is recorded
 in QC, because every later stage would silently see a truncated segment.
@@ -23,6 +23,7 @@ import math
 import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import pyarrow as pa
@@ -73,45 +74,43 @@ def extract_wav(
     Written atomically; the bitexact flags keep ffmpeg's version string and other metadata out of
     the file so that identical inputs give identical bytes. Returns the WAV's duration.
     """
-    with atomic_path(target, suffix=".wav") as tmp:
-        cmd = [
-            _tool(ffmpeg),
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(source),
-            "-map",
-            "0:a:0",
-            "-vn",
-            "-ac",
-            "1",
-            "-ar",
-            str(int(sample_rate)),
-            "-c:a",
-            "pcm_s16le",
-            "-map_metadata",
-            "-1",
-            "-fflags",
-            "+bitexact",
-            "-flags:a",
-            "+bitexact",
-            "-f",
-            "wav",
-            str(tmp),
-        ]
+    return extract_wavs(source, {sample_rate: target}, ffmpeg=ffmpeg, timeout=timeout)[0]
+
+
+def extract_wavs(
+    source: str | os.PathLike,
+    targets: dict[int, str | os.PathLike],
+    *,
+    ffmpeg: str,
+    timeout: float,
+) -> list[float]:
+    """:func:`extract_wav` for several rates (``{sample_rate: target}``) with one ffmpeg process.
+
+    One output per rate, each with its own resampler, from a single decode of the source: the
+    same bytes as one ffmpeg per rate, for one process start-up and one decode. Returns the WAVs'
+    durations in the order of ``targets``.
+    """
+    with ExitStack() as stack:
+        tmps = [stack.enter_context(atomic_path(target, suffix=".wav")) for target in targets.values()]
+        cmd = [_tool(ffmpeg), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source)]
+        for rate, tmp in zip(targets, tmps):
+            cmd += [
+                "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(int(rate)), "-c:a", "pcm_s16le",
+                "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+                "-f", "wav", str(tmp),
+            ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise_if_environment(None, proc.stderr)  # ffmpeg died of a full disk, not of the file
             why = in_words(proc.stderr, "ffmpeg could not decode the audio")
             raise ToolFailed(f"audio extraction failed: {why}: {source}", stderr_tail(proc.stderr))
-        info = sf.info(str(tmp))
-        if info.frames == 0:
-            raise MediaError(f"{source}: decoded audio is empty")
-        duration = info.frames / info.samplerate
-    return duration
+        durations = []
+        for tmp in tmps:
+            info = sf.info(str(tmp))
+            if info.frames == 0:
+                raise MediaError(f"{source}: decoded audio is empty")
+            durations.append(info.frames / info.samplerate)
+    return durations
 
 
 ALIGN_RATE = 16000  # the rate the aligner reads (aeneas and MFA models are 16 kHz)
@@ -145,10 +144,9 @@ def _process_video(video_id: str, segs: list[Segment], out_dir: Path, cfg: dict)
     rates = [int(r) for r in cfg["sample_rates"]]
     try:
         src_dur = probe_duration(source, ffprobe=cfg["ffprobe"], timeout=cfg["timeout"])
-        for rate in rates:
-            target = wav_path(out_dir, video_id, rate)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            dur = extract_wav(source, target, rate, ffmpeg=cfg["ffmpeg"], timeout=cfg["timeout"])
+        targets = {rate: wav_path(out_dir, video_id, rate) for rate in rates}
+        durations = extract_wavs(source, targets, ffmpeg=cfg["ffmpeg"], timeout=cfg["timeout"])
+        for (rate, target), dur in zip(targets.items(), durations):
             rows.append(
                 {
                     "video_id": video_id,

@@ -69,6 +69,14 @@ def _dlib_models():
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model_path()))
 
 
+def load_models() -> None:
+    """Load dlib's detector and shape predictor into this process (once; ~1.1 CPU-s).
+
+    Worker processes forked afterwards inherit them instead of each loading its own copy.
+    """
+    _dlib_models()
+
+
 def geometry(pts: np.ndarray, frame_width: float) -> np.ndarray:
     """The :data:`FEATURES` vector (float32) of one 68x2 landmark array in image pixels (y down)."""
     pts = np.asarray(pts, dtype=np.float64)

@@ -277,6 +277,8 @@ def run_shard(
         of.check_available(cfg["openface"])  # a missing tool fails early, with instructions
     videos = group_by_video(shard_segments(manifest, shard))
     tasks = [(cfg, segs[0].video_path, segs) for segs in videos.values()]
+    if cfg["backend"] == "landmarks" and tasks:
+        lm.load_models()  # before the workers fork: they share this copy instead of loading their own
     qc = QCLog(STAGE)
     parts: list[SegmentFrames] = []
     for (vid, _), (frames, failures) in tqdm(
