@@ -2,16 +2,11 @@
 # warped astronaut face, lexicon transcripts) into real media + the segment manifest.
 # See README "Demo corpus" and src/polysent/corpus/demo/.
 
-from polysent.languages import codes as language_codes
-
 if config["corpus"]["source"] == "demo":
 
     rule corpus_demo:
         input:
-            lexicon=expand(
-                from_workflow("resources/demo/{name}.yaml"),
-                name=["lexicon", "emotions", *language_codes("demo")],
-            ),
+            lexicon=demo_resources(),
             lib=lib_for("scripts/corpus_demo.py"),
         output:
             manifest="results/corpus/manifest.parquet",
@@ -31,10 +26,7 @@ if config["corpus"]["source"] == "demo":
             mem_mb=3000,
             runtime=30,
         params:
-            cfg=slice_of("corpus", "demo"),
-            languages=slice_of("languages"),
-            seed=slice_of("seed"),
-            shards=slice_of("shards"),
+            **triggers.corpus_params(config),
         script:
             "../../scripts/corpus_demo.py"
 

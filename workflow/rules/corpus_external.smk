@@ -34,11 +34,8 @@ if config["corpus"]["source"] in ("moseas", "folder"):
             mem_mb=4000,
             runtime=24 * 60,
         params:
+            **triggers.corpus_params(config),
             source=config["corpus"]["source"],
-            cfg=slice_of("corpus", config["corpus"]["source"]),
-            languages=slice_of("languages"),
-            seed=slice_of("seed"),
-            shards=slice_of("shards"),
         script:
             "../../scripts/corpus_external.py"
 

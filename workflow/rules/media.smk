@@ -3,7 +3,7 @@
 
 rule media:
     input:
-        manifest="results/corpus/manifest.parquet",
+        manifest=manifest_for_features(),
         lib=lib_for("scripts/media.py"),
     output:
         wavs=directory("results/media/{shard}"),
@@ -20,6 +20,7 @@ rule media:
         runtime=60,
     params:
         cfg=slice_of("media"),
+        corpus=corpus_trigger("shard"),
     script:
         "../../scripts/media.py"
 

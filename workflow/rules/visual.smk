@@ -5,7 +5,7 @@
 
 rule visual:
     input:
-        manifest="results/corpus/manifest.parquet",
+        manifest=manifest_for_features(),
         lib=lib_for("scripts/visual.py"),
     output:
         frames="results/visual/{shard}.parquet",
@@ -22,6 +22,7 @@ rule visual:
         runtime=240,
     params:
         cfg=slice_of("visual"),
+        corpus=corpus_trigger("shard"),
     script:
         "../../scripts/visual.py"
 

@@ -1,0 +1,207 @@
+"""Bounded cost (adversarial cases): a label edit re-runs no feature stage, a setting nothing reads
+re-runs nothing, and a long WAV analysed in blocks gives the frames of one analysis.
+
+The re-run verdicts are dry runs on a copy of the finished tiny run (``tiny_run``, no DAG run
+here); the rules they hold to are in :mod:`polysent.corpus.triggers`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from conftest import copy_finished_run, describe_jobs, planned_jobs
+from polysent.config import complete, load_schema
+from polysent.corpus import triggers
+
+TINY = ("--configfile", "config/tiny.yaml")
+# Rules of the stages that read no label and no split: a label edit must plan none of them.
+FEATURE_RULES = {
+    "corpus_demo",
+    "corpus_external",
+    "media",
+    "acoustic",
+    "visual",
+    "align_aeneas",
+    "align_mfa",
+    "translate",
+    "text",
+}
+
+
+# --------------------------------------------------------------------------- digests (no DAG)
+
+
+def _manifest(tmp_path, frame: pd.DataFrame):
+    path = tmp_path / "manifest.parquet"
+    frame.to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "segment_id": ["a_0", "a_1", "b_0"],
+            "video_id": ["a", "a", "b"],
+            "lang": ["fr", "fr", "es"],
+            "split": ["train", "train", "test"],
+            "start": [0.0, 2.0, 0.0],
+            "end": [2.0, 4.0, 1.5],
+            "transcript": ["bonjour", "merci", "hola"],
+            "sentiment": np.array([1.0, -1.0, 0.5], np.float32),
+            "happy": np.array([1.0, 0.0, 0.0], np.float32),
+            "video_path": ["a.mp4", "a.mp4", "b.mp4"],
+            "audio_path": ["", "", ""],
+            "shard": np.array([0, 0, 1], np.int32),
+        }
+    )
+
+
+def test_label_and_split_edits_keep_every_feature_digest(tmp_path, frame):
+    before = {s: triggers.segments_digest(_manifest(tmp_path, frame), shard=s) for s in (0, 1)}
+    edited = frame.copy()
+    edited.loc[0, "sentiment"] = -3.0
+    edited.loc[2, "happy"] = 1.0
+    edited.loc[2, "split"] = "valid"
+    edited = edited.iloc[::-1]  # row order is no content either
+    after = {s: triggers.segments_digest(_manifest(tmp_path, edited), shard=s) for s in (0, 1)}
+    assert after == before
+
+
+def test_transcript_edit_changes_the_digest_of_its_shard_only(tmp_path, frame):
+    path = _manifest(tmp_path, frame)
+    before = {s: triggers.segments_digest(path, shard=s) for s in (0, 1)}
+    by_lang = {lang: triggers.segments_digest(path, lang=lang) for lang in ("fr", "es")}
+    frame.loc[1, "transcript"] = "merci beaucoup"
+    frame.to_parquet(path)
+    assert triggers.segments_digest(path, shard=0) != before[0]
+    assert triggers.segments_digest(path, shard=1) == before[1]
+    assert triggers.segments_digest(path, lang="fr") != by_lang["fr"]
+    assert triggers.segments_digest(path, lang="es") == by_lang["es"]
+
+
+def test_no_manifest_yet_has_no_digest(tmp_path):
+    assert triggers.segments_digest(tmp_path / "missing.parquet", shard=0) is None
+
+
+def _folder_config(tmp_path, frame: pd.DataFrame, **folder) -> dict:
+    csv = tmp_path / "my.csv"
+    frame.drop(columns=["shard", "audio_path"]).to_csv(csv, index=False)
+    cfg = {"manifest": str(csv), "labels": ["happy"], **folder}
+    return {
+        "corpus": {"source": "folder", "folder": complete(cfg, "corpus", "folder")},
+        "languages": ["fr", "es"],
+        "seed": 3,
+        "shards": 2,
+    }
+
+
+def test_folder_label_edit_keeps_the_feature_settings(tmp_path, frame):
+    """The feature stages' `corpus` params do not see a label or split edit of the folder manifest,
+    and do see a transcript edit."""
+    before = triggers.corpus_settings(_folder_config(tmp_path, frame))
+    labels = frame.copy()
+    labels.loc[0, ["sentiment", "happy"]] = [2.5, 0.0]
+    labels.loc[2, "split"] = "valid"
+    assert triggers.corpus_settings(_folder_config(tmp_path, labels)) == before
+    text = frame.copy()
+    text.loc[0, "transcript"] = "bonsoir"
+    assert triggers.corpus_settings(_folder_config(tmp_path, text)) != before
+
+
+def test_split_settings_are_no_corpus_param_when_the_folder_manifest_has_splits(tmp_path, frame):
+    given = triggers.corpus_params(_folder_config(tmp_path, frame, splits=[0.5, 0.25, 0.25]))
+    assert "splits" not in given["cfg"] and given["seed"] is None
+    assert given == triggers.corpus_params(_folder_config(tmp_path, frame, splits=[0.8, 0.1, 0.1]))
+    drawn = triggers.corpus_params(_folder_config(tmp_path, frame.drop(columns=["split"]), splits=[0.5, 0.25, 0.25]))
+    assert drawn["cfg"]["splits"] == [0.5, 0.25, 0.25] and drawn["seed"] == 3
+    # an empty split column is drawn too (as the corpus stage does)
+    empty = triggers.corpus_params(_folder_config(tmp_path, frame.assign(split=""), splits=[0.5, 0.25, 0.25]))
+    assert empty["cfg"]["splits"] == [0.5, 0.25, 0.25]
+
+
+def test_probe_knobs_are_no_corpus_param_while_the_probe_is_off(tmp_path, frame):
+    off = triggers.corpus_params(_folder_config(tmp_path, frame, probe_jobs=3))
+    assert "probe_jobs" not in off["cfg"]
+    on = triggers.corpus_params(_folder_config(tmp_path, frame, probe=True, probe_jobs=3))
+    assert on["cfg"]["probe_jobs"] == 3
+
+
+def test_unselected_backend_settings_are_dropped():
+    schema = load_schema("workflow/schemas")["properties"]["acoustic"]
+    cfg = complete({}, "acoustic")
+    kept = triggers.selected(cfg, schema)
+    assert "opensmile" not in kept and kept["librosa"] == cfg["librosa"]
+    other = triggers.selected({**cfg, "backend": "opensmile"}, schema)
+    assert "librosa" not in other and "opensmile" in other
+
+
+# --------------------------------------------------------------------------- dry runs on the tiny run
+
+
+@pytest.fixture
+def done(tiny_run, tmp_path):
+    return copy_finished_run(tiny_run, tmp_path / "wf")
+
+
+@pytest.mark.workflow
+def test_label_edit_in_the_manifest_plans_no_feature_job(done):
+    """Editing labels by hand in results/corpus/manifest.parquet plans the store, training and
+    the report, and no corpus or feature job."""
+    path = done / "results/corpus/manifest.parquet"
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    frame.loc[frame.index[0], "sentiment"] = np.float32(-frame["sentiment"].iloc[0] or 1.5)
+    pq.write_table(table.from_pandas(frame, schema=table.schema, preserve_index=False), path)
+    jobs = planned_jobs(done, *TINY)
+    rules = {j.rule for j in jobs.values()}
+    assert "store" in rules and "train" in rules, describe_jobs(jobs)
+    assert not rules & FEATURE_RULES, describe_jobs(jobs)
+
+
+@pytest.mark.workflow
+def test_transcript_edit_in_the_manifest_replans_its_shard(done):
+    """The other side of the same rule: a hand edit of what a feature stage reads re-runs it."""
+    path = done / "results/corpus/manifest.parquet"
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    frame.loc[frame.index[0], "transcript"] = frame["transcript"].iloc[0] + " vraiment"
+    pq.write_table(table.from_pandas(frame, schema=table.schema, preserve_index=False), path)
+    jobs = planned_jobs(done, *TINY)
+    shard = f"shard={int(frame['shard'].iloc[0]):03d}"
+    acoustic = {j.wildcards for j in jobs.values() if j.rule == "acoustic"}
+    assert acoustic == {shard}, describe_jobs(jobs)
+    assert any("Params have changed" in j.reason for j in jobs.values() if j.rule == "acoustic")
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    "overlay",
+    [
+        {"acoustic": {"opensmile": {"sr": 8000}}},  # backend librosa
+        {"corpus": {"moseas": {"splits": [0.6, 0.2, 0.2]}}},  # source demo
+        {"corpus": {"folder": {"splits": [0.6, 0.2, 0.2]}}},
+    ],
+    ids=lambda o: json.dumps(o),
+)
+def test_unused_setting_plans_nothing(done, overlay):
+    (done / "config/overlay.yaml").write_text(yaml.safe_dump(overlay))
+    jobs = planned_jobs(done, "--configfile", "config/tiny.yaml", "config/overlay.yaml")
+    assert not jobs, describe_jobs(jobs)
+
+
+@pytest.mark.workflow
+def test_demo_split_edit_plans_no_feature_job(done):
+    """The demo corpus draws splits: editing them re-runs the corpus job (it writes the split
+    column), the store, training and the report, and no feature stage."""
+    (done / "config/overlay.yaml").write_text(yaml.safe_dump({"corpus": {"demo": {"splits": [0.7, 0.2, 0.1]}}}))
+    jobs = planned_jobs(done, "--configfile", "config/tiny.yaml", "config/overlay.yaml")
+    rules = {j.rule for j in jobs.values()}
+    assert "corpus_demo" in rules and "store" in rules, describe_jobs(jobs)
+    assert not rules & (FEATURE_RULES - {"corpus_demo"}), describe_jobs(jobs)
