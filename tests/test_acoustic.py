@@ -423,3 +423,22 @@ def test_shard_in_blocks_equals_whole(long_wav):
     for f in frames:
         np.testing.assert_array_equal(f.time, whole[f.segment_id].time)
         np.testing.assert_allclose(f.features, whole[f.segment_id].features, rtol=0, atol=1e-5)
+
+
+def test_job_memory_counts_a_long_wav_as_one_block(tmp_path):
+    """mem_mb grows with the WAVs analysed at once up to one block each, then barely."""
+    from polysent.features.acoustic import BASE_MB, MB_PER_WAV_MB, MB_PER_WAV_MB_BEYOND_BLOCK, job_mem_mb
+
+    wav_dir = tmp_path / "wav" / "v"
+    wav_dir.mkdir(parents=True)
+    block_mb = 60 * SR * 2 / 1e6
+    (wav_dir / "short.wav").write_bytes(b"\0" * 1_000_000)
+    with open(wav_dir / "long.wav", "wb") as f:
+        f.truncate(318_000_000)  # two hours at 22.05 kHz, 16 bit
+    one = job_mem_mb(tmp_path, 1, {})
+    assert one == int(BASE_MB + MB_PER_WAV_MB * block_mb + MB_PER_WAV_MB_BEYOND_BLOCK * (318 - block_mb))
+    assert one < 4000
+    both = job_mem_mb(tmp_path, 2, {})
+    assert both == int(one + MB_PER_WAV_MB * 1.0)
+    whole = job_mem_mb(tmp_path, 1, {"mode": "per_segment"})  # no blocks: the whole WAV counts
+    assert whole == int(BASE_MB + MB_PER_WAV_MB * 318)

@@ -1,5 +1,5 @@
-"""Bounded cost (adversarial cases): a label edit re-runs no feature stage, a setting nothing reads
-re-runs nothing, and a long WAV analysed in blocks gives the frames of one analysis.
+"""Bounded cost (adversarial cases): a label edited in the manifest re-runs no feature stage, a
+setting nothing reads re-runs nothing (the long WAV analysed in blocks: tests/test_acoustic.py).
 
 The re-run verdicts are dry runs on a copy of the finished tiny run (``tiny_run``, no DAG run
 here); the rules they hold to are in :mod:`polysent.corpus.triggers`.
@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import copy_finished_run, describe_jobs, planned_jobs
+from conftest import SCHEMA_DIR, copy_finished_run, describe_jobs, planned_jobs
 from polysent.config import complete, load_schema
 from polysent.corpus import triggers
 
@@ -102,19 +102,6 @@ def _folder_config(tmp_path, frame: pd.DataFrame, **folder) -> dict:
     }
 
 
-def test_folder_label_edit_keeps_the_feature_settings(tmp_path, frame):
-    """The feature stages' `corpus` params do not see a label or split edit of the folder manifest,
-    and do see a transcript edit."""
-    before = triggers.corpus_settings(_folder_config(tmp_path, frame))
-    labels = frame.copy()
-    labels.loc[0, ["sentiment", "happy"]] = [2.5, 0.0]
-    labels.loc[2, "split"] = "valid"
-    assert triggers.corpus_settings(_folder_config(tmp_path, labels)) == before
-    text = frame.copy()
-    text.loc[0, "transcript"] = "bonsoir"
-    assert triggers.corpus_settings(_folder_config(tmp_path, text)) != before
-
-
 def test_split_settings_are_no_corpus_param_when_the_folder_manifest_has_splits(tmp_path, frame):
     given = triggers.corpus_params(_folder_config(tmp_path, frame, splits=[0.5, 0.25, 0.25]))
     assert "splits" not in given["cfg"] and given["seed"] is None
@@ -134,7 +121,7 @@ def test_probe_knobs_are_no_corpus_param_while_the_probe_is_off(tmp_path, frame)
 
 
 def test_unselected_backend_settings_are_dropped():
-    schema = load_schema("workflow/schemas")["properties"]["acoustic"]
+    schema = load_schema(SCHEMA_DIR)["properties"]["acoustic"]
     cfg = complete({}, "acoustic")
     kept = triggers.selected(cfg, schema)
     assert "opensmile" not in kept and kept["librosa"] == cfg["librosa"]
@@ -187,6 +174,7 @@ def test_transcript_edit_in_the_manifest_replans_its_shard(done):
         {"acoustic": {"opensmile": {"sr": 8000}}},  # backend librosa
         {"corpus": {"moseas": {"splits": [0.6, 0.2, 0.2]}}},  # source demo
         {"corpus": {"folder": {"splits": [0.6, 0.2, 0.2]}}},
+        {"visual": {"openface": {"binary": "/opt/openface/FeatureExtraction"}}},  # backend landmarks
     ],
     ids=lambda o: json.dumps(o),
 )
@@ -194,14 +182,3 @@ def test_unused_setting_plans_nothing(done, overlay):
     (done / "config/overlay.yaml").write_text(yaml.safe_dump(overlay))
     jobs = planned_jobs(done, "--configfile", "config/tiny.yaml", "config/overlay.yaml")
     assert not jobs, describe_jobs(jobs)
-
-
-@pytest.mark.workflow
-def test_demo_split_edit_plans_no_feature_job(done):
-    """The demo corpus draws splits: editing them re-runs the corpus job (it writes the split
-    column), the store, training and the report, and no feature stage."""
-    (done / "config/overlay.yaml").write_text(yaml.safe_dump({"corpus": {"demo": {"splits": [0.7, 0.2, 0.1]}}}))
-    jobs = planned_jobs(done, "--configfile", "config/tiny.yaml", "config/overlay.yaml")
-    rules = {j.rule for j in jobs.values()}
-    assert "corpus_demo" in rules and "store" in rules, describe_jobs(jobs)
-    assert not rules & (FEATURE_RULES - {"corpus_demo"}), describe_jobs(jobs)

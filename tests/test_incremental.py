@@ -170,15 +170,6 @@ def test_full_run_then_nothing_to_do(done):
     assert not jobs, f"a finished run plans jobs again:\n{describe_jobs(jobs)}"
 
 
-def _carriers(section: str) -> set[str]:
-    """Rules outside ``section`` whose params carry its settings: the feature stages carry the
-    corpus settings their rows are built from (``corpus_trigger``, polysent.corpus.triggers)."""
-    if section != "corpus":
-        return set()
-    files = stage_rule_files().values()
-    return {r for smk in files if "corpus_trigger(" in smk.read_text() for r in rules_in(smk)}
-
-
 @pytest.mark.parametrize("section", sorted(STAGES))
 def test_param_change_reruns_only_that_stage_and_descendants(done, section, tmp_path):
     schema = load_schema(SCHEMA_DIR)["properties"][section]
@@ -202,7 +193,7 @@ def test_param_change_reruns_only_that_stage_and_descendants(done, section, tmp_
     )
     direct = [j for j in actual.values() if "Params have changed" in j.reason]
     assert direct, f"no job reports changed params:\n{describe_jobs(actual)}"
-    outside = {j.rule for j in direct} - set(STAGES[section]) - _carriers(section)
+    outside = {j.rule for j in direct} - set(STAGES[section])
     assert not outside, f"{tried[-1]} changed the params of rules outside stage {section!r}: {sorted(outside)}"
     _assert_exactly_descendants(done, actual, direct, f"{section}: {tried[-1]}")
 

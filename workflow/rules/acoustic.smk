@@ -4,6 +4,7 @@
 rule acoustic:
     input:
         manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         media="results/media/{shard}",
         lib=lib_for("scripts/acoustic.py"),
     output:

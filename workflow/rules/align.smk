@@ -4,6 +4,7 @@
 rule align_aeneas:
     input:
         manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         media="results/media/{shard}",
         lib=lib_for("scripts/align.py"),
     output:
@@ -30,6 +31,7 @@ rule align_aeneas:
 rule align_mfa:
     input:
         manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         media="results/media/{shard}",
         lib=lib_for("scripts/align.py"),
     output:

@@ -72,9 +72,11 @@ def slice_of(*keys):
 
 
 # The manifest, as the feature stages (media, acoustic, visual, align, translate, text) take it:
-# ancient, so that a label or split edit re-runs none of them; their `corpus` params
-# (corpus_trigger) carry what decides their rows instead. See polysent.corpus.triggers.
+# ancient, so that a label or split edited in it re-runs none of them. Their `corpus` params
+# (corpus_trigger) carry a digest of the columns they read instead, and CORPUS_DONE (the corpus
+# job's QC file) re-runs them whenever the corpus job re-runs. See polysent.corpus.triggers.
 MANIFEST = "results/corpus/manifest.parquet"
+CORPUS_DONE = "results/qc/corpus/all.parquet"
 
 
 def demo_resources():
@@ -83,33 +85,18 @@ def demo_resources():
     return [from_workflow(f"resources/demo/{name}.yaml") for name in names]
 
 
-def corpus_sources():
-    """The corpus job's inputs that decide the feature stages' rows (their content digest is in
-    corpus_trigger): editing one re-runs the corpus job and the feature jobs. The folder manifest
-    is not one (its label-free digest is); CMU-MOSEAS label files are (they decide which segments
-    exist)."""
-    source = config["corpus"]["source"]
-    if source == "demo":
-        return demo_resources() + lib_for("scripts/corpus_demo.py")
-    release = release_files(config) if source == "moseas" else []
-    return release + lib_for("scripts/corpus_external.py")
-
-
-CORPUS_SETTINGS = {
-    **triggers.corpus_settings(config),
-    "sources": triggers.files_digest(corpus_sources()),
-}
-
-
 def manifest_for_features():
     """The manifest as a feature stage's input (ancient: its labels and split are no trigger)."""
     return ancient(MANIFEST)
 
 
 def corpus_trigger(by=None):
-    """A feature rule's `corpus` params: the corpus settings its rows come from, and the digest of
-    the manifest's feature columns of the job's rows (``by``: the wildcard naming them, ``shard``,
-    ``lang`` or ``src``; None: all rows)."""
+    """A feature rule's `corpus` params: a digest of the manifest's feature columns of the job's
+    rows (``by``: the wildcard naming them, ``shard``, ``lang`` or ``src``; None: all rows).
+
+    Read when the job is planned, from the manifest as it is. Behind a corpus job that re-runs in
+    the same invocation the job is planned by CORPUS_DONE (Snakemake checks no params downstream
+    of a job that re-runs) and its params are read when it runs, from the new manifest."""
 
     def corpus(wildcards):
         select = {}
@@ -117,7 +104,7 @@ def corpus_trigger(by=None):
             select["shard"] = int(wildcards.shard)
         elif by in ("lang", "src"):
             select["lang"] = wildcards[by]
-        return {**CORPUS_SETTINGS, "segments": triggers.segments_digest(MANIFEST, **select)}
+        return triggers.segments_digest(MANIFEST, **select)
 
     return corpus
 

@@ -4,6 +4,7 @@
 rule media:
     input:
         manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         lib=lib_for("scripts/media.py"),
     output:
         wavs=directory("results/media/{shard}"),

@@ -5,6 +5,7 @@
 rule text:
     input:
         manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         align=expand("results/align/{shard}.parquet", shard=SHARDS),
         translate=translation_tables_into,
         lib=lib_for("scripts/text.py"),

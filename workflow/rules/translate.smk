@@ -6,6 +6,7 @@ from polysent import translate as polysent_translate
 rule translate:
     input:
         manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         lib=lib_for("scripts/translate.py"),
     output:
         table="results/translate/{src}-{tgt}.parquet",

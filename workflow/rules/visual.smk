@@ -6,6 +6,7 @@
 rule visual:
     input:
         manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         lib=lib_for("scripts/visual.py"),
     output:
         frames="results/visual/{shard}.parquet",
