@@ -102,6 +102,58 @@ def _folder_config(tmp_path, frame: pd.DataFrame, **folder) -> dict:
     }
 
 
+def _segments(tmp_path, frame: pd.DataFrame):
+    """The corpus job's output for ``frame`` (a MANIFEST with the label column ``happy``)."""
+    import pyarrow as pa
+
+    from polysent import contracts
+
+    table = pa.Table.from_pandas(frame, schema=contracts.manifest_schema(["happy"]), preserve_index=False)
+    path = tmp_path / "segments.parquet"
+    pq.write_table(contracts.check(table, contracts.MANIFEST), path)
+    return path
+
+
+def test_folder_label_edit_changes_no_corpus_param_and_reaches_the_manifest(tmp_path, frame):
+    """The corpus job's params (with its manifest file ancient) do not see a label edit; the
+    relabel step copies the new labels into the manifest, rows and other columns untouched."""
+    from polysent.corpus import folder
+
+    segments = _segments(tmp_path, frame)
+    before = triggers.corpus_params(_folder_config(tmp_path, frame))
+    edited = frame.copy()
+    edited.loc[1, ["sentiment", "happy"]] = [2.5, 1.0]
+    cfg = _folder_config(tmp_path, edited)
+    assert triggers.corpus_params(cfg) == before
+    out = folder.relabel(cfg["corpus"]["folder"], segments, tmp_path / "m.parquet", tmp_path / "qc.parquet")
+    got = out.to_pandas()
+    assert got["sentiment"].tolist() == [1.0, 2.5, 0.5] and got["happy"].tolist() == [1.0, 1.0, 0.0]
+    assert got.drop(columns=["sentiment", "happy"]).equals(frame.drop(columns=["sentiment", "happy"]))
+    text = frame.copy()
+    text.loc[0, "transcript"] = "bonsoir"
+    assert triggers.corpus_params(_folder_config(tmp_path, text)) != before
+
+
+@pytest.mark.parametrize("on_invalid", ["fail", "drop"])
+def test_folder_bad_label_edit_is_named_or_dropped_with_a_record(tmp_path, frame, on_invalid):
+    from polysent.corpus import folder
+    from polysent.corpus.checks import ManifestError
+
+    segments = _segments(tmp_path, frame)
+    edited = frame.copy()
+    edited["happy"] = edited["happy"].astype(object)
+    edited.loc[2, "happy"] = "lots"
+    cfg = _folder_config(tmp_path, edited, on_invalid=on_invalid)["corpus"]["folder"]
+    if on_invalid == "fail":
+        with pytest.raises(ManifestError, match=r"my.csv:4: happy = 'lots' is not a number in \[0, 1\]"):
+            folder.relabel(cfg, segments, tmp_path / "m.parquet", tmp_path / "qc.parquet")
+        return
+    out = folder.relabel(cfg, segments, tmp_path / "m.parquet", tmp_path / "qc.parquet")
+    assert out.column("segment_id").to_pylist() == ["a_0", "a_1"]
+    qc = pd.read_parquet(tmp_path / "qc.parquet")
+    assert qc["segment_id"].tolist() == ["b_0"] and "happy = 'lots'" in qc["reason"][0]
+
+
 def test_split_settings_are_no_corpus_param_when_the_folder_manifest_has_splits(tmp_path, frame):
     given = triggers.corpus_params(_folder_config(tmp_path, frame, splits=[0.5, 0.25, 0.25]))
     assert "splits" not in given["cfg"] and given["seed"] is None

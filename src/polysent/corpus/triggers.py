@@ -11,8 +11,10 @@ reads (one shard or one language), read when the job is planned. A label or spli
 manifest re-runs the store, training and the report; a transcript or a segment time edited in it
 re-runs the feature jobs of that shard or language. The workflow also gives the feature stages
 the corpus job's QC file as a plain input, so that a re-run corpus job (its settings, sources or
-code changed) re-runs them as before: a label edited in a corpus source file (a folder manifest)
-re-runs the corpus job and so every stage.
+code changed) re-runs them as before. A ``folder`` corpus's job takes its manifest file as ``ancient`` with
+:func:`folder_digest` (the file without its label columns) as a param, and a cheap step
+(``folder.relabel``) copies the file's labels into the manifest: a label edited in the folder
+manifest re-runs that step, the store, training and the report.
 
 :func:`corpus_params` is the corpus rule's params without settings that the source does not
 read (``splits`` and ``seed`` when a folder manifest gives its own split column; the probe's
@@ -60,6 +62,25 @@ def segments_digest(manifest: str | os.PathLike, shard: int | str | None = None,
     return _digest(frame)
 
 
+def folder_digest(cfg: dict) -> str | None:
+    """Digest of a folder manifest file without its label columns (``sentiment`` and
+    ``corpus.folder.labels``): the corpus job's params, with the file itself an ``ancient`` input,
+    so that a label edit re-runs only the step that copies labels in (``folder.relabel``). None
+    when the file cannot be read (the corpus job then names the problem)."""
+    from polysent.corpus.folder import label_columns_of, read_manifest_file
+
+    frame, problems = read_manifest_file(cfg["manifest"], cfg["columns"])
+    if frame.empty and problems:
+        return None
+    drop = {*label_columns_of(cfg), "_file", "_line"}
+    return _digest(frame.drop(columns=[c for c in frame.columns if c in drop]))
+
+
+def folder_label_settings(cfg: dict) -> dict:
+    """The corpus.folder settings that ``folder.relabel`` reads (its rule's params)."""
+    return {k: cfg[k] for k in ("manifest", "columns", "labels", "label_range", "on_invalid")}
+
+
 def _folder_has_split_column(cfg: dict) -> bool:
     from polysent.corpus.folder import read_manifest_file
 
@@ -84,6 +105,7 @@ def corpus_params(config: dict) -> dict:
             for key in _SPLIT_SETTINGS:
                 cfg.pop(key, None)
             params["seed"] = None  # a folder corpus draws nothing else with it
+        params["manifest_digest"] = folder_digest(cfg)
     return params
 
 
