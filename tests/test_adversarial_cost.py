@@ -18,6 +18,7 @@ import yaml
 from conftest import SCHEMA_DIR, copy_finished_run, describe_jobs, planned_jobs
 from polysent.config import complete, load_schema
 from polysent.corpus import triggers
+from test_adversarial import folder_workflow  # noqa: F401 (fixture)
 
 TINY = ("--configfile", "config/tiny.yaml")
 # Rules of the stages that read no label and no split: a label edit must plan none of them.
@@ -234,3 +235,27 @@ def test_unused_setting_plans_nothing(done, overlay):
     (done / "config/overlay.yaml").write_text(yaml.safe_dump(overlay))
     jobs = planned_jobs(done, "--configfile", "config/tiny.yaml", "config/overlay.yaml")
     assert not jobs, describe_jobs(jobs)
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    "column, value, planned",
+    [
+        ("sentiment", "2.5", ["corpus_folder_labels"]),  # a label: the label step alone
+        ("transcript", "bonsoir", ["corpus_external", "corpus_folder_labels"]),  # not a label
+    ],
+)
+def test_folder_manifest_edit_plans_the_label_step_or_the_corpus_job(folder_workflow, tmp_path, column, value, planned):
+    """On the folder corpus of tests/test_adversarial.py (its corpus stage run): editing a label in
+    the folder manifest file plans only the step that copies labels in; any other edit plans the
+    corpus job. (Downstream, on the tiny DAG of a folder corpus, the label edit planned 27 jobs:
+    that step, store x2, qc_summary, train x5, train_run x10, the report; docs/BENCHMARKS.md.)"""
+    from conftest import parse_dry_run, snakemake
+    from test_adversarial import FOLDER_CONFIG
+
+    wf = copy_finished_run(folder_workflow, tmp_path / "wf")
+    frame = pd.read_csv(wf / "data/m.csv", dtype=str)
+    frame.loc[0, column] = value
+    frame.to_csv(wf / "data/m.csv", index=False)
+    jobs = parse_dry_run(snakemake(wf, "-n", "results/corpus/manifest.parquet", *FOLDER_CONFIG).stdout)
+    assert sorted(j.rule for j in jobs.values()) == planned, describe_jobs(jobs)
