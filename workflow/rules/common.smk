@@ -8,7 +8,6 @@ from polysent.corpus import triggers
 from polysent.corpus.moseas import release_files
 from polysent.corpus.sharding import shard_ids
 from polysent.imports import ImportGraph
-from polysent.languages import codes as language_codes
 from polysent.features.acoustic import job_mem_mb as acoustic_job_mem_mb
 from polysent.report import runs as report_runs
 from polysent.translate import active_pairs, pair_from, translations_into
@@ -77,12 +76,6 @@ def slice_of(*keys):
 # job's QC file) re-runs them whenever the corpus job re-runs. See polysent.corpus.triggers.
 MANIFEST = "results/corpus/manifest.parquet"
 CORPUS_DONE = "results/qc/corpus/all.parquet"
-
-
-def demo_resources():
-    """The demo synthesizer's resource files (lexicon, emotions, one template file per language)."""
-    names = ["lexicon", "emotions", *language_codes("demo")]
-    return [from_workflow(f"resources/demo/{name}.yaml") for name in names]
 
 
 def manifest_for_features():

@@ -2,11 +2,16 @@
 # warped astronaut face, lexicon transcripts) into real media + the segment manifest.
 # See README "Demo corpus" and src/polysent/corpus/demo/.
 
+from polysent.languages import codes as language_codes
+
 if config["corpus"]["source"] == "demo":
 
     rule corpus_demo:
         input:
-            lexicon=demo_resources(),
+            lexicon=expand(
+                from_workflow("resources/demo/{name}.yaml"),
+                name=["lexicon", "emotions", *language_codes("demo")],
+            ),
             lib=lib_for("scripts/corpus_demo.py"),
         output:
             manifest="results/corpus/manifest.parquet",
