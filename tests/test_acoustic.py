@@ -361,3 +361,85 @@ def test_whole_wav_shard_bytes_deterministic_with_a_warm_cache(feature_corpus, m
     _run_shard(feature_corpus, shard, cfg, "wdet2")  # reuses it
     assert constant_q.cache_info().hits > 0
     assert (feature_corpus / "out/wdet1.parquet").read_bytes() == (feature_corpus / "out/wdet2.parquet").read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Block-wise analysis of a long WAV (acoustic.block_seconds)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {},  # the paper's settings: estimated tunings, HPSS, CQT tonnetz
+        {"tonnetz_chroma": "stft"},  # tuning of the harmonic STFT chroma
+        {"center": False, "tuning": 0.0, "tonnetz_harmonic": False},
+    ],
+)
+def test_blocks_equal_one_analysis_of_the_whole_wav(long_wav, cfg):
+    """One-second blocks of a ~8 s WAV give the frames of one analysis: same times, features
+    allclose at atol 1e-5 (float32 values of order 1; measured max difference 6e-6)."""
+    import soundfile as sf
+
+    from polysent.features.acoustic import _BlockReader
+
+    wav, _ = long_wav
+    ex = LibrosaExtractor(cfg)
+    y, _ = sf.read(wav, dtype="float32")
+    lo, hi, whole = ex.spans(y)
+    reader = _BlockReader(wav, SR)
+    assert reader.n_samples == len(y)
+    lo_b, hi_b, blocks = ex.block_spans(reader.read, reader.n_samples, SR, reader.grid)
+    np.testing.assert_array_equal(lo_b, lo)
+    np.testing.assert_array_equal(hi_b, hi)
+    np.testing.assert_allclose(blocks, whole, rtol=0, atol=1e-5)
+
+
+def test_blocks_of_a_resampled_wav(long_wav, tmp_path):
+    """A WAV at another rate is resampled block by block, on the resampler's grid."""
+    import soundfile as sf
+
+    from polysent.features.acoustic import _BlockReader
+
+    wav, _ = long_wav
+    y16 = librosa.resample(sf.read(wav, dtype="float32")[0], orig_sr=SR, target_sr=16000)
+    path = tmp_path / "16k.wav"
+    sf.write(path, y16, 16000, subtype="FLOAT")
+    ex = LibrosaExtractor({"tuning": 0.0})
+    whole = ex.spans(librosa.resample(y16, orig_sr=16000, target_sr=SR, res_type="soxr_hq"))[2]
+    reader = _BlockReader(str(path), SR)
+    blocks = ex.block_spans(reader.read, reader.n_samples, SR, reader.grid)[2]
+    np.testing.assert_allclose(blocks, whole, rtol=0, atol=1e-4)
+
+
+def test_shard_in_blocks_equals_whole(long_wav):
+    """Through the stage: block_seconds shorter than the WAV changes no segment's frames."""
+    wav, duration = long_wav
+    segs = [_segment("a", 0.0, 3.0), _segment("b", 2.5, duration)]
+    whole, qc_w = _frames({}, wav, duration, segs, "whole_wav")
+    key = json.dumps({"backend": "librosa", "mode": "whole_wav", "block_seconds": 1.5, "librosa": {}}, sort_keys=True)
+    from polysent.features.acoustic import _process_video
+
+    frames, failures = _process_video(key, wav, SR, duration, segs)
+    assert not failures and not qc_w
+    for f in frames:
+        np.testing.assert_array_equal(f.time, whole[f.segment_id].time)
+        np.testing.assert_allclose(f.features, whole[f.segment_id].features, rtol=0, atol=1e-5)
+
+
+def test_job_memory_counts_a_long_wav_as_one_block(tmp_path):
+    """mem_mb grows with the WAVs analysed at once up to one block each, then barely."""
+    from polysent.features.acoustic import BASE_MB, MB_PER_WAV_MB, MB_PER_WAV_MB_BEYOND_BLOCK, job_mem_mb
+
+    wav_dir = tmp_path / "wav" / "v"
+    wav_dir.mkdir(parents=True)
+    block_mb = 60 * SR * 2 / 1e6
+    (wav_dir / "short.wav").write_bytes(b"\0" * 1_000_000)
+    with open(wav_dir / "long.wav", "wb") as f:
+        f.truncate(318_000_000)  # two hours at 22.05 kHz, 16 bit
+    one = job_mem_mb(tmp_path, 1, {})
+    assert one == int(BASE_MB + MB_PER_WAV_MB * block_mb + MB_PER_WAV_MB_BEYOND_BLOCK * (318 - block_mb))
+    assert one < 4000
+    both = job_mem_mb(tmp_path, 2, {})
+    assert both == int(one + MB_PER_WAV_MB * 1.0)
+    whole = job_mem_mb(tmp_path, 1, {"mode": "per_segment"})  # no blocks: the whole WAV counts
+    assert whole == int(BASE_MB + MB_PER_WAV_MB * 318)

@@ -1191,7 +1191,8 @@ def test_a_changed_manifest_path_replans_and_a_missing_one_fails_clearly(folder_
         yaml.safe_dump({"corpus": {"source": "folder", "folder": {"manifest": "data/m2.csv"}}})
     )
     jobs = parse_dry_run(snakemake(wf, "-n", *target).stdout)
-    assert [j.rule for j in jobs.values()] == ["corpus_external"]
+    # the corpus job, and the step that copies the file's labels into the manifest
+    assert sorted(j.rule for j in jobs.values()) == ["corpus_external", "corpus_folder_labels"]
     (wf / "config/f2.yaml").write_text(
         yaml.safe_dump({"corpus": {"source": "folder", "folder": {"manifest": "data/gone.csv"}}})
     )
@@ -1484,13 +1485,13 @@ def test_a_qc_threshold_stop_points_to_records_snakemake_keeps(tmp_path):
 
 
 def test_the_acoustic_jobs_memory_request_grows_with_its_largest_wavs(tmp_path):
-    from polysent.media import largest_wavs_mb
+    from polysent.features.acoustic import BASE_MB, MB_PER_WAV_MB, job_mem_mb
 
-    assert largest_wavs_mb(tmp_path / "not_yet") == 0  # at DAG build, before the media exist
+    assert job_mem_mb(tmp_path / "not_yet", 1, {}) == BASE_MB  # at DAG build, before the media exist
     for vid, seconds in (("short", 1.0), ("long", 6.0), ("mid", 3.0)):
         _tone(tmp_path / "wav" / vid / "22050.wav", seconds, 220, sr=22050)
-    one = largest_wavs_mb(tmp_path, 1)
-    two = largest_wavs_mb(tmp_path, 2)
-    assert abs(one - 6.0 * 22050 * 2 / 1e6) < 0.01 and abs(two - 9.0 * 22050 * 2 / 1e6) < 0.01
+    one = job_mem_mb(tmp_path, 1, {}) - BASE_MB
+    two = job_mem_mb(tmp_path, 2, {}) - BASE_MB
+    assert abs(one - MB_PER_WAV_MB * 6.0 * 22050 * 2 / 1e6) < 1 and abs(two - MB_PER_WAV_MB * 9.0 * 22050 * 2 / 1e6) < 1
     rule = (Path(__file__).resolve().parents[1] / "workflow/rules/acoustic.smk").read_text()
     assert "acoustic_mem_mb(input.media, threads)" in rule

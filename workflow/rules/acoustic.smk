@@ -3,7 +3,8 @@
 
 rule acoustic:
     input:
-        manifest="results/corpus/manifest.parquet",
+        manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         media="results/media/{shard}",
         lib=lib_for("scripts/acoustic.py"),
     output:
@@ -24,6 +25,7 @@ rule acoustic:
         runtime=120,
     params:
         cfg=slice_of("acoustic"),
+        corpus=corpus_trigger("shard"),
     script:
         "../../scripts/acoustic.py"
 

@@ -3,7 +3,8 @@
 
 rule align_aeneas:
     input:
-        manifest="results/corpus/manifest.parquet",
+        manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         media="results/media/{shard}",
         lib=lib_for("scripts/align.py"),
     output:
@@ -21,6 +22,7 @@ rule align_aeneas:
         runtime=120,
     params:
         cfg=slice_of("align"),
+        corpus=corpus_trigger("shard"),
     script:
         "../../scripts/align.py"
 
@@ -28,7 +30,8 @@ rule align_aeneas:
 # MFA runs in its own conda env (`--sdm conda`); models are named per language in config.
 rule align_mfa:
     input:
-        manifest="results/corpus/manifest.parquet",
+        manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         media="results/media/{shard}",
         lib=lib_for("scripts/align.py"),
     output:
@@ -46,6 +49,7 @@ rule align_mfa:
         runtime=240,
     params:
         cfg=slice_of("align"),
+        corpus=corpus_trigger("shard"),
     script:
         "../../scripts/align.py"
 

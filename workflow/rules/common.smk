@@ -3,16 +3,18 @@ import functools
 import os
 from pathlib import Path
 
-from polysent.config import check_split_counts, validate_config
+from polysent.config import check_split_counts, load_schema, validate_config
+from polysent.corpus import triggers
 from polysent.corpus.moseas import release_files
 from polysent.corpus.sharding import shard_ids
 from polysent.imports import ImportGraph
-from polysent.media import largest_wavs_mb
+from polysent.features.acoustic import job_mem_mb as acoustic_job_mem_mb
 from polysent.report import runs as report_runs
 from polysent.translate import active_pairs, pair_from, translations_into
 from snakemake.io import apply_wildcards, strip_wildcard_constraints
 
-validate_config(config, Path(workflow.basedir) / "workflow" / "schemas")
+SCHEMA_DIR = Path(workflow.basedir) / "workflow" / "schemas"
+validate_config(config, SCHEMA_DIR)
 
 LANGS = config["languages"]
 SHARDS = shard_ids(config["shards"])
@@ -53,24 +55,51 @@ def from_workflow(path):
     return os.path.relpath(Path(workflow.basedir) / path)
 
 
-# Peak memory of the acoustic stage per MB of the WAVs it analyses at once (whole-WAV librosa
-# analysis, the paper's settings), measured: docs/BENCHMARKS.md "Acoustic memory".
-ACOUSTIC_MB_PER_WAV_MB = 64
-ACOUSTIC_BASE_MB = 2000
-
-
 def acoustic_mem_mb(media_dir, threads):
-    """The acoustic job's mem_mb: the base, plus the measured rate times the ``threads`` largest
-    WAVs of its shard (a 2-hour clip at 22.05 kHz, 318 MB, asks ~22 GB; a demo shard the base)."""
-    return int(ACOUSTIC_BASE_MB + ACOUSTIC_MB_PER_WAV_MB * largest_wavs_mb(media_dir, threads))
+    """The acoustic job's mem_mb, from the WAVs of its shard (polysent.features.acoustic.job_mem_mb)."""
+    return acoustic_job_mem_mb(media_dir, threads, config["acoustic"])
 
 
 def slice_of(*keys):
-    """The plain config slice at ``keys`` (a params value, so editing it re-runs the rule)."""
-    node = config
+    """The plain config slice at ``keys`` (a params value, so editing it re-runs the rule), without
+    the sections of backends that are not selected (``triggers.selected``): editing a setting the
+    rule does not read re-runs nothing."""
+    node, schema = config, load_schema(SCHEMA_DIR)
     for key in keys:
-        node = node[key]
-    return node
+        node, schema = node[key], schema.get("properties", {}).get(key, {})
+    return triggers.selected(node, schema) if isinstance(node, dict) else node
+
+
+# The manifest, as the feature stages (media, acoustic, visual, align, translate, text) take it:
+# ancient, so that a label or split edited in it re-runs none of them. Their `corpus` params
+# (corpus_trigger) carry a digest of the columns they read instead, and CORPUS_DONE (the corpus
+# job's QC file) re-runs them whenever the corpus job re-runs. See polysent.corpus.triggers.
+MANIFEST = "results/corpus/manifest.parquet"
+CORPUS_DONE = "results/qc/corpus/all.parquet"
+
+
+def manifest_for_features():
+    """The manifest as a feature stage's input (ancient: its labels and split are no trigger)."""
+    return ancient(MANIFEST)
+
+
+def corpus_trigger(by=None):
+    """A feature rule's `corpus` params: a digest of the manifest's feature columns of the job's
+    rows (``by``: the wildcard naming them, ``shard``, ``lang`` or ``src``; None: all rows).
+
+    Read when the job is planned, from the manifest as it is. Behind a corpus job that re-runs in
+    the same invocation the job is planned by CORPUS_DONE (Snakemake checks no params downstream
+    of a job that re-runs) and its params are read when it runs, from the new manifest."""
+
+    def corpus(wildcards):
+        select = {}
+        if by == "shard":
+            select["shard"] = int(wildcards.shard)
+        elif by in ("lang", "src"):
+            select["lang"] = wildcards[by]
+        return triggers.segments_digest(MANIFEST, **select)
+
+    return corpus
 
 
 # The report selection: the experiments (config["experiments"]) that the report tabulates, and so

@@ -31,10 +31,7 @@ if config["corpus"]["source"] == "demo":
             mem_mb=3000,
             runtime=30,
         params:
-            cfg=slice_of("corpus", "demo"),
-            languages=slice_of("languages"),
-            seed=slice_of("seed"),
-            shards=slice_of("shards"),
+            **triggers.corpus_params(config),
         script:
             "../../scripts/corpus_demo.py"
 

@@ -3,7 +3,8 @@
 
 rule media:
     input:
-        manifest="results/corpus/manifest.parquet",
+        manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         lib=lib_for("scripts/media.py"),
     output:
         wavs=directory("results/media/{shard}"),
@@ -20,6 +21,7 @@ rule media:
         runtime=60,
     params:
         cfg=slice_of("media"),
+        corpus=corpus_trigger("shard"),
     script:
         "../../scripts/media.py"
 

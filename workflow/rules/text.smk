@@ -4,7 +4,8 @@
 
 rule text:
     input:
-        manifest="results/corpus/manifest.parquet",
+        manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         align=expand("results/align/{shard}.parquet", shard=SHARDS),
         translate=translation_tables_into,
         lib=lib_for("scripts/text.py"),
@@ -25,6 +26,7 @@ rule text:
         runtime=60,
     params:
         cfg=slice_of("text"),
+        corpus=corpus_trigger("lang"),
         seed=config["seed"],
     script:
         "../../scripts/text.py"

@@ -5,7 +5,8 @@ from polysent import translate as polysent_translate
 
 rule translate:
     input:
-        manifest="results/corpus/manifest.parquet",
+        manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         lib=lib_for("scripts/translate.py"),
     output:
         table="results/translate/{src}-{tgt}.parquet",
@@ -22,5 +23,6 @@ rule translate:
         runtime=60,
     params:
         cfg=slice_of("translate"),
+        corpus=corpus_trigger("src"),
     script:
         "../../scripts/translate.py"

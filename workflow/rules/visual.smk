@@ -5,7 +5,8 @@
 
 rule visual:
     input:
-        manifest="results/corpus/manifest.parquet",
+        manifest=manifest_for_features(),
+        corpus_done=CORPUS_DONE,
         lib=lib_for("scripts/visual.py"),
     output:
         frames="results/visual/{shard}.parquet",
@@ -22,6 +23,7 @@ rule visual:
         runtime=240,
     params:
         cfg=slice_of("visual"),
+        corpus=corpus_trigger("shard"),
     script:
         "../../scripts/visual.py"
 

@@ -554,3 +554,68 @@ def _cli(args) -> int:
     table = build(cfg, args.languages, args.seed, args.shards, args.out, args.qc, args.media_dir)
     print(f"wrote {args.out}: {table.num_rows} segments")
     return 0
+
+
+def label_columns_of(cfg: dict) -> list[str]:
+    """The folder manifest's label columns (our names): ``sentiment`` and ``corpus.folder.labels``."""
+    return ["sentiment", *complete(cfg, "corpus", "folder")["labels"]]
+
+
+def relabel(
+    cfg: dict,
+    segments: str | os.PathLike,
+    out_manifest: str | os.PathLike,
+    out_qc: str | os.PathLike,
+) -> pa.Table:
+    """The manifest: the corpus job's segments (``segments``, a MANIFEST) with the labels of the
+    folder manifest file as it is now.
+
+    A label edited in the folder manifest reaches the store and training through this step alone:
+    the corpus job (which validates, probes and links media) re-runs only when what it reads
+    besides the labels changes (``polysent.corpus.triggers.folder_digest``). The labels are
+    checked as the corpus stage checks them (numbers; sentiment in [-3, 3], the others in
+    ``label_range``); a bad value stops with its row named (``on_invalid: fail``) or drops the
+    segment with a QC record (``drop``).
+    """
+    cfg = complete(cfg, "corpus", "folder")
+    path = str(cfg["manifest"])
+    table = contracts.read(segments, contracts.MANIFEST)
+    frame, problems = read_manifest_file(path, cfg["columns"])
+    labels = label_columns_of(cfg)
+    problems = [p for p in problems if p.fatal] + missing_columns(frame.columns, ["segment_id", *labels], path)
+    if problems:
+        raise ManifestError(problems, title=f"folder manifest {path}")
+    ids = table.column("segment_id").to_pylist()
+    rows = frame.drop_duplicates("segment_id", keep="first").set_index("segment_id")
+    absent = [s for s in ids if s not in rows.index]
+    if absent:
+        raise ManifestError(
+            [Problem(path, None, f"segment {s} of the corpus stage is no longer in the file", s) for s in absent],
+            title=f"folder manifest {path} (re-run the corpus stage: snakemake --forcerun corpus_external)",
+        )
+    rows = rows.loc[ids]
+    qc, bad = QCLog("corpus"), {}
+    for col in labels:
+        lo, hi = (-3.0, 3.0) if col == "sentiment" else (float(cfg["label_range"][0]), float(cfg["label_range"][1]))
+        values = pd.to_numeric(rows[col], errors="coerce").astype(float)
+        wrong = ~np.isfinite(values) | (values < lo) | (values > hi)
+        for seg in rows.index[wrong.to_numpy()]:
+            line = rows.at[seg, "_line"] if "_line" in rows.columns else None
+            bad.setdefault(
+                seg, Problem(path, line, f"{col} = {rows.at[seg, col]!r} is not a number in [{lo:g}, {hi:g}]", seg)
+            )
+        rows[col] = values
+    if bad and cfg["on_invalid"] == "fail":
+        raise ManifestError(list(bad.values()), title=f"folder manifest {path}")
+    keep = [s not in bad for s in ids]
+    for seg, problem in bad.items():
+        qc.add(problem.message, segment_id=seg, video_id=str(rows.at[seg, "video_id"]) if "video_id" in rows else "")
+    out = table.filter(pa.array(keep))
+    kept = rows[keep]
+    for col in labels:
+        i = out.schema.get_field_index(col)
+        out = out.set_column(i, out.schema.field(i), pa.array(kept[col].to_numpy(np.float32), pa.float32()))
+    out = contracts.check(out, contracts.MANIFEST, where=str(out_manifest))
+    write_parquet(out_manifest, out, provenance={"source": "folder", "manifest": path, "labels_from": path})
+    qc.write(out_qc)
+    return out

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,7 +65,13 @@ from polysent.features import (
     stage_config,
     versions,
 )
-from polysent.features.cqt import ConstantQError, constant_q, estimate_tuning
+from polysent.features.cqt import (
+    ConstantQError,
+    constant_q,
+    estimate_tuning,
+    tuning_candidates,
+    tuning_from_candidates,
+)
 from polysent.io import read_provenance, write_parquet
 from polysent.pool import map_in_order
 from polysent.qc import QCLog
@@ -146,21 +153,34 @@ class LibrosaExtractor:
         if c["tonnetz_chroma"] == "cqt":
             tonnetz = self._tonnetz_cqt(y, D, S)
         else:
-            if c["tonnetz_harmonic"]:
-                H, _ = librosa.decompose.hpss(D, margin=float(c["harmonic_margin"]))
-                tchroma = self._chroma_stft(self._power(np.abs(H)), 12)
-            else:
-                tchroma = chroma if int(c["n_chroma"]) == 12 else self._chroma_stft(chroma_S, 12)
-            tonnetz = librosa.feature.tonnetz(chroma=tchroma, sr=self.sr)
+            tonnetz = self._tonnetz_stft(D, chroma_S, chroma)
         n = min(chroma.shape[1], contrast.shape[1], tonnetz.shape[1])
         feats = np.concatenate([chroma[:, :n], contrast[:, :n], tonnetz[:, :n]]).T
         return self.frame_times(n), feats.astype(np.float32)
 
-    def _chroma_stft(self, S: np.ndarray, n_chroma: int) -> np.ndarray:
-        """``librosa.feature.chroma_stft(S=S, tuning=...)``; a null tuning is estimated from S."""
+    def _tonnetz_stft(
+        self, D: np.ndarray, chroma_S: np.ndarray, chroma: np.ndarray, tuning: float | None = None
+    ) -> np.ndarray:
+        """``tonnetz`` of the STFT chroma (of the harmonic part with ``tonnetz_harmonic``)."""
         import librosa
 
-        tuning = self.cfg["tuning"]
+        c = self.cfg
+        if c["tonnetz_harmonic"]:
+            H, _ = librosa.decompose.hpss(D, margin=float(c["harmonic_margin"]))
+            tchroma = self._chroma_stft(self._power(np.abs(H)), 12, tuning)
+        elif int(c["n_chroma"]) == 12:
+            tchroma = chroma
+        else:
+            tchroma = self._chroma_stft(chroma_S, 12, tuning)
+        return librosa.feature.tonnetz(chroma=tchroma, sr=self.sr)
+
+    def _chroma_stft(self, S: np.ndarray, n_chroma: int, tuning: float | None = None) -> np.ndarray:
+        """``librosa.feature.chroma_stft(S=S, tuning=...)`` at ``tuning``, else the configured one;
+        a null tuning is estimated from S."""
+        import librosa
+
+        if tuning is None:
+            tuning = self.cfg["tuning"]
         if tuning is None:  # what chroma_stft would estimate, by the faster equivalent
             tuning = estimate_tuning(S, self.sr, n_chroma)
         return librosa.feature.chroma_stft(S=S, sr=self.sr, tuning=tuning, n_chroma=n_chroma)
@@ -178,21 +198,28 @@ class LibrosaExtractor:
         kw.pop("pad_mode")
         return librosa.istft(H, dtype=y.dtype, length=len(y), **kw)
 
-    def _tonnetz_cqt(self, y: np.ndarray, D: np.ndarray, S: np.ndarray) -> np.ndarray:
-        """``librosa.feature.tonnetz(y=yt)`` with yt = y or its harmonic part, via :func:`constant_q`."""
+    def _tonnetz_cqt(
+        self,
+        y: np.ndarray,
+        D: np.ndarray,
+        S: np.ndarray,
+        tuning: float | None = None,
+        harmonic: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``librosa.feature.tonnetz(y=yt)`` with yt = y or its harmonic part (``harmonic`` if
+        given), via :func:`constant_q` (at ``tuning``, else the configured one, else estimated)."""
         import librosa
 
         c = self.cfg
         bpo = int(c["cqt_bins_per_octave"])
-        yt = self._harmonic(y, D) if c["tonnetz_harmonic"] else y
-        tuning = c["tuning"]
+        if not c["tonnetz_harmonic"]:
+            yt = y
+        else:
+            yt = self._harmonic(y, D) if harmonic is None else harmonic
         if tuning is None:
-            # cqt(tuning=None) estimates from |stft(yt)| at librosa's piptrack defaults; reuse S
-            # when it is exactly that spectrogram.
-            default = dict(n_fft=2048, hop_length=512, win_length=None, window="hann",
-                           center=True, pad_mode="constant")  # fmt: skip
-            St = S if yt is y and self._stft_kw() == default else np.abs(librosa.stft(yt, **default))
-            tuning = estimate_tuning(St, self.sr, bpo)
+            tuning = c["tuning"]
+        if tuning is None:
+            tuning = estimate_tuning(self._tuning_spectrogram(y, yt, S), self.sr, bpo)
         cq = constant_q(
             float(self.sr),
             self.hop,
@@ -205,6 +232,205 @@ class LibrosaExtractor:
         C = np.abs(cq(yt))
         chroma = librosa.feature.chroma_cqt(C=C, sr=self.sr, bins_per_octave=bpo)
         return librosa.feature.tonnetz(chroma=chroma, sr=self.sr)
+
+    def _tuning_spectrogram(self, y: np.ndarray, yt: np.ndarray, S: np.ndarray) -> np.ndarray:
+        """The spectrogram ``cqt(tuning=None)`` estimates from: |stft(yt)| at librosa's piptrack
+        defaults (hop :data:`TUNING_HOP`); S itself when it is exactly that spectrogram."""
+        import librosa
+
+        if yt is y and self._stft_kw() == TUNING_STFT:
+            return S
+        return np.abs(librosa.stft(yt, **TUNING_STFT))
+
+    # -----------------------------------------------------------------------------------------
+    # Block-wise analysis of a long WAV (acoustic.block_seconds)
+
+    def context_samples(self) -> int:
+        """Samples either side of a frame's anchor that its values depend on, with a margin: the
+        STFT window, the HPSS median filter (31 frames) and the istft of its harmonic part, the
+        tuning STFT, and for the CQT tonnetz half the longest constant-Q filter (C1 at half a bin
+        below the tuning grid) plus the resampler's reach."""
+        c = self.cfg
+        n = 3 * max(self.n_fft, TUNING_STFT["n_fft"]) + 16 * max(self.hop, TUNING_STFT["hop_length"])
+        if c["tonnetz_chroma"] == "cqt":
+            import librosa
+
+            bpo = int(c["cqt_bins_per_octave"])
+            q = 1.0 / (2.0 ** (1.0 / bpo) - 1.0)
+            fmin = float(librosa.note_to_hz("C1")) * 2.0 ** (-0.5 / bpo)
+            n += int(np.ceil(q * self.sr / fmin / 2)) + self.sr // 4
+        return n
+
+    def block_spans(self, read, n_samples: int, block_samples: int, grid: int = 1):
+        """:meth:`spans` of ``n_samples`` samples, analysed in blocks of about ``block_samples``.
+
+        ``read(i0, i1)`` returns samples ``i0..i1`` at ``self.sr``; a block starts on a multiple of
+        ``grid`` (the resampler's) and of every hop. Each block is read with
+        :meth:`context_samples` of audio either side and keeps the frames anchored in its core,
+        so a frame sees the same samples as in one analysis of the whole signal. What depends on
+        all frames is gathered across blocks first: the tuning estimates (a first pass collects
+        their spectral-peak candidates) and the spectral-contrast dB floor (librosa's top_db,
+        applied once to all frames). Peak memory: one block's analysis plus the per-frame
+        results, not the whole signal's spectrograms.
+        """
+        import math
+
+        unit = math.lcm(self.hop, TUNING_STFT["hop_length"], int(grid))
+        step = max(unit, block_samples // unit * unit)
+        ctx = self.context_samples()
+        cores = [(c0, min(c0 + step, n_samples)) for c0 in range(0, n_samples, step)]
+
+        def blocks():
+            for c0, c1 in cores:
+                s0 = max(0, (c0 - ctx) // unit * unit)
+                s1 = min(n_samples, c1 + ctx)
+                yield read(s0, s1), s0, c0, (None if c1 == n_samples else c1)
+
+        parts: dict[str, list] = {"chroma": [], "peak": [], "valley": [], "tonnetz": []}
+        with tempfile.TemporaryDirectory(prefix="polysent-acoustic-") as tmp:
+            # The harmonic signal of the first pass (the tuning's), kept on disk for the second.
+            keep_harmonic = self.cfg["tuning"] is None and self.cfg["tonnetz_chroma"] == "cqt"
+            keep_harmonic = keep_harmonic and self.cfg["tonnetz_harmonic"]
+            harmonic = _SampleFile(Path(tmp) / "harmonic.f32") if keep_harmonic else None
+            tunings = self._block_tunings(blocks(), harmonic)
+            for y, s0, c0, c1 in blocks():
+                h = None if harmonic is None else harmonic.read(s0, s0 + len(y))
+                for name, value in self._block_features(y, tunings, h).items():
+                    parts[name].append(value[:, _core(value.shape[1], s0, c0, c1, self.hop)])
+            if harmonic is not None:
+                harmonic.close()
+        chroma, peak, valley, tonnetz = (np.concatenate(parts[k], axis=1) for k in parts)
+        if self.cfg["contrast_linear"]:
+            contrast = peak - valley
+        else:
+            import librosa
+
+            contrast = librosa.power_to_db(peak) - librosa.power_to_db(valley)
+        n = min(chroma.shape[1], contrast.shape[1], tonnetz.shape[1])
+        feats = np.concatenate([chroma[:, :n], contrast[:, :n], tonnetz[:, :n]]).T.astype(np.float32)
+        t = self.frame_times(n)
+        half = self.n_fft / 2 / self.sr
+        return t - half, t + half, feats
+
+    def _block_tunings(self, blocks, harmonic: _SampleFile | None = None) -> dict[str, float | None]:
+        """The tunings one analysis of the whole signal would estimate (``tuning: null``), from the
+        spectral-peak candidates of every block's core frames; the configured tuning otherwise.
+        Each block's core samples of the harmonic signal go to ``harmonic`` (if given)."""
+        import librosa
+
+        c = self.cfg
+        if c["tuning"] is not None:
+            return {"chroma": None, "tonnetz": None}
+        cqt = c["tonnetz_chroma"] == "cqt"
+        found: dict[str, list] = {"chroma": [], "tonnetz": []}
+        for y, s0, c0, c1 in blocks:
+            D = librosa.stft(y, **self._stft_kw())
+            S = np.abs(D)
+            chroma_S = self._power(S)
+            keep = _core(S.shape[1], s0, c0, c1, self.hop)
+            found["chroma"].append(tuning_candidates(chroma_S[:, keep], self.sr))
+            if cqt:
+                yt = self._harmonic(y, D) if c["tonnetz_harmonic"] else y
+                if harmonic is not None:
+                    harmonic.write(c0, yt[c0 - s0 : None if c1 is None else c1 - s0])
+                St = self._tuning_spectrogram(y, yt, S)
+                hop = self.hop if St is S else TUNING_STFT["hop_length"]
+                found["tonnetz"].append(tuning_candidates(St[:, _core(St.shape[1], s0, c0, c1, hop)], self.sr))
+            elif c["tonnetz_harmonic"]:
+                H, _ = librosa.decompose.hpss(D, margin=float(c["harmonic_margin"]))
+                found["tonnetz"].append(tuning_candidates(self._power(np.abs(H))[:, keep], self.sr))
+        bpo = int(c["cqt_bins_per_octave"]) if cqt else 12
+        tunings = {}
+        for name, bins in (("chroma", int(c["n_chroma"])), ("tonnetz", bpo)):
+            pairs = found[name] or found["chroma"]  # no harmonic STFT chroma: the shared one's
+            tunings[name] = tuning_from_candidates(
+                np.concatenate([p for p, _ in pairs]), np.concatenate([m for _, m in pairs]), bins
+            )
+        return tunings
+
+    def _block_features(
+        self, y: np.ndarray, tunings: dict, harmonic: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Chroma, spectral-contrast peak and valley (linear) and tonnetz of one block, at the
+        whole signal's tunings (``harmonic``: the block's harmonic signal, if already known)."""
+        import librosa
+
+        c = self.cfg
+        D = librosa.stft(y, **self._stft_kw())
+        S = np.abs(D)
+        chroma_S = self._power(S)
+        chroma = self._chroma_stft(chroma_S, int(c["n_chroma"]), tunings["chroma"])
+        peak, valley = contrast_peak_valley(
+            S, self.sr, self.n_fft, float(c["contrast_fmin"]), int(c["contrast_n_bands"]), float(c["contrast_quantile"])
+        )
+        if c["tonnetz_chroma"] == "cqt":
+            tonnetz = self._tonnetz_cqt(y, D, S, tunings["tonnetz"], harmonic)
+        else:
+            tonnetz = self._tonnetz_stft(D, chroma_S, chroma, tunings["tonnetz"])
+        return {"chroma": chroma, "peak": peak, "valley": valley, "tonnetz": tonnetz}
+
+
+# librosa's piptrack STFT, which ``estimate_tuning`` (and so ``cqt(tuning=None)``) analyses.
+TUNING_STFT = dict(n_fft=2048, hop_length=512, win_length=None, window="hann", center=True, pad_mode="constant")
+
+
+class _SampleFile:
+    """float32 samples in a scratch file, written and read by position (a file, not a memory map:
+    pages read back are not held in the process's memory)."""
+
+    def __init__(self, path: Path):
+        self.file = open(path, "w+b")  # noqa: SIM115 (closed by close(), inside a TemporaryDirectory)
+
+    def write(self, i0: int, samples: np.ndarray) -> None:
+        self.file.seek(4 * i0)
+        self.file.write(np.ascontiguousarray(samples, dtype=np.float32).tobytes())
+
+    def read(self, i0: int, i1: int) -> np.ndarray:
+        self.file.seek(4 * i0)
+        return np.frombuffer(self.file.read(4 * (i1 - i0)), dtype=np.float32).copy()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _core(n_cols: int, s0: int, c0: int, c1: int | None, hop: int) -> slice:
+    """The columns of a block read from sample ``s0`` whose anchors (``s0 + j * hop``) lie in its
+    core ``c0..c1`` (``c1`` None: to the signal's end)."""
+    j0 = -(-(c0 - s0) // hop)
+    j1 = n_cols if c1 is None else min(n_cols, -(-(c1 - s0) // hop))
+    return slice(j0, j1)
+
+
+def contrast_peak_valley(
+    S: np.ndarray, sr: int, n_fft: int, fmin: float, n_bands: int, quantile: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The per-frame peak and valley energies of ``librosa.feature.spectral_contrast(S=S, ...)``
+    (librosa 0.11's band loop), before its dB conversion: that conversion clips at 80 dB below the
+    loudest value of all frames, so block-wise analysis applies it once to the gathered frames."""
+    import librosa
+
+    freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    octa = np.zeros(n_bands + 2)
+    octa[1:] = fmin * (2.0 ** np.arange(0, n_bands + 1))
+    if np.any(octa[:-1] >= 0.5 * sr):
+        raise librosa.util.exceptions.ParameterError("Frequency band exceeds Nyquist. Reduce either fmin or n_bands.")
+    valley = np.zeros((n_bands + 1, S.shape[-1]))
+    peak = np.zeros_like(valley)
+    for k, (f_low, f_high) in enumerate(zip(octa[:-1], octa[1:])):
+        band = np.logical_and(freq >= f_low, freq <= f_high)
+        idx = np.flatnonzero(band)
+        if k > 0:
+            band[idx[0] - 1] = True
+        if k == n_bands:
+            band[idx[-1] + 1 :] = True
+        sub = S[band, :]
+        if k < n_bands:
+            sub = sub[:-1, :]
+        m = int(np.maximum(np.rint(quantile * np.sum(band)), 1))
+        ordered = np.sort(sub, axis=0)
+        valley[k] = np.mean(ordered[:m], axis=0)
+        peak[k] = np.mean(ordered[-m:], axis=0)
+    return peak, valley
 
 
 class OpenSmileExtractor:
@@ -319,10 +545,11 @@ def _process_video(
             failures.append((s.segment_id, f"segment ends at {s.end:.3f} s, after the audio ({duration:.3f} s)"))
         else:
             inside.append(s)
-    if json.loads(cfg_key)["mode"] == "per_segment":
+    cfg = json.loads(cfg_key)
+    if cfg["mode"] == "per_segment":
         frames, more = _per_segment(extractor, wav, wav_sr, duration, inside)
     else:
-        frames, more = _whole_wav(extractor, wav, wav_sr, inside)
+        frames, more = _whole_wav(extractor, wav, wav_sr, inside, cfg.get("block_seconds"))
     return frames, failures + more
 
 
@@ -344,6 +571,36 @@ def _data_errors() -> tuple[type[BaseException], ...]:
     return data_errors(sf.SoundFileError, LibrosaError, AcousticError, ConstantQError)
 
 
+class _BlockReader:
+    """Samples ``i0..i1`` of a WAV at ``sr`` without decoding the rest of it (resampled from the
+    file's rate when it differs, with a margin for the resampler). Its ``grid``: block starts
+    that are multiples of it fall on a native sample, so a block's resampled samples line up
+    with those of the whole file."""
+
+    def __init__(self, path: str, sr: int):
+        import math
+
+        info = sf.info(path)
+        self.path, self.sr, self.native = path, int(sr), int(info.samplerate)
+        self.n_native = int(info.frames)
+        self.grid = self.sr // math.gcd(self.sr, self.native)
+        self.n_samples = self.n_native if self.native == self.sr else -(-self.n_native * self.sr // self.native)
+
+    def read(self, i0: int, i1: int) -> np.ndarray:
+        if self.native == self.sr:
+            return _mono(sf.read(self.path, start=i0, stop=i1, dtype="float32", always_2d=False)[0])
+        import librosa
+
+        n0 = i0 * self.native // self.sr  # exact: i0 is on the grid
+        n1 = min(self.n_native, -(-i1 * self.native // self.sr) + self.native // 4)
+        y = _mono(sf.read(self.path, start=n0, stop=n1, dtype="float32", always_2d=False)[0])
+        return librosa.resample(y, orig_sr=self.native, target_sr=self.sr, res_type="soxr_hq")[: i1 - i0]
+
+
+def _mono(y: np.ndarray) -> np.ndarray:
+    return y.mean(axis=1) if y.ndim > 1 else y
+
+
 def _per_segment(extractor, wav: str, wav_sr: int, duration: float, segs: list[Segment]):
     """``acoustic.mode: per_segment``: each segment's samples analysed on their own."""
     frames, failures = [], []
@@ -360,19 +617,28 @@ def _per_segment(extractor, wav: str, wav_sr: int, duration: float, segs: list[S
     return frames, failures
 
 
-def _whole_wav(extractor, wav: str, wav_sr: int, segs: list[Segment]):
-    """``acoustic.mode: whole_wav``: the WAV analysed once, each segment's fully-inside frames."""
+def _whole_wav(extractor, wav: str, wav_sr: int, segs: list[Segment], block_seconds: float | None = None):
+    """``acoustic.mode: whole_wav``: the WAV analysed once, each segment's fully-inside frames.
+
+    A WAV longer than ``block_seconds`` (``acoustic.block_seconds``) is analysed in blocks
+    (:meth:`LibrosaExtractor.block_spans`: the same frames, bounded memory); openSMILE always
+    analyses the whole WAV at once.
+    """
     if not segs:
         return [], []
     try:
-        y = _read_audio(wav, wav_sr, 0.0, None, extractor.sr)
-        if len(y) == 0:
+        reader = _BlockReader(wav, extractor.sr)
+        if reader.n_samples == 0:
             return [], [(s.segment_id, "the video's WAV has no audio samples") for s in segs]
-        lo, hi, feats = extractor.spans(y)
+        block = None if block_seconds is None else int(float(block_seconds) * extractor.sr)
+        if block is not None and reader.n_samples > block and hasattr(extractor, "block_spans"):
+            lo, hi, feats = extractor.block_spans(reader.read, reader.n_samples, block, reader.grid)
+        else:
+            lo, hi, feats = extractor.spans(_read_audio(wav, wav_sr, 0.0, None, extractor.sr))
     except _data_errors() as err:  # a bad WAV fails its segments, not the shard
         return [], [(s.segment_id, f"{type(err).__name__}: {err}") for s in segs]
     frames, failures = [], []
-    audio_end = len(y) / extractor.sr
+    audio_end = reader.n_samples / extractor.sr
     width = float(np.median(hi - lo)) if len(lo) else 0.0
     for s in segs:
         t, f = slice_frames(lo, hi, feats, s.start, min(s.end, audio_end), extractor.sr)
@@ -397,6 +663,30 @@ def slice_frames(
     eps = 0.5 / sr
     keep = (lo >= start - eps) & (hi <= end + eps)
     return (lo[keep] + hi[keep]) / 2.0 - start, feats[keep]
+
+
+# Peak memory of one analysis per MB of WAV analysed at once (16-bit at the analysis rate, the
+# paper's settings), and per MB of WAV beyond one block (the per-frame results and tuning
+# candidates that block-wise analysis keeps): docs/BENCHMARKS.md "Acoustic memory".
+MB_PER_WAV_MB = 64
+MB_PER_WAV_MB_BEYOND_BLOCK = 4
+BASE_MB = 2000
+
+
+def job_mem_mb(media_dir: str | os.PathLike, threads: int, cfg: dict) -> int:
+    """The acoustic job's ``mem_mb``: :data:`BASE_MB` plus, for each of the ``threads`` largest
+    WAVs of the shard (analysed at once by the pool), :data:`MB_PER_WAV_MB` per MB of it up to one
+    block (``acoustic.block_seconds``, librosa whole-WAV mode) and
+    :data:`MB_PER_WAV_MB_BEYOND_BLOCK` per MB beyond (one analysis of the whole WAV otherwise)."""
+    cfg = complete(cfg, "acoustic")
+    sizes = sorted((p.stat().st_size / 1e6 for p in (Path(media_dir) / "wav").glob("*/*.wav")), reverse=True)
+    block_mb = float("inf")
+    if cfg["backend"] == "librosa" and cfg["mode"] == "whole_wav":
+        block_mb = float(cfg["block_seconds"]) * int(cfg["librosa"]["sr"]) * 2 / 1e6
+    total = 0.0
+    for size in sizes[: max(1, int(threads))]:
+        total += MB_PER_WAV_MB * min(size, block_mb) + MB_PER_WAV_MB_BEYOND_BLOCK * max(0.0, size - block_mb)
+    return int(BASE_MB + total)
 
 
 def _pick_wav(rows: list[dict], sr: int) -> dict | None:
@@ -491,7 +781,6 @@ def _run(tasks: list[tuple], threads: int):
 def extract_file(path: str | os.PathLike, cfg: dict, start: float = 0.0, end: float | None = None):
     """Frames of one audio/video file (or its ``start``..``end`` part); decodes with ffmpeg if needed."""
     import json
-    import tempfile
 
     from polysent.media import extract_wav
 

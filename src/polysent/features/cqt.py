@@ -45,6 +45,15 @@ def estimate_tuning(S: np.ndarray, sr: float, bins_per_octave: int) -> float:
     between 150 and 4000 Hz; that was about half of the stage's time. The same arithmetic on
     those rows (plus one neighbour each side) gives the same tuning (tested against librosa).
     """
+    return tuning_from_candidates(*tuning_candidates(S, sr), bins_per_octave)
+
+
+def tuning_candidates(S: np.ndarray, sr: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (pitch Hz, magnitude) of every spectral peak that :func:`estimate_tuning` weighs.
+
+    Each frame's peaks depend on that frame alone, so the candidates of consecutive blocks of
+    frames, concatenated, are those of the whole spectrogram (block-wise analysis of a long WAV).
+    """
     import librosa
 
     check_librosa(librosa.__version__)
@@ -53,7 +62,7 @@ def estimate_tuning(S: np.ndarray, sr: float, bins_per_octave: int) -> float:
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
     band = np.flatnonzero((150.0 <= freqs) & (freqs < min(4000.0, float(sr) / 2)))
     if len(band) == 0:
-        return 0.0
+        return np.zeros(0, S.dtype), np.zeros(0, S.dtype)
     lo, hi = band[0], band[-1]  # lo >= 1 and hi < the Nyquist row: both neighbours exist
     x = S[lo - 1 : hi + 2]
     below, mid, above = x[:-2], x[1:-1], x[2:]
@@ -71,10 +80,18 @@ def estimate_tuning(S: np.ndarray, sr: float, bins_per_octave: int) -> float:
     mags = mid_v + 0.5 * avg * shift
     pitch = ((rows + lo + shift) * float(sr) / n_fft).astype(S.dtype)
     keep = pitch > 0
-    if not keep.any():
+    return pitch[keep], mags[keep]
+
+
+def tuning_from_candidates(pitch: np.ndarray, mags: np.ndarray, bins_per_octave: int) -> float:
+    """The tuning :func:`estimate_tuning` gives for these candidates (pitches of at least the
+    median magnitude, librosa's ``pitch_tuning`` histogram)."""
+    import librosa
+
+    if len(pitch) == 0:
         return float(librosa.pitch_tuning(np.zeros(0), bins_per_octave=bins_per_octave))
-    threshold = np.median(mags[keep])
-    return float(librosa.pitch_tuning(pitch[(mags >= threshold) & keep], bins_per_octave=bins_per_octave))
+    threshold = np.median(mags)
+    return float(librosa.pitch_tuning(pitch[mags >= threshold], bins_per_octave=bins_per_octave))
 
 
 def _relative_bandwidth(freqs: np.ndarray) -> np.ndarray:
