@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# tests run in parallel workers (pytest-xdist; groups in tests/conftest.py), one per core
+TEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint fmt clean
@@ -15,7 +17,7 @@ demo: setup
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS) tests
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) tests
 
 lint: setup
 	$(BIN)/ruff check src scripts tests

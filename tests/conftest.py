@@ -44,6 +44,16 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
     return proc
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``) each group runs in one worker:
+    every test that reads the shared ``tiny_run`` goes to one group, so the tiny DAG runs once and no two
+    tests touch its folder at the same time; the other tests stay with their file, so module fixtures
+    are built once."""
+    for item in items:
+        group = "tiny_run" if "tiny_run" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def workflow_copy(tmp_path: Path) -> Path:
     return copy_workflow(tmp_path / "wf")

@@ -16,8 +16,11 @@ import tempfile
 from pathlib import Path
 
 
-def publish(source_dir: str | os.PathLike, targets: list[str | os.PathLike]) -> None:
-    """Make every ``target`` a link (or copy) of the file of the same name in ``source_dir``."""
+def publish(
+    source_dir: str | os.PathLike, targets: list[str | os.PathLike], log: str | os.PathLike | None = None
+) -> None:
+    """Make every ``target`` a link (or copy) of the file of the same name in ``source_dir``;
+    ``log`` (if given) records where they came from."""
     source_dir = Path(source_dir)
     for target in map(Path, targets):
         source = source_dir / target.name
@@ -40,3 +43,6 @@ def publish(source_dir: str | os.PathLike, targets: list[str | os.PathLike]) -> 
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(f"linked from {source_dir}\n")
