@@ -255,10 +255,3 @@ def _cli(args) -> int:
     dur = extract_wav(args.input, args.output, args.sr, ffmpeg=cfg["ffmpeg"], timeout=cfg["timeout"])
     print(f"{args.output}: {dur:.3f} s at {args.sr} Hz (source {src_dur:.3f} s)")
     return 0
-
-
-def largest_wavs_mb(media_dir: str | os.PathLike, n: int = 1) -> float:
-    """Total size in MB of the ``n`` largest WAVs of a shard's media folder (0 when it has none):
-    what a job analysing ``n`` videos at once holds in memory grows with it."""
-    sizes = sorted((p.stat().st_size for p in (Path(media_dir) / "wav").glob("*/*.wav")), reverse=True)
-    return sum(sizes[: max(1, int(n))]) / 1e6
