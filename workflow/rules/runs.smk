@@ -1,9 +1,8 @@
 # Run folders at their usual place: results/runs/{exp}/seed{seed}/ is linked (or copied) from
-# the training group that wrote it (rule `train`, workflow/rules/train.smk). A local rule run in
-# Snakemake's own process (`run:`, stdlib only): one run folder costs no Python start-up and, on a
-# cluster, no job submission; the torch start-up is paid once per group.
-
-from polysent.rundirs import publish as publish_run_folder
+# the training group that wrote it (rule `train`, workflow/rules/train.smk). A local rule (on a
+# cluster, no job submission per run folder) with a `script:` adapter that imports nothing heavy:
+# the torch start-up is paid once per group. Not `run:`: Snakemake runs a `run:` job in a new
+# Snakemake process that parses the whole workflow again, a `script:` job in one plain Python.
 
 
 localrules:
@@ -15,7 +14,7 @@ rule train_run:
         group=lambda w: TRAIN_GROUP_DIR.format(
             group=polysent_experiments.group_of(TRAIN_GROUPS, w.exp, int(w.seed))
         ),
-        lib=lib_for("src/polysent/rundirs.py"),
+        lib=lib_for("scripts/train_run.py"),
     output:
         metrics="results/runs/{exp}/seed{seed}/metrics.json",
         predictions="results/runs/{exp}/seed{seed}/predictions.parquet",
@@ -25,11 +24,13 @@ rule train_run:
         decisions="results/runs/{exp}/seed{seed}/decisions.parquet",
     log:
         "logs/train_run/{exp}/seed{seed}.log",
+    conda:
+        "../../envs/polysent.yaml"
     threads: 1
     resources:
         mem_mb=200,
         runtime=5,
     params:
         source=lambda w, input: f"{input.group}/{w.exp}/seed{w.seed}",
-    run:
-        publish_run_folder(params.source, list(output), log=log[0])
+    script:
+        "../../scripts/train_run.py"
