@@ -44,6 +44,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
     return proc
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the markers into the node ids
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``) each group runs in one worker:
     every test that reads the shared ``tiny_run`` goes to one group, so the tiny DAG runs once and no two
