@@ -139,23 +139,27 @@ def test_every_stage_has_a_documented_subcommand(stage, capsys):
     assert "--manifest" in out and "--config" in out and "--set" in out
 
 
-def test_visual_store_bytes_are_deterministic(tmp_path, feature_corpus):
+def _visual_shard_of_vid_a(feature_corpus, out_stem, threads: int) -> None:
+    """The landmark stage on vid_a's shard of the feature corpus, into ``out_stem``.parquet/.qc.parquet."""
     cwd = os.getcwd()
     os.chdir(feature_corpus)
-    shard = shard_of_video("vid_a")
     try:
-        for name in ("one", "two"):
-            visual.run_shard(
-                "results/corpus/manifest.parquet",
-                shard,
-                str(tmp_path / f"{name}.parquet"),
-                str(tmp_path / f"{name}.qc.parquet"),
-                {"backend": "landmarks"},
-                threads=1,
-                progress=False,
-            )
+        visual.run_shard(
+            "results/corpus/manifest.parquet",
+            shard_of_video("vid_a"),
+            f"{out_stem}.parquet",
+            f"{out_stem}.qc.parquet",
+            {"backend": "landmarks"},
+            threads=threads,
+            progress=False,
+        )
     finally:
         os.chdir(cwd)
+
+
+def test_visual_store_bytes_are_deterministic(tmp_path, feature_corpus):
+    for name in ("one", "two"):
+        _visual_shard_of_vid_a(feature_corpus, tmp_path / name, threads=1)
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
 
 
@@ -171,22 +175,8 @@ def test_workers_share_the_models_loaded_before_they_fork_and_write_the_same_byt
 
     monkeypatch.setattr(visual, "_run", run)
     lm._dlib_models.cache_clear()
-    cwd = os.getcwd()
-    os.chdir(feature_corpus)
-    shard = shard_of_video("vid_a")
-    try:
-        for threads in (2, 1):
-            visual.run_shard(
-                "results/corpus/manifest.parquet",
-                shard,
-                str(tmp_path / f"t{threads}.parquet"),
-                str(tmp_path / f"t{threads}.qc.parquet"),
-                {"backend": "landmarks"},
-                threads=threads,
-                progress=False,
-            )
-    finally:
-        os.chdir(cwd)
+    for threads in (2, 1):
+        _visual_shard_of_vid_a(feature_corpus, tmp_path / f"t{threads}", threads=threads)
     assert loaded_before_pool == [1, 1]  # a forked worker finds them loaded: no load of its own
     assert (tmp_path / "t2.parquet").read_bytes() == (tmp_path / "t1.parquet").read_bytes()
 
