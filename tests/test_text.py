@@ -341,13 +341,17 @@ def test_transformer_without_package_or_model_is_clear():
 @pytest.mark.workflow
 def test_text_config_edit_reruns_text_store_and_downstream_only(tiny_run, tmp_path):
     """Dry runs in the finished tiny run (read-only ``--nolock``; a copy would change the absolute
-    library paths Snakemake recorded). The edit is one override config file with text.hash.seed."""
+    library paths Snakemake recorded). The edit is one override config file: the text encoder
+    (hash instead of use). A setting of an encoder the run does not use (text.hash.seed) plans nothing."""
     from conftest import describe_jobs, planned_jobs
 
     tiny = ("--configfile", "config/tiny.yaml")
-    override = tmp_path / "text_seed.yaml"
-    override.write_text(yaml.safe_dump({"text": {"hash": {"seed": 12345}}}))
     assert planned_jobs(tiny_run, "--nolock", *tiny) == {}, "the tiny run is not up to date"
+    unused = tmp_path / "text_seed.yaml"
+    unused.write_text(yaml.safe_dump({"text": {"hash": {"seed": 12345}}}))
+    assert planned_jobs(tiny_run, "--nolock", *tiny, str(unused)) == {}, "an unused encoder's setting re-ran jobs"
+    override = tmp_path / "text_encoder.yaml"
+    override.write_text(yaml.safe_dump({"text": {"encoder": "hash"}}))
     changed = planned_jobs(tiny_run, "--nolock", *tiny, str(override))
     text_jobs = {k for k in changed if k[0] == "text"}
     assert len(text_jobs) == 2 and all("params" in changed[k].reason.lower() for k in text_jobs), describe_jobs(changed)
