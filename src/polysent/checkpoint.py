@@ -30,7 +30,6 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from polysent import io
-from polysent.filehash import sha256_file
 from polysent.jsonclean import json_clean
 
 WEIGHTS = "model.safetensors"
@@ -133,18 +132,25 @@ def read_checkpoint(run_dir: str | os.PathLike) -> Checkpoint:
     path = Path(run_dir) / spec["weights"].get("file", WEIGHTS)
     if not path.exists():
         raise CheckpointError(f"{run_dir}: no {path.name} (named by {SPEC} key weights.file)")
-    if sha256_file(path) != spec["weights"].get("sha256"):
-        raise CheckpointError(
-            f"{path}: SHA-256 differs from {SPEC} key weights.sha256 (the file changed, was truncated, "
-            "or belongs to another run)"
-        )
-    return Checkpoint(spec, *read_weights(path))
+    expected = (
+        spec["weights"].get("sha256"),
+        f"{SPEC} key weights.sha256 (the file changed, was truncated, or belongs to another run)",
+    )
+    return Checkpoint(spec, *read_weights(path, expected))
 
 
-def read_weights(path: str | os.PathLike) -> tuple[dict, dict | None, dict | None]:
-    """``(state_dict, nce_state_dict, normalizer)`` of a weights file written by :func:`weights_bytes`."""
+def read_weights(
+    path: str | os.PathLike, expected: tuple[str, str] | None = None
+) -> tuple[dict, dict | None, dict | None]:
+    """``(state_dict, nce_state_dict, normalizer)`` of a weights file written by :func:`weights_bytes`.
+
+    ``expected``: ``(sha256, where it is recorded)``; the bytes read are checked against it first
+    (one read of the file for the check and the tensors)."""
+    data = Path(path).read_bytes()
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected[0]:
+        raise CheckpointError(f"{path}: SHA-256 differs from {expected[1]}")
     try:
-        tensors = load_tensors(Path(path).read_bytes())
+        tensors = load_tensors(data)
     except SafetensorError as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     return split_tensor_map(tensors, str(path))
