@@ -15,6 +15,7 @@ from snakemake.io import apply_wildcards, strip_wildcard_constraints
 
 SCHEMA_DIR = Path(workflow.basedir) / "workflow" / "schemas"
 validate_config(config, SCHEMA_DIR)
+CONFIG_SCHEMA = load_schema(SCHEMA_DIR)  # read once; slice_of walks it for every rule's params
 
 LANGS = config["languages"]
 SHARDS = shard_ids(config["shards"])
@@ -64,7 +65,7 @@ def slice_of(*keys):
     """The plain config slice at ``keys`` (a params value, so editing it re-runs the rule), without
     the sections of backends that are not selected (``triggers.selected``): editing a setting the
     rule does not read re-runs nothing."""
-    node, schema = config, load_schema(SCHEMA_DIR)
+    node, schema = config, CONFIG_SCHEMA
     for key in keys:
         node, schema = node[key], schema.get("properties", {}).get(key, {})
     return triggers.selected(node, schema) if isinstance(node, dict) else node
