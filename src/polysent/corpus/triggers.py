@@ -24,6 +24,7 @@ knobs when it is off); :func:`selected` drops the settings of backends that are 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -43,18 +44,26 @@ def _digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes() + "|".join(frame.columns).encode()).hexdigest()[:32]
 
 
+@functools.lru_cache(maxsize=4)
+def _feature_columns(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    """The manifest's :data:`FEATURE_COLUMNS`, read once per file version (every feature job of a
+    DAG asks for its rows' digest; the key changes when the corpus job rewrites the file)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=list(FEATURE_COLUMNS)).to_pandas()
+
+
 def segments_digest(manifest: str | os.PathLike, shard: int | str | None = None, lang: str | None = None) -> str | None:
     """Digest of the :data:`FEATURE_COLUMNS` of the manifest rows of ``shard`` (or ``lang``, or all).
 
     None when the manifest does not exist yet (a fresh run: the corpus job makes it first, and
     Snakemake evaluates the params of a job that runs after it only when it runs).
     """
-    import pyarrow.parquet as pq
-
     path = Path(manifest)
     if not path.is_file():
         return None
-    frame = pq.read_table(path, columns=list(FEATURE_COLUMNS)).to_pandas()
+    stat = path.stat()
+    frame = _feature_columns(str(path), stat.st_mtime_ns, stat.st_size)
     if shard is not None:
         frame = frame[frame["shard"] == int(shard)]
     if lang is not None:
@@ -62,14 +71,15 @@ def segments_digest(manifest: str | os.PathLike, shard: int | str | None = None,
     return _digest(frame)
 
 
-def folder_digest(cfg: dict) -> str | None:
+def folder_digest(cfg: dict, read=None) -> str | None:
     """Digest of a folder manifest file without its label columns (``sentiment`` and
     ``corpus.folder.labels``): the corpus job's params, with the file itself an ``ancient`` input,
     so that a label edit re-runs only the step that copies labels in (``folder.relabel``). None
-    when the file cannot be read (the corpus job then names the problem)."""
+    when the file cannot be read (the corpus job then names the problem). ``read``: the file as
+    ``read_manifest_file`` returned it, when the caller has it already."""
     from polysent.corpus.folder import label_columns_of, read_manifest_file
 
-    frame, problems = read_manifest_file(cfg["manifest"], cfg["columns"])
+    frame, problems = read or read_manifest_file(cfg["manifest"], cfg["columns"])
     if frame.empty and problems:
         return None
     drop = {*label_columns_of(cfg), "_file", "_line"}
@@ -81,10 +91,7 @@ def folder_label_settings(cfg: dict) -> dict:
     return {k: cfg[k] for k in ("manifest", "columns", "labels", "label_range", "on_invalid")}
 
 
-def _folder_has_split_column(cfg: dict) -> bool:
-    from polysent.corpus.folder import read_manifest_file
-
-    frame, _ = read_manifest_file(cfg["manifest"], cfg["columns"])
+def _has_split_column(frame: pd.DataFrame) -> bool:
     if "split" not in frame.columns:
         return False
     split = frame["split"]
@@ -98,14 +105,17 @@ def corpus_params(config: dict) -> dict:
     cfg = dict(config["corpus"][source])
     params = {"cfg": cfg, "languages": config["languages"], "seed": config["seed"], "shards": config["shards"]}
     if source == "folder":
+        from polysent.corpus.folder import read_manifest_file
+
+        read = read_manifest_file(cfg["manifest"], cfg["columns"])
         if not cfg["probe"]:
             for key in _PROBE_SETTINGS:
                 cfg.pop(key, None)
-        if _folder_has_split_column(cfg):
+        if _has_split_column(read[0]):
             for key in _SPLIT_SETTINGS:
                 cfg.pop(key, None)
             params["seed"] = None  # a folder corpus draws nothing else with it
-        params["manifest_digest"] = folder_digest(cfg)
+        params["manifest_digest"] = folder_digest(cfg, read)
     return params
 
 
