@@ -16,7 +16,10 @@ rule align_aeneas:
         "benchmarks/align/{shard}.tsv"
     conda:
         "../../envs/polysent.yaml"
-    threads: 2
+    # One thread: a shard is the unit of parallelism. Two one-thread jobs keep two cores busier
+    # than one two-thread job, whose process pool idles at its start and its last video
+    # (docs/BENCHMARKS.md, "Demo DAG end to end"); raise it with --set-threads on big nodes.
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=120,
