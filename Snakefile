@@ -4,6 +4,7 @@
 import os
 
 from polysent.config import read_yaml
+from polysent.scheduling import lift_local_rate_limit
 from snakemake.utils import min_version
 
 min_version("9.19")
@@ -42,6 +43,12 @@ include: "workflow/rules/runs.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/qc.smk"
+
+
+# A local run schedules on job events only: Snakemake's default job rate limit re-arms a 1-s
+# wake-up after every scheduling round, one more chain per finished job (polysent.scheduling).
+onstart:
+    lift_local_rate_limit(workflow)
 
 
 # Cheap gathering rules run in the main Snakemake process, not as cluster jobs.
