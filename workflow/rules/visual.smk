@@ -15,6 +15,9 @@ rule visual:
         "logs/visual/{shard}.log",
     benchmark:
         "benchmarks/visual/{shard}.tsv"
+    # Started before the other feature stages: visual is their longest job per shard, so a large
+    # shard left for last would run alone on one core while the others wait for the stores.
+    priority: 1
     conda:
         "../../envs/polysent.yaml"
     # One thread: a shard is the unit of parallelism. Two one-thread jobs keep two cores busier
