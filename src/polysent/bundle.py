@@ -398,10 +398,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     desc_path, weights_path = path / BUNDLE_JSON, path / WEIGHTS
     if not desc_path.exists():
         raise BundleError(f"{path}: not a polysent bundle (no {desc_path.name})")
-    try:
-        meta = io.read_json(desc_path, role="bundle description")
-    except io.CorruptFileError as exc:
-        raise BundleError(str(exc)) from None
+    meta = io.read_json(desc_path, role="bundle description", error=BundleError)
     if isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("version") != VERSION:
         raise BundleError(
             f"{desc_path}: bundle version {meta.get('version')!r}, this polysent reads version {VERSION} "

@@ -113,10 +113,7 @@ def read_spec(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / SPEC
     if not path.exists():
         raise CheckpointError(f"{run_dir}: no {SPEC} (not a finished run folder)")
-    try:
-        spec = io.read_json(path, role="model spec")
-    except io.CorruptFileError as exc:
-        raise CheckpointError(str(exc)) from None
+    spec = io.read_json(path, role="model spec", error=CheckpointError)
     if not isinstance(spec, dict) or spec.get("format") != FORMAT or spec.get("version") != VERSION:
         found = (spec.get("format"), spec.get("version")) if isinstance(spec, dict) else type(spec).__name__
         raise CheckpointError(f"{path}: format/version {found}, this polysent reads {FORMAT!r} version {VERSION}")

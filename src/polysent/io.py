@@ -125,15 +125,15 @@ def _missing_columns(path: str | os.PathLike, columns: list[str]) -> list[str]:
     return [c for c in columns if c not in names]
 
 
-def read_json(path: str | os.PathLike, role: str | None = None) -> Any:
+def read_json(path: str | os.PathLike, role: str | None = None, error: type[Exception] | None = None) -> Any:
     """``json.loads`` of a file whose parse failures name the file (and its ``role``, e.g. "model
-    bundle spec") and the way out, in one line."""
+    bundle spec") and the way out, in one line; raised as ``error`` (default CorruptFileError)."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptFileError(
+        raise (error or CorruptFileError)(
             f"{f'{role} ' if role else 'file '}{path} is corrupt or not a JSON file ({_one_line(exc)}); "
             "if it is a workflow output, delete it and re-run"
         ) from None
