@@ -16,10 +16,7 @@ rule align_aeneas:
         "benchmarks/align/{shard}.tsv"
     conda:
         "../../envs/polysent.yaml"
-    # One thread: a shard is the unit of parallelism. Two one-thread jobs keep two cores busier
-    # than one two-thread job, whose process pool idles at its start and its last video
-    # (docs/BENCHMARKS.md, "Demo DAG end to end"); raise it with --set-threads on big nodes.
-    threads: 1
+    threads: 1  # one shard per core, as rule media says
     resources:
         mem_mb=2000,
         runtime=120,

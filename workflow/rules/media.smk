@@ -17,7 +17,8 @@ rule media:
         "../../envs/polysent.yaml"
     # One thread: a shard is the unit of parallelism. Two one-thread jobs keep two cores busier
     # than one two-thread job, whose process pool idles at its start and its last video
-    # (docs/BENCHMARKS.md, "Demo DAG end to end"); raise it with --set-threads on big nodes.
+    # (docs/BENCHMARKS.md, "Demo DAG time"); the same for acoustic, visual and align_aeneas;
+    # raise it with --set-threads on big nodes.
     threads: 1
     resources:
         mem_mb=1000,
