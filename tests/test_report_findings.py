@@ -8,7 +8,7 @@ import pytest
 
 from polysent.metrics import batched_sentiment_metric, sentiment_metrics
 from polysent.report.common import ReportError
-from polysent.report.findings import FINDING_METRICS, contrast_bootstrap, findings, findings_markdown
+from polysent.report.findings import FINDING_METRICS, contrast_bootstrap, findings, findings_markdown, run_contrasts
 
 BOOT = {"resamples": 1000, "level": 0.95, "seed": 0}
 
@@ -195,3 +195,25 @@ def test_configured_finding_rows_share_their_seeds():
         rows = spec.get("better", []) + [spec.get("than")] + list(spec.get("recovery", {}).values())
         seeds = {tuple(config["experiments"][r]["seeds"]) for r in rows if r}
         assert len(seeds) == 1 and len(next(iter(seeds))) >= 3, (spec["name"], seeds)
+
+
+def test_two_runs_are_contrasted_row_by_row_and_an_untouched_row_is_identical():
+    """scripts/report_text_ablation.py: the same rows trained on two text encoders."""
+    truth = _truth(100)
+    untouched = _runs(truth, _noisy(truth, 1.2, [1, 2, 3], 5))
+    first = {
+        "text_row": _runs(truth, _noisy(truth, 0.7, [1, 2, 3], 1)),
+        "audio_row": untouched,
+        "only_first": untouched,
+    }
+    second = {"text_row": _runs(truth, _noisy(truth, 1.8, [1, 2, 3], 2)), "audio_row": untouched}
+    table = run_contrasts(first, second, BOOT).set_index("row")
+    assert list(table.index) == ["text_row", "audio_row"]  # rows of both runs only, in the first's order
+    text, audio = table.loc["text_row"], table.loc["audio_row"]
+    assert text["verdict"] == "holds" and not text["identical"] and text["ci_low"] > 0
+    assert audio["identical"] and audio["value"] == 0 and audio["verdict"] == "inconclusive"
+    # the same seeds in another row order are still identical; one changed prediction is not
+    shuffled = [(seed, frame.sample(frac=1.0, random_state=0)) for seed, frame in reversed(untouched)]
+    assert run_contrasts({"a": untouched}, {"a": shuffled}, BOOT).iloc[0]["identical"]
+    nudged = [(seed, frame.assign(y_pred=frame["y_pred"] + (seed == 2) * 1e-9)) for seed, frame in untouched]
+    assert not run_contrasts({"a": untouched}, {"a": nudged}, BOOT).iloc[0]["identical"]

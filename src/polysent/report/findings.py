@@ -354,3 +354,45 @@ def seed_curve(
         holds_share=("holds_share", "mean"),
     )
     return summary.reset_index().round(4)
+
+
+def run_contrasts(
+    first: Mapping[str, Sequence[tuple[int, pd.DataFrame]]],
+    second: Mapping[str, Sequence[tuple[int, pd.DataFrame]]],
+    bootstrap: Mapping[str, Any],
+    metric: str = "r",
+) -> pd.DataFrame:
+    """Every row present in two runs of the same corpus and splits, first run against second.
+
+    ``first[row]`` / ``second[row]`` are the row's ``(seed, predictions)`` in each run (e.g. the
+    demo with the pretrained text encoder and with the ``hash`` stand-in). Per row: the paired
+    contrast ``m(first) - m(second)`` with its interval and verdict, as :func:`findings` computes
+    it, and ``identical``: every seed predicted exactly the same (a row that reads nothing the runs
+    differ in must: the comparison's control).
+    """
+    common = [row for row in first if row in second]
+    tagged = {f"{row}@{k}": runs[row] for row in common for k, runs in (("first", first), ("second", second))}
+    specs = [
+        {
+            "name": row,
+            "claim": "first beats second",
+            "metric": metric,
+            "better": [f"{row}@first"],
+            "than": f"{row}@second",
+        }
+        for row in common
+    ]
+    table = findings(tagged, specs, bootstrap).drop(columns=["claim"])
+
+    def identical(row: str) -> bool:
+        a, b = sorted(first[row], key=lambda t: t[0]), sorted(second[row], key=lambda t: t[0])
+        return len(a) == len(b) and all(
+            sa == sb
+            and fa.set_index("segment_id")["y_pred"]
+            .sort_index()
+            .equals(fb.set_index("segment_id")["y_pred"].sort_index())
+            for (sa, fa), (sb, fb) in zip(a, b)
+        )
+
+    table.insert(1, "identical", [identical(row) for row in common])
+    return table.rename(columns={"name": "row"})
