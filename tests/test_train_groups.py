@@ -15,9 +15,17 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import REPO, SCHEMA_DIR, copy_finished_run, describe_jobs, planned_jobs
+from conftest import REPO, SCHEMA_DIR, copy_finished_run, describe_jobs, planned_jobs, snakemake
 from polysent.config import deep_merge, validate_config
-from polysent.experiments import group_of, group_seeds, resolve_group, training_groups, training_key
+from polysent.experiments import (
+    group_of,
+    group_seeds,
+    group_store_inputs,
+    resolve_group,
+    store_inputs,
+    training_groups,
+    training_key,
+)
 from polysent.runfiles import RUN_FILES
 from polysent.train import run_experiment, run_group
 from test_train import TRAIN, stores  # noqa: F401 (fixture)
@@ -288,3 +296,55 @@ def test_rows_differing_only_in_eval_share_one_job(done_copy, tmp_path):
     published = sorted(j.wildcards for j in jobs.values() if j.rule == "train_run")
     expected = [f"exp={e}, seed={s}" for e in ("adamml_dl2_fr_es", "adamml_dl2_fr_fr") for s in report["seeds"]]
     assert published == sorted(expected), describe_jobs(jobs)
+
+
+def test_a_text_encoder_ablation_reads_its_own_stores_and_trains_apart():
+    row = {**BASE, "train": {"fr": 1.0}, "eval": "es"}
+    ablation = {**row, "text_encoder": "hash"}
+    exps = {"row": row, "row_hash": ablation}
+    assert store_inputs(exps, "row") == {"store_es": "results/store/es.parquet", "store_fr": "results/store/fr.parquet"}
+    assert store_inputs(exps, "row_hash") == {
+        "store_es": "results/ablation/text_hash/store/es.parquet",
+        "store_fr": "results/ablation/text_hash/store/fr.parquet",
+    }
+    assert training_key(row) != training_key(ablation)  # the same row on other text: its own group
+    groups = training_groups(exps, ["row", "row_hash"], lambda e: [1])
+    assert len(groups) == 2
+    assert group_store_inputs(exps, groups["row_hash"]) == store_inputs(exps, "row_hash")
+    config = {"languages": ["fr", "es"], "experiments": {"x": {**ablation, "text_encoder": "glove"}}}
+    with pytest.raises(Exception, match="glove"):
+        validate_config(config, SCHEMA_DIR)
+
+
+@WORKFLOW
+def test_an_ablation_row_builds_hash_stores_beside_the_default_and_retrains_nothing_else(done_copy, tmp_path):
+    """config/ablation_text.yaml's mechanism on the tiny run: one more row with `text_encoder: hash`."""
+    report = _tiny_report()
+    entry = yaml.safe_load((REPO / "config" / "ablation_text.yaml").read_text())["experiments"]["mult_t_fr_fr_hash"]
+    overlay = {
+        "report": {**report, "table1": report["table1"] + ["mult_t_fr_fr_hash"]},
+        "experiments": {"mult_t_fr_fr_hash": entry},
+    }
+    jobs = _plan(done_copy, tmp_path, overlay)
+    train = [j.wildcards for j in jobs.values() if j.rule == "train"]
+    assert train == ["group=mult_t_fr_fr_hash"], describe_jobs(jobs)
+    ablation = sorted((j.rule, j.wildcards) for j in jobs.values() if j.rule.endswith("_ablation"))
+    # an ablated encoder's text and stores are built for every language, so its QC joins the summary
+    assert ablation == [
+        ("store_ablation", "encoder=hash, lang=es"),
+        ("store_ablation", "encoder=hash, lang=fr"),
+        ("text_ablation", "encoder=hash, lang=es"),
+        ("text_ablation", "encoder=hash, lang=fr"),
+    ], describe_jobs(jobs)
+    assert "results/ablation/text_hash/qc/store/es.parquet" in jobs[("qc_summary", "")].reason
+    assert not {j.rule for j in jobs.values()} & {"text", "store", "media", "visual", "acoustic", "align_aeneas"}
+    # built for real: the ablation store's text is the stand-in, the default store's is untouched
+    default = done_copy / "results" / "store" / "fr.parquet"
+    before = default.read_bytes()
+    target = "results/ablation/text_hash/store/fr.parquet"
+    snakemake(done_copy, target, "--cores", "2", *TINY, str(tmp_path / "overlay.yaml"))
+    meta = lambda p: json.loads(pq.read_schema(p).metadata[b"polysent"])  # noqa: E731
+    hashed = meta(done_copy / "results" / "ablation" / "text_hash" / "store" / "fr.parquet")
+    assert hashed["text_encoder"]["encoder"] == "hash" and hashed["dims"]["text"] == 300
+    assert meta(default)["text_encoder"]["encoder"] == "use" and default.read_bytes() == before
+    assert (done_copy / "results" / "ablation" / "text_hash" / "qc" / "store" / "fr.parquet").is_file()

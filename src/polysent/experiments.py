@@ -21,6 +21,11 @@ PRESENTATION = ("label", "paper", "group", "seeds")
 # ... and those that change only the evaluation: rows differing only in these share a training run.
 NOT_TRAINING = PRESENTATION + ("eval",)
 
+STORE = "results/store/{lang}.parquet"
+# The store of a text-encoder ablation (an entry's `text_encoder`), built by rules text_ablation
+# and store_ablation from the same features with only the text stage's encoder changed.
+ABLATION_STORE = "results/ablation/text_{encoder}/store/{lang}.parquet"
+
 
 def run_entry(exp: dict) -> dict:
     """The part of an experiment entry a run folder depends on (its rule params, its model.json)."""
@@ -111,7 +116,7 @@ def group_runs(group: dict, group_dir: str) -> list[dict]:
     ]
 
 
-def group_store_inputs(experiments: dict, group: dict, pattern: str = "results/store/{lang}.parquet") -> dict:
+def group_store_inputs(experiments: dict, group: dict, pattern: str = STORE) -> dict:
     """``store_<lang>`` -> store path for every language a member of ``group`` trains or evaluates on."""
     out: dict[str, str] = {}
     for name in group["members"]:
@@ -134,10 +139,13 @@ def experiment_entry(experiments: dict | None, name: str) -> dict:
     return entry
 
 
-def store_inputs(experiments: dict | None, name: str, pattern: str = "results/store/{lang}.parquet") -> dict:
-    """``store_<lang>`` -> feature store path for the training and evaluation languages of ``name``."""
+def store_inputs(experiments: dict | None, name: str, pattern: str = STORE) -> dict:
+    """``store_<lang>`` -> feature store path for the training and evaluation languages of ``name``
+    (an entry with ``text_encoder`` reads that ablation's stores instead of ``pattern``)."""
     exp = experiment_entry(experiments, name)
     langs = sorted(set(exp["train"]) | {exp["eval"]})
+    if exp.get("text_encoder"):
+        pattern = ABLATION_STORE.replace("{encoder}", exp["text_encoder"])
     return {f"store_{lang}": pattern.format(lang=lang) for lang in langs}
 
 

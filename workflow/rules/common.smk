@@ -7,6 +7,7 @@ from polysent.config import check_split_counts, load_schema, validate_config
 from polysent.corpus import triggers
 from polysent.corpus.moseas import release_files
 from polysent.corpus.sharding import shard_ids
+from polysent.experiments import ABLATION_STORE
 from polysent.imports import ImportGraph
 from polysent.features.acoustic import job_mem_mb as acoustic_job_mem_mb
 from polysent.report import runs as report_runs
@@ -27,6 +28,7 @@ wildcard_constraints:
     src=r"[a-z]{2}",
     tgt=r"[a-z]{2}",
     seed=r"\d+",
+    encoder=r"use|hash|vectors|transformer",
 
 
 LIBRARY = ImportGraph(Path(workflow.basedir) / "src" / "polysent")
@@ -69,6 +71,12 @@ def slice_of(*keys):
     for key in keys:
         node, schema = node[key], schema.get("properties", {}).get(key, {})
     return triggers.selected(node, schema) if isinstance(node, dict) else node
+
+
+def text_slice_with(encoder):
+    """``slice_of("text")`` with another encoder selected (a text-encoder ablation's params)."""
+    schema = CONFIG_SCHEMA["properties"]["text"]
+    return triggers.selected({**config["text"], "encoder": encoder}, schema)
 
 
 # The manifest, as the feature stages (media, acoustic, visual, align, translate, text) take it:
@@ -117,6 +125,14 @@ check_split_counts(
     REPORTED,
     "results/corpus/manifest.parquet",
     release_files(config) if config["corpus"]["source"] != "demo" else [],
+)
+
+
+# Text encoders of the reported rows' ablations (an entry's `text_encoder`): their text and store
+# stages (rules text_ablation, store_ablation) run for every language, and their QC files join
+# the summary.
+ABLATION_ENCODERS = sorted(
+    {EXPERIMENTS[n]["text_encoder"] for n in REPORTED if EXPERIMENTS[n].get("text_encoder")}
 )
 
 
@@ -174,7 +190,12 @@ def all_qc_files():
     Called from qc.smk, which is included last, so every stage's rules are defined by then.
     """
     pairs = active_pairs(config)
-    values = {"shard": SHARDS, "lang": LANGS, "pair": [f"{s}-{t}" for s, t in pairs]}
+    values = {
+        "shard": SHARDS,
+        "lang": LANGS,
+        "pair": [f"{s}-{t}" for s, t in pairs],
+        "encoder": ABLATION_ENCODERS,
+    }
     files = []
     for r in workflow.rules:
         if r.name == "qc_summary" or "qc" not in r.output.keys():
@@ -197,14 +218,38 @@ def translation_tables_into(wildcards):
     return [f"results/translate/{src}-{tgt}.parquet" for src, tgt in pairs]
 
 
+def store_input_files(text):
+    """The store's inputs, its language's word vectors read from ``text``."""
+    return dict(
+        manifest="results/corpus/manifest.parquet",
+        align=expand("results/align/{shard}.parquet", shard=SHARDS),
+        acoustic=expand("results/acoustic/{shard}.parquet", shard=SHARDS),
+        visual=expand("results/visual/{shard}.parquet", shard=SHARDS),
+        text=text,
+        # segments with a QC record of these stages stay out of the store (store.exclude_qc_from)
+        prior_qc=expand(
+            "results/qc/{stage}/{shard}.parquet",
+            stage=config["store"]["exclude_qc_from"],
+            shard=SHARDS,
+        ),
+        lib=lib_for("scripts/store.py"),
+    )
+
+
 def store_translation_inputs(wildcards):
     """The translated text and table a store of the job's language joins (none without a pair)."""
     pair = pair_from(config, wildcards.lang)
     if pair is None:
         return {}
     src, tgt = pair
+    # a text-encoder ablation's store joins that ablation's text of the translations
+    encoder = getattr(wildcards, "encoder", None)
     return {
-        "text_tr": f"results/text/{tgt}.parquet",
+        "text_tr": (
+            f"results/ablation/text_{encoder}/text/{tgt}.parquet"
+            if encoder
+            else f"results/text/{tgt}.parquet"
+        ),
         "translate": f"results/translate/{src}-{tgt}.parquet",
     }
 

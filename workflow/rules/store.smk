@@ -4,18 +4,7 @@
 rule store:
     input:
         unpack(store_translation_inputs),
-        manifest="results/corpus/manifest.parquet",
-        align=expand("results/align/{shard}.parquet", shard=SHARDS),
-        acoustic=expand("results/acoustic/{shard}.parquet", shard=SHARDS),
-        visual=expand("results/visual/{shard}.parquet", shard=SHARDS),
-        text="results/text/{lang}.parquet",
-        # segments with a QC record of these stages stay out of the store (store.exclude_qc_from)
-        prior_qc=expand(
-            "results/qc/{stage}/{shard}.parquet",
-            stage=config["store"]["exclude_qc_from"],
-            shard=SHARDS,
-        ),
-        lib=lib_for("scripts/store.py"),
+        **store_input_files("results/text/{lang}.parquet"),
     output:
         store="results/store/{lang}.parquet",
         qc="results/qc/store/{lang}.parquet",
@@ -34,6 +23,21 @@ rule store:
         tr_lang=store_translation_language,
     script:
         "../../scripts/store.py"
+
+
+# A text-encoder ablation's store (an experiment's `text_encoder`; rule text_ablation): the same
+# features with that encoder's word vectors. `use rule ... with: input:` replaces all inputs.
+use rule store as store_ablation with:
+    input:
+        unpack(store_translation_inputs),
+        **store_input_files("results/ablation/text_{encoder}/text/{lang}.parquet"),
+    output:
+        store=ABLATION_STORE,
+        qc="results/ablation/text_{encoder}/qc/store/{lang}.parquet",
+    log:
+        "logs/ablation/text_{encoder}/store/{lang}.log",
+    benchmark:
+        "benchmarks/ablation/text_{encoder}/store/{lang}.tsv"
 
 
 rule export:

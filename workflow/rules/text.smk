@@ -30,3 +30,17 @@ rule text:
         seed=config["seed"],
     script:
         "../../scripts/text.py"
+
+
+# A text-encoder ablation (an experiment's `text_encoder`, e.g. config/ablation_text.yaml): the same
+# stage with only the encoder changed, its stores built by rule store_ablation.
+use rule text as text_ablation with:
+    output:
+        vectors="results/ablation/text_{encoder}/text/{lang}.parquet",
+        qc="results/ablation/text_{encoder}/qc/text/{lang}.parquet",
+    log:
+        "logs/ablation/text_{encoder}/text/{lang}.log",
+    benchmark:
+        "benchmarks/ablation/text_{encoder}/text/{lang}.tsv"
+    params:
+        cfg=lambda w: text_slice_with(w.encoder),
