@@ -13,7 +13,8 @@ bootstrap difference (first − second) over test segments and seeds with its 95
 (polysent.report.findings.run_contrasts, the code behind ``results/findings.csv``). A row that
 reads no text (MulT audio-only) must give identical predictions in both runs: the check that
 nothing but the text features differs. Then the findings of both runs side by side (each run's
-``findings.csv``).
+``findings.csv``). For a few such rows inside one run's Table 1 instead, see
+``config/ablation_text.yaml`` (an experiment entry's ``text_encoder``).
 """
 
 import argparse
