@@ -36,10 +36,12 @@ args = parser.parse_args()
 first, second = args.labels
 
 
-def sentiment_predictions(results: str) -> dict[str, list]:
-    table = pd.read_csv(Path(results, "table1.csv"))
-    rows = list(table.loc[table["r_mean"].notna(), "experiment"])
-    preds: dict[str, list] = {row: [] for row in rows}
+tables = {label: pd.read_csv(Path(path, "table1.csv")).set_index("experiment") for label, path in zip(args.labels, (args.first, args.second))}  # fmt: skip
+
+
+def sentiment_predictions(results: str, table: pd.DataFrame) -> dict[str, list]:
+    """Each sentiment row's (seed, predictions) of one run (emotion rows have no r)."""
+    preds: dict[str, list] = {row: [] for row in table.index[table["r_mean"].notna()]}
     for path in sorted(Path(results, "runs").glob("*/seed*/predictions.parquet")):
         exp, seed = parse_run_path(path)
         if exp in preds:
@@ -48,11 +50,10 @@ def sentiment_predictions(results: str) -> dict[str, list]:
 
 
 contrasts = run_contrasts(
-    sentiment_predictions(args.first),
-    sentiment_predictions(args.second),
+    sentiment_predictions(args.first, tables[first]),
+    sentiment_predictions(args.second, tables[second]),
     {"resamples": args.resamples, "level": 0.95, "seed": 0},
 ).set_index("row")
-tables = {label: pd.read_csv(Path(path, "table1.csv")).set_index("experiment") for label, path in zip(args.labels, (args.first, args.second))}  # fmt: skip
 
 lines = [
     f"| row | train → eval | seeds | r, {first} | r, {second} | {first} − {second} [95 % interval] | verdict |",

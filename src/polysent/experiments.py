@@ -144,9 +144,9 @@ def store_inputs(experiments: dict | None, name: str, pattern: str = STORE) -> d
     (an entry with ``text_encoder`` reads that ablation's stores instead of ``pattern``)."""
     exp = experiment_entry(experiments, name)
     langs = sorted(set(exp["train"]) | {exp["eval"]})
-    if exp.get("text_encoder"):
-        pattern = ABLATION_STORE.replace("{encoder}", exp["text_encoder"])
-    return {f"store_{lang}": pattern.format(lang=lang) for lang in langs}
+    encoder = exp.get("text_encoder")
+    pattern = ABLATION_STORE if encoder else pattern
+    return {f"store_{lang}": pattern.format(lang=lang, encoder=encoder) for lang in langs}
 
 
 TRANSFER_PREFIX = "transfer_"

@@ -128,6 +128,11 @@ check_split_counts(
 )
 
 
+# Word vectors per language: the configured encoder's, and a text-encoder ablation's (whose stores
+# are polysent.experiments.ABLATION_STORE).
+TEXT = "results/text/{lang}.parquet"
+ABLATION_TEXT = "results/ablation/text_{encoder}/text/{lang}.parquet"
+
 # Text encoders of the reported rows' ablations (an entry's `text_encoder`): their text and store
 # stages (rules text_ablation, store_ablation) run for every language, and their QC files join
 # the summary.
@@ -245,11 +250,7 @@ def store_translation_inputs(wildcards):
     # a text-encoder ablation's store joins that ablation's text of the translations
     encoder = getattr(wildcards, "encoder", None)
     return {
-        "text_tr": (
-            f"results/ablation/text_{encoder}/text/{tgt}.parquet"
-            if encoder
-            else f"results/text/{tgt}.parquet"
-        ),
+        "text_tr": (ABLATION_TEXT if encoder else TEXT).format(lang=tgt, encoder=encoder),
         "translate": f"results/translate/{src}-{tgt}.parquet",
     }
 

@@ -4,7 +4,7 @@
 rule store:
     input:
         unpack(store_translation_inputs),
-        **store_input_files("results/text/{lang}.parquet"),
+        **store_input_files(TEXT),
     output:
         store="results/store/{lang}.parquet",
         qc="results/qc/store/{lang}.parquet",
@@ -30,7 +30,7 @@ rule store:
 use rule store as store_ablation with:
     input:
         unpack(store_translation_inputs),
-        **store_input_files("results/ablation/text_{encoder}/text/{lang}.parquet"),
+        **store_input_files(ABLATION_TEXT),
     output:
         store=ABLATION_STORE,
         qc="results/ablation/text_{encoder}/qc/store/{lang}.parquet",

@@ -10,7 +10,7 @@ rule text:
         translate=translation_tables_into,
         lib=lib_for("scripts/text.py"),
     output:
-        vectors="results/text/{lang}.parquet",
+        vectors=TEXT,
         qc="results/qc/text/{lang}.parquet",
     log:
         "logs/text/{lang}.log",
@@ -36,7 +36,7 @@ rule text:
 # stage with only the encoder changed, its stores built by rule store_ablation.
 use rule text as text_ablation with:
     output:
-        vectors="results/ablation/text_{encoder}/text/{lang}.parquet",
+        vectors=ABLATION_TEXT,
         qc="results/ablation/text_{encoder}/qc/text/{lang}.parquet",
     log:
         "logs/ablation/text_{encoder}/text/{lang}.log",
