@@ -8,6 +8,7 @@ import torch
 
 from polysent.data import (
     DataError,
+    StoreSamples,
     batches,
     build_splits,
     collate,
@@ -102,6 +103,49 @@ def test_small_fraction_keeps_at_least_one_unit(stores):
 
 def _es(part):
     return [s for s in part if s.lang == "es"]
+
+
+def _same_splits(a, b) -> bool:
+    def rows(sp):
+        return [
+            (
+                s.segment_id,
+                s.y,
+                s.augmented,
+                {m: x.tobytes() for m, x in s.feats.items()},
+                s.tr and {m: x.tobytes() for m, x in s.tr.items()},
+            )
+            for part in (sp.train, sp.valid, sp.test)
+            for s in part
+        ]
+
+    return rows(a) == rows(b)
+
+
+def test_store_samples_reads_each_store_once_and_no_split_changes_what_the_next_reads(stores, monkeypatch):
+    import polysent.data as data_module
+
+    reads = []
+    original = data_module.samples_from_store
+
+    def counting(path, emotions=()):
+        reads.append(str(path))
+        return original(path, emotions)
+
+    monkeypatch.setattr(data_module, "samples_from_store", counting)
+    shared = StoreSamples()
+    few_shot = {"train": {"fr": 1.0, "es": {"count": 7}}, "eval": "es", "transaug": True}
+    for exp, standardize in ((few_shot, True), ({"train": {"fr": 1.0}, "eval": "fr"}, False)):
+        for seed in (1, 2):
+            cached = build_splits(stores, exp, seed, max_len=3, standardize=standardize, read_samples=shared)
+            fresh = build_splits(stores, exp, seed, max_len=3, standardize=standardize)
+            assert _same_splits(cached, fresh), (exp, seed)
+    assert sorted(reads) == sorted(map(str, stores.values()))  # once per store, for 2 experiments x 2 seeds
+    first, _ = shared(stores["fr"])
+    again, _ = shared(stores["fr"])
+    assert first[0] is not again[0] and first[0].feats is not again[0].feats
+    with pytest.raises(ValueError, match="read-only"):
+        first[0].feats["text"][0, 0] = 1.0
 
 
 def test_few_shot_count_is_exact_for_a_subset_seed_and_independent_of_the_init_seed(stores):

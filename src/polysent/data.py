@@ -45,6 +45,7 @@ padding stays exactly 0.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import zlib
@@ -191,6 +192,34 @@ def samples_from_store(path: str | Path, emotions: list[str] = ()) -> tuple[list
     if not path.exists():
         raise DataError(f"feature store {path} does not exist")
     return samples_from_table(read_store(path)[0], str(path), emotions)
+
+
+class StoreSamples:
+    """:func:`samples_from_store` that reads each (store, emotions) once, for the seeds and
+    members of one training group (:func:`polysent.train.run_group`), which all build their
+    splits from the same stores.
+
+    Every call returns new :class:`Sample` objects with their own ``feats``/``tr`` dicts (the
+    splits truncate, standardise or zero them by replacing entries), over feature arrays shared by
+    all calls and made read-only, so no split can change what another seed reads.
+    """
+
+    def __init__(self):
+        self._read: dict = {}
+
+    def __call__(self, path: str | Path, emotions: list[str] = ()) -> tuple[list[Sample], dict[str, int]]:
+        key = (str(path), tuple(emotions))
+        if key not in self._read:
+            samples, dims = samples_from_store(path, emotions)
+            for s in samples:
+                for array in (s.emotions, *s.feats.values(), *(s.tr or {}).values()):
+                    array.flags.writeable = False
+            self._read[key] = samples, dims
+        samples, dims = self._read[key]
+        fresh = [
+            dataclasses.replace(s, feats=dict(s.feats), tr=dict(s.tr) if s.tr is not None else None) for s in samples
+        ]
+        return fresh, dict(dims)
 
 
 # ---------------------------------------------------------------------------------- selection
@@ -364,8 +393,13 @@ def build_splits(
     seed: int,
     max_len: int | None = None,
     standardize: bool = True,
+    read_samples=samples_from_store,
 ) -> Splits:
-    """Train/valid/test samples of one experiment (see the module docstring)."""
+    """Train/valid/test samples of one experiment (see the module docstring).
+
+    ``read_samples(path, emotions)`` reads a store's samples: a :class:`StoreSamples` shares one
+    read between the splits of several seeds.
+    """
     # Schema defaults only: the few-shot specs are checked below, with messages naming the language.
     exp = {**schema_defaults("experiments", "*"), **exp}
     train_fracs: dict = dict(exp["train"])
@@ -378,7 +412,7 @@ def build_splits(
         raise DataError(f"no feature store given for language(s) {missing}; have {sorted(stores)}")
     by_lang, dims = {}, None
     for lang in needed:
-        samples, d = samples_from_store(stores[lang], emotions)
+        samples, d = read_samples(stores[lang], emotions)
         if dims is not None and d != dims:
             raise DataError(f"{stores[lang]}: feature dimensions {d} differ from the other stores' {dims}")
         dims = d

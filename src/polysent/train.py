@@ -52,7 +52,7 @@ import torch
 from polysent import checkpoint, io, runfiles
 from polysent.cliargs import key_values
 from polysent.config import complete, deep_merge, schema_defaults
-from polysent.data import MODALITIES, Splits, batches, build_splits, in_given_order
+from polysent.data import MODALITIES, Splits, StoreSamples, batches, build_splits, in_given_order, samples_from_store
 from polysent.experiments import experiment_entry, run_entry, training_key
 from polysent.jsonclean import json_clean
 from polysent.metrics import emotion_metrics, sentiment_metrics
@@ -386,11 +386,13 @@ def train_run(
     seed: int,
     exp_name: str = "experiment",
     threads: int | None = None,
+    read_samples=samples_from_store,
 ) -> dict:
     """Seed, build the splits and the model, and train: everything of a run that ``eval`` cannot change.
 
     Returns what :func:`write_run` needs to evaluate the selected checkpoint on the experiment
     (or on another experiment of the same training group, see :func:`run_group`).
+    ``read_samples``: how the stores are read (:func:`polysent.data.build_splits`).
     """
     exp = experiment_entry({exp_name: exp}, exp_name)
     settings = run_settings(train_cfg, exp)
@@ -401,7 +403,7 @@ def train_run(
         settings["device"] if settings["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
     task = {**schema_defaults("experiments", "*"), **exp}["task"]
-    splits = build_splits(stores, exp, seed, settings["max_len"], settings["standardize"])
+    splits = build_splits(stores, exp, seed, settings["max_len"], settings["standardize"], read_samples)
     n_out = 1 if task == "sentiment" else len(splits.emotions)
     if n_out == 0:
         raise ValueError(f"experiment {exp_name}: task 'emotion' needs a non-empty 'emotions' list")
@@ -429,7 +431,12 @@ def train_run(
 
 
 def write_run(
-    trained: dict, stores: dict[str, str], exp: dict, out_dir: str | Path, exp_name: str = "experiment"
+    trained: dict,
+    stores: dict[str, str],
+    exp: dict,
+    out_dir: str | Path,
+    exp_name: str = "experiment",
+    read_samples=samples_from_store,
 ) -> dict:
     """Evaluate a trained run on ``exp``'s valid and test splits and write its run folder.
 
@@ -451,7 +458,7 @@ def write_run(
     splits = trained["splits"]
     if exp["eval"] != trained["eval"]:
         # Same train/valid samples (deterministic, eval-independent), this experiment's test split.
-        splits = build_splits(stores, exp, seed, settings["max_len"], settings["standardize"])
+        splits = build_splits(stores, exp, seed, settings["max_len"], settings["standardize"], read_samples)
     valid = evaluate(model, splits.valid, settings["eval_batch_size"], fit["task_loss"], device)
     test = evaluate(model, splits.test, settings["eval_batch_size"], fit["task_loss"], device)
     metrics = {
@@ -547,12 +554,15 @@ def run_group(
     if unknown:
         raise ValueError(f"runs name experiment(s) {unknown} outside the group {sorted(members)}")
     results = []
+    read_samples = StoreSamples()  # each store is read once for all seeds and members
     for seed in sorted({int(r["seed"]) for r in runs}):
         of_seed = sorted((r for r in runs if int(r["seed"]) == seed), key=lambda r: r["experiment"])
         first = of_seed[0]["experiment"]
-        trained = train_run(stores, members[first], train_cfg, seed, first, threads)
+        trained = train_run(stores, members[first], train_cfg, seed, first, threads, read_samples)
         for r in of_seed:
-            results.append(write_run(trained, stores, members[r["experiment"]], r["out_dir"], r["experiment"]))
+            results.append(
+                write_run(trained, stores, members[r["experiment"]], r["out_dir"], r["experiment"], read_samples)
+            )
         del trained  # free the model and samples before the next seed
     return results
 
