@@ -186,13 +186,13 @@ def _complete(slice_: dict | None, path: tuple[str, ...]) -> dict:
 def schema_defaults(*path: str) -> dict:
     """The ``default:`` of each setting at ``path`` in the schema; ``"*"`` steps into the entry
     schema of a mapping keyed by name (``"predict", "*", "segment"``) or of a list (``"findings", "*"``)."""
-    node = load_schema(schema_dir())
+    node = _load_schema(str(schema_dir().resolve()))  # the cached schema: only the defaults are copied
     for key in path:
         if key == "*":
             node = node["items"] if "items" in node else node["additionalProperties"]
         else:
             node = node["properties"][key]
-    return {k: v["default"] for k, v in node.get("properties", {}).items() if "default" in v}
+    return {k: copy.deepcopy(v["default"]) for k, v in node.get("properties", {}).items() if "default" in v}
 
 
 def read_yaml(path: str | Path) -> Any:
