@@ -543,6 +543,7 @@ def run_group(
     ``runs``: ``{"experiment", "seed", "out_dir"}`` per run folder to write. The folders are
     byte-identical to :func:`run_experiment` of each (experiment, seed): the training is the
     same (it depends only on the training key and the seed) and evaluation is deterministic.
+    Each feature store is read once for the whole group (:class:`polysent.data.StoreSamples`).
     """
     keys = {name: training_key(experiment_entry(members, name)) for name in members}
     if len(set(keys.values())) > 1:
