@@ -40,7 +40,12 @@ def schema_dir() -> Path:
 
 def load_schema(schema_dir: str | Path) -> dict:
     """A deep copy of the assembled schema (cached per folder: it is read at every entry point)."""
-    return copy.deepcopy(_load_schema(str(Path(schema_dir).resolve())))
+    return copy.deepcopy(_cached_schema(schema_dir))
+
+
+def _cached_schema(schema_dir: str | Path) -> dict:
+    """The assembled schema itself (shared: read it, never change it)."""
+    return _load_schema(str(Path(schema_dir).resolve()))
 
 
 def _load_yaml(text: str):
@@ -71,12 +76,16 @@ def _load_schema(schema_dir: str) -> dict:
 
 def _model_names_from_train_models(schema: dict) -> None:
     """An experiment's ``model`` may be any model with settings under ``train.models`` (a test
-    keeps those keys equal to ``polysent.models.MODELS``), so a new model is listed once."""
+    keeps those keys equal to ``polysent.models.MODELS``), so a new model is listed once; its
+    ``text_encoder`` any of ``text.encoder``'s encoders, likewise."""
     props = schema.get("properties", {})
     models = props.get("train", {}).get("properties", {}).get("models", {}).get("properties")
     entry = props.get("experiments", {}).get("additionalProperties", {}).get("properties", {})
     if models is not None and "model" in entry:
         entry["model"]["enum"] = list(models)
+    encoders = props.get("text", {}).get("properties", {}).get("encoder", {}).get("enum")
+    if encoders is not None and "text_encoder" in entry:
+        entry["text_encoder"]["enum"] = list(encoders)
 
 
 def _with_defaults(validator_class):
@@ -186,7 +195,7 @@ def _complete(slice_: dict | None, path: tuple[str, ...]) -> dict:
 def schema_defaults(*path: str) -> dict:
     """The ``default:`` of each setting at ``path`` in the schema; ``"*"`` steps into the entry
     schema of a mapping keyed by name (``"predict", "*", "segment"``) or of a list (``"findings", "*"``)."""
-    node = _load_schema(str(schema_dir().resolve()))  # the cached schema: only the defaults are copied
+    node = _cached_schema(schema_dir())  # only the defaults are copied
     for key in path:
         if key == "*":
             node = node["items"] if "items" in node else node["additionalProperties"]

@@ -28,7 +28,7 @@ wildcard_constraints:
     src=r"[a-z]{2}",
     tgt=r"[a-z]{2}",
     seed=r"\d+",
-    encoder=r"use|hash|vectors|transformer",
+    encoder="|".join(CONFIG_SCHEMA["properties"]["text"]["properties"]["encoder"]["enum"]),
 
 
 LIBRARY = ImportGraph(Path(workflow.basedir) / "src" / "polysent")
