@@ -59,6 +59,7 @@ from polysent.metrics import emotion_metrics, sentiment_metrics
 from polysent.models import NCEObjective, build_model, count_parameters
 from polysent.models.heads import TaskLoss, positive_weights
 from polysent.numeric import sigmoid
+from polysent.optim import Adam, Plateau
 
 log = logging.getLogger("polysent.train")
 
@@ -226,19 +227,17 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
     for key in ("optimizer", "lr", "weight_decay"):
         if settings.get(key) is not None:
             optim_cfg[key] = settings[key]
-    opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim_cfg["optimizer"]]
-    # foreach: one call per step for all parameters instead of a Python loop over them; on CPU
-    # it runs the same per-tensor kernels in the same order (byte-identical runs, checked by
-    # scripts/bench_train.py --before-src), with less interpreter time per step.
-    optimizer = opt_cls(params, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"], foreach=True)
+    if optim_cfg["optimizer"] not in ("adam", "adamw"):
+        raise ValueError(f"unknown optimizer {optim_cfg['optimizer']!r} (adam or adamw)")
+    # torch.optim.Adam/AdamW's own update, foreach (one call per step for all parameters), without
+    # the Optimizer class and the torch._dynamo import it costs each process (polysent.optim).
+    optimizer = Adam(
+        params, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"], decoupled=optim_cfg["optimizer"] == "adamw"
+    )
     schedule = schedule_for(model, settings)
     clip = schedule["grad_clip"]
     plateau = schedule["plateau_patience"]
-    scheduler = (
-        torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=plateau, factor=0.1)
-        if plateau
-        else None
-    )
+    scheduler = Plateau(optimizer, patience=plateau, factor=0.1) if plateau else None
     metric = settings["select_sentiment"] if task == "sentiment" else settings["select_emotion"]
     higher = SELECTION[metric]
     best = {"value": -math.inf if higher else math.inf, "epoch": -1, "state": None}
@@ -261,7 +260,7 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
             if nce is not None:
                 for value in nce(model, batch, out).values():
                     loss = loss + value
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             if clip:
                 torch.nn.utils.clip_grad_norm_(params, clip)
