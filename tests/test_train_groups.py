@@ -21,6 +21,7 @@ from polysent.experiments import (
     group_of,
     group_seeds,
     group_store_inputs,
+    group_work,
     resolve_group,
     store_inputs,
     training_groups,
@@ -160,6 +161,34 @@ def test_seeds_union_and_single_run_groups():
         resolve_group(groups, experiments, "nope.seed1")
     with pytest.raises(ValueError, match="unknown training group 'zzz'"):
         resolve_group(groups, experiments, "zzz")
+
+
+def test_group_work_orders_the_groups_by_seeds_data_modalities_and_model():
+    """Rule train's priority: an estimate, but monotone in what costs (seeds, data, TransAug,
+    modalities, the model's weight), and on the demo's matrix the costliest trainings first."""
+
+    def work(seeds=(1, 2, 3), **change):
+        entry = {**BASE, **change, "seeds": list(seeds)}
+        return group_work(training_groups({"x": entry}, ["x"], lambda e: e["seeds"])["x"])
+
+    two_modalities = work()
+    assert work(seeds=range(1, 11)) == pytest.approx(two_modalities * 10 / 3)
+    assert work(variation={"modalities": ["text", "acoustic", "visual"]}) == pytest.approx(two_modalities * 1.5)
+    assert work(train={"fr": 1.0, "es": 1.0}) == pytest.approx(two_modalities * 2)
+    assert work(train={"fr": 1.0}, transaug=True) == pytest.approx(two_modalities * 2)
+    assert two_modalities < work(train={"fr": 1.0, "es": {"count": 230}}) < work(train={"fr": 1.0, "es": 1.0})
+    assert work(train={"fr": 1.0, "es": {"count": 3, "unit": "videos"}}) > work(train={"fr": 1.0, "es": {"count": 3}})
+    assert (
+        work(model="mult") > two_modalities > work(model="adamml_clstm", variation={"modalities": ["text", "acoustic"]})
+    )
+    # the demo's matrix: its two longest trainings (MulT T+V+A; the 10-seed few-shot AdaMML row)
+    # rank above every Multilogue-Net and AdaMML group of 3 seeds
+    experiments = _matrix()["experiments"]
+    groups = training_groups(experiments, list(experiments), lambda e: e["seeds"])
+    ranked = sorted(groups, key=lambda g: -group_work(groups[g]))
+    for long in ("mult_tva_fr_fr", "adamml_dl2_fr13es_es"):
+        for short in ("adamml_fr_fr", "adamml_dropfusion_fr_fr", "multilogue_fr_es", "adamml_dl2_fr1es_es"):
+            assert ranked.index(long) < ranked.index(short), (long, short, ranked)
 
 
 # --- one process per group, byte-identical run folders ------------------------------------------

@@ -107,6 +107,43 @@ def group_seeds(group: dict) -> list[int]:
     return sorted({s for seeds in group["members"].values() for s in seeds})
 
 
+# What a few-shot subset given as a count is worth in group_work: the demo's languages have
+# ~400-700 training segments, so 500 segments ~ one whole training split (an estimate, no store read).
+_SEGMENTS_PER_SPLIT = 500
+_SEGMENTS_PER_VIDEO = 8
+
+
+def group_work(group: dict) -> float:
+    """Estimated CPU-seconds of training ``group``, to start the longest training jobs first.
+
+    seeds x training data x modalities read x the model's ``schedule_weight`` (demo CPU-seconds
+    of one seed per modality on a whole training split), where training data is the sum of the
+    training languages' shares (a count of segments or videos converted at ~500 segments a
+    split), doubled by TransAug. Rule ``train`` takes it as its ``priority``: with equal
+    priorities Snakemake started the groups in an arbitrary order, and on 2 cores a 47-s group
+    started last left the other core idle for 35 s (docs/BENCHMARKS.md, "Training jobs longest
+    first"). It orders jobs only; a poor estimate costs packing, never a result. Reads the
+    group's training key and the model's source (no torch, no store).
+    """
+    from polysent import modelfacts
+
+    key = json.loads(group["key"])
+    data = 0.0
+    for share in key["train"].values():
+        if not isinstance(share, dict):
+            data += float(share)
+        elif share.get("count") is not None:
+            per_unit = _SEGMENTS_PER_VIDEO if share.get("unit") == "videos" else 1
+            data += min(1.0, share["count"] * per_unit / _SEGMENTS_PER_SPLIT)
+        else:
+            data += float(share["fraction"])
+    if key.get("transaug"):
+        data *= 2
+    modalities = len((key.get("variation") or {}).get("modalities") or ("text", "visual", "acoustic"))
+    weight = float(modelfacts.class_attribute(key["model"], "schedule_weight"))
+    return round(len(group_seeds(group)) * data * modalities * weight, 1)
+
+
 def group_runs(group: dict, group_dir: str) -> list[dict]:
     """One ``{experiment, seed, out_dir}`` per run folder of ``group``, under ``group_dir`` (rule params)."""
     return [

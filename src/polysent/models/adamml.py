@@ -131,6 +131,7 @@ class AdaMMLCLSTM(PolysentModel):
     report_group = "AdaMML + Contextual LSTM"
     writes_decisions = True
     optim_defaults = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0}
+    schedule_weight = 1.0  # demo, AdaMML + CLSTM T+V+A: ~3 s a seed (base.PolysentModel)
 
     def __init__(
         self,

@@ -41,6 +41,10 @@ class PolysentModel(nn.Module):
     #: gradient-norm clip of the model's reference code (``train.grad_clip: null`` uses it;
     #: None: the reference does not clip)
     grad_clip: float | None = None
+    #: rough CPU-seconds of one seed's training per modality read, on a whole training split of
+    #: the demo at its sizes (docs/BENCHMARKS.md, "Training jobs longest first"); only orders the
+    #: training jobs (polysent.experiments.group_work), never changes a result
+    schedule_weight: float = 1.0
 
     def __init__(self):
         super().__init__()

@@ -139,6 +139,7 @@ class CyclicTranslation(nn.Module):
 class MCTN(PolysentModel):
     regression_loss = "l1"
     optim_defaults = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0}
+    schedule_weight = 3.5  # demo, MCTN hierarchical: 10.5 s a seed (base.PolysentModel)
 
     def __init__(
         self,

@@ -125,6 +125,7 @@ class TransformerEncoder(nn.Module):
 class MulT(PolysentModel):
     regression_loss = "l1"
     optim_defaults = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0}
+    schedule_weight = 7.0  # demo, MulT T+V+A: 22 s a seed (base.PolysentModel)
     plateau_patience = 20  # paper: "plateau learning rate reduction with a tolerance of 20"
     early_stopping = False  # official src/train.py: all epochs, best validation checkpoint kept
     grad_clip = 0.8  # official src/main.py --clip 0.8 (clip_grad_norm_ every step)
