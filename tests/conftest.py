@@ -79,12 +79,13 @@ _JOB_FIELD = re.compile(r"^    (\w+): (.*)$")
 
 @dataclass(frozen=True)
 class PlannedJob:
-    """One job of a dry run: rule name, wildcards as printed, output files, reason."""
+    """One job of a dry run: rule name, wildcards as printed, output files, reason, priority."""
 
     rule: str
     wildcards: str
     outputs: tuple[str, ...]
     reason: str
+    priority: float = 0.0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -103,6 +104,7 @@ def parse_dry_run(text: str) -> dict[tuple[str, str], PlannedJob]:
                 current.get("wildcards", ""),
                 tuple(o for o in current.get("output", "").split(", ") if o),
                 current.get("reason", ""),
+                float(current.get("priority", 0)),
             )
             jobs[job.key] = job
 

@@ -278,6 +278,28 @@ def test_tiny_run_trains_one_job_per_group(tiny_run):
 
 
 @WORKFLOW
+def test_training_jobs_are_ordered_by_their_work_and_run_folders_linked_first(done_copy):
+    jobs = planned_jobs(done_copy, *TINY, "--forcerun", "train")
+    train = {j.wildcards.removeprefix("group="): j.priority for j in jobs.values() if j.rule == "train"}
+    config = validate_config(
+        deep_merge(
+            deep_merge(
+                yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
+                yaml.safe_load((REPO / "config" / "experiments.yaml").read_text()),
+            ),
+            yaml.safe_load((REPO / "config" / "tiny.yaml").read_text()),
+        ),
+        SCHEMA_DIR,
+    )
+    report = config["report"]
+    groups = training_groups(config["experiments"], report["table1"] + report["emotions"], lambda e: report["seeds"])
+    assert train and train == {gid: group_work(group) for gid, group in groups.items()}
+    assert len(set(train.values())) > 1  # the tiny matrix does rank its groups
+    links = [j.priority for j in jobs.values() if j.rule == "train_run"]
+    assert links and min(links) > max(train.values())
+
+
+@WORKFLOW
 def test_editing_a_label_retrains_nothing(done_copy, tmp_path):
     jobs = _plan(done_copy, tmp_path, {"experiments": {"adamml_dl2_fr_es": {"label": "renamed row"}}})
     training = [j for j in jobs.values() if j.rule.startswith("train")]

@@ -27,6 +27,9 @@ rule train_run:
     conda:
         "../../envs/polysent.yaml"
     threads: 1
+    # above every train group's (its estimated CPU-seconds): linked as soon as its group ends, so
+    # the links do not queue behind the training jobs and run after the last one
+    priority: 10000
     resources:
         mem_mb=200,
         runtime=5,
