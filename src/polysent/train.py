@@ -338,9 +338,9 @@ def schedule_for(model, settings: dict) -> dict:
     """Early stopping, LR-plateau, epoch budget and gradient clipping of one run (``None`` in
     config = the model's default).
 
-    ReduceLROnPlateau lowers the LR after ``plateau_patience + 1`` epochs without a better
-    validation loss; early stopping ends the run after ``patience`` epochs without a better
-    selection metric. With stopping on and ``plateau_patience + 1 >= patience`` the reduction
+    The plateau schedule (ReduceLROnPlateau's rule, :class:`polysent.optim.Plateau`) lowers the LR
+    after ``plateau_patience + 1`` epochs without a better validation loss; early stopping ends
+    the run after ``patience`` epochs without a better selection metric. With stopping on and ``plateau_patience + 1 >= patience`` the reduction
     cannot act before the run stops (e.g. plateau_patience 20 with patience 8), hence the warning.
     """
     plateau = settings.get("plateau_patience")

@@ -24,12 +24,12 @@ rule train_run:
         decisions="results/runs/{exp}/seed{seed}/decisions.parquet",
     log:
         "logs/train_run/{exp}/seed{seed}.log",
-    conda:
-        "../../envs/polysent.yaml"
-    threads: 1
     # above every train group's (its estimated CPU-seconds): linked as soon as its group ends, so
     # the links do not queue behind the training jobs and run after the last one
     priority: 10000
+    conda:
+        "../../envs/polysent.yaml"
+    threads: 1
     resources:
         mem_mb=200,
         runtime=5,

@@ -25,11 +25,6 @@ TRAIN_GROUPS = polysent_experiments.training_groups(EXPERIMENTS, REPORTED, repor
 TRAIN_GROUP_DIR = "results/train_groups/{group}"
 
 
-def group_work(gid):
-    """Estimated training work of group ``gid`` (polysent.experiments.group_work)."""
-    return polysent_experiments.group_work(polysent_experiments.resolve_group(TRAIN_GROUPS, EXPERIMENTS, gid))
-
-
 wildcard_constraints:
     exp=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
     group=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
@@ -51,11 +46,14 @@ rule train:
         "logs/train/{group}.log",
     benchmark:
         "benchmarks/train/{group}.tsv"
+    # longest groups first (estimated work), so that the last jobs are short and no core idles
+    priority:
+        lambda w: polysent_experiments.group_work(
+            polysent_experiments.resolve_group(TRAIN_GROUPS, EXPERIMENTS, w.group)
+        )
     conda:
         "../../envs/polysent.yaml"
     threads: config["train"]["threads"]
-    # longest groups first (estimated work), so that the last jobs are short and no core idles
-    priority: lambda w: group_work(w.group)
     resources:
         mem_mb=config["train"]["mem_mb"],
         # train.runtime is per training run; a group trains each of its seeds once
