@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 
+from polysent import modelfacts
 from polysent.config import complete
 
 # Keys of an experiment entry that never change what a run trains or writes: the report's
@@ -125,8 +126,6 @@ def group_work(group: dict) -> float:
     first"). It orders jobs only; a poor estimate costs packing, never a result. Reads the
     group's training key and the model's source (no torch, no store).
     """
-    from polysent import modelfacts
-
     key = json.loads(group["key"])
     data = 0.0
     for share in key["train"].values():

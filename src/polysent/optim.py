@@ -30,6 +30,8 @@ class Adam:
         params = list(params)
         if not params:
             raise ValueError("Adam: no parameters to optimise")
+        if any(torch.is_complex(p) for p in params):
+            raise ValueError("Adam: complex parameters are not supported here")
         if lr < 0.0 or weight_decay < 0.0 or eps < 0.0 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"Adam: invalid lr={lr}, weight_decay={weight_decay}, betas={betas} or eps={eps}")
         self.param_groups = [
@@ -49,8 +51,8 @@ class Adam:
         for p in group["params"]:
             if p.grad is None:  # unused this step: no update, no state (as torch.optim.Adam)
                 continue
-            if p.grad.is_sparse or torch.is_complex(p):
-                raise RuntimeError("Adam: sparse gradients and complex parameters are not supported here")
+            if p.grad.is_sparse:
+                raise RuntimeError("Adam: sparse gradients are not supported (as torch.optim.Adam)")
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {

@@ -227,13 +227,10 @@ def train_model(model, nce, splits: Splits, task: str, settings: dict, seed: int
     for key in ("optimizer", "lr", "weight_decay"):
         if settings.get(key) is not None:
             optim_cfg[key] = settings[key]
-    if optim_cfg["optimizer"] not in ("adam", "adamw"):
-        raise ValueError(f"unknown optimizer {optim_cfg['optimizer']!r} (adam or adamw)")
     # torch.optim.Adam/AdamW's own update, foreach (one call per step for all parameters), without
     # the Optimizer class and the torch._dynamo import it costs each process (polysent.optim).
-    optimizer = Adam(
-        params, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"], decoupled=optim_cfg["optimizer"] == "adamw"
-    )
+    decoupled = {"adam": False, "adamw": True}[optim_cfg["optimizer"]]
+    optimizer = Adam(params, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"], decoupled=decoupled)
     schedule = schedule_for(model, settings)
     clip = schedule["grad_clip"]
     plateau = schedule["plateau_patience"]
@@ -340,8 +337,9 @@ def schedule_for(model, settings: dict) -> dict:
 
     The plateau schedule (ReduceLROnPlateau's rule, :class:`polysent.optim.Plateau`) lowers the LR
     after ``plateau_patience + 1`` epochs without a better validation loss; early stopping ends
-    the run after ``patience`` epochs without a better selection metric. With stopping on and ``plateau_patience + 1 >= patience`` the reduction
-    cannot act before the run stops (e.g. plateau_patience 20 with patience 8), hence the warning.
+    the run after ``patience`` epochs without a better selection metric. With stopping on and
+    ``plateau_patience + 1 >= patience`` the reduction cannot act before the run stops (e.g.
+    plateau_patience 20 with patience 8), hence the warning.
     """
     plateau = settings.get("plateau_patience")
     plateau = model.plateau_patience if plateau is None else plateau
